@@ -1,0 +1,155 @@
+//! Cursor paging, the same on every list and every store.
+//!
+//! A list is ordered by a key that is unique within it (documented on each
+//! store method); the cursor is the key of the last item of a page, and
+//! the next page starts strictly after it. Cursors are opaque to clients.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::error::{Error, Result};
+
+/// Default page size.
+pub const DEFAULT_LIMIT: u32 = 50;
+/// Largest page size.
+pub const MAX_LIMIT: u32 = 500;
+
+/// Which page to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageRequest {
+    /// Start after this cursor; `None` for the first page.
+    #[serde(default)]
+    pub cursor: Option<String>,
+    /// Page size, 1 to 500 (default 50).
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+impl PageRequest {
+    /// The first page of `limit` items.
+    pub fn first(limit: u32) -> Self {
+        Self {
+            cursor: None,
+            limit: Some(limit),
+        }
+    }
+
+    /// The page after `cursor`.
+    pub fn after(cursor: impl Into<String>, limit: u32) -> Self {
+        Self {
+            cursor: Some(cursor.into()),
+            limit: Some(limit),
+        }
+    }
+
+    /// The page size, validated.
+    pub fn limit(&self) -> Result<usize> {
+        match self.limit {
+            None => Ok(DEFAULT_LIMIT as usize),
+            Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n as usize),
+            Some(n) => Err(Error::invalid(
+                "limit",
+                format!("must be between 1 and {MAX_LIMIT}, got {n}"),
+            )),
+        }
+    }
+
+    /// The cursor decoded as an id key.
+    pub fn after_id(&self) -> Result<Option<Uuid>> {
+        self.cursor
+            .as_deref()
+            .map(|c| Uuid::parse_str(c).map_err(|_| bad_cursor()))
+            .transpose()
+    }
+
+    /// The cursor decoded as a sequence number key.
+    pub fn after_seq(&self) -> Result<Option<u64>> {
+        self.cursor
+            .as_deref()
+            .map(|c| c.parse::<u64>().map_err(|_| bad_cursor()))
+            .transpose()
+    }
+
+    /// The cursor decoded as a (time, id) key.
+    pub fn after_time_id(&self) -> Result<Option<(DateTime<Utc>, Uuid)>> {
+        self.cursor.as_deref().map(decode_time_id).transpose()
+    }
+}
+
+fn bad_cursor() -> Error {
+    Error::invalid("cursor", "is not a cursor this list gave out")
+}
+
+/// Encodes a (time, id) key.
+pub fn encode_time_id(at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{}_{}", at.timestamp_micros(), id.simple())
+}
+
+fn decode_time_id(c: &str) -> Result<(DateTime<Utc>, Uuid)> {
+    let (t, id) = c.split_once('_').ok_or_else(bad_cursor)?;
+    let micros: i64 = t.parse().map_err(|_| bad_cursor())?;
+    let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
+    let id = Uuid::parse_str(id).map_err(|_| bad_cursor())?;
+    Ok((at, id))
+}
+
+/// One page of a list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The items, in list order.
+    pub items: Vec<T>,
+    /// Cursor of the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from up to `limit + 1` items in list order: the extra
+    /// item only tells that a next page exists.
+    pub fn from_overfetch(mut items: Vec<T>, limit: usize, key: impl Fn(&T) -> String) -> Self {
+        let more = items.len() > limit;
+        items.truncate(limit);
+        let next_cursor = if more { items.last().map(key) } else { None };
+        Self { items, next_cursor }
+    }
+
+    /// Maps the items, keeping the cursor.
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_and_cursors_are_validated() {
+        assert_eq!(PageRequest::default().limit().unwrap(), 50);
+        assert!(PageRequest::first(0).limit().is_err());
+        assert!(PageRequest::first(501).limit().is_err());
+        let bad = PageRequest::after("garbage", 10);
+        assert_eq!(
+            bad.after_id().unwrap_err().field_errors()[0].field,
+            "cursor"
+        );
+        assert!(bad.after_seq().is_err());
+        assert!(bad.after_time_id().is_err());
+        let at = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
+        let id = Uuid::new_v4();
+        let ok = PageRequest::after(encode_time_id(at, id), 10);
+        assert_eq!(ok.after_time_id().unwrap(), Some((at, id)));
+    }
+
+    #[test]
+    fn overfetch_tells_whether_more_exist() {
+        let page = Page::from_overfetch(vec![1, 2, 3], 2, |n| n.to_string());
+        assert_eq!(page.items, [1, 2]);
+        assert_eq!(page.next_cursor.as_deref(), Some("2"));
+        let last = Page::from_overfetch(vec![1, 2], 2, |n| n.to_string());
+        assert_eq!(last.next_cursor, None);
+    }
+}

@@ -1,0 +1,482 @@
+//! Transport-neutral messages: what clients send to the
+//! [`Tracker`](crate::Tracker) and what it answers. HTTP is one transport;
+//! the same serde types travel over a queue or gRPC unchanged.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{Role, User};
+use crate::ids::*;
+use crate::policy::TrackingPolicy;
+use crate::report::{TimelineBlock, Totals};
+use crate::secret::{ApiToken, CompanyKey};
+use crate::tenancy::{Company, CompanyStatus, Plan, Subscription};
+use crate::tracking::{ActivityInput, Liveness};
+use crate::work::{CompanyUsageDaily, TaskStatus};
+
+/// Login with username and password. Company users send their company key;
+/// an OWNER sends none.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    /// The company key (company users).
+    #[serde(default)]
+    pub company_key: Option<String>,
+    /// Username.
+    pub username: String,
+    /// Password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for LoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginRequest")
+            .field("username", &self.username)
+            .field("password", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful login.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoginResponse {
+    /// The bearer token; shown once.
+    pub token: ApiToken,
+    /// When the token dies.
+    pub expires_at: DateTime<Utc>,
+    /// The user.
+    pub user: User,
+    /// The company, for company users.
+    pub company: Option<Company>,
+}
+
+/// An agent's heartbeat.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    /// The policy version the agent applies.
+    #[serde(default)]
+    pub policy_version: Option<u64>,
+    /// The agent's software version.
+    #[serde(default)]
+    pub agent_version: Option<String>,
+}
+
+/// The answer to a heartbeat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeartbeatResponse {
+    /// Server time, to correct the agent's clock.
+    pub server_time: DateTime<Utc>,
+    /// Whether the agent may track now.
+    pub tracking_allowed: bool,
+    /// The current policy version.
+    pub policy_version: u64,
+    /// Whether the agent must fetch the policy again.
+    pub policy_changed: bool,
+    /// The company's effective status.
+    pub company_status: CompanyStatus,
+}
+
+/// The policy as an agent or a user fetches it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyResponse {
+    /// The policy.
+    pub policy: TrackingPolicy,
+    /// Whether tracking is allowed now: false when the company is suspended
+    /// or expired or the user inactive. The agent must stop when false.
+    pub tracking_allowed: bool,
+    /// ETag of this version.
+    pub etag: String,
+}
+
+/// An agent opens a work session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartSession {
+    /// Client-generated id; replaying it is harmless.
+    pub id: WorkSessionId,
+    /// Start.
+    pub started_at: DateTime<Utc>,
+}
+
+/// An agent closes a work session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StopSession {
+    /// Stop time.
+    pub stopped_at: DateTime<Utc>,
+}
+
+/// A batch of activity events.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityBatch {
+    /// The events: all stored or none.
+    pub events: Vec<ActivityInput>,
+}
+
+/// What a batch did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// Events received.
+    pub received: u64,
+    /// Events newly stored.
+    pub inserted: u64,
+    /// Events already stored before (replays).
+    pub duplicates: u64,
+}
+
+/// Metadata of a screenshot upload; the image bytes travel beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScreenshotUpload {
+    /// Client-generated id.
+    pub id: ScreenshotId,
+    /// When it was taken.
+    pub taken_at: DateTime<Utc>,
+    /// Whether the agent blurred it.
+    #[serde(default)]
+    pub blurred: bool,
+}
+
+/// What the server knows of an agent's sync.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncStatus {
+    /// Server time.
+    pub server_time: DateTime<Utc>,
+    /// The user's last heartbeat.
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// Liveness as the server sees it.
+    pub liveness: Liveness,
+    /// The current policy version.
+    pub policy_version: u64,
+    /// The policy version the agent last reported.
+    pub agent_policy_version: Option<u64>,
+    /// The company's effective status.
+    pub company_status: CompanyStatus,
+}
+
+/// A new user, as an ADMIN creates it (or as the first admin of a company).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewUser {
+    /// Username.
+    pub username: String,
+    /// Initial password.
+    pub password: String,
+    /// Email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Display name; the username if absent.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Role: ADMIN, MANAGER or EMPLOYEE (default EMPLOYEE).
+    #[serde(default)]
+    pub role: Option<Role>,
+}
+
+impl std::fmt::Debug for NewUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("password", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+/// A change of a user; absent fields keep their value.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserChanges {
+    /// New email.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// New display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// New role (not OWNER).
+    #[serde(default)]
+    pub role: Option<Role>,
+    /// New password.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for UserChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserChanges")
+            .field("email", &self.email)
+            .field("display_name", &self.display_name)
+            .field("role", &self.role)
+            .field("password", &self.password.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// An OWNER creates a company with its first ADMIN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateCompany {
+    /// Name.
+    pub name: String,
+    /// Plan code (default FREE).
+    #[serde(default)]
+    pub plan: Option<String>,
+    /// IANA timezone (default UTC).
+    #[serde(default)]
+    pub timezone: Option<String>,
+    /// Trial length in days, 1 to 365 (default 14); 0 starts ACTIVE.
+    #[serde(default)]
+    pub trial_days: Option<u32>,
+    /// Retention of tracking data in days (default 90).
+    #[serde(default)]
+    pub retention_days: Option<u32>,
+    /// The first ADMIN.
+    pub admin: NewUser,
+}
+
+/// A new company and its key, shown once.
+#[derive(Debug, Clone, Serialize)]
+pub struct CompanyCreated {
+    /// The company.
+    pub company: Company,
+    /// The company key in clear text: shown this once.
+    pub company_key: CompanyKey,
+    /// The first ADMIN.
+    pub admin: User,
+}
+
+/// An OWNER changes or renews a company's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChangePlan {
+    /// Plan code.
+    pub plan: String,
+    /// End of the paid period; `None` for open-ended.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// Amount charged in cents (default: the plan's monthly price).
+    #[serde(default)]
+    pub amount_cents: Option<u64>,
+}
+
+/// A company as the OWNER's list shows it: numbers only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanySummary {
+    /// The company.
+    pub company: Company,
+    /// Status with the clock applied.
+    pub effective_status: CompanyStatus,
+    /// Plan code.
+    pub plan_code: String,
+    /// Seats in use.
+    pub seats_used: u32,
+    /// Seats allowed.
+    pub seats_limit: u32,
+    /// Whether it raises a no-sync alert now.
+    pub no_sync: bool,
+}
+
+/// A company in detail for the OWNER: numbers, billing and usage.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanyDetail {
+    /// Summary.
+    #[serde(flatten)]
+    pub summary: CompanySummary,
+    /// The plan.
+    pub plan: Plan,
+    /// Bytes of screenshots stored.
+    pub storage_used_bytes: u64,
+    /// Billing history.
+    pub subscriptions: Vec<Subscription>,
+    /// Daily usage of the last 30 days.
+    pub usage: Vec<CompanyUsageDaily>,
+}
+
+/// One company's numbers in the OWNER report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompanyUsageTotal {
+    /// Company.
+    pub company_id: CompanyId,
+    /// Name.
+    pub name: String,
+    /// Active seconds in the period.
+    pub active_seconds: u64,
+    /// Screenshots in the period.
+    pub screenshots: u64,
+    /// Most active users on a day in the period.
+    pub peak_active_users: u32,
+}
+
+/// The OWNER's platform report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnerReport {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// Companies by active time, largest first.
+    pub companies_by_usage: Vec<CompanyUsageTotal>,
+    /// Companies per plan code.
+    pub plan_distribution: BTreeMap<String, u64>,
+    /// Monthly recurring revenue in cents: plan prices of effectively ACTIVE companies.
+    pub mrr_cents: u64,
+    /// Companies per effective status.
+    pub status_counts: BTreeMap<String, u64>,
+}
+
+/// A company without sync for 24 hours.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NoSyncCompany {
+    /// Company.
+    pub company_id: CompanyId,
+    /// Name.
+    pub name: String,
+    /// Last sync, if any.
+    pub last_sync_at: Option<DateTime<Utc>>,
+    /// Hours since the last sync (or creation).
+    pub hours_without_sync: i64,
+}
+
+/// One agent in the company's agent list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentStatus {
+    /// User.
+    pub user_id: UserId,
+    /// Username.
+    pub username: String,
+    /// Display name.
+    pub display_name: String,
+    /// Last heartbeat.
+    pub last_heartbeat_at: Option<DateTime<Utc>>,
+    /// Online, stale, offline or never.
+    pub liveness: Liveness,
+    /// Policy version the agent applies.
+    pub policy_version: Option<u64>,
+    /// Whether that is older than the current policy.
+    pub policy_outdated: bool,
+    /// Agent software version.
+    pub agent_version: Option<String>,
+}
+
+/// A new team.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTeam {
+    /// Name, unique in the company.
+    pub name: String,
+    /// Managers (MANAGER or ADMIN users).
+    #[serde(default)]
+    pub managers: Vec<UserId>,
+    /// Members.
+    #[serde(default)]
+    pub members: Vec<UserId>,
+}
+
+/// A change of a team; absent fields keep their value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TeamChanges {
+    /// New name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// New managers.
+    #[serde(default)]
+    pub managers: Option<Vec<UserId>>,
+    /// New members.
+    #[serde(default)]
+    pub members: Option<Vec<UserId>>,
+}
+
+/// A new task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTask {
+    /// Title.
+    pub title: String,
+    /// Description.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Assignee.
+    pub assignee_id: UserId,
+    /// Due date.
+    #[serde(default)]
+    pub due_on: Option<NaiveDate>,
+}
+
+/// Completing a task.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CompleteTask {
+    /// What was done.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// A correction request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCorrection {
+    /// Start of the span.
+    pub starts_at: DateTime<Utc>,
+    /// End of the span.
+    pub ends_at: DateTime<Utc>,
+    /// Why.
+    pub reason: String,
+}
+
+/// A decision on a correction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Decision {
+    /// A note for the requester.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// The employee's own day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MyDay {
+    /// Local date.
+    pub date: NaiveDate,
+    /// Totals.
+    pub totals: Totals,
+    /// The timeline.
+    pub blocks: Vec<TimelineBlock>,
+    /// Top apps.
+    pub top_apps: Vec<crate::report::UsageEntry>,
+    /// Top domains.
+    pub top_domains: Vec<crate::report::UsageEntry>,
+    /// Screenshots taken.
+    pub screenshots: u64,
+    /// What is tracked (transparency).
+    pub policy: TrackingPolicy,
+}
+
+/// Filter of tracking lists as clients send it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TrackingQuery {
+    /// Only this user.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+    /// From this instant.
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+    /// Until this instant.
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Filter of task lists as clients send it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TaskQuery {
+    /// Only this assignee.
+    #[serde(default)]
+    pub assignee_id: Option<UserId>,
+    /// Only this status.
+    #[serde(default)]
+    pub status: Option<TaskStatus>,
+}

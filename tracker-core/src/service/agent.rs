@@ -1,0 +1,298 @@
+//! Agent operations: heartbeat, policy, sessions, activity, screenshots.
+
+use super::Tracker;
+use crate::authz::{Action, Principal, Target, authorize};
+use crate::error::{Error, Result, Validator};
+use crate::ids::WorkSessionId;
+use crate::paging::{MAX_LIMIT, PageRequest};
+use crate::protocol::*;
+use crate::secret::CompanyKey;
+use crate::store::{Ingested, Store};
+use crate::tenancy::Company;
+use crate::tracking::{
+    AgentState, Screenshot, WorkSession, check_screenshot, liveness_at, prepare_batch,
+};
+use crate::work::{Task, TaskStatus};
+
+/// An authenticated agent: a company user's token together with its
+/// company's key.
+#[derive(Debug, Clone)]
+pub struct AgentContext {
+    principal: Principal,
+    company: Company,
+}
+
+impl AgentContext {
+    /// The user the agent tracks.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    fn company(&self) -> &Company {
+        &self.company
+    }
+}
+
+impl<S: Store + ?Sized> Tracker<S> {
+    /// Authenticates an agent: the token must be valid and the key must be
+    /// the current key of the token's company (`InvalidCompanyKey` otherwise).
+    pub async fn agent(&self, company_key: &str, token: &str) -> Result<AgentContext> {
+        let principal = self.authenticate(token).await?;
+        let key = CompanyKey::parse(company_key.trim()).ok_or(Error::InvalidCompanyKey)?;
+        let company = match principal.company() {
+            Some(c) if c.key_hash.ct_eq(&key.hash()) => c.clone(),
+            Some(_) => return Err(Error::InvalidCompanyKey),
+            None => {
+                return Err(Error::Forbidden {
+                    action: Action::WriteTracking.name(),
+                });
+            }
+        };
+        authorize(
+            &principal,
+            Action::WriteTracking,
+            Target::user(company.id, principal.user_id()),
+        )?;
+        Ok(AgentContext { principal, company })
+    }
+
+    /// The same agent with the client address the transport saw.
+    pub fn agent_with_ip(ctx: AgentContext, ip: impl Into<String>) -> AgentContext {
+        AgentContext {
+            principal: ctx.principal.with_client_ip(ip),
+            company: ctx.company,
+        }
+    }
+
+    /// Records a heartbeat and tells the agent whether its policy is current.
+    pub async fn heartbeat(
+        &self,
+        a: &AgentContext,
+        req: HeartbeatRequest,
+    ) -> Result<HeartbeatResponse> {
+        if let Some(v) = &req.agent_version {
+            let mut val = Validator::new();
+            val.text("agent_version", v, 1, 64);
+            val.finish()?;
+        }
+        let company = a.company();
+        let now = self.now();
+        let policy = self.load_policy(company.id).await?;
+        self.store
+            .users()
+            .record_heartbeat(&AgentState {
+                company_id: company.id,
+                user_id: a.principal.user_id(),
+                last_heartbeat_at: now,
+                policy_version: req.policy_version,
+                agent_version: req.agent_version,
+            })
+            .await?;
+        Ok(HeartbeatResponse {
+            server_time: now,
+            tracking_allowed: company.check_access(now).is_ok(),
+            policy_version: policy.version,
+            policy_changed: req.policy_version != Some(policy.version),
+            company_status: company.effective_status(now),
+        })
+    }
+
+    /// The policy for the agent, with whether it may track now.
+    pub async fn agent_policy(&self, a: &AgentContext) -> Result<PolicyResponse> {
+        self.policy(&a.principal).await
+    }
+
+    /// Opens a work session; replaying the same id returns the stored session.
+    pub async fn start_session(
+        &self,
+        a: &AgentContext,
+        req: StartSession,
+    ) -> Result<Ingested<WorkSession>> {
+        let company = a.company().id;
+        let now = self.now();
+        let mut v = Validator::new();
+        self.config
+            .ingest
+            .check_time(&mut v, "started_at", req.started_at, now);
+        v.finish()?;
+        let session = WorkSession {
+            id: req.id,
+            company_id: company,
+            user_id: a.principal.user_id(),
+            started_at: crate::clock::normalize(req.started_at),
+            stopped_at: None,
+        };
+        let stored = self.store.tracking().insert_session(&session).await?;
+        if stored.stored.user_id != a.principal.user_id() {
+            // Another user's id: do not reveal it exists.
+            return Err(Error::not_found("work session"));
+        }
+        Ok(stored)
+    }
+
+    /// Closes one of the agent's sessions; closing it again is harmless.
+    pub async fn stop_session(
+        &self,
+        a: &AgentContext,
+        id: WorkSessionId,
+        req: StopSession,
+    ) -> Result<WorkSession> {
+        let company = a.company().id;
+        let session = self
+            .store
+            .tracking()
+            .get_session(company, id)
+            .await?
+            .filter(|s| s.user_id == a.principal.user_id())
+            .ok_or(Error::not_found("work session"))?;
+        if session.stopped_at.is_some() {
+            return Ok(session);
+        }
+        let mut v = Validator::new();
+        self.config
+            .ingest
+            .check_time(&mut v, "stopped_at", req.stopped_at, self.now());
+        v.check(
+            req.stopped_at >= session.started_at,
+            "stopped_at",
+            "must not be before started_at",
+        );
+        v.finish()?;
+        self.store
+            .tracking()
+            .stop_session(company, id, crate::clock::normalize(req.stopped_at))
+            .await
+    }
+
+    /// Stores a batch of activity: validated whole, fields the policy
+    /// disables dropped, replayed ids counted once.
+    pub async fn upload_activity(
+        &self,
+        a: &AgentContext,
+        batch: ActivityBatch,
+    ) -> Result<IngestReport> {
+        let company = a.company().id;
+        let policy = self.load_policy(company).await?;
+        let events = prepare_batch(
+            &batch.events,
+            company,
+            a.principal.user_id(),
+            &policy,
+            &self.config.ingest,
+            self.now(),
+        )?;
+        let count = self
+            .store
+            .tracking()
+            .insert_activity(company, &events)
+            .await?;
+        let received = batch.events.len() as u64;
+        Ok(IngestReport {
+            received,
+            inserted: count.inserted,
+            duplicates: received - count.inserted,
+        })
+    }
+
+    /// Stores a screenshot: refused when the policy disables screenshots
+    /// (`PolicyDisabled`) or the plan's storage is full
+    /// (`StorageLimitReached`); checked by magic bytes and size; replaying
+    /// the same id returns the stored one.
+    pub async fn upload_screenshot(
+        &self,
+        a: &AgentContext,
+        meta: ScreenshotUpload,
+        image: Vec<u8>,
+    ) -> Result<Ingested<Screenshot>> {
+        let company = a.company();
+        let user = a.principal.user_id();
+        let policy = self.load_policy(company.id).await?;
+        let format = check_screenshot(
+            &image,
+            meta.taken_at,
+            &policy,
+            &self.config.ingest,
+            self.now(),
+        )?;
+        if let Some(existing) = self
+            .store
+            .tracking()
+            .get_screenshot(company.id, meta.id)
+            .await?
+        {
+            if existing.user_id != user {
+                return Err(Error::not_found("screenshot"));
+            }
+            return Ok(Ingested {
+                stored: existing,
+                inserted: false,
+            });
+        }
+        let plan = self
+            .store
+            .tenants()
+            .get_plan(company.plan_id)
+            .await?
+            .ok_or(Error::not_found("plan"))?;
+        let shot = Screenshot {
+            id: meta.id,
+            company_id: company.id,
+            user_id: user,
+            taken_at: crate::clock::normalize(meta.taken_at),
+            size_bytes: image.len() as u64,
+            sha256: crate::secret::SecretHash::of_bytes(&image),
+            content_type: format.media_type().to_owned(),
+            blurred: meta.blurred,
+            blob_key: format!("{}/{}/{}", company.id, user, meta.id),
+        };
+        self.blobs.put(&shot.blob_key, image).await?;
+        match self
+            .store
+            .tracking()
+            .insert_screenshot(&shot, plan.max_storage_bytes)
+            .await
+        {
+            Ok(stored) => Ok(stored),
+            Err(e) => {
+                // Best effort: the metadata was refused, the blob must not linger.
+                let _ = self.blobs.delete(&shot.blob_key).await;
+                Err(e)
+            }
+        }
+    }
+
+    /// The agent's open tasks.
+    pub async fn agent_tasks(&self, a: &AgentContext) -> Result<Vec<Task>> {
+        Ok(self
+            .my_tasks(
+                &a.principal,
+                Some(TaskStatus::Open),
+                &PageRequest::first(MAX_LIMIT),
+            )
+            .await?
+            .items)
+    }
+
+    /// What the server knows of this agent's sync.
+    pub async fn sync_status(&self, a: &AgentContext) -> Result<SyncStatus> {
+        let company = a.company();
+        let now = self.now();
+        let policy = self.load_policy(company.id).await?;
+        let state = self
+            .store
+            .users()
+            .list_agent_states(company.id)
+            .await?
+            .into_iter()
+            .find(|s| s.user_id == a.principal.user_id());
+        let last = state.as_ref().map(|s| s.last_heartbeat_at);
+        Ok(SyncStatus {
+            server_time: now,
+            last_heartbeat_at: last,
+            liveness: liveness_at(last, now),
+            policy_version: policy.version,
+            agent_policy_version: state.and_then(|s| s.policy_version),
+            company_status: company.effective_status(now),
+        })
+    }
+}

@@ -1,0 +1,449 @@
+//! The [`Tracker`] service: the one entry point of every use case.
+//!
+//! Each operation takes the caller (a [`Principal`], or an [`AgentContext`]
+//! for agent calls), checks the permission matrix and the company's access,
+//! applies the domain rules, and calls the store, handing it the audit
+//! event of any audited change so both are written together.
+
+mod agent;
+mod company;
+mod me;
+mod owner;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, OnceLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
+use crate::authz::{Action, Principal, Target, authorize};
+use crate::blob::{BlobStore, MemoryBlobStore};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, Result};
+use crate::identity::{Role, TokenRecord, User, normalize_username};
+use crate::ids::{CompanyId, UserId};
+use crate::paging::{MAX_LIMIT, PageRequest};
+use crate::protocol::{LoginRequest, LoginResponse};
+use crate::secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};
+use crate::store::{Store, UserFilter};
+use crate::tenancy::Company;
+use crate::tracking::IngestLimits;
+
+pub use agent::AgentContext;
+pub use company::UsageReport;
+
+/// Settings of a [`Tracker`].
+#[derive(Debug, Clone)]
+pub struct TrackerConfig {
+    /// How long a login token lives.
+    pub token_ttl: Duration,
+    /// Limits of agent ingest.
+    pub ingest: IngestLimits,
+    /// Trial length when a company is created without one.
+    pub default_trial_days: u32,
+    /// Retention when a company is created without one.
+    pub default_retention_days: u32,
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::days(30),
+            ingest: IngestLimits::default(),
+            default_trial_days: 14,
+            default_retention_days: 90,
+        }
+    }
+}
+
+/// Who a request comes from, as an external identity provider says: the
+/// [`Authenticator`] port's answer, resolved into a [`Principal`] by
+/// [`Tracker::resolve`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
+    /// The user.
+    pub user_id: UserId,
+    /// The user's company (`None` for OWNER).
+    pub company_id: Option<CompanyId>,
+}
+
+/// Bring your own identity: maps a credential of the integrator's product
+/// (a session cookie, a JWT) to an [`Identity`]. The built-in token login
+/// is [`Tracker::authenticate`].
+#[async_trait]
+pub trait Authenticator: Send + Sync + 'static {
+    /// The identity behind `credential`; [`Error::Unauthenticated`] if none.
+    async fn identify(&self, credential: &str) -> Result<Identity>;
+}
+
+const _: Option<&dyn Authenticator> = None;
+
+/// The service. Cheap to clone; share one per process.
+pub struct Tracker<S: ?Sized = dyn Store> {
+    store: Arc<S>,
+    clock: Arc<dyn Clock>,
+    blobs: Arc<dyn BlobStore>,
+    hasher: Arc<dyn PasswordHasher>,
+    config: TrackerConfig,
+    dummy_hash: Arc<OnceLock<String>>,
+}
+
+impl<S: ?Sized> Clone for Tracker<S> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            blobs: self.blobs.clone(),
+            hasher: self.hasher.clone(),
+            config: self.config.clone(),
+            dummy_hash: self.dummy_hash.clone(),
+        }
+    }
+}
+
+/// Builds a [`Tracker`].
+pub struct TrackerBuilder<S: ?Sized> {
+    store: Arc<S>,
+    clock: Arc<dyn Clock>,
+    blobs: Arc<dyn BlobStore>,
+    hasher: Arc<dyn PasswordHasher>,
+    config: TrackerConfig,
+}
+
+impl<S: Store + ?Sized> TrackerBuilder<S> {
+    /// The clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// The blob store for screenshots (default: in memory).
+    pub fn blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = blobs;
+        self
+    }
+
+    /// The password hasher (default: argon2id with OWASP parameters).
+    pub fn password_hasher(mut self, hasher: impl PasswordHasher) -> Self {
+        self.hasher = Arc::new(hasher);
+        self
+    }
+
+    /// The settings.
+    pub fn config(mut self, config: TrackerConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// The service.
+    pub fn build(self) -> Tracker<S> {
+        Tracker {
+            store: self.store,
+            clock: self.clock,
+            blobs: self.blobs,
+            hasher: self.hasher,
+            config: self.config,
+            dummy_hash: Arc::new(OnceLock::new()),
+        }
+    }
+}
+
+impl<S: Store> Tracker<S> {
+    /// A builder over `store`.
+    pub fn builder(store: S) -> TrackerBuilder<S> {
+        Self::builder_shared(Arc::new(store))
+    }
+}
+
+impl<S: Store + ?Sized> Tracker<S> {
+    /// A builder over a shared store (also `Arc<dyn Store>`).
+    pub fn builder_shared(store: Arc<S>) -> TrackerBuilder<S> {
+        TrackerBuilder {
+            store,
+            clock: Arc::new(SystemClock),
+            blobs: Arc::new(MemoryBlobStore::default()),
+            hasher: Arc::new(Argon2Hasher::default()),
+            config: TrackerConfig::default(),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &TrackerConfig {
+        &self.config
+    }
+
+    /// The current time of the service's clock.
+    pub fn now(&self) -> DateTime<Utc> {
+        crate::clock::normalize(self.clock.now())
+    }
+
+    // ---- authentication -------------------------------------------------
+
+    /// Logs in with username and password (and the company key for company
+    /// users) and issues a token. A wrong key is `InvalidCompanyKey`; a
+    /// wrong username or password, or an inactive user, is
+    /// `InvalidCredentials` (and is audited); a suspended or expired
+    /// company is refused.
+    pub async fn login(
+        &self,
+        req: LoginRequest,
+        client_ip: Option<String>,
+    ) -> Result<LoginResponse> {
+        let now = self.now();
+        let company = match req.company_key.as_deref() {
+            Some(key) => {
+                let key = CompanyKey::parse(key.trim()).ok_or(Error::InvalidCompanyKey)?;
+                let company = self
+                    .store
+                    .tenants()
+                    .company_by_key_hash(&key.hash())
+                    .await?
+                    .ok_or(Error::InvalidCompanyKey)?;
+                company.check_access(now)?;
+                Some(company)
+            }
+            None => None,
+        };
+        let company_id = company.as_ref().map(|c| c.id);
+        let username = normalize_username(&req.username);
+        let user = self
+            .store
+            .users()
+            .user_by_username(company_id, &username)
+            .await?;
+        let verified = match &user {
+            Some(u) => self.hasher.verify(&req.password, &u.password_hash),
+            None => {
+                // Same work as a real check, so timing does not tell which usernames exist.
+                self.hasher.verify(&req.password, self.dummy_hash());
+                false
+            }
+        };
+        let user = match user {
+            Some(u) if verified && u.active => u,
+            _ => {
+                let chain = company_id.map_or(AuditChain::Platform, AuditChain::Company);
+                let event = NewAuditEvent {
+                    chain,
+                    actor: Actor::Anonymous,
+                    action: AuditAction::LoginFailed,
+                    description: format!("failed login for {username:?}"),
+                    details: serde_json::json!({ "username": username }),
+                    client_ip,
+                    at: now,
+                };
+                self.store.audit().append_audit(event).await?;
+                return Err(Error::InvalidCredentials);
+            }
+        };
+        let token = ApiToken::generate()?;
+        let expires_at = now + self.config.token_ttl;
+        self.store
+            .users()
+            .insert_token(&TokenRecord {
+                hash: token.hash(),
+                user_id: user.id,
+                company_id: user.company_id,
+                created_at: now,
+                expires_at,
+            })
+            .await?;
+        Ok(LoginResponse {
+            token,
+            expires_at,
+            user,
+            company,
+        })
+    }
+
+    /// Revokes a token. Revoking an unknown token is not an error.
+    pub async fn logout(&self, token: &str) -> Result<()> {
+        self.store
+            .users()
+            .delete_token(&ApiToken::from_client(token).hash())
+            .await
+    }
+
+    /// The caller behind a bearer token: unknown, expired or revoked
+    /// tokens and inactive users are `Unauthenticated`; users of a
+    /// suspended or expired company are refused.
+    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        let hash = ApiToken::from_client(token).hash();
+        let record = self
+            .store
+            .users()
+            .token_by_hash(&hash)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        if record.expires_at <= self.now() {
+            self.store.users().delete_token(&hash).await?;
+            return Err(Error::Unauthenticated);
+        }
+        self.resolve(Identity {
+            user_id: record.user_id,
+            company_id: record.company_id,
+        })
+        .await
+    }
+
+    /// Makes a [`Principal`] of an identity established elsewhere (see
+    /// [`Authenticator`]), with the same checks as [`authenticate`](Self::authenticate).
+    pub async fn resolve(&self, identity: Identity) -> Result<Principal> {
+        let user = self
+            .store
+            .users()
+            .get_user(identity.company_id, identity.user_id)
+            .await?
+            .filter(|u| u.active)
+            .ok_or(Error::Unauthenticated)?;
+        let Some(company_id) = user.company_id else {
+            return Ok(Principal::new(user, None, BTreeSet::new()));
+        };
+        let company = self
+            .store
+            .tenants()
+            .get_company(company_id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        company.check_access(self.now())?;
+        let managed = if user.role == Role::Manager {
+            self.store
+                .users()
+                .list_teams(company_id)
+                .await?
+                .into_iter()
+                .filter(|t| t.managers.contains(&user.id))
+                .flat_map(|t| t.members)
+                .collect()
+        } else {
+            BTreeSet::new()
+        };
+        Ok(Principal::new(user, Some(company), managed))
+    }
+
+    fn dummy_hash(&self) -> &str {
+        self.dummy_hash.get_or_init(|| {
+            self.hasher
+                .hash("dummy password for timing")
+                .unwrap_or_default()
+        })
+    }
+
+    // ---- helpers shared by the operations ------------------------------
+
+    fn actor(p: &Principal) -> Actor {
+        Actor::User {
+            id: p.user_id(),
+            username: p.user().username.clone(),
+        }
+    }
+
+    fn event(
+        &self,
+        p: &Principal,
+        chain: AuditChain,
+        action: AuditAction,
+        description: String,
+        details: serde_json::Value,
+    ) -> NewAuditEvent {
+        NewAuditEvent {
+            chain,
+            actor: Self::actor(p),
+            action,
+            description,
+            details,
+            client_ip: p.client_ip().map(str::to_owned),
+            at: self.now(),
+        }
+    }
+
+    /// The caller's company; OWNER has none and is refused `action`.
+    fn company_of(p: &Principal, action: Action) -> Result<&Company> {
+        p.company().ok_or(Error::Forbidden {
+            action: action.name(),
+        })
+    }
+
+    /// Authorizes `action` over a user's data, or over the company's lists
+    /// when `user` is `None`, and returns the users the caller may see in
+    /// that list (`None`: everyone of the company).
+    async fn scope(
+        &self,
+        p: &Principal,
+        action: Action,
+        user: Option<UserId>,
+    ) -> Result<(CompanyId, Option<BTreeSet<UserId>>)> {
+        let company = Self::company_of(p, action)?.id;
+        match user {
+            Some(u) => {
+                authorize(p, action, Target::user(company, u))?;
+                self.store
+                    .users()
+                    .get_user(Some(company), u)
+                    .await?
+                    .ok_or(Error::not_found("user"))?;
+                Ok((company, Some(BTreeSet::from([u]))))
+            }
+            None => {
+                authorize(p, action, Target::Company(company))?;
+                Ok((company, visible_users(p)))
+            }
+        }
+    }
+
+    /// Every user of a company matching `filter`, page by page.
+    async fn all_users(&self, company: CompanyId, filter: &UserFilter) -> Result<Vec<User>> {
+        let mut out = Vec::new();
+        let mut page = PageRequest::first(MAX_LIMIT);
+        loop {
+            let p = self
+                .store
+                .users()
+                .list_users(company, filter, &page)
+                .await?;
+            out.extend(p.items);
+            match p.next_cursor {
+                Some(c) => page = PageRequest::after(c, MAX_LIMIT),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    fn plan_error(code: &str) -> Error {
+        Error::invalid("plan", format!("{code:?} is not a plan code"))
+    }
+}
+
+/// The users a caller sees in company-wide lists (`None`: all).
+fn visible_users(p: &Principal) -> Option<BTreeSet<UserId>> {
+    match p.role() {
+        Role::Admin => None,
+        Role::Manager => {
+            let mut s = p.managed_users().clone();
+            s.insert(p.user_id());
+            Some(s)
+        }
+        Role::Employee | Role::Owner => Some(BTreeSet::from([p.user_id()])),
+    }
+}
+
+/// Validates a date range of at most `max_days` days.
+fn date_range(from: NaiveDate, to: NaiveDate, max_days: i64) -> Result<()> {
+    if to < from {
+        return Err(Error::invalid("to", "must not be before from"));
+    }
+    if (to - from).num_days() >= max_days {
+        return Err(Error::invalid(
+            "to",
+            format!("a range spans at most {max_days} days"),
+        ));
+    }
+    Ok(())
+}

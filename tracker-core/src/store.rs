@@ -1,0 +1,490 @@
+//! Storage ports.
+//!
+//! Small capability traits, joined by [`Store`]. The contract of each method
+//! is written as sentences the [conformance kit](crate::testkit) checks:
+//!
+//! - Every method that touches tenant data takes the [`CompanyId`] and MUST
+//!   only read or change rows of that company: an id of another company is
+//!   answered as absent (`None`, an empty list, or [`Error::NotFound`]).
+//! - Every audited mutation takes its [`NewAuditEvent`] and MUST write the
+//!   change and the event in one transaction: both or neither.
+//! - Appending to an audit chain MUST link the event after the current
+//!   head of its chain ([`NewAuditEvent::link`]); concurrent appends MUST
+//!   never fork a chain or reuse a sequence number.
+//! - There is no method to change or delete an audit event.
+//! - Ingest methods MUST ignore a row whose (company, id) was already
+//!   stored, and report it as a duplicate.
+//! - Lists are ordered as each method says and paged with
+//!   [`PageRequest`]; the cursor is the key of the last item returned.
+//!
+//! # Implementing your own store
+//!
+//! Implement each capability trait; [`Store`] then comes for free. The
+//! conformance kit (feature `testkit`) checks the contract:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use tracker_core::{store::*, MemoryStore};
+//!
+//! // A store that wraps another one (here to count audit appends) shows
+//! // every trait an implementation provides.
+//! fn takes_any_store(store: Arc<dyn Store>) -> usize {
+//!     let _tenants: &dyn TenantStore = store.tenants();
+//!     7
+//! }
+//! assert_eq!(takes_any_store(Arc::new(MemoryStore::new())), 7);
+//! ```
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::audit::{AuditAction, AuditChain, AuditEvent, NewAuditEvent};
+use crate::error::Result;
+use crate::identity::{Team, TokenRecord, User};
+use crate::ids::*;
+use crate::paging::{Page, PageRequest};
+use crate::policy::TrackingPolicy;
+use crate::secret::SecretHash;
+use crate::tenancy::{Company, Plan, Subscription};
+use crate::tracking::{ActivityEvent, AgentState, Screenshot, WorkSession};
+use crate::work::{CompanyUsageDaily, CorrectionRequest, CorrectionStatus, Task, TaskStatus};
+
+/// Everything a new company starts with, written in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewCompany {
+    /// The company.
+    pub company: Company,
+    /// Its default policy.
+    pub policy: TrackingPolicy,
+    /// Its first ADMIN.
+    pub admin: User,
+    /// The first billing row.
+    pub subscription: Subscription,
+}
+
+/// A change of a company record, with its audit event.
+#[derive(Debug, Clone)]
+pub struct CompanyChange {
+    /// The company as it must be stored.
+    pub company: Company,
+    /// A billing row to add (plan changes).
+    pub subscription: Option<Subscription>,
+    /// Refuse with `PlanTooSmall` if the active seats exceed this.
+    pub max_seats: Option<u32>,
+    /// Refuse with `PlanTooSmall` if stored screenshot bytes exceed this.
+    pub max_storage_bytes: Option<u64>,
+    /// The audit event.
+    pub audit: NewAuditEvent,
+}
+
+/// Plans and companies.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait TenantStore: Send + Sync + 'static {
+    /// Stores a plan. MUST fail with `AlreadyExists` if the code is taken.
+    async fn insert_plan(&self, plan: &Plan, audit: NewAuditEvent) -> Result<()>;
+    /// A plan by id.
+    async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>>;
+    /// A plan by code.
+    async fn plan_by_code(&self, code: &str) -> Result<Option<Plan>>;
+    /// Every plan, by code.
+    async fn list_plans(&self) -> Result<Vec<Plan>>;
+    /// Stores a new company with its policy, first admin and subscription.
+    /// MUST fail with `UsernameTaken` if the admin's username cannot be
+    /// stored, leaving nothing behind.
+    async fn insert_company(&self, new: &NewCompany, audit: NewAuditEvent) -> Result<()>;
+    /// A company by id.
+    async fn get_company(&self, id: CompanyId) -> Result<Option<Company>>;
+    /// The company whose key has this digest.
+    async fn company_by_key_hash(&self, key_hash: &SecretHash) -> Result<Option<Company>>;
+    /// Companies ordered by id.
+    async fn list_companies(&self, page: &PageRequest) -> Result<Page<Company>>;
+    /// Every company, ordered by id (jobs, owner reports).
+    async fn all_companies(&self) -> Result<Vec<Company>>;
+    /// Replaces the company record (status, plan, key, retention…), adds the
+    /// subscription row if any, after checking `max_seats` and
+    /// `max_storage_bytes`. MUST fail with `NotFound` for an unknown company.
+    async fn update_company(&self, change: &CompanyChange) -> Result<()>;
+    /// The company's billing history, oldest first.
+    async fn list_subscriptions(&self, company: CompanyId) -> Result<Vec<Subscription>>;
+}
+
+/// Filter of a user list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserFilter {
+    /// Only these users (a manager's scope).
+    pub ids: Option<BTreeSet<UserId>>,
+    /// Only active (or inactive) users.
+    pub active: Option<bool>,
+}
+
+/// Options of a user update.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserUpdate {
+    /// When the update makes the user hold a seat again, refuse with
+    /// `SeatLimitReached` if this many seats are already held.
+    pub seat_limit: Option<u32>,
+    /// Delete every token of the user in the same transaction.
+    pub revoke_tokens: bool,
+}
+
+/// Users, teams, tokens and agent heartbeats.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait UserStore: Send + Sync + 'static {
+    /// Stores a user. MUST fail with `UsernameTaken` if the username exists
+    /// in the same company (or among owners), and with `SeatLimitReached`
+    /// if `seat_limit` is given and that many active company users exist.
+    async fn insert_user(
+        &self,
+        user: &User,
+        seat_limit: Option<u32>,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// A user of `company` (`None`: an owner) by id.
+    async fn get_user(&self, company: Option<CompanyId>, id: UserId) -> Result<Option<User>>;
+    /// A user of `company` (`None`: an owner) by normalized username.
+    async fn user_by_username(
+        &self,
+        company: Option<CompanyId>,
+        username: &str,
+    ) -> Result<Option<User>>;
+    /// Users of a company ordered by id.
+    async fn list_users(
+        &self,
+        company: CompanyId,
+        filter: &UserFilter,
+        page: &PageRequest,
+    ) -> Result<Page<User>>;
+    /// Active users of a company: the seats in use.
+    async fn count_seats(&self, company: CompanyId) -> Result<u32>;
+    /// Whether any owner account exists.
+    async fn has_owner(&self) -> Result<bool>;
+    /// Replaces a user record (MUST fail with `NotFound` if it is not a
+    /// user of its company), optionally revoking its tokens.
+    async fn update_user(
+        &self,
+        user: &User,
+        update: &UserUpdate,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// Stores a token digest.
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
+    /// A token by digest.
+    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>>;
+    /// Deletes a token; deleting an unknown token is not an error.
+    async fn delete_token(&self, hash: &SecretHash) -> Result<()>;
+    /// Records a heartbeat: the agent state, the user's
+    /// `last_agent_sync_at` and the company's `last_sync_at`. MUST fail
+    /// with `NotFound` if the user is not of the company.
+    async fn record_heartbeat(&self, state: &AgentState) -> Result<()>;
+    /// Agent states of a company, ordered by user id.
+    async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>>;
+    /// Stores a team. MUST fail with `AlreadyExists` if the name is taken in the company.
+    async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()>;
+    /// A team of a company.
+    async fn get_team(&self, company: CompanyId, id: TeamId) -> Result<Option<Team>>;
+    /// Teams of a company ordered by name.
+    async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>>;
+    /// Replaces a team. MUST fail with `NotFound` if it is not of its company,
+    /// `AlreadyExists` if the new name is taken.
+    async fn update_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()>;
+    /// Deletes a team. MUST fail with `NotFound` if it is not of the company.
+    async fn delete_team(&self, company: CompanyId, id: TeamId, audit: NewAuditEvent)
+    -> Result<()>;
+}
+
+/// Tracking policies.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait PolicyStore: Send + Sync + 'static {
+    /// The policy of a company.
+    async fn get_policy(&self, company: CompanyId) -> Result<Option<TrackingPolicy>>;
+    /// Replaces the policy of `policy.company_id`. MUST fail with
+    /// `InvalidState` if the stored version is not `policy.version - 1`
+    /// (a concurrent change won), and `NotFound` for an unknown company.
+    async fn update_policy(&self, policy: &TrackingPolicy, audit: NewAuditEvent) -> Result<()>;
+}
+
+/// Filter of an audit list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this action.
+    pub action: Option<AuditAction>,
+    /// Only this actor.
+    pub actor: Option<UserId>,
+    /// From this instant, included.
+    pub from: Option<DateTime<Utc>>,
+    /// Until this instant, excluded.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The audit trail: append and read, nothing else.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait AuditStore: Send + Sync + 'static {
+    /// Appends an event to its chain and returns it linked.
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<AuditEvent>;
+    /// Events of a chain ordered by seq, filtered.
+    async fn list_audit(
+        &self,
+        chain: AuditChain,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>>;
+    /// Up to `limit` events of a chain with seq greater than `after_seq`,
+    /// ordered by seq (for verification).
+    async fn read_chain(
+        &self,
+        chain: AuditChain,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>>;
+}
+
+/// Filter of tracking lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TrackingFilter {
+    /// Only these users; `None` is every user of the company.
+    pub users: Option<BTreeSet<UserId>>,
+    /// Items starting at or after this instant.
+    pub from: Option<DateTime<Utc>>,
+    /// Items starting before this instant.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// What an idempotent insert did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ingested<T> {
+    /// The stored row: the new one, or the one stored before.
+    pub stored: T,
+    /// Whether this call inserted it.
+    pub inserted: bool,
+}
+
+/// Counts of a batch insert.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IngestCount {
+    /// New rows.
+    pub inserted: u64,
+    /// Rows whose id was already stored.
+    pub duplicates: u64,
+}
+
+/// Sessions, activity, screenshots.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait TrackingStore: Send + Sync + 'static {
+    /// Inserts a session unless its id is stored for the company already;
+    /// returns the stored one.
+    async fn insert_session(&self, session: &WorkSession) -> Result<Ingested<WorkSession>>;
+    /// A session of a company.
+    async fn get_session(
+        &self,
+        company: CompanyId,
+        id: WorkSessionId,
+    ) -> Result<Option<WorkSession>>;
+    /// Sets `stopped_at` if not set yet; returns the stored session.
+    /// MUST fail with `NotFound` if it is not of the company.
+    async fn stop_session(
+        &self,
+        company: CompanyId,
+        id: WorkSessionId,
+        stopped_at: DateTime<Utc>,
+    ) -> Result<WorkSession>;
+    /// Sessions ordered by (started_at, id).
+    async fn list_sessions(
+        &self,
+        company: CompanyId,
+        filter: &TrackingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<WorkSession>>;
+    /// Inserts events of one company in one transaction, ignoring ids
+    /// already stored. Every event MUST have `company_id == company`.
+    async fn insert_activity(
+        &self,
+        company: CompanyId,
+        events: &[ActivityEvent],
+    ) -> Result<IngestCount>;
+    /// Events ordered by (started_at, id).
+    async fn list_activity(
+        &self,
+        company: CompanyId,
+        filter: &TrackingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ActivityEvent>>;
+    /// Every event of the users that overlaps `[from, to)`, ordered by
+    /// (started_at, id), for reports.
+    async fn activity_between(
+        &self,
+        company: CompanyId,
+        users: &Option<BTreeSet<UserId>>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ActivityEvent>>;
+    /// Inserts screenshot metadata unless its id is stored; a new one MUST
+    /// be refused with `StorageLimitReached` if the company's stored bytes
+    /// plus its size exceed `storage_limit`.
+    async fn insert_screenshot(
+        &self,
+        shot: &Screenshot,
+        storage_limit: u64,
+    ) -> Result<Ingested<Screenshot>>;
+    /// A screenshot of a company.
+    async fn get_screenshot(
+        &self,
+        company: CompanyId,
+        id: ScreenshotId,
+    ) -> Result<Option<Screenshot>>;
+    /// Screenshots ordered by (taken_at, id).
+    async fn list_screenshots(
+        &self,
+        company: CompanyId,
+        filter: &TrackingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Screenshot>>;
+    /// Bytes of screenshots stored by a company.
+    async fn storage_used(&self, company: CompanyId) -> Result<u64>;
+}
+
+/// Filter of task lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TaskFilter {
+    /// Only tasks assigned to these users.
+    pub assignees: Option<BTreeSet<UserId>>,
+    /// Only tasks in this status.
+    pub status: Option<TaskStatus>,
+}
+
+/// Filter of correction lists.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CorrectionFilter {
+    /// Only requests of these users.
+    pub users: Option<BTreeSet<UserId>>,
+    /// Only requests in this status.
+    pub status: Option<CorrectionStatus>,
+}
+
+/// Tasks and time corrections.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait WorkStore: Send + Sync + 'static {
+    /// Stores a task.
+    async fn insert_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()>;
+    /// A task of a company.
+    async fn get_task(&self, company: CompanyId, id: TaskId) -> Result<Option<Task>>;
+    /// Tasks ordered by id.
+    async fn list_tasks(
+        &self,
+        company: CompanyId,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Task>>;
+    /// Replaces a task. MUST fail with `NotFound` if it is not of its company.
+    async fn update_task(&self, task: &Task) -> Result<()>;
+    /// Stores a correction request.
+    async fn insert_correction(&self, correction: &CorrectionRequest) -> Result<()>;
+    /// A correction of a company.
+    async fn get_correction(
+        &self,
+        company: CompanyId,
+        id: CorrectionId,
+    ) -> Result<Option<CorrectionRequest>>;
+    /// Corrections ordered by id.
+    async fn list_corrections(
+        &self,
+        company: CompanyId,
+        filter: &CorrectionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<CorrectionRequest>>;
+    /// Records the decision on a pending correction. MUST fail with
+    /// `InvalidState` if it is no longer pending, `NotFound` if not of its company.
+    async fn decide_correction(
+        &self,
+        correction: &CorrectionRequest,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// Approved corrections of the users overlapping `[from, to)`.
+    async fn approved_corrections(
+        &self,
+        company: CompanyId,
+        users: &Option<BTreeSet<UserId>>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CorrectionRequest>>;
+}
+
+/// Daily usage aggregates.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait UsageStore: Send + Sync + 'static {
+    /// Inserts or replaces rows keyed by (company, date).
+    async fn upsert_usage(&self, rows: &[CompanyUsageDaily]) -> Result<()>;
+    /// Rows of one company (or of all with `None`) with dates in
+    /// `[from, to]`, ordered by (company, date).
+    async fn list_usage(
+        &self,
+        company: Option<CompanyId>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<CompanyUsageDaily>>;
+}
+
+/// A complete store: access to every capability. Implemented automatically
+/// for any type that implements all of them; a store may also be assembled
+/// from separate parts by implementing the accessors.
+pub trait Store: Send + Sync + 'static {
+    /// Plans and companies.
+    fn tenants(&self) -> &dyn TenantStore;
+    /// Users, teams, tokens, heartbeats.
+    fn users(&self) -> &dyn UserStore;
+    /// Policies.
+    fn policies(&self) -> &dyn PolicyStore;
+    /// The audit trail.
+    fn audit(&self) -> &dyn AuditStore;
+    /// Tracking data.
+    fn tracking(&self) -> &dyn TrackingStore;
+    /// Tasks and corrections.
+    fn work(&self) -> &dyn WorkStore;
+    /// Usage aggregates.
+    fn usage(&self) -> &dyn UsageStore;
+}
+
+impl<T> Store for T
+where
+    T: TenantStore + UserStore + PolicyStore + AuditStore + TrackingStore + WorkStore + UsageStore,
+{
+    fn tenants(&self) -> &dyn TenantStore {
+        self
+    }
+    fn users(&self) -> &dyn UserStore {
+        self
+    }
+    fn policies(&self) -> &dyn PolicyStore {
+        self
+    }
+    fn audit(&self) -> &dyn AuditStore {
+        self
+    }
+    fn tracking(&self) -> &dyn TrackingStore {
+        self
+    }
+    fn work(&self) -> &dyn WorkStore {
+        self
+    }
+    fn usage(&self) -> &dyn UsageStore {
+        self
+    }
+}
+
+// Every port must stay object safe.
+const _: Option<&dyn Store> = None;
+const _: Option<&dyn TenantStore> = None;
+const _: Option<&dyn UserStore> = None;
+const _: Option<&dyn PolicyStore> = None;
+const _: Option<&dyn AuditStore> = None;
+const _: Option<&dyn TrackingStore> = None;
+const _: Option<&dyn WorkStore> = None;
+const _: Option<&dyn UsageStore> = None;
