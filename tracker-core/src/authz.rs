@@ -39,6 +39,10 @@ use crate::tenancy::Company;
 /// An authenticated caller, made by the [`Tracker`](crate::Tracker) from a
 /// token or an [`Identity`](crate::Identity): the user as stored, its
 /// company, and for a MANAGER the users of the teams it manages.
+///
+/// A principal is a snapshot taken when it is made: make one per request
+/// (as the HTTP adapter does), so that a suspension, a deactivation or a
+/// team change applies to the next request.
 #[derive(Debug, Clone, Serialize)]
 pub struct Principal {
     user: User,

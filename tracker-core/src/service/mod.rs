@@ -447,3 +447,6 @@ fn date_range(from: NaiveDate, to: NaiveDate, max_days: i64) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

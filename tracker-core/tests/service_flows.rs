@@ -1,0 +1,792 @@
+//! The service's rules end to end on the memory store: tenancy lifecycle,
+//! seats, keys, tokens, policy enforcement, idempotent ingest, reports and
+//! corrections, and the audit trail they leave.
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use futures::executor::block_on;
+use tracker_core::protocol::*;
+use tracker_core::store::AuditFilter;
+use tracker_core::tracking::ActivityInput;
+use tracker_core::*;
+
+fn start() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-03-10T15:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+struct World {
+    t: Tracker<MemoryStore>,
+    clock: ManualClock,
+    owner: Principal,
+    company: CompanyId,
+    key: String,
+    admin: Principal,
+}
+
+fn new_user(name: &str, role: Role) -> NewUser {
+    NewUser {
+        username: name.into(),
+        password: format!("{name}-password"),
+        email: None,
+        display_name: None,
+        role: Some(role),
+    }
+}
+
+impl World {
+    fn new(plan: &str, trial_days: u32) -> World {
+        block_on(async {
+            let clock = ManualClock::new(start());
+            let t = Tracker::builder(MemoryStore::new())
+                .clock(clock.clone())
+                .password_hasher(Argon2Hasher::insecure_fast())
+                .build();
+            t.ensure_default_plans().await.unwrap();
+            t.bootstrap_owner("operator", "operator-password")
+                .await
+                .unwrap();
+            let owner = login(&t, None, "operator").await.unwrap();
+            let created = t
+                .create_company(
+                    &owner,
+                    CreateCompany {
+                        name: "Acme".into(),
+                        plan: Some(plan.into()),
+                        timezone: Some("Europe/Berlin".into()),
+                        trial_days: Some(trial_days),
+                        retention_days: None,
+                        admin: new_user("alice", Role::Admin),
+                    },
+                )
+                .await
+                .unwrap();
+            let key = created.company_key.expose().to_owned();
+            let admin = login(&t, Some(&key), "alice").await.unwrap();
+            World {
+                t,
+                clock,
+                owner,
+                company: created.company.id,
+                key,
+                admin,
+            }
+        })
+    }
+
+    async fn user(&self, name: &str, role: Role) -> (User, Principal) {
+        let u = self
+            .t
+            .create_user(&self.admin, new_user(name, role))
+            .await
+            .unwrap();
+        let p = login(&self.t, Some(&self.key), name).await.unwrap();
+        (u, p)
+    }
+
+    async fn agent(&self, name: &str) -> AgentContext {
+        let resp = self
+            .t
+            .login(self.login_req(Some(&self.key), name), None)
+            .await
+            .unwrap();
+        self.t.agent(&self.key, resp.token.expose()).await.unwrap()
+    }
+
+    fn login_req(&self, key: Option<&str>, name: &str) -> LoginRequest {
+        LoginRequest {
+            company_key: key.map(str::to_owned),
+            username: name.into(),
+            password: format!("{name}-password"),
+        }
+    }
+
+    async fn actions(&self) -> Vec<AuditAction> {
+        let page = self
+            .t
+            .company_audit(
+                &self.admin,
+                &AuditFilter::default(),
+                &PageRequest::first(500),
+            )
+            .await
+            .unwrap();
+        page.items.iter().map(|e| e.action).collect()
+    }
+}
+
+async fn login(t: &Tracker<MemoryStore>, key: Option<&str>, name: &str) -> Result<Principal> {
+    let password = if name == "operator" {
+        "operator-password".to_owned()
+    } else {
+        format!("{name}-password")
+    };
+    let resp = t
+        .login(
+            LoginRequest {
+                company_key: key.map(str::to_owned),
+                username: name.into(),
+                password,
+            },
+            Some("192.0.2.1".into()),
+        )
+        .await?;
+    t.authenticate(resp.token.expose()).await
+}
+
+fn code<T: std::fmt::Debug>(r: Result<T>) -> &'static str {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e.code(),
+    }
+}
+
+fn event(at: DateTime<Utc>, secs: u32, kind: ActivityKind) -> ActivityInput {
+    ActivityInput {
+        id: ActivityId::from_uuid(uuid_v4()),
+        session_id: None,
+        started_at: at,
+        duration_seconds: secs,
+        kind,
+        app: Some("editor".into()),
+        window_title: Some("notes.txt".into()),
+        url: Some("https://docs.example.com/page".into()),
+    }
+}
+
+fn uuid_v4() -> uuid::Uuid {
+    uuid::Uuid::new_v4()
+}
+
+#[test]
+fn seats_are_enforced_on_create_and_reactivation() {
+    let w = World::new("FREE", 14);
+    block_on(async {
+        // FREE has 5 seats; alice holds one.
+        for i in 0..4 {
+            w.t.create_user(&w.admin, new_user(&format!("emp{i}"), Role::Employee))
+                .await
+                .unwrap();
+        }
+        let r =
+            w.t.create_user(&w.admin, new_user("emp9", Role::Employee))
+                .await;
+        assert_eq!(code(r), "seat_limit_reached");
+        let users =
+            w.t.list_users(&w.admin, None, &PageRequest::default())
+                .await
+                .unwrap();
+        assert_eq!(users.items.len(), 5, "the refused user was not stored");
+
+        let emp0 = users
+            .items
+            .iter()
+            .find(|u| u.username == "emp0")
+            .unwrap()
+            .id;
+        w.t.deactivate_user(&w.admin, emp0).await.unwrap();
+        w.t.create_user(&w.admin, new_user("emp5", Role::Employee))
+            .await
+            .unwrap();
+        assert_eq!(
+            code(w.t.reactivate_user(&w.admin, emp0).await),
+            "seat_limit_reached"
+        );
+
+        // A plan smaller than the seats in use is refused.
+        let r =
+            w.t.change_plan(
+                &w.owner,
+                w.company,
+                ChangePlan {
+                    plan: "FREE".into(),
+                    expires_at: None,
+                    amount_cents: None,
+                },
+            )
+            .await;
+        assert!(r.is_ok(), "5 seats fit FREE");
+        let mut small = tracker_core::tenancy::NewPlan::defaults()[0].clone();
+        small.code = "TINY".into();
+        small.max_employees = 2;
+        w.t.create_plan(&w.owner, small).await.unwrap();
+        let r =
+            w.t.change_plan(
+                &w.owner,
+                w.company,
+                ChangePlan {
+                    plan: "TINY".into(),
+                    expires_at: None,
+                    amount_cents: None,
+                },
+            )
+            .await;
+        assert_eq!(code(r), "plan_too_small");
+        // Duplicate usernames are refused in the same company, whatever the case.
+        let emp1 = users
+            .items
+            .iter()
+            .find(|u| u.username == "emp1")
+            .unwrap()
+            .id;
+        w.t.deactivate_user(&w.admin, emp1).await.unwrap();
+        let r =
+            w.t.create_user(&w.admin, new_user("EMP5", Role::Employee))
+                .await;
+        assert_eq!(code(r), "username_taken");
+    });
+}
+
+#[test]
+fn suspension_blocks_company_users_but_not_the_owner() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        let token =
+            w.t.login(w.login_req(Some(&w.key), "bob"), None)
+                .await
+                .unwrap()
+                .token;
+        w.t.suspend_company(&w.owner, w.company, Some("unpaid".into()))
+            .await
+            .unwrap();
+
+        // Tokens issued before the suspension are refused from now on.
+        assert_eq!(
+            code(w.t.authenticate(token.expose()).await),
+            "company_suspended"
+        );
+        assert_eq!(
+            code(w.t.agent(&w.key, token.expose()).await),
+            "company_suspended"
+        );
+        let login = w.t.login(w.login_req(Some(&w.key), "alice"), None).await;
+        assert_eq!(code(login), "company_suspended");
+
+        // The owner still works.
+        let detail = w.t.company_detail(&w.owner, w.company).await.unwrap();
+        assert_eq!(detail.summary.effective_status, CompanyStatus::Suspended);
+        w.t.reactivate_company(&w.owner, w.company).await.unwrap();
+        assert!(
+            w.t.login(w.login_req(Some(&w.key), "bob"), None)
+                .await
+                .is_ok()
+        );
+        assert_eq!(
+            code(w.t.reactivate_company(&w.owner, w.company).await),
+            "invalid_state"
+        );
+
+        let platform =
+            w.t.platform_audit(&w.owner, &AuditFilter::default(), &PageRequest::first(500))
+                .await
+                .unwrap();
+        let actions: Vec<_> = platform.items.iter().map(|e| e.action).collect();
+        assert!(actions.contains(&AuditAction::CompanySuspended));
+        assert!(actions.contains(&AuditAction::CompanyReactivated));
+        assert!(
+            w.t.verify_platform_audit(&w.owner)
+                .await
+                .unwrap()
+                .broken
+                .is_none()
+        );
+    });
+}
+
+#[test]
+fn trials_expire_with_the_clock() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        w.clock.advance(Duration::days(14));
+        let r = w.t.login(w.login_req(Some(&w.key), "alice"), None).await;
+        assert_eq!(code(r), "company_expired");
+        // A plan change renews it.
+        w.t.change_plan(
+            &w.owner,
+            w.company,
+            ChangePlan {
+                plan: "PRO".into(),
+                expires_at: Some(w.t.now() + Duration::days(30)),
+                amount_cents: Some(9_900),
+            },
+        )
+        .await
+        .unwrap();
+        assert!(
+            w.t.login(w.login_req(Some(&w.key), "alice"), None)
+                .await
+                .is_ok()
+        );
+        let detail = w.t.company_detail(&w.owner, w.company).await.unwrap();
+        assert_eq!(detail.subscriptions.len(), 2);
+        assert_eq!(detail.summary.effective_status, CompanyStatus::Active);
+    });
+}
+
+#[test]
+fn rotating_the_key_invalidates_the_old_one_at_once() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        let token =
+            w.t.login(w.login_req(Some(&w.key), "bob"), None)
+                .await
+                .unwrap()
+                .token;
+        assert!(w.t.agent(&w.key, token.expose()).await.is_ok());
+        let new_key = w.t.rotate_company_key(&w.owner, w.company).await.unwrap();
+        assert_eq!(
+            code(w.t.agent(&w.key, token.expose()).await),
+            "invalid_company_key"
+        );
+        assert!(w.t.agent(new_key.expose(), token.expose()).await.is_ok());
+        let r = w.t.login(w.login_req(Some(&w.key), "bob"), None).await;
+        assert_eq!(code(r), "invalid_company_key");
+    });
+}
+
+#[test]
+fn logout_and_deactivation_kill_tokens() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        let (bob, _) = w.user("bob", Role::Employee).await;
+        let t1 =
+            w.t.login(w.login_req(Some(&w.key), "bob"), None)
+                .await
+                .unwrap()
+                .token;
+        let t2 =
+            w.t.login(w.login_req(Some(&w.key), "bob"), None)
+                .await
+                .unwrap()
+                .token;
+        w.t.logout(t1.expose()).await.unwrap();
+        assert_eq!(code(w.t.authenticate(t1.expose()).await), "unauthenticated");
+        assert!(w.t.authenticate(t2.expose()).await.is_ok());
+        w.t.deactivate_user(&w.admin, bob.id).await.unwrap();
+        assert_eq!(code(w.t.authenticate(t2.expose()).await), "unauthenticated");
+        let r = w.t.login(w.login_req(Some(&w.key), "bob"), None).await;
+        assert_eq!(code(r), "invalid_credentials");
+        // An admin cannot lock itself out.
+        assert_eq!(
+            code(w.t.deactivate_user(&w.admin, w.admin.user_id()).await),
+            "invalid_state"
+        );
+        let actions = w.actions().await;
+        assert!(actions.contains(&AuditAction::EmployeeDeactivated));
+        assert!(actions.contains(&AuditAction::LoginFailed));
+    });
+}
+
+#[test]
+fn ingest_is_idempotent_and_enforces_the_policy() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        let (bob, bob_p) = w.user("bob", Role::Employee).await;
+        let agent = w.agent("bob").await;
+        let at = w.t.now() - Duration::hours(2);
+        let batch = ActivityBatch {
+            events: vec![
+                event(at, 600, ActivityKind::Active),
+                event(at + Duration::minutes(10), 300, ActivityKind::Idle),
+            ],
+        };
+        let first = w.t.upload_activity(&agent, batch.clone()).await.unwrap();
+        assert_eq!((first.inserted, first.duplicates), (2, 0));
+        let replay = w.t.upload_activity(&agent, batch).await.unwrap();
+        assert_eq!((replay.inserted, replay.duplicates), (0, 2));
+
+        // A batch with one bad event stores nothing and names the item.
+        let bad = ActivityBatch {
+            events: vec![
+                event(at, 60, ActivityKind::Active),
+                event(w.t.now() + Duration::hours(3), 60, ActivityKind::Active),
+            ],
+        };
+        let err = w.t.upload_activity(&agent, bad).await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "events[1].started_at");
+
+        let q = TrackingQuery {
+            user_id: Some(bob.id),
+            ..Default::default()
+        };
+        let stored =
+            w.t.activity(&w.admin, &q, &PageRequest::default())
+                .await
+                .unwrap();
+        assert_eq!(stored.items.len(), 2);
+
+        // Website tracking off: URLs are dropped on ingest.
+        w.t.update_policy(
+            &w.admin,
+            PolicyUpdate {
+                website_tracking_enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        w.t.upload_activity(
+            &agent,
+            ActivityBatch {
+                events: vec![event(at + Duration::minutes(30), 60, ActivityKind::Active)],
+            },
+        )
+        .await
+        .unwrap();
+        let stored =
+            w.t.activity(&bob_p, &q, &PageRequest::default())
+                .await
+                .unwrap();
+        assert_eq!(stored.items.iter().filter(|e| e.url.is_none()).count(), 1);
+
+        // Screenshots: stored once; refused when the policy turns them off.
+        let png = b"\x89PNG\r\n\x1a\nimage-bytes".to_vec();
+        let meta = ScreenshotUpload {
+            id: ScreenshotId::from_uuid(uuid_v4()),
+            taken_at: w.t.now(),
+            blurred: false,
+        };
+        let s1 =
+            w.t.upload_screenshot(&agent, meta.clone(), png.clone())
+                .await
+                .unwrap();
+        let s2 =
+            w.t.upload_screenshot(&agent, meta.clone(), png.clone())
+                .await
+                .unwrap();
+        assert!(s1.inserted && !s2.inserted);
+        let (shot, bytes) = w.t.screenshot_image(&w.admin, meta.id).await.unwrap();
+        assert_eq!(
+            (shot.content_type.as_str(), bytes),
+            ("image/png", png.clone())
+        );
+        let r =
+            w.t.upload_screenshot(&agent, meta.clone(), b"GIF89a".to_vec())
+                .await;
+        assert_eq!(code(r), "validation");
+        w.t.update_policy(
+            &w.admin,
+            PolicyUpdate {
+                screenshots_enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        let meta2 = ScreenshotUpload {
+            id: ScreenshotId::from_uuid(uuid_v4()),
+            ..meta
+        };
+        assert_eq!(
+            code(w.t.upload_screenshot(&agent, meta2, png).await),
+            "policy_disabled"
+        );
+    });
+}
+
+#[test]
+fn heartbeats_drive_liveness_and_policy_freshness() {
+    let w = World::new("PRO", 0);
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        let agent = w.agent("bob").await;
+        let beat =
+            w.t.heartbeat(
+                &agent,
+                HeartbeatRequest {
+                    policy_version: Some(1),
+                    agent_version: Some("1.4.2".into()),
+                },
+            )
+            .await
+            .unwrap();
+        assert!(beat.tracking_allowed && !beat.policy_changed);
+        let agents = w.t.agents(&w.admin).await.unwrap();
+        let bob = agents.iter().find(|a| a.username == "bob").unwrap();
+        assert_eq!(bob.liveness, Liveness::Online);
+        assert!(!bob.policy_outdated);
+        let alice = agents.iter().find(|a| a.username == "alice").unwrap();
+        assert_eq!(alice.liveness, Liveness::Never);
+
+        w.t.update_policy(
+            &w.admin,
+            PolicyUpdate {
+                blur_screenshots: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+        w.clock.advance(Duration::minutes(12));
+        let agents = w.t.agents(&w.admin).await.unwrap();
+        let bob = agents.iter().find(|a| a.username == "bob").unwrap();
+        assert_eq!(bob.liveness, Liveness::Stale);
+        assert!(bob.policy_outdated, "bob still runs version 1");
+        w.clock.advance(Duration::minutes(5));
+        let status = w.t.sync_status(&agent).await.unwrap();
+        assert_eq!(status.liveness, Liveness::Offline);
+        assert_eq!(status.policy_version, 2);
+
+        // The company synced, so it is not a no-sync company; a day later it is.
+        assert!(w.t.no_sync_companies(&w.owner).await.unwrap().is_empty());
+        w.clock.advance(Duration::hours(24));
+        let no_sync = w.t.no_sync_companies(&w.owner).await.unwrap();
+        assert_eq!(no_sync.len(), 1);
+        assert!(no_sync[0].hours_without_sync >= 24);
+    });
+}
+
+#[test]
+fn approved_corrections_change_reports_and_are_audited() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        let (bob, bob_p) = w.user("bob", Role::Employee).await;
+        let (_, mgr) = w.user("mia", Role::Manager).await;
+        let agent = w.agent("bob").await;
+        // Berlin is UTC+1 in March before DST: 10:00-11:00 local.
+        let at = DateTime::parse_from_rfc3339("2026-03-10T09:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        w.t.upload_activity(
+            &agent,
+            ActivityBatch {
+                events: vec![event(at, 3_600, ActivityKind::Active)],
+            },
+        )
+        .await
+        .unwrap();
+        let c =
+            w.t.request_correction(
+                &bob_p,
+                NewCorrection {
+                    starts_at: at + Duration::hours(1),
+                    ends_at: at + Duration::hours(2),
+                    reason: "client meeting".into(),
+                },
+            )
+            .await
+            .unwrap();
+        // The manager does not manage bob yet: bob's correction does not exist for it.
+        assert_eq!(
+            code(
+                w.t.approve_correction(&mgr, c.id, Decision::default())
+                    .await
+            ),
+            "not_found"
+        );
+        // Bob cannot approve his own.
+        assert_eq!(
+            code(
+                w.t.approve_correction(&bob_p, c.id, Decision::default())
+                    .await
+            ),
+            "forbidden"
+        );
+        w.t.create_team(
+            &w.admin,
+            NewTeam {
+                name: "Field".into(),
+                managers: vec![mgr.user_id()],
+                members: vec![bob.id],
+            },
+        )
+        .await
+        .unwrap();
+        let mgr = login(&w.t, Some(&w.key), "mia").await.unwrap();
+        w.t.approve_correction(&mgr, c.id, Decision::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            code(
+                w.t.reject_correction(&w.admin, c.id, Decision::default())
+                    .await
+            ),
+            "invalid_state"
+        );
+
+        let date = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+        let report = w.t.daily_report(&mgr, bob.id, date).await.unwrap();
+        assert_eq!(report.totals.active_seconds, 7_200);
+        assert_eq!(report.totals.corrected_seconds, 3_600);
+        assert_eq!(report.top_domains[0].name, "docs.example.com");
+        let day = w.t.my_day(&bob_p, Some(date)).await.unwrap();
+        assert_eq!(
+            day.blocks.len(),
+            1,
+            "recorded and corrected time merge into one block"
+        );
+        let sheet = w.t.timesheet(&w.admin, date, date, None).await.unwrap();
+        let row = sheet.iter().find(|r| r.user_id == bob.id).unwrap();
+        assert_eq!(row.totals.active_seconds, 7_200);
+        let csv = tracker_core::report::timesheet_csv(&sheet);
+        assert!(csv.contains(",bob,bob,7200,0,3600,"));
+        let grid = w.t.monthly_report(&mgr, 2026, 3, None).await.unwrap();
+        assert_eq!(grid.user_totals[&bob.id], 7_200);
+        assert!(
+            grid.cells
+                .iter()
+                .all(|c| c.user_id == bob.id || c.user_id == mgr.user_id()),
+            "a manager's grid holds its team and itself"
+        );
+
+        // Aggregates for the owner: numbers only.
+        let rows = w.t.aggregate_usage(w.company, date, date).await.unwrap();
+        assert_eq!((rows[0].active_seconds, rows[0].active_users), (7_200, 1));
+        let again = w.t.aggregate_usage(w.company, date, date).await.unwrap();
+        assert_eq!(rows, again, "aggregation is idempotent");
+        let report = w.t.owner_report(&w.owner, date, date).await.unwrap();
+        assert_eq!(report.companies_by_usage[0].active_seconds, 7_200);
+
+        let actions = w.actions().await;
+        assert!(actions.contains(&AuditAction::CorrectionDecided));
+        assert!(actions.contains(&AuditAction::TeamCreated));
+        assert!(
+            w.t.verify_company_audit(&w.admin)
+                .await
+                .unwrap()
+                .broken
+                .is_none()
+        );
+    });
+}
+
+#[test]
+fn tasks_follow_the_matrix() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        let (bob, bob_p) = w.user("bob", Role::Employee).await;
+        let (carol, _) = w.user("carol", Role::Employee).await;
+        let (mia, _) = w.user("mia", Role::Manager).await;
+        w.t.create_team(
+            &w.admin,
+            NewTeam {
+                name: "Ops".into(),
+                managers: vec![mia.id],
+                members: vec![bob.id],
+            },
+        )
+        .await
+        .unwrap();
+        let mgr = login(&w.t, Some(&w.key), "mia").await.unwrap();
+        let task = |who: UserId| NewTask {
+            title: "Write the report".into(),
+            description: None,
+            assignee_id: who,
+            due_on: None,
+        };
+        let t1 = w.t.create_task(&mgr, task(bob.id)).await.unwrap();
+        assert_eq!(
+            code(w.t.create_task(&mgr, task(carol.id)).await),
+            "not_found"
+        );
+        assert_eq!(
+            code(w.t.create_task(&bob_p, task(bob.id)).await),
+            "forbidden"
+        );
+        let t2 = w.t.create_task(&w.admin, task(carol.id)).await.unwrap();
+
+        let visible =
+            w.t.tasks(&mgr, &TaskQuery::default(), &PageRequest::default())
+                .await
+                .unwrap();
+        assert_eq!(
+            visible.items.iter().map(|t| t.id).collect::<Vec<_>>(),
+            [t1.id]
+        );
+        assert_eq!(
+            code(
+                w.t.complete_task(&bob_p, t2.id, CompleteTask::default())
+                    .await
+            ),
+            "not_found"
+        );
+        let done =
+            w.t.complete_task(
+                &bob_p,
+                t1.id,
+                CompleteTask {
+                    note: Some("sent".into()),
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(done.status, TaskStatus::Done);
+        assert_eq!(
+            code(
+                w.t.complete_task(&bob_p, t1.id, CompleteTask::default())
+                    .await
+            ),
+            "invalid_state"
+        );
+        let agent = w.agent("bob").await;
+        assert!(w.t.agent_tasks(&agent).await.unwrap().is_empty());
+        let assigned = w
+            .actions()
+            .await
+            .into_iter()
+            .filter(|a| *a == AuditAction::TaskAssigned)
+            .count();
+        assert_eq!(assigned, 2);
+    });
+}
+
+#[test]
+fn validation_names_fields_and_changes_nothing() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        let before = w.actions().await.len();
+        let err =
+            w.t.update_policy(
+                &w.admin,
+                PolicyUpdate {
+                    screenshot_interval_seconds: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "screenshot_interval_seconds");
+        let err =
+            w.t.create_user(
+                &w.admin,
+                NewUser {
+                    username: "x".into(),
+                    password: "short".into(),
+                    email: Some("nope".into()),
+                    display_name: None,
+                    role: Some(Role::Owner),
+                },
+            )
+            .await
+            .unwrap_err();
+        let fields: Vec<_> = err
+            .field_errors()
+            .iter()
+            .map(|e| e.field.as_str())
+            .collect();
+        assert_eq!(fields, ["username", "password", "email", "role"]);
+        let err =
+            w.t.create_company(
+                &w.owner,
+                CreateCompany {
+                    name: "".into(),
+                    plan: Some("GOLD".into()),
+                    timezone: Some("Mars/Base".into()),
+                    trial_days: Some(400),
+                    retention_days: Some(0),
+                    admin: new_user("ok-admin", Role::Admin),
+                },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.field_errors().len(), 4);
+        assert_eq!(w.actions().await.len(), before);
+        assert_eq!(
+            w.t.policy(&w.admin).await.unwrap().policy.version,
+            1,
+            "nothing changed"
+        );
+    });
+}
