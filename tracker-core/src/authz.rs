@@ -1,31 +1,4 @@
-//! The permission matrix as one pure function: [`authorize`].
-//!
-//! | action | OWNER | ADMIN (own company) | MANAGER (own teams) | EMPLOYEE |
-//! |---|---|---|---|---|
-//! | [`CompanyLifecycle`](Action::CompanyLifecycle): create, plan, suspend, reactivate, rotate key, retention | yes | no | no | no |
-//! | [`CompanyAggregates`](Action::CompanyAggregates): company list and usage numbers | all companies | own | no | no |
-//! | [`ReadPolicy`](Action::ReadPolicy) | no | yes | yes | yes (transparency) |
-//! | [`ChangePolicy`](Action::ChangePolicy) | no | yes | no | no |
-//! | [`ManageUsers`](Action::ManageUsers): users and teams | no | yes | no | no |
-//! | [`ReadUsers`](Action::ReadUsers) | no | all in company | team members and self | self |
-//! | [`ReadTracking`](Action::ReadTracking): sessions, activity, usage, screenshots, reports | never | all in company | team members and self | self |
-//! | [`WriteTracking`](Action::WriteTracking): agent ingest | no | self | self | self |
-//! | [`AssignTask`](Action::AssignTask) | no | yes | to team members | no |
-//! | [`ReadTasks`](Action::ReadTasks) | no | all | team | own |
-//! | [`CompleteTask`](Action::CompleteTask) | no | own | own | own |
-//! | [`RequestCorrection`](Action::RequestCorrection) | no | own | own | own |
-//! | [`ReadCorrections`](Action::ReadCorrections) | no | all | team and own | own |
-//! | [`DecideCorrection`](Action::DecideCorrection) | no | yes, not own | team, not own | no |
-//! | [`ReadAudit`](Action::ReadAudit) | platform chain | own company chain | no | no |
-//!
-//! The outcome is decided in this order:
-//! 1. A target in another company than the caller's is [`Error::NotFound`]:
-//!    existence never leaks across tenants.
-//! 2. A role the matrix refuses for the action is [`Error::Forbidden`].
-//! 3. An object of the caller's company that the caller may not see (a
-//!    MANAGER asking for someone outside its teams, an EMPLOYEE for a
-//!    colleague) is [`Error::NotFound`]; one it may see but not act on (an
-//!    ADMIN deciding its own correction) is [`Error::Forbidden`].
+#![doc = include_str!("../PERMISSIONS.md")]
 
 use std::collections::BTreeSet;
 

@@ -77,6 +77,12 @@
 //! # }).unwrap();
 //! ```
 //!
+//! # Permission matrix
+//!
+//! The matrix below is [`authz::authorize`]; every operation of [`Tracker`] goes through it.
+//!
+#![doc = include_str!("../PERMISSIONS.md")]
+//!
 //! # Map
 //!
 //! - [`Tracker`]: the one service every use case goes through.
@@ -124,7 +130,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FieldError, Result};
 pub use identity::{Role, Team, User};
 pub use ids::*;
-pub use notify::{Alert, AlertKind, Notifier};
+pub use notify::{Alert, AlertKind, Notifier, RecordingNotifier};
 pub use paging::{Page, PageRequest};
 pub use policy::{PolicyUpdate, TrackingPolicy};
 pub use secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};

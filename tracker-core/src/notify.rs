@@ -42,3 +42,27 @@ pub trait Notifier: Send + Sync + 'static {
 }
 
 const _: Option<&dyn Notifier> = None;
+
+/// A notifier that keeps what it is given: tests and demos.
+#[derive(Debug, Default)]
+pub struct RecordingNotifier {
+    sent: std::sync::Mutex<Vec<Alert>>,
+}
+
+impl RecordingNotifier {
+    /// The alerts delivered so far.
+    pub fn sent(&self) -> Vec<Alert> {
+        self.sent.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+#[async_trait]
+impl Notifier for RecordingNotifier {
+    async fn notify(&self, alert: &Alert) -> Result<()> {
+        self.sent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(alert.clone());
+        Ok(())
+    }
+}

@@ -5,7 +5,7 @@
 //!
 //! - Every method that touches tenant data takes the [`CompanyId`] and MUST
 //!   only read or change rows of that company: an id of another company is
-//!   answered as absent (`None`, an empty list, or [`Error::NotFound`]).
+//!   answered as absent (`None`, an empty list, or [`Error::NotFound`](crate::Error::NotFound)).
 //! - Every audited mutation takes its [`NewAuditEvent`] and MUST write the
 //!   change and the event in one transaction: both or neither.
 //! - Appending to an audit chain MUST link the event after the current
@@ -19,20 +19,62 @@
 //!
 //! # Implementing your own store
 //!
-//! Implement each capability trait; [`Store`] then comes for free. The
-//! conformance kit (feature `testkit`) checks the contract:
+//! Implement each capability trait; [`Store`] then comes for free for a type
+//! that implements all of them. A store may also be assembled from parts by
+//! implementing [`Store`]'s accessors, as long as every audited mutation
+//! still writes its event into the same store's [`AuditStore`]. Here the
+//! usage aggregates live in a store of their own (say, a warehouse) and the
+//! rest in the memory store; the conformance kit (feature `testkit`) checks
+//! the contract of any such assembly.
 //!
 //! ```
-//! use std::sync::Arc;
-//! use tracker_core::{store::*, MemoryStore};
+//! use std::{collections::BTreeMap, sync::{Arc, Mutex}};
+//! use async_trait::async_trait;
+//! use chrono::NaiveDate;
+//! use tracker_core::{store::*, CompanyId, CompanyUsageDaily, MemoryStore, Result, Tracker};
 //!
-//! // A store that wraps another one (here to count audit appends) shows
-//! // every trait an implementation provides.
-//! fn takes_any_store(store: Arc<dyn Store>) -> usize {
-//!     let _tenants: &dyn TenantStore = store.tenants();
-//!     7
+//! #[derive(Default)]
+//! struct Warehouse(Mutex<BTreeMap<(CompanyId, NaiveDate), CompanyUsageDaily>>);
+//!
+//! #[async_trait]
+//! impl UsageStore for Warehouse {
+//!     async fn upsert_usage(&self, rows: &[CompanyUsageDaily]) -> Result<()> {
+//!         let mut map = self.0.lock().unwrap();
+//!         for r in rows {
+//!             map.insert((r.company_id, r.date), r.clone());
+//!         }
+//!         Ok(())
+//!     }
+//!
+//!     async fn list_usage(&self, company: Option<CompanyId>, from: NaiveDate, to: NaiveDate)
+//!         -> Result<Vec<CompanyUsageDaily>> {
+//!         let map = self.0.lock().unwrap();
+//!         Ok(map.values()
+//!             .filter(|r| company.is_none_or(|c| r.company_id == c))
+//!             .filter(|r| r.date >= from && r.date <= to)
+//!             .cloned()
+//!             .collect())
+//!     }
 //! }
-//! assert_eq!(takes_any_store(Arc::new(MemoryStore::new())), 7);
+//!
+//! struct Assembled { main: MemoryStore, usage: Warehouse }
+//!
+//! impl Store for Assembled {
+//!     fn tenants(&self) -> &dyn TenantStore { &self.main }
+//!     fn users(&self) -> &dyn UserStore { &self.main }
+//!     fn policies(&self) -> &dyn PolicyStore { &self.main }
+//!     fn audit(&self) -> &dyn AuditStore { &self.main }
+//!     fn tracking(&self) -> &dyn TrackingStore { &self.main }
+//!     fn work(&self) -> &dyn WorkStore { &self.main }
+//!     fn usage(&self) -> &dyn UsageStore { &self.usage }
+//! }
+//!
+//! // Any store, also behind `Arc<dyn Store>`, runs the same service.
+//! let store: Arc<dyn Store> = Arc::new(Assembled { main: MemoryStore::new(), usage: Warehouse::default() });
+//! let tracker: Tracker = Tracker::builder_shared(store).build();
+//! let day = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+//! let rows = futures::executor::block_on(tracker.store().usage().list_usage(None, day, day)).unwrap();
+//! assert!(rows.is_empty());
 //! ```
 
 use std::collections::BTreeSet;
