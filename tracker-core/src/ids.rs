@@ -58,6 +58,12 @@ macro_rules! id_type {
                 Self(id)
             }
         }
+
+        impl From<$name> for uuid::Uuid {
+            fn from(id: $name) -> Self {
+                id.0
+            }
+        }
     };
 }
 

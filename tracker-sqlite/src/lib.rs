@@ -1,9 +1,148 @@
-//! `tracker-sqlite` will hold the embedded default store of `tracker`: every
-//! storage trait of `tracker-core` on rusqlite (bundled SQLite), with a
-//! versioned schema, WAL, group commit and the conformance kit passing.
+//! The embedded default store of `tracker`: every storage port of
+//! `tracker-core` on SQLite (bundled, so no system library is needed), in a
+//! file or in memory.
 //!
-//! It holds no code yet: use `tracker_core::MemoryStore` (feature `memory`)
-//! or implement `tracker_core::Store` until it lands.
+//! ```
+//! use tracker_core::{Argon2Hasher, Tracker};
+//! use tracker_sqlite::SqliteStore;
+//!
+//! # futures::executor::block_on(async {
+//! let dir = tempfile::tempdir().unwrap();
+//! let store = SqliteStore::open(dir.path().join("tracker.db"))?;
+//! let tracker = Tracker::builder(store)
+//!     .password_hasher(Argon2Hasher::insecure_fast())
+//!     .build();
+//! let plans = tracker.ensure_default_plans().await?;
+//! assert_eq!(plans.len(), 3);
+//! # Ok::<(), tracker_core::Error>(())
+//! # }).unwrap();
+//! ```
+//!
+//! # Concurrency model
+//!
+//! No call blocks the async executor: every query runs on the store's own
+//! threads and the async method awaits its answer.
+//!
+//! - **One writer thread** owns the only read-write connection. Writes are
+//!   queued to it; it takes everything queued at that moment (up to
+//!   [`SqliteOptions::max_group`] jobs), runs each job in a savepoint of one
+//!   `BEGIN IMMEDIATE` transaction, commits once, and only then answers each
+//!   caller (group commit). A job that fails rolls back its own savepoint
+//!   only; a failed commit fails every job of the group, and nothing of it is
+//!   stored. So every acknowledged write is committed, and one fsync serves
+//!   many callers.
+//! - **A pool of reader threads** ([`SqliteOptions::readers`], default 4),
+//!   each with a read-only connection, serves reads from WAL snapshots while
+//!   the writer works. An in-memory database has a single connection, so the
+//!   writer serves its reads too.
+//!
+//! The database runs in WAL mode with foreign keys on, `synchronous=NORMAL`,
+//! a busy timeout, and a page cache sized by [`SqliteOptions::cache_mib`].
+//!
+//! # Schema
+//!
+//! The schema ships in `migrations/` and is applied on open with
+//! `rusqlite_migration` (forward only). A database written by a newer
+//! version is refused with [`SqliteError::SchemaTooNew`]. Every tenant table
+//! leads its key with `company_id`; audit rows cannot be updated or deleted
+//! (triggers abort the statement).
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+
+mod codec;
+mod engine;
+mod error;
+mod migrations;
+mod store;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub use error::SqliteError;
+pub use migrations::SCHEMA_VERSION;
+
+use engine::{Engine, Location, Tuning};
+
+/// Settings of a [`SqliteStore`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Reader threads for a file database (default 4).
+    pub readers: usize,
+    /// How long a connection waits for a lock held by another process (default 5 s).
+    pub busy_timeout: Duration,
+    /// Page cache per connection, in MiB (default 64).
+    pub cache_mib: i64,
+    /// Most write jobs committed together (default 512).
+    pub max_group: usize,
+    /// Cap on the database size in MiB (default none). Writes that would
+    /// grow it further fail with [`SqliteError::DiskFull`], as on a full disk.
+    pub max_db_mib: Option<u64>,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        Self {
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+            cache_mib: 64,
+            max_group: 512,
+            max_db_mib: None,
+        }
+    }
+}
+
+impl SqliteOptions {
+    fn tuning(&self) -> Tuning {
+        Tuning {
+            readers: self.readers,
+            busy_timeout: self.busy_timeout,
+            cache_kib: self.cache_mib.max(1) * 1024,
+            max_group: self.max_group,
+            max_db_mib: self.max_db_mib,
+        }
+    }
+}
+
+/// The SQLite store. See the [crate docs](crate).
+pub struct SqliteStore {
+    engine: Engine,
+    path: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (or creates) the database file at `path` with default options,
+    /// applying the schema.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, SqliteError> {
+        Self::open_with(path, &SqliteOptions::default())
+    }
+
+    /// Opens (or creates) the database file at `path`.
+    pub fn open_with(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<Self, SqliteError> {
+        let path = path.as_ref().to_owned();
+        let engine = Engine::open(&Location::File(path.clone()), &options.tuning())?;
+        Ok(Self {
+            engine,
+            path: Some(path),
+        })
+    }
+
+    /// A new, empty in-memory database.
+    pub fn open_in_memory() -> Result<Self, SqliteError> {
+        let engine = Engine::open(&Location::Memory, &SqliteOptions::default().tuning())?;
+        Ok(Self { engine, path: None })
+    }
+
+    /// The database file, `None` in memory.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+}

@@ -1,0 +1,257 @@
+//! Threads and connections: one writer with group commit, a pool of readers.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use futures_channel::oneshot;
+use rusqlite::{Connection, OpenFlags};
+use tracker_core::Error as CoreError;
+
+use crate::error::SqliteError;
+use crate::migrations;
+
+/// Result of the whole group's COMMIT, handed to every job of the group.
+type CommitOutcome = Result<(), Arc<SqliteError>>;
+/// What a job leaves to do once the group committed (or failed to).
+type Reply = Box<dyn FnOnce(CommitOutcome) + Send>;
+/// A write job: runs inside the group transaction, or is told why it could not.
+type WriteJob = Box<dyn FnOnce(Result<&Connection, Arc<SqliteError>>) -> Reply + Send>;
+/// A read job.
+type ReadJob = Box<dyn FnOnce(&Connection) + Send>;
+
+/// Where the database lives.
+#[derive(Debug, Clone)]
+pub(crate) enum Location {
+    File(PathBuf),
+    Memory,
+}
+
+/// Tuning of an engine.
+#[derive(Debug, Clone)]
+pub(crate) struct Tuning {
+    pub readers: usize,
+    pub busy_timeout: Duration,
+    pub cache_kib: i64,
+    pub max_group: usize,
+    pub max_db_mib: Option<u64>,
+}
+
+pub(crate) struct Engine {
+    writer: Sender<WriteJob>,
+    readers: Option<Sender<ReadJob>>,
+}
+
+fn configure(conn: &Connection, t: &Tuning, write: bool) -> rusqlite::Result<()> {
+    conn.busy_timeout(t.busy_timeout)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "cache_size", -t.cache_kib)?;
+    conn.pragma_update(None, "temp_store", "MEMORY")?;
+    if write {
+        // NORMAL is durable in WAL mode up to the last checkpoint-safe commit
+        // of a power loss; a process crash loses nothing acknowledged.
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        if let Some(mib) = t.max_db_mib {
+            let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages =
+                i64::try_from(mib).unwrap_or(i64::MAX / 2) * 1024 * 1024 / page_size.max(512);
+            conn.pragma_update(None, "max_page_count", pages)?;
+        }
+    }
+    conn.set_prepared_statement_cache_capacity(128);
+    // `col IN rarray(?)` passes id sets without building SQL text.
+    rusqlite::vtab::array::load_module(conn)?;
+    Ok(())
+}
+
+fn open_file(path: &Path, flags: OpenFlags) -> Result<Connection, SqliteError> {
+    Connection::open_with_flags(path, flags).map_err(|source| SqliteError::Open {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+impl Engine {
+    pub(crate) fn open(location: &Location, tuning: &Tuning) -> Result<Engine, SqliteError> {
+        let mut writer = match location {
+            Location::File(path) => open_file(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )?,
+            Location::Memory => Connection::open_in_memory().map_err(SqliteError::Sqlite)?,
+        };
+        if let Location::File(_) = location {
+            let mode: String = writer
+                .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
+                .map_err(|e| SqliteError::classify_open(location, e))?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                return Err(SqliteError::NoWal { mode });
+            }
+        }
+        configure(&writer, tuning, true).map_err(|e| SqliteError::classify_open(location, e))?;
+        migrations::apply(&mut writer)?;
+
+        let readers = match location {
+            Location::File(path) if tuning.readers > 0 => {
+                let (tx, rx) = crossbeam_channel::unbounded::<ReadJob>();
+                for i in 0..tuning.readers {
+                    let conn = open_file(
+                        path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    configure(&conn, tuning, false).map_err(SqliteError::from)?;
+                    let rx = rx.clone();
+                    thread::Builder::new()
+                        .name(format!("tracker-sqlite-reader-{i}"))
+                        .spawn(move || reader_loop(conn, rx))
+                        .map_err(SqliteError::Thread)?;
+                }
+                Some(tx)
+            }
+            // An in-memory database lives in one connection: the writer serves reads too.
+            _ => None,
+        };
+
+        let (tx, rx) = crossbeam_channel::unbounded::<WriteJob>();
+        let max_group = tuning.max_group.max(1);
+        thread::Builder::new()
+            .name("tracker-sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx, max_group))
+            .map_err(SqliteError::Thread)?;
+        Ok(Engine {
+            writer: tx,
+            readers,
+        })
+    }
+
+    /// Runs `f` in the writer's transaction, inside a savepoint of its own,
+    /// and answers after the group has committed. An error of `f` rolls back
+    /// only `f`'s changes.
+    pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+    {
+        let (tx, rx) = oneshot::channel::<Result<T, CoreError>>();
+        let job: WriteJob = Box::new(move |conn| {
+            let result = match conn {
+                Ok(conn) => in_savepoint(conn, f),
+                Err(e) => Err(SqliteError::Commit(e).into()),
+            };
+            Box::new(move |commit: CommitOutcome| {
+                let out = match (commit, result) {
+                    (Ok(()), r) => r,
+                    // A job that failed by itself keeps its own error.
+                    (Err(_), Err(e)) => Err(e),
+                    (Err(e), Ok(_)) => Err(SqliteError::Commit(e).into()),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        self.writer.send(job).map_err(|_| SqliteError::Closed)?;
+        rx.await.map_err(|_| SqliteError::Closed)?
+    }
+
+    /// Runs `f` on a reader connection (the writer for in-memory databases).
+    pub(crate) async fn read<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+    {
+        let Some(readers) = &self.readers else {
+            return self.write(f).await;
+        };
+        let (tx, rx) = oneshot::channel::<Result<T, CoreError>>();
+        let job: ReadJob = Box::new(move |conn| {
+            let out = catch_unwind(AssertUnwindSafe(|| f(conn)))
+                .unwrap_or_else(|_| Err(SqliteError::Panicked.into()));
+            let _ = tx.send(out);
+        });
+        readers.send(job).map_err(|_| SqliteError::Closed)?;
+        rx.await.map_err(|_| SqliteError::Closed)?
+    }
+}
+
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, CoreError>,
+) -> Result<T, CoreError> {
+    conn.prepare_cached("SAVEPOINT job")
+        .and_then(|mut s| s.execute([]))
+        .map_err(SqliteError::from)?;
+    let out = catch_unwind(AssertUnwindSafe(|| f(conn)))
+        .unwrap_or_else(|_| Err(SqliteError::Panicked.into()));
+    if conn.is_autocommit() {
+        // SQLite rolled the whole transaction back by itself (a full disk, an
+        // I/O error): the savepoint is gone and so is the group's work.
+        return Err(out.err().unwrap_or_else(|| SqliteError::RolledBack.into()));
+    }
+    let end = if out.is_ok() {
+        conn.prepare_cached("RELEASE job")
+            .and_then(|mut s| s.execute([]))
+    } else {
+        conn.prepare_cached("ROLLBACK TO job")
+            .and_then(|mut s| s.execute([]))
+            .and_then(|_| conn.prepare_cached("RELEASE job")?.execute([]))
+    };
+    end.map_err(SqliteError::from)?;
+    out
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<WriteJob>, max_group: usize) {
+    let mut group: Vec<WriteJob> = Vec::with_capacity(max_group);
+    while let Ok(first) = rx.recv() {
+        group.push(first);
+        // Group commit: everything already queued shares one transaction.
+        while group.len() < max_group {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+            }
+        }
+        match conn.execute_batch("BEGIN IMMEDIATE") {
+            Err(e) => {
+                let e = Arc::new(SqliteError::from(e));
+                for job in group.drain(..) {
+                    job(Err(e.clone()))(Err(e.clone()));
+                }
+            }
+            Ok(()) => {
+                let mut replies: Vec<Reply> = Vec::with_capacity(group.len());
+                let mut lost: Option<Arc<SqliteError>> = None;
+                for job in group.drain(..) {
+                    if let Some(e) = &lost {
+                        // Never run a job outside the transaction it was promised.
+                        replies.push(job(Err(e.clone())));
+                        continue;
+                    }
+                    replies.push(job(Ok(&conn)));
+                    if conn.is_autocommit() {
+                        lost = Some(Arc::new(SqliteError::RolledBack));
+                    }
+                }
+                let commit = match lost {
+                    Some(e) => Err(e),
+                    None => conn.execute_batch("COMMIT").map_err(|e| {
+                        let _ = conn.execute_batch("ROLLBACK");
+                        Arc::new(SqliteError::from(e))
+                    }),
+                };
+                for reply in replies {
+                    reply(commit.clone());
+                }
+            }
+        }
+    }
+}
+
+fn reader_loop(conn: Connection, rx: Receiver<ReadJob>) {
+    while let Ok(job) = rx.recv() {
+        job(&conn);
+    }
+}

@@ -1,0 +1,1543 @@
+//! The storage ports on SQLite.
+
+use std::collections::BTreeSet;
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use rusqlite::types::ToSql;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use tracker_core::audit::{AuditChain, AuditEvent, ChainHead, NewAuditEvent};
+use tracker_core::identity::TokenRecord;
+use tracker_core::paging::{Page, PageRequest, encode_time_id};
+use tracker_core::secret::SecretHash;
+use tracker_core::store::*;
+use tracker_core::*;
+use uuid::Uuid;
+
+use crate::SqliteStore;
+use crate::codec::{self, R, chain_key, id_array, ids_json, int, platform, ts, ts_opt};
+use crate::error::db;
+
+type Mapper<T> = fn(&Row<'_>) -> R<T>;
+
+fn all<T>(conn: &Connection, sql: &str, params: &[&dyn ToSql], map: Mapper<T>) -> R<Vec<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut rows = stmt.query(params).map_err(db)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        out.push(map(row)?);
+    }
+    Ok(out)
+}
+
+fn one<T>(conn: &Connection, sql: &str, params: &[&dyn ToSql], map: Mapper<T>) -> R<Option<T>> {
+    let mut stmt = conn.prepare_cached(sql).map_err(db)?;
+    let mut rows = stmt.query(params).map_err(db)?;
+    match rows.next().map_err(db)? {
+        Some(row) => map(row).map(Some),
+        None => Ok(None),
+    }
+}
+
+fn exec(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> R<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(db)
+}
+
+fn count(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> R<i64> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.query_row(params, |r| r.get(0)))
+        .map_err(db)
+}
+
+/// Appends an event after its chain's head. Runs on the writer thread,
+/// inside the caller's transaction, so appends never fork a chain.
+pub(crate) fn append(conn: &Connection, event: NewAuditEvent) -> R<AuditEvent> {
+    let key = chain_key(event.chain);
+    let head = conn
+        .prepare_cached(
+            "SELECT seq, hash FROM audit_events WHERE company_id = ?1 ORDER BY seq DESC LIMIT 1",
+        )
+        .and_then(|mut s| {
+            s.query_row([key], |r| {
+                Ok(ChainHead {
+                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                    hash: r.get(1)?,
+                })
+            })
+            .optional()
+        })
+        .map_err(db)?;
+    let e = event.link(head.as_ref());
+    let actor =
+        serde_json::to_string(&e.actor).map_err(|err| codec::corrupt("actor", err.to_string()))?;
+    exec(
+        conn,
+        "INSERT INTO audit_events (company_id, seq, id, actor, action, description, details, client_ip, at, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            key,
+            int(e.seq),
+            e.id.0,
+            actor,
+            e.action.as_str(),
+            e.description,
+            e.details.to_string(),
+            e.client_ip,
+            ts(e.at),
+            e.prev_hash,
+            e.hash
+        ],
+    )?;
+    Ok(e)
+}
+
+fn seats(conn: &Connection, company: CompanyId) -> R<u32> {
+    let n = count(
+        conn,
+        "SELECT count(*) FROM users WHERE company_id = ?1 AND active = 1",
+        params![company.0],
+    )?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+fn storage(conn: &Connection, company: CompanyId) -> R<u64> {
+    let n = count(
+        conn,
+        "SELECT coalesce(sum(size_bytes), 0) FROM screenshots WHERE company_id = ?1",
+        params![company.0],
+    )?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+fn user_company(u: &User) -> Uuid {
+    u.company_id.map_or_else(platform, |c| c.0)
+}
+
+fn username_taken(conn: &Connection, u: &User) -> R<bool> {
+    Ok(count(
+        conn,
+        "SELECT count(*) FROM users WHERE company_id = ?1 AND username = ?2 AND id <> ?3",
+        params![user_company(u), u.username, u.id.0],
+    )? > 0)
+}
+
+fn write_user(conn: &Connection, u: &User) -> R<()> {
+    exec(
+        conn,
+        "INSERT INTO users (company_id, id, role, username, email, display_name, active, last_agent_sync_at, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+         ON CONFLICT (company_id, id) DO UPDATE SET
+           role = excluded.role, username = excluded.username, email = excluded.email,
+           display_name = excluded.display_name, active = excluded.active,
+           last_agent_sync_at = excluded.last_agent_sync_at, password_hash = excluded.password_hash",
+        params![
+            user_company(u),
+            u.id.0,
+            u.role.as_str(),
+            u.username,
+            u.email,
+            u.display_name,
+            u.active,
+            ts_opt(u.last_agent_sync_at),
+            u.password_hash,
+            ts(u.created_at)
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_company(conn: &Connection, c: &Company, insert: bool) -> R<()> {
+    let sql = if insert {
+        "INSERT INTO companies (id, name, status, plan_id, trial_ends_at, subscription_expires_at, status_before_suspension,
+           timezone, retention_days, last_sync_at, created_at, key_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    } else {
+        "UPDATE companies SET name = ?2, status = ?3, plan_id = ?4, trial_ends_at = ?5, subscription_expires_at = ?6,
+           status_before_suspension = ?7, timezone = ?8, retention_days = ?9, last_sync_at = ?10, created_at = ?11, key_hash = ?12
+         WHERE id = ?1"
+    };
+    exec(
+        conn,
+        sql,
+        params![
+            c.id.0,
+            c.name,
+            c.status.as_str(),
+            c.plan_id.0,
+            ts_opt(c.trial_ends_at),
+            ts_opt(c.subscription_expires_at),
+            c.status_before_suspension.map(|s| s.as_str()),
+            c.timezone,
+            c.retention_days,
+            ts_opt(c.last_sync_at),
+            ts(c.created_at),
+            c.key_hash.as_str()
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_subscription(conn: &Connection, s: &Subscription) -> R<()> {
+    exec(
+        conn,
+        "INSERT INTO subscriptions (company_id, id, plan_id, amount_cents, starts_at, ends_at, created_by, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            s.company_id.0,
+            s.id.0,
+            s.plan_id.0,
+            int(s.amount_cents),
+            ts(s.starts_at),
+            ts_opt(s.ends_at),
+            s.created_by.map(|u| u.0),
+            ts(s.created_at)
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_policy(conn: &Connection, p: &TrackingPolicy) -> R<()> {
+    exec(
+        conn,
+        "INSERT INTO policies (company_id, screenshots_enabled, screenshot_interval_seconds, website_tracking_enabled,
+           app_tracking_enabled, idle_threshold_seconds, blur_screenshots, version, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (company_id) DO UPDATE SET
+           screenshots_enabled = excluded.screenshots_enabled,
+           screenshot_interval_seconds = excluded.screenshot_interval_seconds,
+           website_tracking_enabled = excluded.website_tracking_enabled,
+           app_tracking_enabled = excluded.app_tracking_enabled,
+           idle_threshold_seconds = excluded.idle_threshold_seconds,
+           blur_screenshots = excluded.blur_screenshots,
+           version = excluded.version, updated_at = excluded.updated_at",
+        params![
+            p.company_id.0,
+            p.screenshots_enabled,
+            p.screenshot_interval_seconds,
+            p.website_tracking_enabled,
+            p.app_tracking_enabled,
+            p.idle_threshold_seconds,
+            p.blur_screenshots,
+            int(p.version),
+            ts(p.updated_at)
+        ],
+    )?;
+    Ok(())
+}
+
+fn write_team(conn: &Connection, t: &Team) -> R<()> {
+    exec(
+        conn,
+        "INSERT INTO teams (company_id, id, name, managers, members, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (company_id, id) DO UPDATE SET name = excluded.name, managers = excluded.managers, members = excluded.members",
+        params![
+            t.company_id.0,
+            t.id.0,
+            t.name,
+            ids_json(&t.managers),
+            ids_json(&t.members),
+            ts(t.created_at)
+        ],
+    )?;
+    Ok(())
+}
+
+fn team_name_taken(conn: &Connection, t: &Team) -> R<bool> {
+    Ok(count(
+        conn,
+        "SELECT count(*) FROM teams WHERE company_id = ?1 AND name = ?2 AND id <> ?3",
+        params![t.company_id.0, t.name, t.id.0],
+    )? > 0)
+}
+
+/// A WHERE clause under construction with its parameters.
+struct Query {
+    sql: String,
+    params: Vec<Box<dyn ToSql>>,
+}
+
+impl Query {
+    fn new(select: &str, company: CompanyId) -> Self {
+        Self {
+            sql: format!("{select} WHERE company_id = ?1"),
+            params: vec![Box::new(company.0)],
+        }
+    }
+
+    fn and(self, cond: &str, value: impl ToSql + 'static) -> Self {
+        self.and_all(cond, vec![Box::new(value)])
+    }
+
+    /// Appends ` AND cond`, numbering its `?` placeholders after the existing ones.
+    fn and_all(mut self, cond: &str, values: Vec<Box<dyn ToSql>>) -> Self {
+        let mut numbered = String::with_capacity(cond.len() + 8);
+        for ch in cond.chars() {
+            if ch == '?' {
+                self.params.push(Box::new(rusqlite::types::Null));
+                numbered.push_str(&format!("?{}", self.params.len()));
+            } else {
+                numbered.push(ch);
+            }
+        }
+        let first = self.params.len() - values.len();
+        for (i, v) in values.into_iter().enumerate() {
+            self.params[first + i] = v;
+        }
+        self.sql.push_str(" AND ");
+        self.sql.push_str(&numbered);
+        self
+    }
+
+    fn and_opt<V: ToSql + 'static>(self, cond: &str, value: Option<V>) -> Self {
+        match value {
+            Some(v) => self.and(cond, v),
+            None => self,
+        }
+    }
+
+    fn users(self, col: &str, users: &Option<BTreeSet<UserId>>) -> Self {
+        match users {
+            Some(set) => self.and(
+                &format!("{col} IN rarray(?)"),
+                id_array(set.iter().copied()),
+            ),
+            None => self,
+        }
+    }
+
+    /// Keyset paging on (time column, id) and the limit.
+    fn page_time(self, col: &str, page: &PageRequest) -> R<(Self, usize)> {
+        let limit = page.limit()?;
+        let q = match page.after_time_id()? {
+            Some((at, id)) => self.and_all(
+                &format!("({col}, id) > (?, ?)"),
+                vec![Box::new(ts(at)), Box::new(id)],
+            ),
+            None => self,
+        };
+        Ok((
+            q.tail(&format!(" ORDER BY {col}, id LIMIT {}", limit + 1)),
+            limit,
+        ))
+    }
+
+    /// Keyset paging on id and the limit.
+    fn page_id(self, page: &PageRequest) -> R<(Self, usize)> {
+        let limit = page.limit()?;
+        let q = self.and_opt("id > ?", page.after_id()?);
+        Ok((q.tail(&format!(" ORDER BY id LIMIT {}", limit + 1)), limit))
+    }
+
+    fn tail(mut self, s: &str) -> Self {
+        self.sql.push_str(s);
+        self
+    }
+
+    fn run<T>(&self, conn: &Connection, map: Mapper<T>) -> R<Vec<T>> {
+        let params: Vec<&dyn ToSql> = self
+            .params
+            .iter()
+            .map(|b| b.as_ref() as &dyn ToSql)
+            .collect();
+        all(conn, &self.sql, &params, map)
+    }
+}
+
+fn time_page<T>(rows: Vec<T>, limit: usize, key: impl Fn(&T) -> (DateTime<Utc>, Uuid)) -> Page<T> {
+    Page::from_overfetch(rows, limit, |t| {
+        let (at, id) = key(t);
+        encode_time_id(at, id)
+    })
+}
+
+const COMPANY_COLS: &str = "SELECT * FROM companies";
+
+#[async_trait]
+impl TenantStore for SqliteStore {
+    async fn insert_plan(&self, plan: &Plan, audit: NewAuditEvent) -> Result<()> {
+        let plan = plan.clone();
+        self.engine
+            .write(move |c| {
+                if count(c, "SELECT count(*) FROM plans WHERE code = ?1", params![plan.code])? > 0 {
+                    return Err(Error::AlreadyExists {
+                        entity: "plan",
+                        value: plan.code,
+                    });
+                }
+                exec(
+                    c,
+                    "INSERT INTO plans (id, code, max_employees, max_storage_bytes, price_monthly_cents) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        plan.id.0,
+                        plan.code,
+                        plan.max_employees,
+                        int(plan.max_storage_bytes),
+                        int(plan.price_monthly_cents)
+                    ],
+                )?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM plans WHERE id = ?1",
+                    params![id.0],
+                    codec::plan,
+                )
+            })
+            .await
+    }
+
+    async fn plan_by_code(&self, code: &str) -> Result<Option<Plan>> {
+        let code = code.to_owned();
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM plans WHERE code = ?1",
+                    params![code],
+                    codec::plan,
+                )
+            })
+            .await
+    }
+
+    async fn list_plans(&self) -> Result<Vec<Plan>> {
+        self.engine
+            .read(|c| all(c, "SELECT * FROM plans ORDER BY code", &[], codec::plan))
+            .await
+    }
+
+    async fn insert_company(&self, new: &NewCompany, audit: NewAuditEvent) -> Result<()> {
+        let new = new.clone();
+        self.engine
+            .write(move |c| {
+                if count(
+                    c,
+                    "SELECT count(*) FROM companies WHERE id = ?1",
+                    params![new.company.id.0],
+                )? > 0
+                {
+                    return Err(Error::AlreadyExists {
+                        entity: "company",
+                        value: new.company.id.to_string(),
+                    });
+                }
+                if username_taken(c, &new.admin)? {
+                    return Err(Error::UsernameTaken {
+                        username: new.admin.username,
+                    });
+                }
+                write_company(c, &new.company, true)?;
+                write_policy(c, &new.policy)?;
+                write_user(c, &new.admin)?;
+                write_subscription(c, &new.subscription)?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn get_company(&self, id: CompanyId) -> Result<Option<Company>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM companies WHERE id = ?1",
+                    params![id.0],
+                    codec::company,
+                )
+            })
+            .await
+    }
+
+    async fn company_by_key_hash(&self, key_hash: &SecretHash) -> Result<Option<Company>> {
+        let hash = key_hash.clone();
+        let found = self
+            .engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM companies WHERE key_hash = ?1",
+                    params![hash.as_str()],
+                    codec::company,
+                )
+            })
+            .await?;
+        // The index finds the row; the comparison that decides is constant-time.
+        Ok(found.filter(|c| c.key_hash.ct_eq(key_hash)))
+    }
+
+    async fn list_companies(&self, page: &PageRequest) -> Result<Page<Company>> {
+        let page = page.clone();
+        self.engine
+            .read(move |c| {
+                let limit = page.limit()?;
+                let rows = match page.after_id()? {
+                    Some(after) => all(
+                        c,
+                        &format!(
+                            "{COMPANY_COLS} WHERE id > ?1 ORDER BY id LIMIT {}",
+                            limit + 1
+                        ),
+                        params![after],
+                        codec::company,
+                    )?,
+                    None => all(
+                        c,
+                        &format!("{COMPANY_COLS} ORDER BY id LIMIT {}", limit + 1),
+                        &[],
+                        codec::company,
+                    )?,
+                };
+                Ok(Page::from_overfetch(rows, limit, |c| c.id.to_string()))
+            })
+            .await
+    }
+
+    async fn all_companies(&self) -> Result<Vec<Company>> {
+        self.engine
+            .read(|c| {
+                all(
+                    c,
+                    "SELECT * FROM companies ORDER BY id",
+                    &[],
+                    codec::company,
+                )
+            })
+            .await
+    }
+
+    async fn update_company(&self, change: &CompanyChange) -> Result<()> {
+        let change = change.clone();
+        self.engine
+            .write(move |c| {
+                let id = change.company.id;
+                if count(
+                    c,
+                    "SELECT count(*) FROM companies WHERE id = ?1",
+                    params![id.0],
+                )? == 0
+                {
+                    return Err(Error::not_found("company"));
+                }
+                if let Some(max) = change.max_seats {
+                    let used = seats(c, id)?;
+                    if used > max {
+                        return Err(Error::PlanTooSmall {
+                            reason: format!("{used} seats in use, the plan allows {max}"),
+                        });
+                    }
+                }
+                if let Some(max) = change.max_storage_bytes {
+                    let used = storage(c, id)?;
+                    if used > max {
+                        return Err(Error::PlanTooSmall {
+                            reason: format!("{used} bytes stored, the plan allows {max}"),
+                        });
+                    }
+                }
+                write_company(c, &change.company, false)?;
+                if let Some(s) = &change.subscription {
+                    write_subscription(c, s)?;
+                }
+                append(c, change.audit).map(drop)
+            })
+            .await
+    }
+
+    async fn list_subscriptions(&self, company: CompanyId) -> Result<Vec<Subscription>> {
+        self.engine
+            .read(move |c| {
+                all(
+                    c,
+                    "SELECT * FROM subscriptions WHERE company_id = ?1 ORDER BY created_at, id",
+                    params![company.0],
+                    codec::subscription,
+                )
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl UserStore for SqliteStore {
+    async fn insert_user(
+        &self,
+        user: &User,
+        seat_limit: Option<u32>,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let user = user.clone();
+        self.engine
+            .write(move |c| {
+                if let Some(company) = user.company_id
+                    && count(
+                        c,
+                        "SELECT count(*) FROM companies WHERE id = ?1",
+                        params![company.0],
+                    )? == 0
+                {
+                    return Err(Error::not_found("company"));
+                }
+                if username_taken(c, &user)? {
+                    return Err(Error::UsernameTaken {
+                        username: user.username,
+                    });
+                }
+                if let (Some(limit), Some(company)) = (seat_limit, user.company_id)
+                    && user.active
+                    && seats(c, company)? >= limit
+                {
+                    return Err(Error::SeatLimitReached { limit });
+                }
+                write_user(c, &user)?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn get_user(&self, company: Option<CompanyId>, id: UserId) -> Result<Option<User>> {
+        let key = company.map_or_else(platform, |c| c.0);
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
+                    params![key, id.0],
+                    codec::user,
+                )
+            })
+            .await
+    }
+
+    async fn user_by_username(
+        &self,
+        company: Option<CompanyId>,
+        username: &str,
+    ) -> Result<Option<User>> {
+        let key = company.map_or_else(platform, |c| c.0);
+        let username = username.to_owned();
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM users WHERE company_id = ?1 AND username = ?2",
+                    params![key, username],
+                    codec::user,
+                )
+            })
+            .await
+    }
+
+    async fn list_users(
+        &self,
+        company: CompanyId,
+        filter: &UserFilter,
+        page: &PageRequest,
+    ) -> Result<Page<User>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let q = Query::new("SELECT * FROM users", company)
+                    .users("id", &filter.ids)
+                    .and_opt("active = ?", filter.active);
+                let (q, limit) = q.page_id(&page)?;
+                Ok(Page::from_overfetch(q.run(c, codec::user)?, limit, |u| {
+                    u.id.to_string()
+                }))
+            })
+            .await
+    }
+
+    async fn count_seats(&self, company: CompanyId) -> Result<u32> {
+        self.engine.read(move |c| seats(c, company)).await
+    }
+
+    async fn has_owner(&self) -> Result<bool> {
+        self.engine
+            .read(|c| {
+                Ok(count(
+                    c,
+                    "SELECT count(*) FROM users WHERE company_id = ?1",
+                    params![platform()],
+                )? > 0)
+            })
+            .await
+    }
+
+    async fn update_user(
+        &self,
+        user: &User,
+        update: &UserUpdate,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let (user, update) = (user.clone(), update.clone());
+        self.engine
+            .write(move |c| {
+                let old = one(
+                    c,
+                    "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
+                    params![user_company(&user), user.id.0],
+                    codec::user,
+                )?
+                .ok_or(Error::not_found("user"))?;
+                if username_taken(c, &user)? {
+                    return Err(Error::UsernameTaken {
+                        username: user.username,
+                    });
+                }
+                if let (Some(limit), Some(company)) = (update.seat_limit, user.company_id)
+                    && user.active
+                    && !old.active
+                    && seats(c, company)? >= limit
+                {
+                    return Err(Error::SeatLimitReached { limit });
+                }
+                write_user(c, &user)?;
+                if update.revoke_tokens {
+                    exec(
+                        c,
+                        "DELETE FROM tokens WHERE company_id = ?1 AND user_id = ?2",
+                        params![user_company(&user), user.id.0],
+                    )?;
+                }
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
+        let t = token.clone();
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "INSERT INTO tokens (hash, company_id, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        t.hash.as_str(),
+                        t.company_id.map_or_else(platform, |c| c.0),
+                        t.user_id.0,
+                        ts(t.created_at),
+                        ts(t.expires_at)
+                    ],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>> {
+        let hash = hash.clone();
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM tokens WHERE hash = ?1",
+                    params![hash.as_str()],
+                    |r| {
+                        let cols = codec::Cols(r);
+                        let company = cols.uuid("company_id")?;
+                        Ok(TokenRecord {
+                            hash: SecretHash::from_stored(cols.text("hash")?),
+                            user_id: UserId(cols.uuid("user_id")?),
+                            company_id: (company != platform()).then_some(CompanyId(company)),
+                            created_at: cols.time("created_at")?,
+                            expires_at: cols.time("expires_at")?,
+                        })
+                    },
+                )
+            })
+            .await
+    }
+
+    async fn delete_token(&self, hash: &SecretHash) -> Result<()> {
+        let hash = hash.clone();
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "DELETE FROM tokens WHERE hash = ?1",
+                    params![hash.as_str()],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
+        let s = state.clone();
+        self.engine
+            .write(move |c| {
+                let at = ts(s.last_heartbeat_at);
+                let n = exec(
+                    c,
+                    "UPDATE users SET last_agent_sync_at = ?3 WHERE company_id = ?1 AND id = ?2",
+                    params![s.company_id.0, s.user_id.0, at],
+                )?;
+                if n == 0 {
+                    return Err(Error::not_found("user"));
+                }
+                exec(
+                    c,
+                    "UPDATE companies SET last_sync_at = ?2 WHERE id = ?1",
+                    params![s.company_id.0, at],
+                )?;
+                exec(
+                    c,
+                    "INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
+                       policy_version = excluded.policy_version, agent_version = excluded.agent_version",
+                    params![
+                        s.company_id.0,
+                        s.user_id.0,
+                        at,
+                        s.policy_version.map(int),
+                        s.agent_version
+                    ],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {
+        self.engine
+            .read(move |c| {
+                all(
+                    c,
+                    "SELECT * FROM agent_states WHERE company_id = ?1 ORDER BY user_id",
+                    params![company.0],
+                    codec::agent_state,
+                )
+            })
+            .await
+    }
+
+    async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
+        let team = team.clone();
+        self.engine
+            .write(move |c| {
+                if team_name_taken(c, &team)? {
+                    return Err(Error::AlreadyExists {
+                        entity: "team",
+                        value: team.name,
+                    });
+                }
+                write_team(c, &team)?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn get_team(&self, company: CompanyId, id: TeamId) -> Result<Option<Team>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM teams WHERE company_id = ?1 AND id = ?2",
+                    params![company.0, id.0],
+                    codec::team,
+                )
+            })
+            .await
+    }
+
+    async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>> {
+        self.engine
+            .read(move |c| {
+                all(
+                    c,
+                    "SELECT * FROM teams WHERE company_id = ?1 ORDER BY name",
+                    params![company.0],
+                    codec::team,
+                )
+            })
+            .await
+    }
+
+    async fn update_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
+        let team = team.clone();
+        self.engine
+            .write(move |c| {
+                let exists = count(
+                    c,
+                    "SELECT count(*) FROM teams WHERE company_id = ?1 AND id = ?2",
+                    params![team.company_id.0, team.id.0],
+                )?;
+                if exists == 0 {
+                    return Err(Error::not_found("team"));
+                }
+                if team_name_taken(c, &team)? {
+                    return Err(Error::AlreadyExists {
+                        entity: "team",
+                        value: team.name,
+                    });
+                }
+                write_team(c, &team)?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn delete_team(
+        &self,
+        company: CompanyId,
+        id: TeamId,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        self.engine
+            .write(move |c| {
+                let n = exec(
+                    c,
+                    "DELETE FROM teams WHERE company_id = ?1 AND id = ?2",
+                    params![company.0, id.0],
+                )?;
+                if n == 0 {
+                    return Err(Error::not_found("team"));
+                }
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl PolicyStore for SqliteStore {
+    async fn get_policy(&self, company: CompanyId) -> Result<Option<TrackingPolicy>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM policies WHERE company_id = ?1",
+                    params![company.0],
+                    codec::policy,
+                )
+            })
+            .await
+    }
+
+    async fn update_policy(&self, policy: &TrackingPolicy, audit: NewAuditEvent) -> Result<()> {
+        let policy = policy.clone();
+        self.engine
+            .write(move |c| {
+                let current: Option<i64> = c
+                    .prepare_cached("SELECT version FROM policies WHERE company_id = ?1")
+                    .and_then(|mut s| {
+                        s.query_row(params![policy.company_id.0], |r| r.get(0))
+                            .optional()
+                    })
+                    .map_err(db)?;
+                let current = current.ok_or(Error::not_found("policy"))?;
+                if current + 1 != int(policy.version) {
+                    return Err(Error::invalid_state(format!(
+                        "the policy changed meanwhile (now version {current})"
+                    )));
+                }
+                write_policy(c, &policy)?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl AuditStore for SqliteStore {
+    async fn append_audit(&self, event: NewAuditEvent) -> Result<AuditEvent> {
+        self.engine.write(move |c| append(c, event)).await
+    }
+
+    async fn list_audit(
+        &self,
+        chain: AuditChain,
+        filter: &AuditFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AuditEvent>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let limit = page.limit()?;
+                let q = Query {
+                    sql: "SELECT * FROM audit_events WHERE company_id = ?1".into(),
+                    params: vec![Box::new(chain_key(chain))],
+                }
+                .and_opt("seq > ?", page.after_seq()?.map(int))
+                .and_opt("action = ?", filter.action.map(|a| a.as_str()))
+                .and_opt(
+                    "json_extract(actor, '$.id') = ?",
+                    filter.actor.map(|a| a.to_string()),
+                )
+                .and_opt("at >= ?", filter.from.map(ts))
+                .and_opt("at < ?", filter.to.map(ts))
+                .tail(&format!(" ORDER BY seq LIMIT {}", limit + 1));
+                Ok(Page::from_overfetch(
+                    q.run(c, codec::audit_event)?,
+                    limit,
+                    |e| e.seq.to_string(),
+                ))
+            })
+            .await
+    }
+
+    async fn read_chain(
+        &self,
+        chain: AuditChain,
+        after_seq: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.engine
+            .read(move |c| {
+                all(
+                    c,
+                    "SELECT * FROM audit_events WHERE company_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+                    params![chain_key(chain), int(after_seq), limit],
+                    codec::audit_event,
+                )
+            })
+            .await
+    }
+}
+
+#[async_trait]
+impl TrackingStore for SqliteStore {
+    async fn insert_session(&self, session: &WorkSession) -> Result<Ingested<WorkSession>> {
+        let s = session.clone();
+        self.engine
+            .write(move |c| {
+                let n = exec(
+                    c,
+                    "INSERT INTO work_sessions (company_id, id, user_id, started_at, stopped_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (company_id, id) DO NOTHING",
+                    params![s.company_id.0, s.id.0, s.user_id.0, ts(s.started_at), ts_opt(s.stopped_at)],
+                )?;
+                let stored = one(
+                    c,
+                    "SELECT * FROM work_sessions WHERE company_id = ?1 AND id = ?2",
+                    params![s.company_id.0, s.id.0],
+                    codec::session,
+                )?
+                .ok_or(Error::not_found("work session"))?;
+                Ok(Ingested { stored, inserted: n == 1 })
+            })
+            .await
+    }
+
+    async fn get_session(
+        &self,
+        company: CompanyId,
+        id: WorkSessionId,
+    ) -> Result<Option<WorkSession>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM work_sessions WHERE company_id = ?1 AND id = ?2",
+                    params![company.0, id.0],
+                    codec::session,
+                )
+            })
+            .await
+    }
+
+    async fn stop_session(
+        &self,
+        company: CompanyId,
+        id: WorkSessionId,
+        stopped_at: DateTime<Utc>,
+    ) -> Result<WorkSession> {
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "UPDATE work_sessions SET stopped_at = ?3 WHERE company_id = ?1 AND id = ?2 AND stopped_at IS NULL",
+                    params![company.0, id.0, ts(stopped_at)],
+                )?;
+                one(
+                    c,
+                    "SELECT * FROM work_sessions WHERE company_id = ?1 AND id = ?2",
+                    params![company.0, id.0],
+                    codec::session,
+                )?
+                .ok_or(Error::not_found("work session"))
+            })
+            .await
+    }
+
+    async fn list_sessions(
+        &self,
+        company: CompanyId,
+        filter: &TrackingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<WorkSession>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let (q, limit) = tracking_query(
+                    "SELECT * FROM work_sessions",
+                    company,
+                    &filter,
+                    "started_at",
+                )
+                .page_time("started_at", &page)?;
+                Ok(time_page(q.run(c, codec::session)?, limit, |s| {
+                    (s.started_at, s.id.0)
+                }))
+            })
+            .await
+    }
+
+    async fn insert_activity(
+        &self,
+        company: CompanyId,
+        events: &[ActivityEvent],
+    ) -> Result<IngestCount> {
+        if events.iter().any(|e| e.company_id != company) {
+            return Err(Error::invalid(
+                "events",
+                "every event must belong to the company",
+            ));
+        }
+        let events = events.to_vec();
+        self.engine
+            .write(move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "INSERT INTO activity_events (company_id, id, user_id, session_id, started_at, duration_seconds, kind, app, window_title, url)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT (company_id, id) DO NOTHING",
+                    )
+                    .map_err(db)?;
+                let mut count = IngestCount::default();
+                for e in &events {
+                    let n = stmt
+                        .execute(params![
+                            company.0,
+                            e.id.0,
+                            e.user_id.0,
+                            e.session_id.map(|s| s.0),
+                            ts(e.started_at),
+                            e.duration_seconds,
+                            e.kind.as_str(),
+                            e.app,
+                            e.window_title,
+                            e.url
+                        ])
+                        .map_err(db)?;
+                    if n == 1 {
+                        count.inserted += 1;
+                    } else {
+                        count.duplicates += 1;
+                    }
+                }
+                Ok(count)
+            })
+            .await
+    }
+
+    async fn list_activity(
+        &self,
+        company: CompanyId,
+        filter: &TrackingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<ActivityEvent>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let (q, limit) = tracking_query(
+                    "SELECT * FROM activity_events",
+                    company,
+                    &filter,
+                    "started_at",
+                )
+                .page_time("started_at", &page)?;
+                Ok(time_page(q.run(c, codec::activity)?, limit, |e| {
+                    (e.started_at, e.id.0)
+                }))
+            })
+            .await
+    }
+
+    async fn activity_between(
+        &self,
+        company: CompanyId,
+        users: &Option<BTreeSet<UserId>>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<ActivityEvent>> {
+        let users = users.clone();
+        // Events are at most a day long (ingest bounds them far below that),
+        // so a start after `from - 1 day` bounds the index scan.
+        let lower = ts(from) - 86_400_000_000;
+        self.engine
+            .read(move |c| {
+                let q = Query::new("SELECT * FROM activity_events", company)
+                    .users("user_id", &users)
+                    .and("started_at >= ?", lower)
+                    .and("started_at < ?", ts(to))
+                    .and("started_at + duration_seconds * 1000000 > ?", ts(from))
+                    .tail(" ORDER BY started_at, id");
+                q.run(c, codec::activity)
+            })
+            .await
+    }
+
+    async fn insert_screenshot(
+        &self,
+        shot: &Screenshot,
+        storage_limit: u64,
+    ) -> Result<Ingested<Screenshot>> {
+        let s = shot.clone();
+        self.engine
+            .write(move |c| {
+                let existing = one(
+                    c,
+                    "SELECT * FROM screenshots WHERE company_id = ?1 AND id = ?2",
+                    params![s.company_id.0, s.id.0],
+                    codec::screenshot,
+                )?;
+                if let Some(stored) = existing {
+                    return Ok(Ingested { stored, inserted: false });
+                }
+                if storage(c, s.company_id)?.saturating_add(s.size_bytes) > storage_limit {
+                    return Err(Error::StorageLimitReached {
+                        limit_bytes: storage_limit,
+                    });
+                }
+                exec(
+                    c,
+                    "INSERT INTO screenshots (company_id, id, user_id, taken_at, size_bytes, sha256, content_type, blurred, blob_key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    params![
+                        s.company_id.0,
+                        s.id.0,
+                        s.user_id.0,
+                        ts(s.taken_at),
+                        int(s.size_bytes),
+                        s.sha256,
+                        s.content_type,
+                        s.blurred,
+                        s.blob_key
+                    ],
+                )?;
+                Ok(Ingested { stored: s, inserted: true })
+            })
+            .await
+    }
+
+    async fn get_screenshot(
+        &self,
+        company: CompanyId,
+        id: ScreenshotId,
+    ) -> Result<Option<Screenshot>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM screenshots WHERE company_id = ?1 AND id = ?2",
+                    params![company.0, id.0],
+                    codec::screenshot,
+                )
+            })
+            .await
+    }
+
+    async fn list_screenshots(
+        &self,
+        company: CompanyId,
+        filter: &TrackingFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Screenshot>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let (q, limit) =
+                    tracking_query("SELECT * FROM screenshots", company, &filter, "taken_at")
+                        .page_time("taken_at", &page)?;
+                Ok(time_page(q.run(c, codec::screenshot)?, limit, |s| {
+                    (s.taken_at, s.id.0)
+                }))
+            })
+            .await
+    }
+
+    async fn storage_used(&self, company: CompanyId) -> Result<u64> {
+        self.engine.read(move |c| storage(c, company)).await
+    }
+}
+
+fn tracking_query(select: &str, company: CompanyId, filter: &TrackingFilter, col: &str) -> Query {
+    Query::new(select, company)
+        .users("user_id", &filter.users)
+        .and_opt(&format!("{col} >= ?"), filter.from.map(ts))
+        .and_opt(&format!("{col} < ?"), filter.to.map(ts))
+}
+
+#[async_trait]
+impl WorkStore for SqliteStore {
+    async fn insert_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()> {
+        let t = task.clone();
+        self.engine
+            .write(move |c| {
+                write_task(c, &t, true)?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn get_task(&self, company: CompanyId, id: TaskId) -> Result<Option<Task>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM tasks WHERE company_id = ?1 AND id = ?2",
+                    params![company.0, id.0],
+                    codec::task,
+                )
+            })
+            .await
+    }
+
+    async fn list_tasks(
+        &self,
+        company: CompanyId,
+        filter: &TaskFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Task>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let (q, limit) = Query::new("SELECT * FROM tasks", company)
+                    .users("assignee_id", &filter.assignees)
+                    .and_opt("status = ?", filter.status.map(|s| s.as_str()))
+                    .page_id(&page)?;
+                Ok(Page::from_overfetch(q.run(c, codec::task)?, limit, |t| {
+                    t.id.to_string()
+                }))
+            })
+            .await
+    }
+
+    async fn update_task(&self, task: &Task) -> Result<()> {
+        let t = task.clone();
+        self.engine.write(move |c| write_task(c, &t, false)).await
+    }
+
+    async fn insert_correction(&self, correction: &CorrectionRequest) -> Result<()> {
+        let r = correction.clone();
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "INSERT INTO corrections (company_id, id, user_id, starts_at, ends_at, reason, status, decided_by, decided_at, decision_note, created_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                    params![
+                        r.company_id.0,
+                        r.id.0,
+                        r.user_id.0,
+                        ts(r.starts_at),
+                        ts(r.ends_at),
+                        r.reason,
+                        r.status.as_str(),
+                        r.decided_by.map(|u| u.0),
+                        ts_opt(r.decided_at),
+                        r.decision_note,
+                        ts(r.created_at)
+                    ],
+                )
+                .map(drop)
+            })
+            .await
+    }
+
+    async fn get_correction(
+        &self,
+        company: CompanyId,
+        id: CorrectionId,
+    ) -> Result<Option<CorrectionRequest>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM corrections WHERE company_id = ?1 AND id = ?2",
+                    params![company.0, id.0],
+                    codec::correction,
+                )
+            })
+            .await
+    }
+
+    async fn list_corrections(
+        &self,
+        company: CompanyId,
+        filter: &CorrectionFilter,
+        page: &PageRequest,
+    ) -> Result<Page<CorrectionRequest>> {
+        let (filter, page) = (filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let (q, limit) = Query::new("SELECT * FROM corrections", company)
+                    .users("user_id", &filter.users)
+                    .and_opt("status = ?", filter.status.map(|s| s.as_str()))
+                    .page_id(&page)?;
+                Ok(Page::from_overfetch(
+                    q.run(c, codec::correction)?,
+                    limit,
+                    |r| r.id.to_string(),
+                ))
+            })
+            .await
+    }
+
+    async fn decide_correction(
+        &self,
+        correction: &CorrectionRequest,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let r = correction.clone();
+        self.engine
+            .write(move |c| {
+                let current: Option<String> = c
+                    .prepare_cached("SELECT status FROM corrections WHERE company_id = ?1 AND id = ?2")
+                    .and_then(|mut s| s.query_row(params![r.company_id.0, r.id.0], |row| row.get(0)).optional())
+                    .map_err(db)?;
+                match current.as_deref() {
+                    None => return Err(Error::not_found("correction")),
+                    Some("pending") => {}
+                    Some(other) => {
+                        return Err(Error::invalid_state(format!("the correction is already {other}")));
+                    }
+                }
+                exec(
+                    c,
+                    "UPDATE corrections SET status = ?3, decided_by = ?4, decided_at = ?5, decision_note = ?6
+                     WHERE company_id = ?1 AND id = ?2",
+                    params![
+                        r.company_id.0,
+                        r.id.0,
+                        r.status.as_str(),
+                        r.decided_by.map(|u| u.0),
+                        ts_opt(r.decided_at),
+                        r.decision_note
+                    ],
+                )?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn approved_corrections(
+        &self,
+        company: CompanyId,
+        users: &Option<BTreeSet<UserId>>,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<Vec<CorrectionRequest>> {
+        let users = users.clone();
+        self.engine
+            .read(move |c| {
+                Query::new("SELECT * FROM corrections", company)
+                    .users("user_id", &users)
+                    .and("status = ?", "approved")
+                    .and("starts_at < ?", ts(to))
+                    .and("ends_at > ?", ts(from))
+                    .tail(" ORDER BY starts_at, id")
+                    .run(c, codec::correction)
+            })
+            .await
+    }
+}
+
+fn write_task(c: &Connection, t: &Task, insert: bool) -> R<()> {
+    let sql = if insert {
+        "INSERT INTO tasks (company_id, id, title, description, assignee_id, created_by, status, due_on, completion_note, completed_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+    } else {
+        "UPDATE tasks SET title = ?3, description = ?4, assignee_id = ?5, created_by = ?6, status = ?7, due_on = ?8,
+           completion_note = ?9, completed_at = ?10, created_at = ?11
+         WHERE company_id = ?1 AND id = ?2"
+    };
+    let n = exec(
+        c,
+        sql,
+        params![
+            t.company_id.0,
+            t.id.0,
+            t.title,
+            t.description,
+            t.assignee_id.0,
+            t.created_by.0,
+            t.status.as_str(),
+            t.due_on.map(|d| d.to_string()),
+            t.completion_note,
+            ts_opt(t.completed_at),
+            ts(t.created_at)
+        ],
+    )?;
+    if n == 0 {
+        return Err(Error::not_found("task"));
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl UsageStore for SqliteStore {
+    async fn upsert_usage(&self, rows: &[CompanyUsageDaily]) -> Result<()> {
+        let rows = rows.to_vec();
+        self.engine
+            .write(move |c| {
+                for r in &rows {
+                    exec(
+                        c,
+                        "INSERT INTO usage_daily (company_id, date, active_seconds, idle_seconds, screenshots, storage_bytes, active_users)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                         ON CONFLICT (company_id, date) DO UPDATE SET active_seconds = excluded.active_seconds,
+                           idle_seconds = excluded.idle_seconds, screenshots = excluded.screenshots,
+                           storage_bytes = excluded.storage_bytes, active_users = excluded.active_users",
+                        params![
+                            r.company_id.0,
+                            r.date.to_string(),
+                            int(r.active_seconds),
+                            int(r.idle_seconds),
+                            int(r.screenshots),
+                            int(r.storage_bytes),
+                            r.active_users
+                        ],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_usage(
+        &self,
+        company: Option<CompanyId>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<CompanyUsageDaily>> {
+        self.engine
+            .read(move |c| match company {
+                Some(id) => all(
+                    c,
+                    "SELECT * FROM usage_daily WHERE company_id = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
+                    params![id.0, from.to_string(), to.to_string()],
+                    codec::usage,
+                ),
+                None => all(
+                    c,
+                    "SELECT * FROM usage_daily WHERE date >= ?1 AND date <= ?2 ORDER BY company_id, date",
+                    params![from.to_string(), to.to_string()],
+                    codec::usage,
+                ),
+            })
+            .await
+    }
+}

@@ -1,0 +1,279 @@
+//! What only a real SQLite file can show: durability across reopen,
+//! append-only audit rows at the database level, and clear errors for bad
+//! database states.
+
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+use futures::executor::block_on;
+use tracker_core::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
+use tracker_core::store::{AuditStore, TenantStore, TrackingStore, UserStore};
+use tracker_core::tenancy::NewPlan;
+use tracker_core::*;
+use tracker_sqlite::{SCHEMA_VERSION, SqliteError, SqliteOptions, SqliteStore};
+
+fn event(chain: AuditChain, n: u32) -> NewAuditEvent {
+    NewAuditEvent {
+        chain,
+        actor: Actor::System,
+        action: AuditAction::PlanCreated,
+        description: format!("event {n}"),
+        details: serde_json::json!({ "n": n }),
+        client_ip: None,
+        at: Utc::now(),
+    }
+}
+
+fn activity(company: CompanyId, user: UserId, n: i64) -> ActivityEvent {
+    ActivityEvent {
+        id: ActivityId::new(),
+        company_id: company,
+        user_id: user,
+        session_id: None,
+        started_at: clock::normalize(Utc::now() - Duration::minutes(n)),
+        duration_seconds: 30,
+        kind: ActivityKind::Active,
+        app: Some("editor".into()),
+        window_title: None,
+        url: None,
+    }
+}
+
+#[test]
+fn acknowledged_writes_survive_drop_and_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    let company = CompanyId::new();
+    let user = UserId::new();
+    let events: Vec<ActivityEvent> = (0..500).map(|n| activity(company, user, n)).collect();
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        let n = block_on(store.insert_activity(company, &events)).unwrap();
+        assert_eq!(n.inserted, 500);
+        for i in 0..10 {
+            block_on(store.append_audit(event(AuditChain::Platform, i))).unwrap();
+        }
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let stored = block_on(store.activity_between(
+        company,
+        &None,
+        Utc::now() - Duration::days(1),
+        Utc::now() + Duration::days(1),
+    ))
+    .unwrap();
+    assert_eq!(stored.len(), 500);
+    let mut expected: Vec<_> = events.iter().map(|e| (e.started_at, e.id)).collect();
+    expected.sort();
+    let got: Vec<_> = stored.iter().map(|e| (e.started_at, e.id)).collect();
+    assert_eq!(got, expected);
+    let chain = block_on(store.read_chain(AuditChain::Platform, 0, 100)).unwrap();
+    assert_eq!(
+        tracker_core::audit::verify(AuditChain::Platform, &chain),
+        Ok(10)
+    );
+    // A replayed batch after the reopen is still recognised.
+    let again = block_on(store.insert_activity(company, &events)).unwrap();
+    assert_eq!((again.inserted, again.duplicates), (0, 500));
+}
+
+#[test]
+fn audit_rows_cannot_be_updated_or_deleted_with_raw_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        for i in 0..3 {
+            block_on(store.append_audit(event(AuditChain::Platform, i))).unwrap();
+        }
+    }
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let err = raw
+        .execute(
+            "UPDATE audit_events SET description = 'nothing happened'",
+            [],
+        )
+        .unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let err = raw.execute("DELETE FROM audit_events", []).unwrap_err();
+    assert!(err.to_string().contains("append-only"), "{err}");
+    let n: i64 = raw
+        .query_row("SELECT count(*) FROM audit_events", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 3);
+}
+
+fn expect_err(r: Result<SqliteStore, SqliteError>) -> SqliteError {
+    match r {
+        Ok(_) => panic!("the store opened"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn a_database_of_a_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.pragma_update(None, "user_version", SCHEMA_VERSION as i64 + 1)
+        .unwrap();
+    drop(raw);
+    let err = expect_err(SqliteStore::open(&path));
+    assert!(matches!(err, SqliteError::SchemaTooNew), "{err:?}");
+    assert!(err.to_string().contains("newer"));
+}
+
+#[test]
+fn a_file_that_is_not_a_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, vec![b'x'; 8192]).unwrap();
+    let err = expect_err(SqliteStore::open(&path));
+    assert!(matches!(err, SqliteError::NotADatabase { .. }), "{err:?}");
+    assert!(err.to_string().contains("not a SQLite database"));
+    // And nothing was written over it.
+    assert_eq!(std::fs::read(&path).unwrap(), vec![b'x'; 8192]);
+}
+
+#[test]
+fn a_missing_directory_is_a_clear_open_error() {
+    let err = expect_err(SqliteStore::open("/nonexistent-dir/for/sure/tracker.db"));
+    assert!(matches!(err, SqliteError::Open { .. }), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("/nonexistent-dir/for/sure/tracker.db")
+    );
+}
+
+#[test]
+fn a_full_database_fails_writes_and_keeps_what_it_had() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        max_db_mib: Some(1),
+        ..Default::default()
+    };
+    let store = SqliteStore::open_with(dir.path().join("tracker.db"), &options).unwrap();
+    let company = CompanyId::new();
+    let user = UserId::new();
+    let mut stored = 0u64;
+    let mut failure = None;
+    for _ in 0..200 {
+        let mut batch: Vec<ActivityEvent> = (0..100).map(|n| activity(company, user, n)).collect();
+        for e in &mut batch {
+            e.window_title = Some("w".repeat(200));
+        }
+        match block_on(store.insert_activity(company, &batch)) {
+            Ok(n) => stored += n.inserted,
+            Err(e) => {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    let err = failure.expect("a 1 MiB database fills up");
+    assert_eq!(err.code(), "storage");
+    let chain = chain_text(&err);
+    assert!(
+        chain.contains("disk holding the SQLite database is full"),
+        "{chain}"
+    );
+    // The failed batch was rolled back whole; earlier ones are intact.
+    let all = block_on(store.activity_between(
+        company,
+        &None,
+        Utc::now() - Duration::days(1),
+        Utc::now() + Duration::days(1),
+    ))
+    .unwrap();
+    assert_eq!(all.len() as u64, stored);
+    assert!(stored > 0);
+}
+
+fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+/// Makes `path` unwritable even for root (immutable attribute) or, failing
+/// that, by permissions. Returns false if neither works here.
+fn make_read_only(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o444));
+    if std::fs::OpenOptions::new().append(true).open(path).is_err() {
+        return true;
+    }
+    let ok = std::process::Command::new("chattr")
+        .arg("+i")
+        .arg(path)
+        .status()
+        .is_ok_and(|s| s.success());
+    ok && std::fs::OpenOptions::new().append(true).open(path).is_err()
+}
+
+fn undo_read_only(path: &Path) {
+    let _ = std::process::Command::new("chattr")
+        .arg("-i")
+        .arg(path)
+        .status();
+}
+
+#[test]
+fn a_read_only_database_gives_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    let plan = NewPlan::defaults()[0].clone().into_plan();
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        block_on(store.insert_plan(&plan, event(AuditChain::Platform, 0))).unwrap();
+    }
+    if !make_read_only(&path) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot make a file read-only on this machine"
+        );
+        eprintln!("skipped: cannot make a file read-only here");
+        return;
+    }
+    let outcome = SqliteStore::open(&path);
+    let result = match outcome {
+        Err(e) => {
+            // Refused at open: the error says why.
+            let text = e.to_string();
+            assert!(
+                matches!(
+                    e,
+                    SqliteError::ReadOnly | SqliteError::Open { .. } | SqliteError::Sqlite(_)
+                ),
+                "{e:?}"
+            );
+            assert!(!text.is_empty());
+            None
+        }
+        Ok(store) => {
+            // Opened: reads work, writes fail cleanly.
+            assert_eq!(
+                block_on(store.get_plan(plan.id)).unwrap(),
+                Some(plan.clone())
+            );
+            let other = NewPlan::defaults()[1].clone().into_plan();
+            let err =
+                block_on(store.insert_plan(&other, event(AuditChain::Platform, 1))).unwrap_err();
+            Some(err.code())
+        }
+    };
+    undo_read_only(&path);
+    if let Some(code) = result {
+        assert_eq!(code, "storage");
+    }
+    // Nothing was lost: the file opens normally again.
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(block_on(store.list_plans()).unwrap().len(), 1);
+    assert!(block_on(store.has_owner()).is_ok());
+}
