@@ -3,3 +3,7 @@
 #![deny(missing_docs)]
 
 pub use tracker_core::*;
+
+/// The embedded SQLite store.
+#[cfg(feature = "sqlite")]
+pub use tracker_sqlite as sqlite;
