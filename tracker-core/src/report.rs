@@ -440,7 +440,8 @@ pub fn day_grid(
     out
 }
 
-fn span_dates(tz: Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<NaiveDate> {
+/// The local dates a span `[start, end)` touches in `tz`.
+pub fn span_dates(tz: Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<NaiveDate> {
     let first = local_date(tz, start);
     let last = local_date(tz, (end - Duration::microseconds(1)).max(start));
     dates(first, last).collect()

@@ -315,6 +315,28 @@ pub struct IngestCount {
     pub duplicates: u64,
 }
 
+/// One user's recorded time on one local day, as a store keeps it in a
+/// rollup (see [`TrackingStore::day_rollups`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DayRollup {
+    /// User.
+    pub user_id: UserId,
+    /// Local date in the company's timezone.
+    pub date: NaiveDate,
+    /// Sum of active event time clipped to the day, in seconds.
+    pub active_seconds: u64,
+    /// Sum of idle event time clipped to the day, in seconds.
+    pub idle_seconds: u64,
+    /// Start of the first event of the day.
+    pub first_seen: Option<DateTime<Utc>>,
+    /// End of the last event of the day.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Whether no two events of the user overlap on that day, so the sums
+    /// equal the interval union that reports use. When false, reports
+    /// compute the day from its events.
+    pub exact: bool,
+}
+
 /// Sessions, activity, screenshots.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -389,6 +411,24 @@ pub trait TrackingStore: Send + Sync + 'static {
     ) -> Result<Page<Screenshot>>;
     /// Bytes of screenshots stored by a company.
     async fn storage_used(&self, company: CompanyId) -> Result<u64>;
+
+    /// Per-day rollups of the users' activity for local dates in
+    /// `[from, to]` (days are cut in the company's timezone), if this store
+    /// keeps them; `None` if it does not, and reports then compute from the
+    /// events. A store that keeps them MUST return, for every user and
+    /// date with events, sums equal to the clipped durations of those
+    /// events, and MUST set `exact` to false for a day where two of the
+    /// user's events overlap. Days without events may be absent.
+    async fn day_rollups(
+        &self,
+        company: CompanyId,
+        users: &Option<BTreeSet<UserId>>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Option<Vec<DayRollup>>> {
+        let _ = (company, users, from, to);
+        Ok(None)
+    }
 }
 
 /// Filter of task lists.

@@ -119,6 +119,7 @@ macro_rules! __conformance_cases {
             tasks_are_scoped_and_paged,
             corrections_are_decided_once,
             usage_rows_upsert_by_day,
+            day_rollups_match_the_events,
         );
     };
     (@each $case:ident, $extra:tt, $make:expr; $($name:ident,)*) => {
@@ -2060,4 +2061,111 @@ pub async fn usage_rows_upsert_by_day(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// A store that keeps day rollups returns sums equal to the events clipped
+/// to local days (company timezone), exact unless events overlap, unchanged
+/// by replays, and scoped to the company and users asked for.
+pub async fn day_rollups_match_the_events(store: &dyn Store) {
+    let a = company(store, 10, 1_000).await; // Europe/Berlin
+    let b = company(store, 10, 1_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let bob = add_user(store, &a, "bob", Role::Employee).await;
+    let tz = a.company.tz();
+    // 23:30 local on May 4 (UTC+2) is 21:30 UTC: an hour across local midnight, then more.
+    let base = Utc
+        .with_ymd_and_hms(2026, 5, 4, 21, 30, 0)
+        .single()
+        .unwrap_or_default();
+    let ev = |offset_min: i64, secs: u32, kind: ActivityKind| ActivityEvent {
+        kind,
+        started_at: base + Duration::minutes(offset_min),
+        duration_seconds: secs,
+        ..activity(c, bob.id, 0, secs)
+    };
+    let events = vec![
+        ev(0, 3_600, ActivityKind::Active),
+        ev(60, 600, ActivityKind::Idle),
+        ev(70, 1_200, ActivityKind::Active),
+    ];
+    tr.insert_activity(c, &events).await.unwrap();
+    tr.insert_activity(c, &events).await.unwrap(); // a replay changes nothing
+    tr.insert_activity(
+        b.company.id,
+        &[ActivityEvent {
+            company_id: b.company.id,
+            user_id: b.admin.id,
+            ..events[0].clone()
+        }],
+    )
+    .await
+    .unwrap();
+    let (d4, d5) = (
+        NaiveDate::from_ymd_opt(2026, 5, 4).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(2026, 5, 5).unwrap_or_default(),
+    );
+    let users = Some(BTreeSet::from([bob.id]));
+    let Some(mut rollups) = tr.day_rollups(c, &users, d4, d5).await.unwrap() else {
+        return; // this store keeps no rollups; reports compute from events
+    };
+    rollups.sort_by_key(|r| r.date);
+    let grid = crate::report::day_grid(tz, d4, d5, &[bob.id], &events, &[]);
+    assert_eq!(
+        rollups.len(),
+        2,
+        "one row per local day with events: {rollups:?}"
+    );
+    for (r, cell) in rollups.iter().zip(&grid) {
+        assert_eq!(r.date, cell.date);
+        assert!(r.exact, "no overlap: the sums are exact");
+        assert_eq!(
+            (r.active_seconds, r.idle_seconds),
+            (cell.totals.active_seconds, cell.totals.idle_seconds),
+            "{}",
+            r.date
+        );
+        assert_eq!(
+            (r.first_seen, r.last_seen),
+            (cell.totals.first_seen, cell.totals.last_seen),
+            "{}",
+            r.date
+        );
+    }
+    assert_eq!(
+        rollups[0].active_seconds, 1_800,
+        "the half hour before local midnight"
+    );
+    // An overlapping event makes its day inexact.
+    tr.insert_activity(c, &[ev(75, 60, ActivityKind::Active)])
+        .await
+        .unwrap();
+    let after = tr
+        .day_rollups(c, &users, d5, d5)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(after.len(), 1);
+    assert!(!after[0].exact, "overlapping events are flagged");
+    let before_midnight = tr
+        .day_rollups(c, &users, d4, d4)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(before_midnight[0].exact, "the other day stays exact");
+    let strangers = tr
+        .day_rollups(c, &Some(BTreeSet::from([b.admin.id])), d4, d5)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        strangers.is_empty(),
+        "another company's user has no rollups here"
+    );
+    let theirs = tr
+        .day_rollups(b.company.id, &None, d4, d5)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(theirs.iter().all(|r| r.user_id == b.admin.id));
 }

@@ -166,6 +166,10 @@ pub fn liveness_at(last_heartbeat: Option<DateTime<Utc>>, now: DateTime<Utc>) ->
     }
 }
 
+/// No event may be longer than this, whatever the [`IngestLimits`]: stores
+/// rely on it to find overlapping events with a bounded index scan.
+pub const MAX_EVENT_SECONDS: u32 = 86_400;
+
 /// Limits of ingest. The defaults suit desktop agents with an offline queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestLimits {
@@ -283,7 +287,7 @@ pub fn prepare_batch(
             &f("duration_seconds"),
             e.duration_seconds,
             1,
-            limits.max_duration_seconds,
+            limits.max_duration_seconds.min(MAX_EVENT_SECONDS),
         );
         limits.check_time(&mut v, &f("started_at"), e.started_at, now);
         let end = e.started_at + Duration::seconds(i64::from(e.duration_seconds));

@@ -145,8 +145,24 @@ CREATE TABLE activity_events (
     url              TEXT
 );
 CREATE UNIQUE INDEX activity_events_key ON activity_events (company_id, id);
-CREATE INDEX activity_events_by_user ON activity_events (company_id, user_id, started_at);
+-- Covers the overlap check of ingest and a user's reports.
+CREATE INDEX activity_events_by_user ON activity_events (company_id, user_id, started_at, duration_seconds);
 CREATE INDEX activity_events_by_time ON activity_events (company_id, started_at, id);
+
+-- Per user per local day (company timezone) sums of event time, kept at
+-- ingest so month grids read one row per cell. exact = 0 marks a day where
+-- the user's events overlap; reports compute such days from the events.
+CREATE TABLE activity_daily (
+    company_id BLOB NOT NULL,
+    user_id    BLOB NOT NULL,
+    date       TEXT NOT NULL,
+    active_us  INTEGER NOT NULL,
+    idle_us    INTEGER NOT NULL,
+    first_us   INTEGER NOT NULL,
+    last_us    INTEGER NOT NULL,
+    exact      INTEGER NOT NULL,
+    PRIMARY KEY (company_id, user_id, date)
+) WITHOUT ROWID;
 
 CREATE TABLE screenshots (
     company_id   BLOB NOT NULL,

@@ -324,6 +324,19 @@ pub(crate) fn correction(r: &Row<'_>) -> R<CorrectionRequest> {
     })
 }
 
+pub(crate) fn rollup(r: &Row<'_>) -> R<tracker_core::store::DayRollup> {
+    let c = Cols(r);
+    Ok(tracker_core::store::DayRollup {
+        user_id: UserId(c.uuid("user_id")?),
+        date: c.date("date")?,
+        active_seconds: c.u64("active_us")? / 1_000_000,
+        idle_seconds: c.u64("idle_us")? / 1_000_000,
+        first_seen: Some(c.time("first_us")?),
+        last_seen: Some(c.time("last_us")?),
+        exact: c.bool("exact")?,
+    })
+}
+
 pub(crate) fn usage(r: &Row<'_>) -> R<CompanyUsageDaily> {
     let c = Cols(r);
     Ok(CompanyUsageDaily {

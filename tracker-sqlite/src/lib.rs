@@ -54,6 +54,7 @@ mod codec;
 mod engine;
 mod error;
 mod migrations;
+mod rollup;
 mod store;
 
 use std::path::{Path, PathBuf};

@@ -1107,37 +1107,26 @@ impl TrackingStore for SqliteStore {
         }
         let events = events.to_vec();
         self.engine
-            .write(move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "INSERT INTO activity_events (company_id, id, user_id, session_id, started_at, duration_seconds, kind, app, window_title, url)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                         ON CONFLICT (company_id, id) DO NOTHING",
-                    )
-                    .map_err(db)?;
-                let mut count = IngestCount::default();
-                for e in &events {
-                    let n = stmt
-                        .execute(params![
-                            company.0,
-                            e.id.0,
-                            e.user_id.0,
-                            e.session_id.map(|s| s.0),
-                            ts(e.started_at),
-                            e.duration_seconds,
-                            e.kind.as_str(),
-                            e.app,
-                            e.window_title,
-                            e.url
-                        ])
-                        .map_err(db)?;
-                    if n == 1 {
-                        count.inserted += 1;
-                    } else {
-                        count.duplicates += 1;
-                    }
-                }
-                Ok(count)
+            .write(move |c| crate::rollup::ingest(c, company, &events))
+            .await
+    }
+
+    async fn day_rollups(
+        &self,
+        company: CompanyId,
+        users: &Option<BTreeSet<UserId>>,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Option<Vec<DayRollup>>> {
+        let users = users.clone();
+        self.engine
+            .read(move |c| {
+                Query::new("SELECT * FROM activity_daily", company)
+                    .users("user_id", &users)
+                    .and("date >= ?", from.to_string())
+                    .and("date <= ?", to.to_string())
+                    .run(c, codec::rollup)
+                    .map(Some)
             })
             .await
     }

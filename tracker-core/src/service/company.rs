@@ -637,25 +637,89 @@ impl<S: Store + ?Sized> Tracker<S> {
         let (start, _) = day_bounds(tz, from);
         let (_, end) = day_bounds(tz, to);
         let ids: Option<BTreeSet<UserId>> = Some(users.iter().map(|u| u.id).collect());
-        let events = self
-            .store
-            .tracking()
-            .activity_between(company.id, &ids, start, end)
-            .await?;
+        let order: Vec<UserId> = users.iter().map(|u| u.id).collect();
         let corrections = self
             .store
             .work()
             .approved_corrections(company.id, &ids, start, end)
             .await?;
-        let order: Vec<UserId> = users.iter().map(|u| u.id).collect();
-        Ok(report::day_grid(
-            tz,
-            from,
-            to,
-            &order,
-            &events,
-            &corrections,
-        ))
+        let Some(rollups) = self
+            .store
+            .tracking()
+            .day_rollups(company.id, &ids, from, to)
+            .await?
+        else {
+            let events = self
+                .store
+                .tracking()
+                .activity_between(company.id, &ids, start, end)
+                .await?;
+            return Ok(report::day_grid(
+                tz,
+                from,
+                to,
+                &order,
+                &events,
+                &corrections,
+            ));
+        };
+        // Rollups answer most days; a day with overlapping events or an
+        // approved correction is computed from its events.
+        let mut recompute: BTreeSet<(UserId, NaiveDate)> = rollups
+            .iter()
+            .filter(|r| !r.exact)
+            .map(|r| (r.user_id, r.date))
+            .collect();
+        for c in &corrections {
+            for d in report::span_dates(tz, c.starts_at, c.ends_at) {
+                recompute.insert((c.user_id, d));
+            }
+        }
+        let mut cells: BTreeMap<(UserId, NaiveDate), report::Totals> = rollups
+            .into_iter()
+            .map(|r| {
+                let totals = report::Totals {
+                    active_seconds: r.active_seconds,
+                    idle_seconds: r.idle_seconds,
+                    corrected_seconds: 0,
+                    first_seen: r.first_seen,
+                    last_seen: r.last_seen,
+                };
+                ((r.user_id, r.date), totals)
+            })
+            .collect();
+        for &(user, date) in &recompute {
+            if date < from || date > to {
+                continue;
+            }
+            let window = day_bounds(tz, date);
+            let one = Some(BTreeSet::from([user]));
+            let events = self
+                .store
+                .tracking()
+                .activity_between(company.id, &one, window.0, window.1)
+                .await?;
+            let mine: Vec<CorrectionRequest> = corrections
+                .iter()
+                .filter(|c| c.user_id == user)
+                .cloned()
+                .collect();
+            let cell = report::day_grid(tz, date, date, &[user], &events, &mine);
+            if let Some(c) = cell.into_iter().next() {
+                cells.insert((user, date), c.totals);
+            }
+        }
+        let mut out = Vec::with_capacity(order.len() * 31);
+        for &user_id in &order {
+            for date in report::dates(from, to) {
+                out.push(report::DayCell {
+                    user_id,
+                    date,
+                    totals: cells.remove(&(user_id, date)).unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// The month grid: active time per user per day for the users the
