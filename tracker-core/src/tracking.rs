@@ -233,7 +233,10 @@ impl IngestLimits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivityInput {
-    /// Client-generated UUID; a replayed event with the same id is counted once.
+    /// Client-generated UUID; a replayed event with the same id is counted
+    /// once. Agents should use time-ordered UUIDv7: stores index events by
+    /// id, and random ids scatter inserts over the whole index of a large
+    /// database (several times slower to ingest, see BENCHMARKS.md).
     pub id: ActivityId,
     /// The session it belongs to, if any.
     #[serde(default)]

@@ -128,7 +128,7 @@ CREATE TABLE work_sessions (
     PRIMARY KEY (company_id, id)
 ) WITHOUT ROWID;
 CREATE INDEX work_sessions_by_time ON work_sessions (company_id, started_at, id);
-CREATE INDEX work_sessions_by_user ON work_sessions (company_id, user_id, started_at);
+CREATE INDEX work_sessions_by_user ON work_sessions (company_id, user_id, started_at, id);
 
 -- Rowid table: rows append in insert order; the agent's random ids only
 -- cost an entry in the small unique index.
@@ -146,7 +146,7 @@ CREATE TABLE activity_events (
 );
 CREATE UNIQUE INDEX activity_events_key ON activity_events (company_id, id);
 -- Covers the overlap check of ingest and a user's reports.
-CREATE INDEX activity_events_by_user ON activity_events (company_id, user_id, started_at, duration_seconds);
+CREATE INDEX activity_events_by_user ON activity_events (company_id, user_id, started_at, id, duration_seconds);
 CREATE INDEX activity_events_by_time ON activity_events (company_id, started_at, id);
 
 -- Per user per local day (company timezone) sums of event time, kept at
@@ -177,7 +177,7 @@ CREATE TABLE screenshots (
     PRIMARY KEY (company_id, id)
 ) WITHOUT ROWID;
 CREATE INDEX screenshots_by_time ON screenshots (company_id, taken_at, id);
-CREATE INDEX screenshots_by_user ON screenshots (company_id, user_id, taken_at);
+CREATE INDEX screenshots_by_user ON screenshots (company_id, user_id, taken_at, id);
 
 CREATE TABLE tasks (
     company_id      BLOB NOT NULL,

@@ -1162,18 +1162,37 @@ impl TrackingStore for SqliteStore {
         to: DateTime<Utc>,
     ) -> Result<Vec<ActivityEvent>> {
         let users = users.clone();
-        // Events are at most a day long (ingest bounds them far below that),
-        // so a start after `from - 1 day` bounds the index scan.
-        let lower = ts(from) - 86_400_000_000;
+        // Events are at most a day long (MAX_EVENT_SECONDS), so a start after
+        // `from - 1 day` bounds the index scan.
+        let lower = ts(from) - i64::from(tracker_core::tracking::MAX_EVENT_SECONDS) * 1_000_000;
         self.engine
             .read(move |c| {
-                let q = Query::new("SELECT * FROM activity_events", company)
-                    .users("user_id", &users)
-                    .and("started_at >= ?", lower)
-                    .and("started_at < ?", ts(to))
-                    .and("started_at + duration_seconds * 1000000 > ?", ts(from))
-                    .tail(" ORDER BY started_at, id");
-                q.run(c, codec::activity)
+                let query = |users: &Option<BTreeSet<UserId>>| {
+                    Query::new("SELECT * FROM activity_events", company)
+                        .users("user_id", users)
+                        .and("started_at >= ?", lower)
+                        .and("started_at < ?", ts(to))
+                        .and("started_at + duration_seconds * 1000000 > ?", ts(from))
+                        .run(c, codec::activity)
+                        .map(|mut v| {
+                            // Sorted here: an ORDER BY would tempt the planner onto the
+                            // company-wide time index instead of the per-user one.
+                            v.sort_by_key(|e| (e.started_at, e.id));
+                            v
+                        })
+                };
+                match &users {
+                    // One index range per user beats a scan of everyone's time range.
+                    Some(set) if set.len() > 1 => {
+                        let mut out = Vec::new();
+                        for u in set {
+                            out.extend(query(&Some(BTreeSet::from([*u])))?);
+                        }
+                        out.sort_by_key(|e| (e.started_at, e.id));
+                        Ok(out)
+                    }
+                    _ => query(&users),
+                }
             })
             .await
     }

@@ -1,0 +1,349 @@
+//! The SQLite store's hot paths over a database of 1,000,000 events
+//! (100 users, 30 days), with a raw rusqlite insert baseline in the same run.
+//!
+//! Run: `cargo bench --bench sqlite_store`. Figures and the machine are in
+//! BENCHMARKS.md. `TRACKER_BENCH_EVENTS_PER_DAY` shrinks the database for a
+//! quick look (default 334 per user per day).
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use futures::executor::block_on;
+use tracker_core::protocol::{CreateCompany, LoginRequest, NewUser};
+use tracker_core::store::TrackingStore;
+use tracker_core::store::UserStore;
+use tracker_core::*;
+use tracker_sqlite::SqliteStore;
+
+const USERS: usize = 100;
+const DAYS: u32 = 30;
+
+fn events_per_day() -> usize {
+    std::env::var("TRACKER_BENCH_EVENTS_PER_DAY")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(334)
+}
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 4, 30, 23, 0, 0)
+        .single()
+        .unwrap_or_default()
+}
+
+struct World {
+    tracker: Tracker<SqliteStore>,
+    admin: Principal,
+    company: CompanyId,
+    users: Vec<UserId>,
+    _dir: tempfile::TempDir,
+}
+
+fn event(
+    company: CompanyId,
+    user: UserId,
+    at: DateTime<Utc>,
+    secs: u32,
+    n: usize,
+) -> ActivityEvent {
+    ActivityEvent {
+        // Time-ordered ids, as the protocol recommends to agents.
+        id: ActivityId::new(),
+        company_id: company,
+        user_id: user,
+        session_id: None,
+        started_at: at,
+        duration_seconds: secs,
+        kind: if n % 5 == 4 {
+            ActivityKind::Idle
+        } else {
+            ActivityKind::Active
+        },
+        app: Some(["editor", "browser", "terminal", "mail"][n % 4].to_owned()),
+        window_title: Some(format!("document {}", n % 50)),
+        url: (n % 4 == 1).then(|| format!("https://site{}.example.com/page/{}", n % 20, n % 7)),
+    }
+}
+
+/// The events of one user on one April day: back to back from 08:00 UTC.
+fn day_events(company: CompanyId, user: UserId, day: u32, per_day: usize) -> Vec<ActivityEvent> {
+    let start = Utc
+        .with_ymd_and_hms(2026, 4, day, 8, 0, 0)
+        .single()
+        .unwrap_or_default();
+    (0..per_day)
+        .map(|i| {
+            event(
+                company,
+                user,
+                start + chrono::Duration::seconds(i as i64 * 60),
+                60,
+                i,
+            )
+        })
+        .collect()
+}
+
+fn build() -> World {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(dir.path().join("bench.db")).expect("open");
+    let tracker = Tracker::builder(store)
+        .clock(ManualClock::new(now()))
+        .password_hasher(Argon2Hasher::insecure_fast())
+        .build();
+    let per_day = events_per_day();
+    let started = Instant::now();
+    let world = block_on(async {
+        tracker.ensure_default_plans().await.unwrap();
+        tracker
+            .bootstrap_owner("operator", "operator-password")
+            .await
+            .unwrap();
+        let login = |key: Option<String>, u: &str, p: &str| LoginRequest {
+            company_key: key,
+            username: u.into(),
+            password: p.into(),
+        };
+        let owner = tracker
+            .login(login(None, "operator", "operator-password"), None)
+            .await
+            .unwrap();
+        let owner = tracker.authenticate(owner.token.expose()).await.unwrap();
+        let created = tracker
+            .create_company(
+                &owner,
+                CreateCompany {
+                    name: "Bench".into(),
+                    plan: Some("ENTERPRISE".into()),
+                    timezone: Some("UTC".into()),
+                    trial_days: Some(0),
+                    retention_days: None,
+                    admin: NewUser {
+                        username: "admin".into(),
+                        password: "admin-password".into(),
+                        email: None,
+                        display_name: None,
+                        role: None,
+                    },
+                },
+            )
+            .await
+            .unwrap();
+        let key = created.company_key.expose().to_owned();
+        let admin = tracker
+            .login(login(Some(key), "admin", "admin-password"), None)
+            .await
+            .unwrap();
+        let admin = tracker.authenticate(admin.token.expose()).await.unwrap();
+        let company = created.company.id;
+        let mut users = Vec::with_capacity(USERS);
+        for i in 0..USERS {
+            let u = tracker
+                .create_user(
+                    &admin,
+                    NewUser {
+                        username: format!("user{i:03}"),
+                        password: "user-password".into(),
+                        email: None,
+                        display_name: None,
+                        role: Some(Role::Employee),
+                    },
+                )
+                .await
+                .unwrap();
+            users.push(u.id);
+        }
+        for day in 1..=DAYS {
+            for &u in &users {
+                let events = day_events(company, u, day, per_day);
+                tracker
+                    .store()
+                    .insert_activity(company, &events)
+                    .await
+                    .unwrap();
+            }
+        }
+        World {
+            tracker,
+            admin,
+            company,
+            users,
+            _dir: dir,
+        }
+    });
+    eprintln!(
+        "built {} events ({} users x {} days x {per_day}) in {:.1?}",
+        USERS * DAYS as usize * per_day,
+        USERS,
+        DAYS,
+        started.elapsed()
+    );
+    world
+}
+
+/// A second database with the same schema, written with plain rusqlite.
+struct Raw {
+    conn: rusqlite::Connection,
+    _dir: tempfile::TempDir,
+}
+
+fn raw() -> Raw {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("raw.db");
+    drop(SqliteStore::open(&path).expect("schema"));
+    let conn = rusqlite::Connection::open(&path).expect("open raw");
+    conn.pragma_update(None, "journal_mode", "WAL").unwrap();
+    conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
+    conn.pragma_update(None, "cache_size", -64 * 1024).unwrap();
+    Raw { conn, _dir: dir }
+}
+
+fn raw_insert(raw: &mut Raw, events: &[ActivityEvent]) {
+    let tx = raw.conn.transaction().unwrap();
+    {
+        let mut stmt = tx
+            .prepare_cached(
+                "INSERT INTO activity_events (company_id, id, user_id, session_id, started_at, duration_seconds, kind, app, window_title, url)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )
+            .unwrap();
+        for e in events {
+            stmt.execute(rusqlite::params![
+                e.company_id.0.as_bytes().as_slice(),
+                e.id.0.as_bytes().as_slice(),
+                e.user_id.0.as_bytes().as_slice(),
+                e.session_id.map(|s| s.0.as_bytes().to_vec()),
+                e.started_at.timestamp_micros(),
+                e.duration_seconds,
+                e.kind.as_str(),
+                e.app,
+                e.window_title,
+                e.url
+            ])
+            .unwrap();
+        }
+    }
+    tx.commit().unwrap();
+}
+
+fn benches(c: &mut Criterion) {
+    let w = build();
+    let store = w.tracker.store();
+
+    let mut g = c.benchmark_group("heartbeat");
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("1_caller", |b| {
+        let user = w.users[0];
+        b.iter(|| {
+            let state = AgentState {
+                company_id: w.company,
+                user_id: user,
+                last_heartbeat_at: now(),
+                policy_version: Some(1),
+                agent_version: Some("1.0.0".into()),
+            };
+            block_on(store.record_heartbeat(&state)).unwrap();
+        })
+    });
+    g.bench_function("16_callers", |b| {
+        b.iter_custom(|iters| {
+            let per_thread = iters.div_ceil(16);
+            let start = Instant::now();
+            std::thread::scope(|s| {
+                for t in 0..16 {
+                    let user = w.users[t];
+                    s.spawn(move || {
+                        for _ in 0..per_thread {
+                            let state = AgentState {
+                                company_id: w.company,
+                                user_id: user,
+                                last_heartbeat_at: now(),
+                                policy_version: Some(1),
+                                agent_version: None,
+                            };
+                            block_on(store.record_heartbeat(&state)).unwrap();
+                        }
+                    });
+                }
+            });
+            // Scale to the requested count: threads ran per_thread * 16 >= iters.
+            start
+                .elapsed()
+                .mul_f64(iters as f64 / (per_thread * 16) as f64)
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("ingest");
+    let mut raw_db = raw();
+    let mut day = 0i64;
+    // A fresh user-day per batch, so nothing is a duplicate; only the insert is timed.
+    let mut next_batch = |size: usize| {
+        day += 1;
+        let user = w.users[day as usize % USERS];
+        let start = now() + chrono::Duration::days(day);
+        (0..size)
+            .map(|i| {
+                event(
+                    w.company,
+                    user,
+                    start + chrono::Duration::seconds(i as i64 * 30),
+                    30,
+                    i,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    for size in [100usize, 1000] {
+        g.throughput(Throughput::Elements(size as u64));
+        g.bench_with_input(BenchmarkId::new("store", size), &size, |b, &size| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let events = next_batch(size);
+                    let t = Instant::now();
+                    black_box(block_on(store.insert_activity(w.company, &events)).unwrap());
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+        g.bench_with_input(BenchmarkId::new("raw_rusqlite", size), &size, |b, &size| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let events = next_batch(size);
+                    let t = Instant::now();
+                    raw_insert(&mut raw_db, &events);
+                    total += t.elapsed();
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+
+    let mut g = c.benchmark_group("report");
+    let date = NaiveDate::from_ymd_opt(2026, 4, 15).unwrap_or_default();
+    g.bench_function("daily_one_user", |b| {
+        b.iter(|| black_box(block_on(w.tracker.daily_report(&w.admin, w.users[7], date)).unwrap()))
+    });
+    g.bench_function("month_grid_100_users_30_days", |b| {
+        b.iter(|| black_box(block_on(w.tracker.monthly_report(&w.admin, 2026, 4, None)).unwrap()))
+    });
+    g.finish();
+    drop(Arc::new(()));
+}
+
+criterion_group! {
+    name = sqlite;
+    config = Criterion::default()
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(4));
+    targets = benches
+}
+criterion_main!(sqlite);
