@@ -352,6 +352,50 @@ fn time_page<T>(rows: Vec<T>, limit: usize, key: impl Fn(&T) -> (DateTime<Utc>, 
     })
 }
 
+/// A (time, id) paged list of one tracking table.
+struct TimeList {
+    table: &'static str,
+    col: &'static str,
+    company: CompanyId,
+    filter: TrackingFilter,
+    page: PageRequest,
+}
+
+impl SqliteStore {
+    /// One row of a tenant table by (company, id).
+    async fn by_key<T: Send + 'static>(
+        &self,
+        table: &'static str,
+        company: CompanyId,
+        id: Uuid,
+        map: Mapper<T>,
+    ) -> Result<Option<T>> {
+        self.engine
+            .read(move |c| {
+                let sql = format!("SELECT * FROM {table} WHERE company_id = ?1 AND id = ?2");
+                one(c, &sql, params![company.0, id], map)
+            })
+            .await
+    }
+
+    /// A page of a tracking list ordered by (time, id).
+    async fn by_time<T: Send + 'static>(
+        &self,
+        list: TimeList,
+        map: Mapper<T>,
+        key: fn(&T) -> (DateTime<Utc>, Uuid),
+    ) -> Result<Page<T>> {
+        self.engine
+            .read(move |c| {
+                let select = format!("SELECT * FROM {}", list.table);
+                let (q, limit) = tracking_query(&select, list.company, &list.filter, list.col)
+                    .page_time(list.col, &list.page)?;
+                Ok(time_page(q.run(c, map)?, limit, key))
+            })
+            .await
+    }
+}
+
 const COMPANY_COLS: &str = "SELECT * FROM companies";
 
 #[async_trait]
@@ -838,16 +882,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_team(&self, company: CompanyId, id: TeamId) -> Result<Option<Team>> {
-        self.engine
-            .read(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM teams WHERE company_id = ?1 AND id = ?2",
-                    params![company.0, id.0],
-                    codec::team,
-                )
-            })
-            .await
+        self.by_key("teams", company, id.0, codec::team).await
     }
 
     async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>> {
@@ -1035,15 +1070,7 @@ impl TrackingStore for SqliteStore {
         company: CompanyId,
         id: WorkSessionId,
     ) -> Result<Option<WorkSession>> {
-        self.engine
-            .read(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM work_sessions WHERE company_id = ?1 AND id = ?2",
-                    params![company.0, id.0],
-                    codec::session,
-                )
-            })
+        self.by_key("work_sessions", company, id.0, codec::session)
             .await
     }
 
@@ -1077,21 +1104,18 @@ impl TrackingStore for SqliteStore {
         filter: &TrackingFilter,
         page: &PageRequest,
     ) -> Result<Page<WorkSession>> {
-        let (filter, page) = (filter.clone(), page.clone());
-        self.engine
-            .read(move |c| {
-                let (q, limit) = tracking_query(
-                    "SELECT * FROM work_sessions",
-                    company,
-                    &filter,
-                    "started_at",
-                )
-                .page_time("started_at", &page)?;
-                Ok(time_page(q.run(c, codec::session)?, limit, |s| {
-                    (s.started_at, s.id.0)
-                }))
-            })
-            .await
+        self.by_time(
+            TimeList {
+                table: "work_sessions",
+                col: "started_at",
+                company,
+                filter: filter.clone(),
+                page: page.clone(),
+            },
+            codec::session,
+            |x| (x.started_at, x.id.0),
+        )
+        .await
     }
 
     async fn insert_activity(
@@ -1137,21 +1161,18 @@ impl TrackingStore for SqliteStore {
         filter: &TrackingFilter,
         page: &PageRequest,
     ) -> Result<Page<ActivityEvent>> {
-        let (filter, page) = (filter.clone(), page.clone());
-        self.engine
-            .read(move |c| {
-                let (q, limit) = tracking_query(
-                    "SELECT * FROM activity_events",
-                    company,
-                    &filter,
-                    "started_at",
-                )
-                .page_time("started_at", &page)?;
-                Ok(time_page(q.run(c, codec::activity)?, limit, |e| {
-                    (e.started_at, e.id.0)
-                }))
-            })
-            .await
+        self.by_time(
+            TimeList {
+                table: "activity_events",
+                col: "started_at",
+                company,
+                filter: filter.clone(),
+                page: page.clone(),
+            },
+            codec::activity,
+            |x| (x.started_at, x.id.0),
+        )
+        .await
     }
 
     async fn activity_between(
@@ -1245,15 +1266,7 @@ impl TrackingStore for SqliteStore {
         company: CompanyId,
         id: ScreenshotId,
     ) -> Result<Option<Screenshot>> {
-        self.engine
-            .read(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM screenshots WHERE company_id = ?1 AND id = ?2",
-                    params![company.0, id.0],
-                    codec::screenshot,
-                )
-            })
+        self.by_key("screenshots", company, id.0, codec::screenshot)
             .await
     }
 
@@ -1263,17 +1276,18 @@ impl TrackingStore for SqliteStore {
         filter: &TrackingFilter,
         page: &PageRequest,
     ) -> Result<Page<Screenshot>> {
-        let (filter, page) = (filter.clone(), page.clone());
-        self.engine
-            .read(move |c| {
-                let (q, limit) =
-                    tracking_query("SELECT * FROM screenshots", company, &filter, "taken_at")
-                        .page_time("taken_at", &page)?;
-                Ok(time_page(q.run(c, codec::screenshot)?, limit, |s| {
-                    (s.taken_at, s.id.0)
-                }))
-            })
-            .await
+        self.by_time(
+            TimeList {
+                table: "screenshots",
+                col: "taken_at",
+                company,
+                filter: filter.clone(),
+                page: page.clone(),
+            },
+            codec::screenshot,
+            |x| (x.taken_at, x.id.0),
+        )
+        .await
     }
 
     async fn storage_used(&self, company: CompanyId) -> Result<u64> {
@@ -1301,16 +1315,7 @@ impl WorkStore for SqliteStore {
     }
 
     async fn get_task(&self, company: CompanyId, id: TaskId) -> Result<Option<Task>> {
-        self.engine
-            .read(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM tasks WHERE company_id = ?1 AND id = ?2",
-                    params![company.0, id.0],
-                    codec::task,
-                )
-            })
-            .await
+        self.by_key("tasks", company, id.0, codec::task).await
     }
 
     async fn list_tasks(
@@ -1370,15 +1375,7 @@ impl WorkStore for SqliteStore {
         company: CompanyId,
         id: CorrectionId,
     ) -> Result<Option<CorrectionRequest>> {
-        self.engine
-            .read(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM corrections WHERE company_id = ?1 AND id = ?2",
-                    params![company.0, id.0],
-                    codec::correction,
-                )
-            })
+        self.by_key("corrections", company, id.0, codec::correction)
             .await
     }
 
