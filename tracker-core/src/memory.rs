@@ -19,7 +19,7 @@ use crate::paging::{Page, PageRequest, encode_time_id};
 use crate::policy::TrackingPolicy;
 use crate::secret::SecretHash;
 use crate::store::*;
-use crate::tenancy::{Company, Plan, Subscription};
+use crate::tenancy::{Company, Plan, Subscription, check_seat_available};
 use crate::tracking::{ActivityEvent, AgentState, Screenshot, WorkSession};
 use crate::work::{CompanyUsageDaily, CorrectionRequest, CorrectionStatus, Task};
 
@@ -232,22 +232,7 @@ impl TenantStore for MemoryStore {
         if !s.companies.contains_key(&id) {
             return Err(Error::not_found("company"));
         }
-        if let Some(max) = change.max_seats {
-            let seats = s.seats(id);
-            if seats > max {
-                return Err(Error::PlanTooSmall {
-                    reason: format!("{seats} seats in use, the plan allows {max}"),
-                });
-            }
-        }
-        if let Some(max) = change.max_storage_bytes {
-            let used = s.storage(id);
-            if used > max {
-                return Err(Error::PlanTooSmall {
-                    reason: format!("{used} bytes stored, the plan allows {max}"),
-                });
-            }
-        }
+        change.check_limits(s.seats(id), s.storage(id))?;
         s.companies.insert(id, change.company.clone());
         if let Some(sub) = &change.subscription {
             s.subscriptions.push(sub.clone());
@@ -288,9 +273,8 @@ impl UserStore for MemoryStore {
         }
         if let (Some(limit), Some(company)) = (seat_limit, user.company_id)
             && user.active
-            && s.seats(company) >= limit
         {
-            return Err(Error::SeatLimitReached { limit });
+            check_seat_available(limit, s.seats(company))?;
         }
         s.users.insert(user.id, user.clone());
         s.append(audit);
@@ -366,9 +350,8 @@ impl UserStore for MemoryStore {
         }
         if let (Some(limit), Some(company)) = (update.seat_limit, user.company_id)
             && takes_seat
-            && s.seats(company) >= limit
         {
-            return Err(Error::SeatLimitReached { limit });
+            check_seat_available(limit, s.seats(company))?;
         }
         s.users.insert(user.id, user.clone());
         if update.revoke_tokens {

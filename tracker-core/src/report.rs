@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, LocalResult, NaiveDate, TimeZone, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +22,11 @@ use crate::work::{CompanyUsageDaily, CorrectionRequest};
 pub fn day_start(tz: Tz, date: NaiveDate) -> DateTime<Utc> {
     let midnight = date.and_time(chrono::NaiveTime::MIN);
     for minutes in (0..=24 * 60).step_by(15) {
-        match tz.from_local_datetime(&(midnight + Duration::minutes(minutes))) {
+        // Checked: the last representable day has no room after midnight.
+        let Some(local) = midnight.checked_add_signed(Duration::minutes(minutes)) else {
+            break;
+        };
+        match tz.from_local_datetime(&local) {
             LocalResult::Single(t) => return t.with_timezone(&Utc),
             LocalResult::Ambiguous(first, _) => return first.with_timezone(&Utc),
             LocalResult::None => {}
@@ -551,16 +555,12 @@ pub fn company_usage(
     }
 }
 
-/// Whether `date` is in the given month.
-pub fn in_month(date: NaiveDate, year: i32, month: u32) -> bool {
-    date.year() == year && date.month() == month
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ids::{ActivityId, CorrectionId};
     use crate::work::CorrectionStatus;
+    use chrono::Datelike;
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -614,6 +614,20 @@ mod tests {
             local_date(tz, s),
             NaiveDate::from_ymd_opt(2026, 9, 6).unwrap()
         );
+    }
+
+    #[test]
+    fn the_edges_of_the_calendar_do_not_panic() {
+        for tz in [
+            Tz::UTC,
+            "Pacific/Kiritimati".parse().unwrap(),
+            "America/Adak".parse().unwrap(),
+        ] {
+            for date in [NaiveDate::MAX, NaiveDate::MIN] {
+                let (s, e) = day_bounds(tz, date);
+                assert!(s <= e, "{tz} {date}");
+            }
+        }
     }
 
     #[test]

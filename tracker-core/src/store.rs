@@ -121,6 +121,28 @@ pub struct CompanyChange {
     pub audit: NewAuditEvent,
 }
 
+impl CompanyChange {
+    /// The limit rule every store applies inside its transaction, given the
+    /// seats in use and the screenshot bytes stored there.
+    pub fn check_limits(&self, seats_in_use: u32, storage_used: u64) -> Result<()> {
+        if let Some(max) = self.max_seats
+            && seats_in_use > max
+        {
+            return Err(crate::Error::PlanTooSmall {
+                reason: format!("{seats_in_use} seats in use, the plan allows {max}"),
+            });
+        }
+        if let Some(max) = self.max_storage_bytes
+            && storage_used > max
+        {
+            return Err(crate::Error::PlanTooSmall {
+                reason: format!("{storage_used} bytes stored, the plan allows {max}"),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Plans and companies.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]

@@ -293,8 +293,13 @@ pub fn prepare_batch(
             limits.max_duration_seconds.min(MAX_EVENT_SECONDS),
         );
         limits.check_time(&mut v, &f("started_at"), e.started_at, now);
-        let end = e.started_at + Duration::seconds(i64::from(e.duration_seconds));
-        if end > now + limits.max_clock_skew && e.started_at <= now + limits.max_clock_skew {
+        // Checked: a client may send an instant at the end of chrono's range.
+        let end = e
+            .started_at
+            .checked_add_signed(Duration::seconds(i64::from(e.duration_seconds)));
+        if end.is_none_or(|end| end > now + limits.max_clock_skew)
+            && e.started_at <= now + limits.max_clock_skew
+        {
             v.push(f("duration_seconds"), "makes the event end in the future");
         }
         for (name, value, max) in [
@@ -497,6 +502,23 @@ mod tests {
             (None, None)
         );
         assert_eq!(events[0].window_title, None);
+    }
+
+    #[test]
+    fn instants_at_the_end_of_time_are_refused_not_panicked_on() {
+        let now = Utc::now();
+        let mut e = input(now, 3_600);
+        e.started_at = DateTime::<Utc>::MAX_UTC - Duration::seconds(1);
+        let err = prepare_batch(
+            &[e],
+            CompanyId::new(),
+            UserId::new(),
+            &policy(),
+            &IngestLimits::default(),
+            now,
+        )
+        .unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "events[0].started_at");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use tracker_core::identity::TokenRecord;
 use tracker_core::paging::{Page, PageRequest, encode_time_id};
 use tracker_core::secret::SecretHash;
 use tracker_core::store::*;
+use tracker_core::tenancy::check_seat_available;
 use tracker_core::*;
 use uuid::Uuid;
 
@@ -270,23 +271,21 @@ impl Query {
         self.and_all(cond, vec![Box::new(value)])
     }
 
-    /// Appends ` AND cond`, numbering its `?` placeholders after the existing ones.
+    /// Appends ` AND cond`, numbering its `?` placeholders after the
+    /// existing parameters, one value per placeholder in order.
     fn and_all(mut self, cond: &str, values: Vec<Box<dyn ToSql>>) -> Self {
-        let mut numbered = String::with_capacity(cond.len() + 8);
+        let mut values = values.into_iter();
+        self.sql.push_str(" AND ");
         for ch in cond.chars() {
-            if ch == '?' {
-                self.params.push(Box::new(rusqlite::types::Null));
-                numbered.push_str(&format!("?{}", self.params.len()));
+            if ch == '?'
+                && let Some(v) = values.next()
+            {
+                self.params.push(v);
+                self.sql.push_str(&format!("?{}", self.params.len()));
             } else {
-                numbered.push(ch);
+                self.sql.push(ch);
             }
         }
-        let first = self.params.len() - values.len();
-        for (i, v) in values.into_iter().enumerate() {
-            self.params[first + i] = v;
-        }
-        self.sql.push_str(" AND ");
-        self.sql.push_str(&numbered);
         self
     }
 
@@ -362,6 +361,18 @@ struct TimeList {
 }
 
 impl SqliteStore {
+    /// Every row a query over one company returns (`?1` is the company).
+    async fn in_company<T: Send + 'static>(
+        &self,
+        sql: &'static str,
+        company: CompanyId,
+        map: Mapper<T>,
+    ) -> Result<Vec<T>> {
+        self.engine
+            .read(move |c| all(c, sql, params![company.0], map))
+            .await
+    }
+
     /// One row of a tenant table by (company, id).
     async fn by_key<T: Send + 'static>(
         &self,
@@ -571,22 +582,18 @@ impl TenantStore for SqliteStore {
                 {
                     return Err(Error::not_found("company"));
                 }
-                if let Some(max) = change.max_seats {
-                    let used = seats(c, id)?;
-                    if used > max {
-                        return Err(Error::PlanTooSmall {
-                            reason: format!("{used} seats in use, the plan allows {max}"),
-                        });
-                    }
-                }
-                if let Some(max) = change.max_storage_bytes {
-                    let used = storage(c, id)?;
-                    if used > max {
-                        return Err(Error::PlanTooSmall {
-                            reason: format!("{used} bytes stored, the plan allows {max}"),
-                        });
-                    }
-                }
+                // Counted only when a limit applies: key rotations and suspensions skip it.
+                let seats_in_use = if change.max_seats.is_some() {
+                    seats(c, id)?
+                } else {
+                    0
+                };
+                let stored = if change.max_storage_bytes.is_some() {
+                    storage(c, id)?
+                } else {
+                    0
+                };
+                change.check_limits(seats_in_use, stored)?;
                 write_company(c, &change.company, false)?;
                 if let Some(s) = &change.subscription {
                     write_subscription(c, s)?;
@@ -597,16 +604,12 @@ impl TenantStore for SqliteStore {
     }
 
     async fn list_subscriptions(&self, company: CompanyId) -> Result<Vec<Subscription>> {
-        self.engine
-            .read(move |c| {
-                all(
-                    c,
-                    "SELECT * FROM subscriptions WHERE company_id = ?1 ORDER BY created_at, id",
-                    params![company.0],
-                    codec::subscription,
-                )
-            })
-            .await
+        self.in_company(
+            "SELECT * FROM subscriptions WHERE company_id = ?1 ORDER BY created_at, id",
+            company,
+            codec::subscription,
+        )
+        .await
     }
 }
 
@@ -637,9 +640,8 @@ impl UserStore for SqliteStore {
                 }
                 if let (Some(limit), Some(company)) = (seat_limit, user.company_id)
                     && user.active
-                    && seats(c, company)? >= limit
                 {
-                    return Err(Error::SeatLimitReached { limit });
+                    check_seat_available(limit, seats(c, company)?)?;
                 }
                 write_user(c, &user)?;
                 append(c, audit).map(drop)
@@ -740,9 +742,8 @@ impl UserStore for SqliteStore {
                 if let (Some(limit), Some(company)) = (update.seat_limit, user.company_id)
                     && user.active
                     && !old.active
-                    && seats(c, company)? >= limit
                 {
-                    return Err(Error::SeatLimitReached { limit });
+                    check_seat_available(limit, seats(c, company)?)?;
                 }
                 write_user(c, &user)?;
                 if update.revoke_tokens {
@@ -853,16 +854,12 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {
-        self.engine
-            .read(move |c| {
-                all(
-                    c,
-                    "SELECT * FROM agent_states WHERE company_id = ?1 ORDER BY user_id",
-                    params![company.0],
-                    codec::agent_state,
-                )
-            })
-            .await
+        self.in_company(
+            "SELECT * FROM agent_states WHERE company_id = ?1 ORDER BY user_id",
+            company,
+            codec::agent_state,
+        )
+        .await
     }
 
     async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
@@ -886,16 +883,12 @@ impl UserStore for SqliteStore {
     }
 
     async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>> {
-        self.engine
-            .read(move |c| {
-                all(
-                    c,
-                    "SELECT * FROM teams WHERE company_id = ?1 ORDER BY name",
-                    params![company.0],
-                    codec::team,
-                )
-            })
-            .await
+        self.in_company(
+            "SELECT * FROM teams WHERE company_id = ?1 ORDER BY name",
+            company,
+            codec::team,
+        )
+        .await
     }
 
     async fn update_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {

@@ -56,14 +56,6 @@ impl<S: Store + ?Sized> Tracker<S> {
         Ok(AgentContext { principal, company })
     }
 
-    /// The same agent with the client address the transport saw.
-    pub fn agent_with_ip(ctx: AgentContext, ip: impl Into<String>) -> AgentContext {
-        AgentContext {
-            principal: ctx.principal.with_client_ip(ip),
-            company: ctx.company,
-        }
-    }
-
     /// Records a heartbeat and tells the agent whether its policy is current.
     pub async fn heartbeat(
         &self,
