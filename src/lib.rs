@@ -7,3 +7,7 @@ pub use tracker_core::*;
 /// The embedded SQLite store.
 #[cfg(feature = "sqlite")]
 pub use tracker_sqlite as sqlite;
+
+/// The PostgreSQL store.
+#[cfg(feature = "postgres")]
+pub use tracker_sqlx as postgres;
