@@ -23,7 +23,8 @@
 //! At the end of a case every audit chain verifies and the store holds
 //! exactly the model's data, each item in its own company.
 //!
-//! The same property runs on the memory store and on a SQLite file.
+//! The same property runs on the memory store, on a SQLite file and, when
+//! `DATABASE_URL` is set, on PostgreSQL (a fresh schema per case).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -49,6 +50,7 @@ use tracker::{
     ScreenshotId, TaskId, TaskStatus, TeamId, Tracker, TrackingPolicy, UserId, WorkSessionId,
 };
 use tracker_sqlite::SqliteStore;
+use tracker_sqlx::testing::TestStore;
 
 /// Cases when `PROPTEST_CASES` is not set: about 0.14 s each in a debug
 /// build on two busy cores, so about 14 s in all.
@@ -91,6 +93,18 @@ fn sqlite_store() -> (Arc<dyn Store>, tempfile::TempDir) {
     (Arc::new(store), dir)
 }
 
+/// One runtime for every PostgreSQL case.
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
 proptest! {
     #![proptest_config(config())]
 
@@ -107,6 +121,19 @@ proptest! {
     fn tenants_stay_isolated_on_sqlite(spec in vec(company_spec(), 2..=3), ops in vec(op(), 20..=60)) {
         let (store, _dir) = sqlite_store();
         block_on(run(store, &spec, &ops))?;
+    }
+}
+
+proptest! {
+    // As many cases as on SQLite: each one migrates a schema of its own.
+    #![proptest_config(sqlite_config())]
+
+    #[test]
+    fn tenants_stay_isolated_on_postgres(spec in vec(company_spec(), 2..=3), ops in vec(op(), 20..=60)) {
+        runtime().block_on(async {
+            let Some(db) = TestStore::new().await else { return Ok(()) };
+            run(Arc::new(db), &spec, &ops).await
+        })?;
     }
 }
 

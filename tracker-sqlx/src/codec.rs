@@ -52,6 +52,24 @@ pub(crate) fn uuids<T: Copy + Into<Uuid>>(ids: impl IntoIterator<Item = T>) -> V
     ids.into_iter().map(Into::into).collect()
 }
 
+/// The earliest date PostgreSQL stores (4713 BC, a little after its
+/// first day); chrono reaches further back, PostgreSQL's upper limits lie
+/// beyond chrono's.
+fn earliest_date() -> NaiveDate {
+    NaiveDate::from_ymd_opt(-4712, 12, 1).unwrap_or(NaiveDate::MIN)
+}
+
+/// A query bound PostgreSQL can take: bounds before its first day mean the
+/// same as its first day.
+pub(crate) fn bound_date(d: NaiveDate) -> NaiveDate {
+    d.max(earliest_date())
+}
+
+/// Like [`bound_date`] for instants.
+pub(crate) fn bound_time(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.max(earliest_date().and_time(chrono::NaiveTime::MIN).and_utc())
+}
+
 /// Reads columns by name with domain conversions.
 pub(crate) struct Cols<'r>(pub &'r PgRow);
 

@@ -17,7 +17,9 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::codec::{self, R, chain_key, company_key, int, int32, platform, uuids};
+use crate::codec::{
+    self, R, bound_date, bound_time, chain_key, company_key, int, int32, platform, uuids,
+};
 use crate::error::{db, unique_violation};
 
 type Mapper<T> = fn(&PgRow) -> R<T>;
@@ -348,8 +350,8 @@ fn time_page<T>(rows: Vec<T>, limit: usize, key: impl Fn(&T) -> (DateTime<Utc>, 
 fn tracking_select(table: &str, company: CompanyId, filter: &TrackingFilter, col: &str) -> Select {
     Select::new(&format!("SELECT * FROM {table}"), company.0)
         .users("user_id", &filter.users)
-        .and_opt(&format!("{col} >= "), filter.from)
-        .and_opt(&format!("{col} < "), filter.to)
+        .and_opt(&format!("{col} >= "), filter.from.map(bound_time))
+        .and_opt(&format!("{col} < "), filter.to.map(bound_time))
 }
 
 impl PgStore {
@@ -945,8 +947,8 @@ impl AuditStore for PgStore {
             .and_opt("seq > ", page.after_seq()?.map(int))
             .and_opt("action = ", filter.action.map(|a| a.as_str()))
             .and_opt("actor->>'id' = ", filter.actor.map(|a| a.to_string()))
-            .and_opt("at >= ", filter.from)
-            .and_opt("at < ", filter.to)
+            .and_opt("at >= ", filter.from.map(bound_time))
+            .and_opt("at < ", filter.to.map(bound_time))
             .tail(&format!(" ORDER BY seq LIMIT {}", limit + 1));
         Ok(Page::from_overfetch(
             s.run(self, codec::audit_event).await?,
@@ -1095,6 +1097,7 @@ impl TrackingStore for PgStore {
     ) -> Result<Vec<ActivityEvent>> {
         // Events are at most a day long (MAX_EVENT_SECONDS), so a start after
         // `from - 1 day` bounds the index scan.
+        let (from, to) = (bound_time(from), bound_time(to));
         let lower = from
             .checked_sub_signed(chrono::Duration::seconds(i64::from(
                 tracker_core::tracking::MAX_EVENT_SECONDS,
@@ -1212,8 +1215,8 @@ impl TrackingStore for PgStore {
     ) -> Result<Option<Vec<DayRollup>>> {
         Select::new("SELECT * FROM activity_daily", company.0)
             .users("user_id", users)
-            .and("date >= ", from)
-            .and("date <= ", to)
+            .and("date >= ", bound_date(from))
+            .and("date <= ", bound_date(to))
             .run(self, codec::rollup)
             .await
             .map(Some)
@@ -1409,8 +1412,8 @@ impl WorkStore for PgStore {
         Select::new("SELECT * FROM corrections", company.0)
             .users("user_id", users)
             .and("status = ", "approved")
-            .and("starts_at < ", to)
-            .and("ends_at > ", from)
+            .and("starts_at < ", bound_time(to))
+            .and("ends_at > ", bound_time(from))
             .tail(" ORDER BY starts_at, id")
             .run(self, codec::correction)
             .await
@@ -1455,6 +1458,7 @@ impl UsageStore for PgStore {
         from: NaiveDate,
         to: NaiveDate,
     ) -> Result<Vec<CompanyUsageDaily>> {
+        let (from, to) = (bound_date(from), bound_date(to));
         match company {
             Some(id) => {
                 self.read_all(

@@ -1,0 +1,386 @@
+//! What only a real PostgreSQL server can show: concurrent writers of one
+//! audit chain, append-only audit rows at the database level, migrations in
+//! the store's own schema, several nodes sharing one database, and clear
+//! errors for bad settings. Each test runs in a schema of its own
+//! (skipped without `DATABASE_URL`, failed without it under `CI=true`).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+use tracker_core::audit::{self, Actor, AuditAction, AuditChain, NewAuditEvent};
+use tracker_core::store::{AuditStore, CompanyChange, Store, TrackingStore};
+use tracker_core::testkit;
+use tracker_core::*;
+use tracker_sqlx::testing::TestStore;
+use tracker_sqlx::{PgConfig, PgError, PgStore};
+
+fn event(chain: AuditChain, n: u32) -> NewAuditEvent {
+    NewAuditEvent {
+        chain,
+        actor: Actor::System,
+        action: AuditAction::PlanCreated,
+        description: format!("event {n}"),
+        details: serde_json::json!({ "n": n }),
+        client_ip: None,
+        at: clock::normalize(Utc::now()),
+    }
+}
+
+fn activity(
+    company: CompanyId,
+    user: UserId,
+    start: chrono::DateTime<Utc>,
+    secs: u32,
+) -> ActivityEvent {
+    ActivityEvent {
+        id: ActivityId::new(),
+        company_id: company,
+        user_id: user,
+        session_id: None,
+        started_at: start,
+        duration_seconds: secs,
+        kind: ActivityKind::Active,
+        app: Some("editor".into()),
+        window_title: None,
+        url: None,
+    }
+}
+
+fn url() -> String {
+    std::env::var("DATABASE_URL").unwrap_or_default()
+}
+
+/// A second node on the same database and schema as `db`.
+async fn second_node(db: &TestStore) -> PgStore {
+    PgStore::connect(
+        &url(),
+        PgConfig {
+            schema: db.schema().to_owned(),
+            application_name: db.schema().to_owned(),
+            ..PgConfig::default()
+        },
+    )
+    .await
+    .expect("second node")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn eight_concurrent_writers_never_fork_a_chain() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let chain = AuditChain::Company(CompanyId::new());
+    let other = AuditChain::Company(CompanyId::new());
+    let mut writers = Vec::new();
+    for w in 0..8u32 {
+        let db = Arc::clone(&db);
+        writers.push(tokio::spawn(async move {
+            for i in 0..25 {
+                let e = db.append_audit(event(chain, w * 100 + i)).await.unwrap();
+                assert_eq!(e.chain, chain);
+                // Interleave another chain: heads are independent.
+                if i % 5 == 0 {
+                    db.append_audit(event(other, w * 100 + i)).await.unwrap();
+                }
+            }
+        }));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    let events = db.read_chain(chain, 0, 1_000).await.unwrap();
+    let seqs: Vec<u64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (1..=200).collect::<Vec<_>>(), "no gap, no duplicate");
+    assert_eq!(audit::verify(chain, &events), Ok(200));
+    let theirs = db.read_chain(other, 0, 1_000).await.unwrap();
+    assert_eq!(audit::verify(other, &theirs), Ok(40));
+}
+
+#[tokio::test]
+async fn audit_rows_cannot_be_changed_or_removed() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let chain = AuditChain::Platform;
+    for i in 0..3 {
+        db.append_audit(event(chain, i)).await.unwrap();
+    }
+    for sql in [
+        "UPDATE audit_events SET description = 'rewritten'",
+        "DELETE FROM audit_events WHERE seq = 2",
+        "TRUNCATE audit_events",
+    ] {
+        let err = sqlx::query(sql).execute(db.pool()).await.unwrap_err();
+        assert!(
+            err.to_string().contains("append-only"),
+            "{sql} must be refused: {err}"
+        );
+    }
+    let events = db.read_chain(chain, 0, 10).await.unwrap();
+    assert_eq!(audit::verify(chain, &events), Ok(3));
+    assert!(events.iter().all(|e| e.description.starts_with("event")));
+}
+
+#[tokio::test]
+async fn migrations_live_in_the_store_schema_and_run_once() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let schema = db.schema().to_owned();
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables WHERE table_schema = $1 ORDER BY 1",
+    )
+    .bind(&schema)
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    for t in [
+        "_sqlx_migrations",
+        "activity_events",
+        "audit_events",
+        "companies",
+        "users",
+    ] {
+        assert!(tables.iter().any(|x| x == t), "{t} in {schema}: {tables:?}");
+    }
+    // A second node finds the schema migrated and applies nothing.
+    let node = second_node(&db).await;
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(node.pool())
+        .await
+        .unwrap();
+    assert_eq!(applied, tracker_sqlx::MIGRATOR.iter().count() as i64);
+    node.close().await;
+}
+
+#[tokio::test]
+async fn a_schema_from_a_newer_version_is_refused() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (999999, 'from the future', true, '\\x00'::bytea, 0)",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    let err = PgStore::connect(
+        &url(),
+        PgConfig {
+            schema: db.schema().to_owned(),
+            application_name: db.schema().to_owned(),
+            ..PgConfig::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, PgError::Migrate(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn bad_settings_get_clear_errors() {
+    let Some(_db) = TestStore::new().await else {
+        return;
+    };
+    let err = PgStore::connect("not a url", PgConfig::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(err, PgError::Connect(_)), "{err:?}");
+    let err = PgStore::connect(
+        &url(),
+        PgConfig {
+            schema: "Robert'); DROP TABLE students;--".into(),
+            ..PgConfig::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, PgError::InvalidSchema { .. }), "{err:?}");
+    assert!(err.to_string().contains("lowercase"));
+    // Nothing listens on port 1.
+    let err = PgStore::connect(
+        "postgres://postgres@127.0.0.1:1/test",
+        PgConfig {
+            acquire_timeout: std::time::Duration::from_secs(2),
+            ..PgConfig::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(matches!(err, PgError::Connect(_)), "{err:?}");
+    // Errors reach the service as storage errors of the postgres backend.
+    let core: Error = PgError::InvalidSchema { schema: "X".into() }.into();
+    assert!(matches!(
+        core,
+        Error::Storage {
+            backend: "postgres",
+            ..
+        }
+    ));
+}
+
+#[tokio::test]
+async fn another_node_changing_the_timezone_is_seen_by_ingest() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let fx = testkit::company(&*db, 10, 1_000).await; // Europe/Berlin
+    let c = fx.company.id;
+    let user = fx.admin.id;
+    // Warm this node's timezone cache.
+    let warm = activity(
+        c,
+        user,
+        Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap(),
+        60,
+    );
+    db.insert_activity(c, &[warm]).await.unwrap();
+
+    // Another node moves the company to Tokyo (UTC+9).
+    let node = second_node(&db).await;
+    let mut company = fx.company.clone();
+    company.timezone = "Asia/Tokyo".into();
+    node.tenants()
+        .update_company(&CompanyChange {
+            company,
+            subscription: None,
+            max_seats: None,
+            max_storage_bytes: None,
+            audit: event(AuditChain::Company(c), 1),
+        })
+        .await
+        .unwrap();
+
+    // 14:00-16:00 UTC is 23:00-01:00 in Tokyo: an hour on each local day.
+    let start = Utc.with_ymd_and_hms(2026, 5, 10, 14, 0, 0).unwrap();
+    let n = db
+        .insert_activity(c, &[activity(c, user, start, 7_200)])
+        .await
+        .unwrap();
+    assert_eq!(n.inserted, 1);
+    let d10 = NaiveDate::from_ymd_opt(2026, 5, 10).unwrap();
+    let d11 = NaiveDate::from_ymd_opt(2026, 5, 11).unwrap();
+    let rollups = db
+        .day_rollups(c, &Some(BTreeSet::from([user])), d10, d11)
+        .await
+        .unwrap()
+        .unwrap();
+    let cells: Vec<(NaiveDate, u64)> = rollups.iter().map(|r| (r.date, r.active_seconds)).collect();
+    assert_eq!(cells, [(d10, 3_600), (d11, 3_600)], "cut in Tokyo days");
+    node.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_overlapping_batches_of_one_user_are_flagged() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let fx = testkit::company(db.as_ref(), 10, 1_000).await;
+    let (c, user) = (fx.company.id, fx.admin.id);
+    let users = Some(BTreeSet::from([user]));
+    // Two devices of one user upload overlapping time at the same moment,
+    // on a different day each round. Without serialization each batch
+    // would miss the other and leave the day marked exact.
+    for day in 1..=12u32 {
+        let start = Utc.with_ymd_and_hms(2026, 3, day, 9, 0, 0).unwrap();
+        let a = activity(c, user, start, 1_800);
+        let b = activity(c, user, start + Duration::minutes(10), 1_800);
+        let (d1, d2) = (Arc::clone(&db), Arc::clone(&db));
+        let (ra, rb) = tokio::join!(
+            tokio::spawn(async move { d1.insert_activity(c, &[a]).await }),
+            tokio::spawn(async move { d2.insert_activity(c, &[b]).await }),
+        );
+        assert_eq!(ra.unwrap().unwrap().inserted, 1);
+        assert_eq!(rb.unwrap().unwrap().inserted, 1);
+        let date = NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
+        let rollups = db
+            .day_rollups(c, &users, date, date)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(rollups.len(), 1);
+        assert!(!rollups[0].exact, "day {day}: the overlap must be flagged");
+        assert_eq!(rollups[0].active_seconds, 3_600, "sums of both events");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_stored_whole_or_not_at_all() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let fx = testkit::company(&*db, 10, 1_000).await;
+    let (c, user) = (fx.company.id, fx.admin.id);
+    let start = Utc.with_ymd_and_hms(2026, 4, 1, 9, 0, 0).unwrap();
+    let good = activity(c, user, start, 60);
+    // An event of another company makes the whole call fail before writing.
+    let stranger = ActivityEvent {
+        company_id: CompanyId::new(),
+        ..activity(c, user, start, 60)
+    };
+    let err = db
+        .insert_activity(c, &[good.clone(), stranger])
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "validation");
+    assert!(
+        db.activity_between(c, &None, start, start + Duration::hours(1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Repeated ids inside one batch count as duplicates.
+    let n = db
+        .insert_activity(c, &[good.clone(), good.clone()])
+        .await
+        .unwrap();
+    assert_eq!((n.inserted, n.duplicates), (1, 1));
+}
+
+#[tokio::test]
+async fn bounds_beyond_postgres_calendar_are_answered() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let fx = testkit::company(&*db, 10, 1_000).await;
+    let c = fx.company.id;
+    let start = Utc.with_ymd_and_hms(2026, 4, 1, 9, 0, 0).unwrap();
+    db.insert_activity(c, &[activity(c, fx.admin.id, start, 60)])
+        .await
+        .unwrap();
+    let (min, max) = (
+        chrono::DateTime::<Utc>::MIN_UTC,
+        chrono::DateTime::<Utc>::MAX_UTC,
+    );
+    assert_eq!(
+        db.activity_between(c, &None, min, max).await.unwrap().len(),
+        1
+    );
+    let filter = tracker_core::store::TrackingFilter {
+        from: Some(min),
+        to: Some(max),
+        ..Default::default()
+    };
+    let page = db
+        .list_activity(c, &filter, &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1);
+    let rollups = db
+        .day_rollups(c, &None, NaiveDate::MIN, NaiveDate::MAX)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rollups.len(), 1);
+    assert!(
+        db.usage()
+            .list_usage(None, NaiveDate::MIN, NaiveDate::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
