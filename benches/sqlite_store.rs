@@ -9,181 +9,21 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::NaiveDate;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::executor::block_on;
-use tracker_core::protocol::{CreateCompany, LoginRequest, NewUser};
 use tracker_core::store::TrackingStore;
 use tracker_core::store::UserStore;
 use tracker_core::*;
+
+mod common;
+use common::*;
 use tracker_sqlite::SqliteStore;
 
-const USERS: usize = 100;
-const DAYS: u32 = 30;
-
-fn events_per_day() -> usize {
-    // `cargo test --all-targets` runs benches once as tests: keep that quick.
-    let benching = std::env::args().any(|a| a == "--bench");
-    std::env::var("TRACKER_BENCH_EVENTS_PER_DAY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if benching { 334 } else { 2 })
-}
-
-fn now() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 4, 30, 23, 0, 0)
-        .single()
-        .unwrap_or_default()
-}
-
-struct World {
-    tracker: Tracker<SqliteStore>,
-    admin: Principal,
-    company: CompanyId,
-    users: Vec<UserId>,
-    _dir: tempfile::TempDir,
-}
-
-fn event(
-    company: CompanyId,
-    user: UserId,
-    at: DateTime<Utc>,
-    secs: u32,
-    n: usize,
-) -> ActivityEvent {
-    ActivityEvent {
-        // Time-ordered ids, as the protocol recommends to agents.
-        id: ActivityId::new(),
-        company_id: company,
-        user_id: user,
-        session_id: None,
-        started_at: at,
-        duration_seconds: secs,
-        kind: if n % 5 == 4 {
-            ActivityKind::Idle
-        } else {
-            ActivityKind::Active
-        },
-        app: Some(["editor", "browser", "terminal", "mail"][n % 4].to_owned()),
-        window_title: Some(format!("document {}", n % 50)),
-        url: (n % 4 == 1).then(|| format!("https://site{}.example.com/page/{}", n % 20, n % 7)),
-    }
-}
-
-/// The events of one user on one April day: back to back from 08:00 UTC.
-fn day_events(company: CompanyId, user: UserId, day: u32, per_day: usize) -> Vec<ActivityEvent> {
-    let start = Utc
-        .with_ymd_and_hms(2026, 4, day, 8, 0, 0)
-        .single()
-        .unwrap_or_default();
-    (0..per_day)
-        .map(|i| {
-            event(
-                company,
-                user,
-                start + chrono::Duration::seconds(i as i64 * 60),
-                60,
-                i,
-            )
-        })
-        .collect()
-}
-
-fn build() -> World {
+fn open() -> (SqliteStore, tempfile::TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(dir.path().join("bench.db")).expect("open");
-    let tracker = Tracker::builder(store)
-        .clock(ManualClock::new(now()))
-        .password_hasher(Argon2Hasher::insecure_fast())
-        .build();
-    let per_day = events_per_day();
-    let started = Instant::now();
-    let world = block_on(async {
-        tracker.ensure_default_plans().await.unwrap();
-        tracker
-            .bootstrap_owner("operator", "operator-password")
-            .await
-            .unwrap();
-        let login = |key: Option<String>, u: &str, p: &str| LoginRequest {
-            company_key: key,
-            username: u.into(),
-            password: p.into(),
-        };
-        let owner = tracker
-            .login(login(None, "operator", "operator-password"), None)
-            .await
-            .unwrap();
-        let owner = tracker.authenticate(owner.token.expose()).await.unwrap();
-        let created = tracker
-            .create_company(
-                &owner,
-                CreateCompany {
-                    name: "Bench".into(),
-                    plan: Some("ENTERPRISE".into()),
-                    timezone: Some("UTC".into()),
-                    trial_days: Some(0),
-                    retention_days: None,
-                    admin: NewUser {
-                        username: "admin".into(),
-                        password: "admin-password".into(),
-                        email: None,
-                        display_name: None,
-                        role: None,
-                    },
-                },
-            )
-            .await
-            .unwrap();
-        let key = created.company_key.expose().to_owned();
-        let admin = tracker
-            .login(login(Some(key), "admin", "admin-password"), None)
-            .await
-            .unwrap();
-        let admin = tracker.authenticate(admin.token.expose()).await.unwrap();
-        let company = created.company.id;
-        let mut users = Vec::with_capacity(USERS);
-        for i in 0..USERS {
-            let u = tracker
-                .create_user(
-                    &admin,
-                    NewUser {
-                        username: format!("user{i:03}"),
-                        password: "user-password".into(),
-                        email: None,
-                        display_name: None,
-                        role: Some(Role::Employee),
-                    },
-                )
-                .await
-                .unwrap();
-            users.push(u.id);
-        }
-        for day in 1..=DAYS {
-            for &u in &users {
-                let events = day_events(company, u, day, per_day);
-                tracker
-                    .store()
-                    .insert_activity(company, &events)
-                    .await
-                    .unwrap();
-            }
-        }
-        World {
-            tracker,
-            admin,
-            company,
-            users,
-            _dir: dir,
-        }
-    });
-    eprintln!(
-        "built {} events ({} users x {} days x {per_day}) in {:.1?}",
-        USERS * DAYS as usize * per_day,
-        USERS,
-        DAYS,
-        started.elapsed()
-    );
-    world
+    (store, dir)
 }
 
 /// A second database with the same schema, written with plain rusqlite.
@@ -232,7 +72,8 @@ fn raw_insert(raw: &mut Raw, events: &[ActivityEvent]) {
 }
 
 fn benches(c: &mut Criterion) {
-    let w = build();
+    let (store, _dir) = open();
+    let w = block_on(build(store));
     let store = w.tracker.store();
 
     let mut g = c.benchmark_group("heartbeat");

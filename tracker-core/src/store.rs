@@ -242,7 +242,10 @@ pub trait UserStore: Send + Sync + 'static {
     async fn delete_token(&self, hash: &SecretHash) -> Result<()>;
     /// Records a heartbeat: the agent state, the user's
     /// `last_agent_sync_at` and the company's `last_sync_at`. MUST fail
-    /// with `NotFound` if the user is not of the company.
+    /// with `NotFound` if the user is not of the company. A store shared by
+    /// many writers MAY skip moving the company's `last_sync_at` forward by
+    /// less than a second (every agent of the company writes that one row);
+    /// such a store never moves it back.
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()>;
     /// Agent states of a company, ordered by user id.
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>>;

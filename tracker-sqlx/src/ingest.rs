@@ -59,11 +59,17 @@ bounds AS (
 spans AS (
     SELECT user_id, started_at, ended_at FROM ins
     UNION ALL
-    SELECT e.user_id, e.started_at, e.started_at + e.duration_seconds * interval '1 second'
-    FROM bounds b JOIN activity_events e
-      ON e.company_id = $1 AND e.user_id = b.user_id
-     AND e.started_at >= b.lo - interval '1 day' AND e.started_at < b.hi
-     AND e.started_at + e.duration_seconds * interval '1 second' > b.lo
+    -- LATERAL: one index range per user of the batch, never a scan of the
+    -- company's events.
+    SELECT b.user_id, e.started_at, e.ended_at
+    FROM bounds b CROSS JOIN LATERAL (
+        SELECT started_at, started_at + duration_seconds * interval '1 second' AS ended_at
+        FROM activity_events
+        WHERE company_id = $1 AND user_id = b.user_id
+          AND started_at >= b.lo - interval '1 day' AND started_at < b.hi
+        OFFSET 0 -- keeps the planner from flattening this into a hash join over a scan
+    ) e
+    WHERE e.ended_at > b.lo
 ),
 overlap AS (
     SELECT user_id, coalesce(bool_or(started_at < prev_end), false) AS found

@@ -66,6 +66,22 @@
 //!   inserted with `ON CONFLICT DO NOTHING`; per-user advisory locks make
 //!   the overlap check of the daily rollups see every earlier batch.
 //! - Policy versions and correction decisions are compare-and-set updates.
+//! - A heartbeat writes its agent's rows, and moves the company's
+//!   `last_sync_at` at most once a second: every agent of a company shares
+//!   that row, and writing it on each heartbeat would queue them all on
+//!   its lock.
+//!
+//! # Latency over TCP
+//!
+//! sqlx 0.9.0 opens TCP connections without `TCP_NODELAY` (sqlx issue
+//! #4335, fixed upstream after that release). A message larger than about
+//! 32 KiB, such as an activity batch of a hundred events or more, then
+//! waits about 40 ms for the server's delayed acknowledgement: on the
+//! benchmark machine a batch of 100 events took 44 ms over `127.0.0.1` and
+//! 2.1 ms over the Unix socket (BENCHMARKS.md). When the database runs on
+//! the same machine, connect through its socket
+//! (`postgres://user@localhost/db?host=/var/run/postgresql`); a sqlx release
+//! with the fix removes the stall everywhere with `cargo update`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

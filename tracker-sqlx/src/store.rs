@@ -758,8 +758,12 @@ impl UserStore for PgStore {
             .read_one(
                 q("WITH u AS (
                        UPDATE users SET last_agent_sync_at = $3 WHERE company_id = $1 AND id = $2 RETURNING 1),
+                   -- Every agent of a company shares this row: writing it at most once a
+                   -- second per company keeps heartbeats from queueing on its lock.
                    c AS (
-                       UPDATE companies SET last_sync_at = $3 WHERE id = $1 AND EXISTS (SELECT 1 FROM u)),
+                       UPDATE companies SET last_sync_at = $3
+                       WHERE id = $1 AND EXISTS (SELECT 1 FROM u)
+                         AND (last_sync_at IS NULL OR last_sync_at < $3 - interval '1 second')),
                    a AS (
                        INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
                        SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM u)
