@@ -1,0 +1,243 @@
+//! Extractors: the caller from its bearer token (and company key), and
+//! JSON bodies whose faults are named precisely.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use tracker_core::{AgentContext, Principal};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// The header carrying the company key on agent routes.
+pub const COMPANY_KEY_HEADER: &str = "x-company-key";
+
+/// The token of `Authorization: Bearer <token>` (or the `Token` scheme).
+pub(crate) fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
+    let value = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(tracker_core::Error::Unauthenticated)?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or(tracker_core::Error::Unauthenticated)?;
+    let token = token.trim();
+    if !(scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("token"))
+        || token.is_empty()
+    {
+        return Err(tracker_core::Error::Unauthenticated.into());
+    }
+    Ok(token)
+}
+
+/// The client's address, when the server passes it along.
+pub(crate) fn client_ip(parts: &Parts) -> Option<String> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string())
+}
+
+/// A signed-in user: OWNER or a company user.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Principal);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)?;
+        Ok(Caller(state.tracker.authenticate(token).await?))
+    }
+}
+
+/// A desktop agent: a company user's token with its company's key.
+#[derive(Debug, Clone)]
+pub struct Agent(pub AgentContext);
+
+impl FromRequestParts<AppState> for Agent {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let token = bearer(&parts.headers)?;
+        let key = parts
+            .headers
+            .get(COMPANY_KEY_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(tracker_core::Error::InvalidCompanyKey)?;
+        Ok(Agent(state.tracker.agent(key.trim(), token).await?))
+    }
+}
+
+/// The client address of a request, if known.
+#[derive(Debug, Clone)]
+pub struct ClientIp(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(parts)))
+    }
+}
+
+/// A JSON body. Refuses another media type (415), a body over the limit
+/// (413), malformed JSON (400), and JSON of the wrong shape (422, naming
+/// the field).
+#[derive(Debug, Clone)]
+pub struct JsonBody<T>(pub T);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+/// Parses JSON, classifying what is wrong with it.
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::InvalidBody {
+                field: field_name(&path, &inner.to_string()),
+                message: strip_position(&inner.to_string()),
+            },
+            _ => ApiError::MalformedJson {
+                detail: inner.to_string(),
+            },
+        }
+    })?;
+    de.end().map_err(|e| ApiError::MalformedJson {
+        detail: e.to_string(),
+    })?;
+    Ok(value)
+}
+
+/// The field a data error is about: its path, completed with the name of a
+/// missing field, or at the top level the name in the message.
+fn field_name(path: &str, message: &str) -> String {
+    if path != "." && !path.is_empty() {
+        // The path of a missing field stops at its parent; an unknown
+        // field's path already ends with it.
+        let named = message
+            .split('`')
+            .nth(1)
+            .filter(|_| message.starts_with("missing field"));
+        return match named {
+            Some(name) => format!("{path}.{name}"),
+            None => path.to_owned(),
+        };
+    }
+    message
+        .split('`')
+        .nth(1)
+        .map(str::to_owned)
+        .unwrap_or_else(|| "body".to_owned())
+}
+
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::UnsupportedMediaType {
+                expected: "application/json",
+            });
+        }
+        let limit = state.config.json_limit;
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+        parse_json(&bytes).map(JsonBody)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Batch {
+        events: Vec<Event>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Event {
+        duration_seconds: u32,
+    }
+
+    fn err(body: &str) -> ApiError {
+        parse_json::<Batch>(body.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn json_faults_are_named() {
+        assert!(matches!(
+            err("{\"events\": ["),
+            ApiError::MalformedJson { .. }
+        ));
+        assert!(matches!(err("not json"), ApiError::MalformedJson { .. }));
+        assert!(matches!(
+            err("{\"events\": []} trailing"),
+            ApiError::MalformedJson { .. }
+        ));
+        let field = |body: &str| match err(body) {
+            ApiError::InvalidBody { field, .. } => field,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(field("{}"), "events");
+        assert_eq!(field("{\"events\": [], \"extra\": 1}"), "extra");
+        assert_eq!(
+            field("{\"events\": [{\"duration_seconds\": \"ten\"}]}"),
+            "events[0].duration_seconds"
+        );
+        assert_eq!(field("{\"events\": [{}]}"), "events[0].duration_seconds");
+        assert_eq!(field("{\"events\": 3}"), "events");
+    }
+
+    #[test]
+    fn tokens_come_from_bearer_or_token_schemes() {
+        let headers = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, v.parse().unwrap());
+            h
+        };
+        assert_eq!(bearer(&headers("Bearer abc")).unwrap(), "abc");
+        assert_eq!(bearer(&headers("token abc")).unwrap(), "abc");
+        for bad in ["Basic abc", "Bearer", "Bearer  ", "abc"] {
+            assert_eq!(
+                bearer(&headers(bad)).unwrap_err().code(),
+                "unauthenticated",
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            bearer(&HeaderMap::new()).unwrap_err().code(),
+            "unauthenticated"
+        );
+    }
+}
