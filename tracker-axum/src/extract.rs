@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
 use tracker_core::{AgentContext, Principal};
@@ -164,9 +164,17 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             });
         }
         let limit = state.config.json_limit;
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge { limit }
+            } else {
+                // The body could not be read whole (the client went away, a
+                // broken chunked encoding).
+                ApiError::MalformedJson {
+                    detail: rejection.body_text(),
+                }
+            }
+        })?;
         parse_json(&bytes).map(JsonBody)
     }
 }

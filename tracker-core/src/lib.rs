@@ -110,6 +110,7 @@ pub mod paging;
 pub mod policy;
 pub mod protocol;
 pub mod report;
+pub mod rows;
 pub mod secret;
 pub mod store;
 pub mod tenancy;

@@ -614,12 +614,7 @@ impl TrackingStore for MemoryStore {
         company: CompanyId,
         events: &[ActivityEvent],
     ) -> Result<IngestCount> {
-        if events.iter().any(|e| e.company_id != company) {
-            return Err(Error::invalid(
-                "events",
-                "every event must belong to the company",
-            ));
-        }
+        crate::tracking::check_batch_company(company, events)?;
         let mut s = self.lock();
         let mut count = IngestCount::default();
         for e in events {

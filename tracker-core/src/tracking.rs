@@ -258,6 +258,20 @@ pub struct ActivityInput {
     pub url: Option<String>,
 }
 
+/// The rule every store applies to [`TrackingStore::insert_activity`]
+/// before writing: each event belongs to the company the call names.
+///
+/// [`TrackingStore::insert_activity`]: crate::store::TrackingStore::insert_activity
+pub fn check_batch_company(company: CompanyId, events: &[ActivityEvent]) -> Result<()> {
+    if events.iter().any(|e| e.company_id != company) {
+        return Err(Error::invalid(
+            "events",
+            "every event must belong to the company",
+        ));
+    }
+    Ok(())
+}
+
 /// Validates a whole batch and turns it into events: all of them, or an
 /// error naming every bad item. Fields the policy disables are dropped.
 /// Duplicate ids inside the batch are kept once.

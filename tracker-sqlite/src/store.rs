@@ -16,7 +16,7 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::SqliteStore;
-use crate::codec::{self, R, chain_key, id_array, ids_json, int, platform, ts, ts_opt};
+use crate::codec::{self, R, chain_key, company_key, id_array, ids_json, int, ts, ts_opt};
 use crate::error::db;
 
 type Mapper<T> = fn(&Row<'_>) -> R<T>;
@@ -113,7 +113,7 @@ fn storage(conn: &Connection, company: CompanyId) -> R<u64> {
 }
 
 fn user_company(u: &User) -> Uuid {
-    u.company_id.map_or_else(platform, |c| c.0)
+    company_key(u.company_id)
 }
 
 fn username_taken(conn: &Connection, u: &User) -> R<bool> {
@@ -650,7 +650,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_user(&self, company: Option<CompanyId>, id: UserId) -> Result<Option<User>> {
-        let key = company.map_or_else(platform, |c| c.0);
+        let key = company_key(company);
         self.engine
             .read(move |c| {
                 one(
@@ -668,7 +668,7 @@ impl UserStore for SqliteStore {
         company: Option<CompanyId>,
         username: &str,
     ) -> Result<Option<User>> {
-        let key = company.map_or_else(platform, |c| c.0);
+        let key = company_key(company);
         let username = username.to_owned();
         self.engine
             .read(move |c| {
@@ -712,7 +712,7 @@ impl UserStore for SqliteStore {
                 Ok(count(
                     c,
                     "SELECT count(*) FROM users WHERE company_id = ?1",
-                    params![platform()],
+                    params![codec::PLATFORM],
                 )? > 0)
             })
             .await
@@ -767,7 +767,7 @@ impl UserStore for SqliteStore {
                     "INSERT INTO tokens (hash, company_id, user_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![
                         t.hash.as_str(),
-                        t.company_id.map_or_else(platform, |c| c.0),
+                        company_key(t.company_id),
                         t.user_id.0,
                         ts(t.created_at),
                         ts(t.expires_at)
@@ -786,17 +786,7 @@ impl UserStore for SqliteStore {
                     c,
                     "SELECT * FROM tokens WHERE hash = ?1",
                     params![hash.as_str()],
-                    |r| {
-                        let cols = codec::Cols(r);
-                        let company = cols.uuid("company_id")?;
-                        Ok(TokenRecord {
-                            hash: SecretHash::from_stored(cols.text("hash")?),
-                            user_id: UserId(cols.uuid("user_id")?),
-                            company_id: (company != platform()).then_some(CompanyId(company)),
-                            created_at: cols.time("created_at")?,
-                            expires_at: cols.time("expires_at")?,
-                        })
-                    },
+                    codec::token,
                 )
             })
             .await
@@ -1116,12 +1106,7 @@ impl TrackingStore for SqliteStore {
         company: CompanyId,
         events: &[ActivityEvent],
     ) -> Result<IngestCount> {
-        if events.iter().any(|e| e.company_id != company) {
-            return Err(Error::invalid(
-                "events",
-                "every event must belong to the company",
-            ));
-        }
+        tracker_core::tracking::check_batch_company(company, events)?;
         let events = events.to_vec();
         self.engine
             .write(move |c| crate::rollup::ingest(c, company, &events))

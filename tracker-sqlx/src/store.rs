@@ -17,9 +17,7 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::PgStore;
-use crate::codec::{
-    self, R, bound_date, bound_time, chain_key, company_key, int, int32, platform, uuids,
-};
+use crate::codec::{self, R, bound_date, bound_time, chain_key, company_key, int, int32, uuids};
 use crate::error::{db, unique_violation};
 
 type Mapper<T> = fn(&PgRow) -> R<T>;
@@ -365,6 +363,24 @@ impl PgStore {
         row.as_ref().map(map).transpose()
     }
 
+    /// One row of a tenant table by (company, id).
+    async fn by_key<T>(
+        &self,
+        table: &'static str,
+        company: CompanyId,
+        id: Uuid,
+        map: Mapper<T>,
+    ) -> R<Option<T>> {
+        let sql = format!("SELECT * FROM {table} WHERE company_id = $1 AND id = $2");
+        self.read_one(
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(company.0)
+                .bind(id),
+            map,
+        )
+        .await
+    }
+
     /// A page of a tracking list ordered by (time, id).
     async fn by_time<T>(
         &self,
@@ -667,7 +683,7 @@ impl UserStore for PgStore {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         exists(
             &mut conn,
-            q("SELECT 1 FROM users WHERE company_id = $1 LIMIT 1").bind(platform()),
+            q("SELECT 1 FROM users WHERE company_id = $1 LIMIT 1").bind(codec::PLATFORM),
         )
         .await
     }
@@ -807,13 +823,7 @@ impl UserStore for PgStore {
     }
 
     async fn get_team(&self, company: CompanyId, id: TeamId) -> Result<Option<Team>> {
-        self.read_one(
-            q("SELECT * FROM teams WHERE company_id = $1 AND id = $2")
-                .bind(company.0)
-                .bind(id.0),
-            codec::team,
-        )
-        .await
+        self.by_key("teams", company, id.0, codec::team).await
     }
 
     async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>> {
@@ -1013,13 +1023,8 @@ impl TrackingStore for PgStore {
         company: CompanyId,
         id: WorkSessionId,
     ) -> Result<Option<WorkSession>> {
-        self.read_one(
-            q("SELECT * FROM work_sessions WHERE company_id = $1 AND id = $2")
-                .bind(company.0)
-                .bind(id.0),
-            codec::session,
-        )
-        .await
+        self.by_key("work_sessions", company, id.0, codec::session)
+            .await
     }
 
     async fn stop_session(
@@ -1067,12 +1072,7 @@ impl TrackingStore for PgStore {
         company: CompanyId,
         events: &[ActivityEvent],
     ) -> Result<IngestCount> {
-        if events.iter().any(|e| e.company_id != company) {
-            return Err(Error::invalid(
-                "events",
-                "every event must belong to the company",
-            ));
-        }
+        tracker_core::tracking::check_batch_company(company, events)?;
         crate::ingest::ingest(self, company, events).await
     }
 
@@ -1180,13 +1180,8 @@ impl TrackingStore for PgStore {
         company: CompanyId,
         id: ScreenshotId,
     ) -> Result<Option<Screenshot>> {
-        self.read_one(
-            q("SELECT * FROM screenshots WHERE company_id = $1 AND id = $2")
-                .bind(company.0)
-                .bind(id.0),
-            codec::screenshot,
-        )
-        .await
+        self.by_key("screenshots", company, id.0, codec::screenshot)
+            .await
     }
 
     async fn list_screenshots(
@@ -1265,13 +1260,7 @@ impl WorkStore for PgStore {
     }
 
     async fn get_task(&self, company: CompanyId, id: TaskId) -> Result<Option<Task>> {
-        self.read_one(
-            q("SELECT * FROM tasks WHERE company_id = $1 AND id = $2")
-                .bind(company.0)
-                .bind(id.0),
-            codec::task,
-        )
-        .await
+        self.by_key("tasks", company, id.0, codec::task).await
     }
 
     async fn list_tasks(
@@ -1338,13 +1327,8 @@ impl WorkStore for PgStore {
         company: CompanyId,
         id: CorrectionId,
     ) -> Result<Option<CorrectionRequest>> {
-        self.read_one(
-            q("SELECT * FROM corrections WHERE company_id = $1 AND id = $2")
-                .bind(company.0)
-                .bind(id.0),
-            codec::correction,
-        )
-        .await
+        self.by_key("corrections", company, id.0, codec::correction)
+            .await
     }
 
     async fn list_corrections(
@@ -1391,7 +1375,7 @@ impl WorkStore for PgStore {
                 q("SELECT status FROM corrections WHERE company_id = $1 AND id = $2")
                     .bind(r.company_id.0)
                     .bind(r.id.0),
-                |row| codec::Cols(row).text("status"),
+                |row| tracker_core::rows::Columns::text(&codec::Cols(row), "status"),
             )
             .await?;
             return Err(match current {
