@@ -1650,7 +1650,11 @@ impl World {
         let who = Who::User(i);
         match read {
             AgentRead::Tasks => {
-                let r = self.tracker.agent_tasks(agent).await;
+                let r = self
+                    .tracker
+                    .agent_tasks(agent, &all())
+                    .await
+                    .map(|p| p.items);
                 if let Some(tasks) = outcome(ctx, r, Ok(()))? {
                     self.check_no_leak(ctx, who, &json!(&tasks))?;
                     let expected = self
@@ -2230,7 +2234,7 @@ impl World {
                 }
             }
             Read::Agents => {
-                let r = t.agents(p).await;
+                let r = t.agents(p, &all()).await.map(|p| p.items);
                 if let Some(agents) = outcome(ctx, r, exp_scope(None))? {
                     self.check_no_leak(ctx, who, &json!(&agents))?;
                     let got: BTreeSet<UserId> = agents.iter().map(|a| a.user_id).collect();
@@ -2238,7 +2242,7 @@ impl World {
                 }
             }
             Read::Teams => {
-                let r = t.list_teams(p).await;
+                let r = t.list_teams(p, &all()).await.map(|p| p.items);
                 if let (Some(teams), Who::User(i)) = (outcome(ctx, r, exp_scope(None))?, who) {
                     self.check_no_leak(ctx, who, &json!(&teams))?;
                     let u = &self.users[i];
@@ -2470,7 +2474,7 @@ impl World {
                 }
             }
             PlatformOp::NoSync => {
-                let r = t.no_sync_companies(p).await;
+                let r = t.no_sync_companies(p, &all()).await.map(|p| p.items);
                 if let Some(list) = outcome(ctx, r, owner_only)? {
                     self.check_no_leak(ctx, who, &json!(&list))?;
                     for c in &list {

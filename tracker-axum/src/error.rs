@@ -26,6 +26,17 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// A multipart body cannot be read. 400.
+    MalformedMultipart {
+        /// What the parser says.
+        detail: String,
+    },
+    /// Too many requests from this company key or address. 429 with
+    /// `Retry-After`.
+    RateLimited {
+        /// Seconds until a request will be taken again.
+        retry_after_secs: u64,
+    },
     /// The body is not of the media type the route takes. 415.
     UnsupportedMediaType {
         /// The media type the route takes.
@@ -36,15 +47,32 @@ pub enum ApiError {
         /// The limit in bytes.
         limit: usize,
     },
-    /// A query string parameter is malformed. 400.
+    /// A query string parameter is malformed, missing or unknown. 400,
+    /// naming it.
     InvalidQuery {
-        /// What the parser says.
-        detail: String,
+        /// The parameter.
+        field: String,
+        /// What is wrong with it.
+        message: String,
     },
     /// No route has this path. 404.
     NoRoute,
     /// The route does not take this method. 405.
     MethodNotAllowed,
+}
+
+impl ApiError {
+    /// The same error about a field nested in `parent` (a JSON part of a
+    /// multipart body).
+    pub fn within(self, parent: &str) -> Self {
+        match self {
+            ApiError::InvalidBody { field, message } => ApiError::InvalidBody {
+                field: format!("{parent}.{field}"),
+                message,
+            },
+            other => other,
+        }
+    }
 }
 
 impl From<tracker_core::Error> for ApiError {
@@ -89,7 +117,8 @@ pub fn status_of(code: &str) -> StatusCode {
         | "storage_limit_reached"
         | "invalid_state" => StatusCode::CONFLICT,
         "validation" | "invalid_body" => StatusCode::UNPROCESSABLE_ENTITY,
-        "malformed_json" | "invalid_query" => StatusCode::BAD_REQUEST,
+        "malformed_json" | "malformed_multipart" | "invalid_query" => StatusCode::BAD_REQUEST,
+        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
@@ -107,6 +136,8 @@ impl ApiError {
         match self {
             ApiError::Core(e) => e.code(),
             ApiError::MalformedJson { .. } => "malformed_json",
+            ApiError::MalformedMultipart { .. } => "malformed_multipart",
+            ApiError::RateLimited { .. } => "rate_limited",
             ApiError::InvalidBody { .. } => "invalid_body",
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
@@ -131,6 +162,13 @@ impl ApiError {
             ),
             ApiError::Core(e) => (e.to_string(), vec![]),
             ApiError::MalformedJson { detail } => (format!("malformed JSON: {detail}"), vec![]),
+            ApiError::MalformedMultipart { detail } => {
+                (format!("malformed multipart body: {detail}"), vec![])
+            }
+            ApiError::RateLimited { retry_after_secs } => (
+                format!("too many requests; retry in {retry_after_secs} s"),
+                vec![],
+            ),
             ApiError::InvalidBody { field, message } => (
                 format!("{field}: {message}"),
                 vec![FieldError::new(field.clone(), message.clone())],
@@ -141,7 +179,10 @@ impl ApiError {
             ApiError::PayloadTooLarge { limit } => {
                 (format!("the body is larger than {limit} bytes"), vec![])
             }
-            ApiError::InvalidQuery { detail } => (format!("invalid query: {detail}"), vec![]),
+            ApiError::InvalidQuery { field, message } => (
+                format!("query parameter {field}: {message}"),
+                vec![FieldError::new(field.clone(), message.clone())],
+            ),
             ApiError::NoRoute => ("no such route".to_owned(), vec![]),
             ApiError::MethodNotAllowed => {
                 ("the route does not take this method".to_owned(), vec![])
@@ -171,6 +212,11 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::RateLimited { retry_after_secs } = &self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

@@ -8,7 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use bytes::Bytes;
 use serde::de::DeserializeOwned;
-use tracker_core::{AgentContext, Principal};
+use tracker_core::{AgentContext, PageRequest, Principal};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -51,7 +51,26 @@ impl FromRequestParts<AppState> for Caller {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = bearer(&parts.headers)?;
-        Ok(Caller(state.tracker.authenticate(token).await?))
+        let principal = match &state.authenticator {
+            Some(authenticator) => {
+                let identity = authenticator.identify(token).await?;
+                state.tracker.resolve(identity).await?
+            }
+            None => state.tracker.authenticate(token).await?,
+        };
+        // A company key is not needed here, but one sent must be the
+        // caller's: a token of one company with another's key is refused.
+        if let Some(key) = parts.headers.get(COMPANY_KEY_HEADER) {
+            let key = key
+                .to_str()
+                .map_err(|_| tracker_core::Error::InvalidCompanyKey)?;
+            principal.check_company_key(key)?;
+        }
+        // The audit log records where a change came from.
+        Ok(Caller(match client_ip(parts) {
+            Some(ip) => principal.with_client_ip(ip),
+            None => principal,
+        }))
     }
 }
 
@@ -85,6 +104,65 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
+/// Query-string parameters, parsed strictly: a malformed value, a missing
+/// parameter or one the route does not know is 400, naming it.
+#[derive(Debug, Clone)]
+pub struct Params<T>(pub T);
+
+/// A list request: the page (`cursor`, `limit`) and the list's own
+/// parameters, parsed as [`Params`].
+#[derive(Debug, Clone)]
+pub struct Listing<T> {
+    /// Which page.
+    pub page: PageRequest,
+    /// The list's filter.
+    pub filter: T,
+}
+
+/// Deserializes `T` from query pairs, naming the parameter at fault.
+fn from_pairs<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, ApiError> {
+    let encoded = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish();
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(encoded.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        ApiError::InvalidQuery {
+            field: field_name(&path, &message),
+            message,
+        }
+    })
+}
+
+fn query_pairs(parts: &Parts) -> Vec<(String, String)> {
+    form_urlencoded::parse(parts.uri.query().unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        from_pairs(&query_pairs(parts)).map(Params)
+    }
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Listing<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let (paging, rest): (Vec<_>, Vec<_>) = query_pairs(parts)
+            .into_iter()
+            .partition(|(k, _)| k == "cursor" || k == "limit");
+        Ok(Listing {
+            page: from_pairs(&paging)?,
+            filter: from_pairs(&rest)?,
+        })
+    }
+}
+
 /// A JSON body. Refuses another media type (415), a body over the limit
 /// (413), malformed JSON (400), and JSON of the wrong shape (422, naming
 /// the field).
@@ -109,7 +187,16 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        // A document that is both of the wrong shape and cut short is
+        // malformed first: checked only on this error path.
+        let well_formed = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
         match inner.classify() {
+            serde_json::error::Category::Data if !well_formed() => ApiError::MalformedJson {
+                detail: serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                    .err()
+                    .map(|e| e.to_string())
+                    .unwrap_or_default(),
+            },
             serde_json::error::Category::Data => ApiError::InvalidBody {
                 field: field_name(&path, &inner.to_string()),
                 message: strip_position(&inner.to_string()),
@@ -154,6 +241,25 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// Reads the whole body within `limit` bytes.
+pub(crate) async fn read_body(
+    req: Request,
+    state: &AppState,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            // The body could not be read whole (the client went away, a
+            // broken chunked encoding).
+            ApiError::MalformedJson {
+                detail: rejection.body_text(),
+            }
+        }
+    })
+}
+
 impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
@@ -163,19 +269,40 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 expected: "application/json",
             });
         }
-        let limit = state.config.json_limit;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge { limit }
-            } else {
-                // The body could not be read whole (the client went away, a
-                // broken chunked encoding).
-                ApiError::MalformedJson {
-                    detail: rejection.body_text(),
-                }
-            }
-        })?;
+        let bytes = read_body(req, state, state.config.json_limit).await?;
         parse_json(&bytes).map(JsonBody)
+    }
+}
+
+/// A JSON body that may be left out: no body at all is `T::default()`
+/// (an approval without a note); a body present is read as [`JsonBody`].
+#[derive(Debug, Clone)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let declared_empty = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        let has_type = req.headers().contains_key(header::CONTENT_TYPE);
+        if declared_empty || !has_type {
+            let bytes = read_body(req, state, state.config.json_limit).await?;
+            if bytes.is_empty() {
+                return Ok(OptionalJson(T::default()));
+            }
+            if !has_type {
+                return Err(ApiError::UnsupportedMediaType {
+                    expected: "application/json",
+                });
+            }
+            return parse_json(&bytes).map(OptionalJson);
+        }
+        JsonBody::from_request(req, state)
+            .await
+            .map(|JsonBody(v)| OptionalJson(v))
     }
 }
 
@@ -198,6 +325,54 @@ mod tests {
         duration_seconds: u32,
     }
 
+    #[derive(Debug, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Filter {
+        user_id: Option<uuid::Uuid>,
+        active: Option<bool>,
+    }
+
+    fn listing(query: &str) -> Result<Listing<Filter>, ApiError> {
+        let req = axum::http::Request::get(format!("/x?{query}"))
+            .body(())
+            .unwrap();
+        let (mut parts, ()) = req.into_parts();
+        now_or_never(Listing::from_request_parts(&mut parts, &()))
+    }
+
+    /// The extractors here never wait: poll once.
+    fn now_or_never<F: std::future::Future>(f: F) -> F::Output {
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        let mut f = std::pin::pin!(f);
+        match f.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => unreachable!("extractor waited"),
+        }
+    }
+
+    #[test]
+    fn query_strings_are_strict_and_name_the_parameter() {
+        let ok = listing("limit=5&active=true&cursor=abc").unwrap();
+        assert_eq!(ok.page, PageRequest::after("abc", 5));
+        assert_eq!(
+            ok.filter,
+            Filter {
+                user_id: None,
+                active: Some(true)
+            }
+        );
+        let field = |q: &str| match listing(q) {
+            Err(ApiError::InvalidQuery { field, .. }) => field,
+            other => panic!("{q}: {other:?}"),
+        };
+        assert_eq!(field("limit=ten"), "limit");
+        assert_eq!(field("user_id=42"), "user_id");
+        assert_eq!(field("active=maybe"), "active");
+        assert_eq!(field("colour=blue"), "colour");
+        assert_eq!(field("page=2"), "page");
+    }
+
     fn err(body: &str) -> ApiError {
         parse_json::<Batch>(body.as_bytes()).unwrap_err()
     }
@@ -209,6 +384,7 @@ mod tests {
             ApiError::MalformedJson { .. }
         ));
         assert!(matches!(err("not json"), ApiError::MalformedJson { .. }));
+        assert!(matches!(err("{\"oops\": "), ApiError::MalformedJson { .. }));
         assert!(matches!(
             err("{\"events\": []} trailing"),
             ApiError::MalformedJson { .. }

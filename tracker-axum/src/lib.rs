@@ -23,28 +23,44 @@
 //!
 //! # What the router does
 //!
-//! Served so far: `POST /auth/login`, `POST /auth/logout`, the agent
-//! routes (`/agent/heartbeat`, `/agent/policy`, `/agent/sessions`,
-//! `/agent/sessions/{id}/stop`, `/agent/activity`, `/agent/tasks`,
-//! `/agent/sync-status`), `/healthz` and `/readyz`. The company, self-service
-//! and owner routes of the design follow.
+//! Every route of the design under `/api/v1`: `auth/login` and
+//! `auth/logout`; the agent routes (`agent/heartbeat`, `agent/policy`,
+//! `agent/sessions`, `agent/sessions/{id}/stop`, `agent/activity`,
+//! `agent/screenshots`, `agent/tasks`, `agent/sync-status`); the company
+//! routes for ADMINs and MANAGERs (`company/policy`, `company/employees`,
+//! `company/teams`, `company/agents`, `company/sessions`,
+//! `company/activity`, `company/screenshots`, `company/reports/{daily,
+//! monthly,apps,websites}`, `company/usage`, `company/tasks`,
+//! `company/corrections`, `company/audit`, `company/exports/timesheet.csv`);
+//! the self-service routes (`me`, `me/day`, `me/sessions`, `me/tasks`,
+//! `me/policy`, `me/corrections`, `me/export`); the OWNER's routes
+//! (`owner/companies` and their `plan`, `suspend`, `reactivate`,
+//! `rotate-key`, `retention`; `owner/reports`, `owner/no-sync`,
+//! `owner/audit`). `/healthz` and `/readyz` sit at the root of the router.
 //!
 //! - Company users and owners send `Authorization: Bearer <token>` (the
 //!   `Token` scheme is accepted too); agent routes also need
-//!   `X-Company-Key`, which must be the key of the token's company.
+//!   `X-Company-Key`, which must be the key of the token's company. A key
+//!   sent on any other route must match too. [`Api::authenticator`] puts
+//!   the integrator's own sign-in in place of the built-in tokens.
 //! - JSON bodies must be `application/json`: another media type is 415, a
 //!   body over [`HttpConfig::json_limit`] 413, malformed JSON 400, and JSON
 //!   of the wrong shape (wrong type, missing or unknown field) 422 with the
-//!   field's path.
+//!   field's path. Query parameters are as strict: a malformed, missing or
+//!   unknown one is 400, named.
+//! - Every list pages by cursor: `?limit=` (1 to 500, default 50) and the
+//!   `next_cursor` of the previous page as `?cursor=`.
 //! - Errors are `application/problem+json` with a stable `code`; the
 //!   status of each code is [`error::status_of`]. A storage failure is the
 //!   only 500, and its body says nothing of the cause (the log does).
 //! - `GET /agent/policy` answers 304 to an `If-None-Match` naming the
 //!   current version.
+//! - `POST /agent/screenshots` takes the image as the body
+//!   (`image/png`, `image/jpeg`, `image/webp`) with `?id=…&taken_at=…`, or
+//!   `multipart/form-data` with a `metadata` JSON part and an `image` part;
+//!   the bytes decide the format, [`HttpConfig::screenshot_limit`] the size.
 //! - Every request gets an `x-request-id` (kept if the client sent one), a
 //!   tracing span, and a timeout ([`HttpConfig::request_timeout`]).
-//! - `GET /healthz` and `GET /readyz` (the store answers) sit at the root
-//!   of the router.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -59,11 +75,11 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post, put};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use tracker_core::Tracker;
+use tracker_core::{Authenticator, Tracker};
 
 pub use crate::error::ApiError;
 
@@ -73,6 +89,9 @@ pub struct HttpConfig {
     /// Largest JSON body in bytes. Default 1 MiB (a batch of 1,000 events
     /// with long titles and URLs fits).
     pub json_limit: usize,
+    /// Largest screenshot upload in bytes, multipart framing included.
+    /// Default 10 MiB and 16 KiB.
+    pub screenshot_limit: usize,
     /// Longest a request may take before it is answered 408. Default 30 s.
     pub request_timeout: Duration,
 }
@@ -81,6 +100,7 @@ impl Default for HttpConfig {
     fn default() -> Self {
         Self {
             json_limit: 1 << 20,
+            screenshot_limit: (10 << 20) + (16 << 10),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -91,32 +111,163 @@ impl Default for HttpConfig {
 pub struct AppState {
     tracker: Arc<Tracker>,
     config: Arc<HttpConfig>,
+    authenticator: Option<Arc<dyn Authenticator>>,
+}
+
+/// Builds the router: the service, limits, and optionally the
+/// integrator's own sign-in.
+pub struct Api {
+    tracker: Arc<Tracker>,
+    config: HttpConfig,
+    authenticator: Option<Arc<dyn Authenticator>>,
+}
+
+impl Api {
+    /// An API over `tracker` with default limits.
+    pub fn new(tracker: Arc<Tracker>) -> Self {
+        Self {
+            tracker,
+            config: HttpConfig::default(),
+            authenticator: None,
+        }
+    }
+
+    /// Other limits.
+    pub fn config(mut self, config: HttpConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Bring your own identity: company, self-service and owner routes
+    /// take the bearer credential to `authenticator` (a JWT, a session id
+    /// of the integrator's product) instead of the built-in tokens. Agent
+    /// routes keep the built-in agent login.
+    pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
+        self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// The router.
+    pub fn router(self) -> Router {
+        build(self)
+    }
 }
 
 /// The router with default limits.
 pub fn router(tracker: Arc<Tracker>) -> Router {
-    router_with(tracker, HttpConfig::default())
+    Api::new(tracker).router()
 }
 
 /// The router with limits of the caller's choice.
 pub fn router_with(tracker: Arc<Tracker>, config: HttpConfig) -> Router {
+    Api::new(tracker).config(config).router()
+}
+
+fn build(api: Api) -> Router {
+    use routes::{agent, auth, company, me, owner};
+    let config = api.config;
     let state = AppState {
-        tracker,
+        tracker: api.tracker,
         config: Arc::new(config.clone()),
+        authenticator: api.authenticator,
     };
     let api = Router::new()
-        .route("/auth/login", post(routes::auth::login))
-        .route("/auth/logout", post(routes::auth::logout))
-        .route("/agent/heartbeat", post(routes::agent::heartbeat))
-        .route("/agent/policy", get(routes::agent::policy))
-        .route("/agent/sessions", post(routes::agent::start_session))
+        .route("/auth/login", post(auth::login))
+        .route("/auth/logout", post(auth::logout))
+        // Agents.
+        .route("/agent/heartbeat", post(agent::heartbeat))
+        .route("/agent/policy", get(agent::policy))
+        .route("/agent/sessions", post(agent::start_session))
+        .route("/agent/sessions/{id}/stop", post(agent::stop_session))
+        .route("/agent/activity", post(agent::activity))
         .route(
-            "/agent/sessions/{id}/stop",
-            post(routes::agent::stop_session),
+            "/agent/screenshots",
+            post(agent::screenshot).layer(DefaultBodyLimit::max(config.screenshot_limit)),
         )
-        .route("/agent/activity", post(routes::agent::activity))
-        .route("/agent/tasks", get(routes::agent::tasks))
-        .route("/agent/sync-status", get(routes::agent::sync_status))
+        .route("/agent/tasks", get(agent::tasks))
+        .route("/agent/sync-status", get(agent::sync_status))
+        // ADMIN and MANAGER.
+        .route(
+            "/company/policy",
+            get(company::policy).put(company::update_policy),
+        )
+        .route(
+            "/company/employees",
+            get(company::employees).post(company::create_employee),
+        )
+        .route(
+            "/company/employees/{id}",
+            get(company::employee).patch(company::update_employee),
+        )
+        .route(
+            "/company/employees/{id}/deactivate",
+            post(company::deactivate_employee),
+        )
+        .route(
+            "/company/employees/{id}/reactivate",
+            post(company::reactivate_employee),
+        )
+        .route(
+            "/company/teams",
+            get(company::teams).post(company::create_team),
+        )
+        .route(
+            "/company/teams/{id}",
+            patch(company::update_team).delete(company::delete_team),
+        )
+        .route("/company/agents", get(company::agents))
+        .route("/company/sessions", get(company::sessions))
+        .route("/company/activity", get(company::activity))
+        .route("/company/screenshots", get(company::screenshots))
+        .route(
+            "/company/screenshots/{id}/image",
+            get(company::screenshot_image),
+        )
+        .route("/company/reports/daily", get(company::daily_report))
+        .route("/company/reports/monthly", get(company::monthly_report))
+        .route("/company/reports/apps", get(company::apps_report))
+        .route("/company/reports/websites", get(company::websites_report))
+        .route("/company/usage", get(company::usage))
+        .route(
+            "/company/tasks",
+            get(company::tasks).post(company::create_task),
+        )
+        .route("/company/corrections", get(company::corrections))
+        .route(
+            "/company/corrections/{id}/approve",
+            post(company::approve_correction),
+        )
+        .route(
+            "/company/corrections/{id}/reject",
+            post(company::reject_correction),
+        )
+        .route("/company/audit", get(company::audit))
+        .route("/company/audit/verify", get(company::verify_audit))
+        .route("/company/exports/timesheet.csv", get(company::timesheet))
+        // Every company user, about themselves.
+        .route("/me", get(me::me))
+        .route("/me/day", get(me::day))
+        .route("/me/sessions", get(me::sessions))
+        .route("/me/tasks", get(me::tasks))
+        .route("/me/tasks/{id}/complete", post(me::complete_task))
+        .route("/me/policy", get(me::policy))
+        .route("/me/corrections", post(me::request_correction))
+        .route("/me/export", get(me::export))
+        // OWNER.
+        .route(
+            "/owner/companies",
+            get(owner::companies).post(owner::create_company),
+        )
+        .route("/owner/companies/{id}", get(owner::company))
+        .route("/owner/companies/{id}/plan", post(owner::change_plan))
+        .route("/owner/companies/{id}/suspend", post(owner::suspend))
+        .route("/owner/companies/{id}/reactivate", post(owner::reactivate))
+        .route("/owner/companies/{id}/rotate-key", post(owner::rotate_key))
+        .route("/owner/companies/{id}/retention", put(owner::retention))
+        .route("/owner/reports", get(owner::report))
+        .route("/owner/no-sync", get(owner::no_sync))
+        .route("/owner/audit", get(owner::audit))
+        .route("/owner/audit/verify", get(owner::verify_audit))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
     let request_id = HeaderName::from_static("x-request-id");

@@ -113,6 +113,24 @@ impl<T> Page<T> {
         Self { items, next_cursor }
     }
 
+    /// Pages a list held whole in memory (a company's teams or agents):
+    /// orders it by `key`, which must be unique within the list, and
+    /// returns the page after the request's cursor, the last key seen.
+    pub fn of_all(
+        mut items: Vec<T>,
+        page: &PageRequest,
+        key: impl Fn(&T) -> String,
+    ) -> Result<Self> {
+        let limit = page.limit()?;
+        items.sort_by_cached_key(|item| key(item));
+        let start = match page.cursor.as_deref() {
+            None => 0,
+            Some(after) => items.partition_point(|item| key(item).as_str() <= after),
+        };
+        let rest: Vec<T> = items.into_iter().skip(start).take(limit + 1).collect();
+        Ok(Self::from_overfetch(rest, limit, key))
+    }
+
     /// Maps the items, keeping the cursor.
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
         Page {
@@ -151,5 +169,27 @@ mod tests {
         assert_eq!(page.next_cursor.as_deref(), Some("2"));
         let last = Page::from_overfetch(vec![1, 2], 2, |n| n.to_string());
         assert_eq!(last.next_cursor, None);
+    }
+
+    #[test]
+    fn whole_lists_page_in_key_order_without_gaps() {
+        let names = ["delta", "alpha", "echo", "charlie", "bravo"];
+        let items: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut seen = vec![];
+        let mut page = PageRequest::first(2);
+        loop {
+            let p = Page::of_all(items.clone(), &page, |s| s.clone()).unwrap();
+            assert!(p.items.len() <= 2);
+            seen.extend(p.items);
+            match p.next_cursor {
+                Some(c) => page = PageRequest::after(c, 2),
+                None => break,
+            }
+        }
+        assert_eq!(seen, ["alpha", "bravo", "charlie", "delta", "echo"]);
+        // A cursor of an item gone since still resumes in order.
+        let p = Page::of_all(items, &PageRequest::after("c", 10), |s| s.clone()).unwrap();
+        assert_eq!(p.items, ["charlie", "delta", "echo"]);
+        assert!(Page::of_all(vec![1], &PageRequest::first(0), |n| n.to_string()).is_err());
     }
 }

@@ -7,14 +7,16 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::AuditAction;
 use crate::identity::{Role, User};
 use crate::ids::*;
 use crate::policy::TrackingPolicy;
 use crate::report::{TimelineBlock, Totals};
 use crate::secret::{ApiToken, CompanyKey};
+use crate::store::AuditFilter;
 use crate::tenancy::{Company, CompanyStatus, Plan, Subscription};
 use crate::tracking::{ActivityInput, Liveness};
-use crate::work::{CompanyUsageDaily, TaskStatus};
+use crate::work::{CompanyUsageDaily, CorrectionStatus, TaskStatus};
 
 /// Login with username and password. Company users send their company key;
 /// an OWNER sends none.
@@ -458,6 +460,7 @@ pub struct MyDay {
 
 /// Filter of tracking lists as clients send it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TrackingQuery {
     /// Only this user.
     #[serde(default)]
@@ -472,6 +475,7 @@ pub struct TrackingQuery {
 
 /// Filter of task lists as clients send it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TaskQuery {
     /// Only this assignee.
     #[serde(default)]
@@ -479,4 +483,137 @@ pub struct TaskQuery {
     /// Only this status.
     #[serde(default)]
     pub status: Option<TaskStatus>,
+}
+
+/// An OWNER suspends a company.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuspendCompany {
+    /// Why, for the audit log.
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// An OWNER sets how long a company's tracking data is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetRetention {
+    /// Days, 1 to 3650.
+    pub retention_days: u32,
+}
+
+/// A list without a filter of its own.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoFilter {}
+
+/// Filter of the user list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    /// Only active (true) or deactivated (false) users.
+    #[serde(default)]
+    pub active: Option<bool>,
+}
+
+/// Filter of the correction list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CorrectionQuery {
+    /// Only this status.
+    #[serde(default)]
+    pub status: Option<CorrectionStatus>,
+    /// Only this requester.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+}
+
+/// Filter of an audit list as clients send it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only this action (`policy_updated`, `company_suspended`, …).
+    #[serde(default)]
+    pub action: Option<AuditAction>,
+    /// Only this actor.
+    #[serde(default)]
+    pub actor_id: Option<UserId>,
+    /// From this instant, included.
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+    /// Until this instant, excluded.
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
+}
+
+impl From<AuditQuery> for AuditFilter {
+    fn from(q: AuditQuery) -> Self {
+        AuditFilter {
+            action: q.action,
+            actor: q.actor_id,
+            from: q.from,
+            to: q.to,
+        }
+    }
+}
+
+/// One user's day: a daily report's arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DayQuery {
+    /// The user.
+    pub user_id: UserId,
+    /// The local date.
+    pub date: NaiveDate,
+}
+
+/// A day of one's own (today when absent).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MyDayQuery {
+    /// The local date.
+    #[serde(default)]
+    pub date: Option<NaiveDate>,
+}
+
+/// A month grid's arguments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonthQuery {
+    /// Year.
+    pub year: i32,
+    /// Month, 1 to 12.
+    pub month: u32,
+    /// Only this user.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+}
+
+/// A span of local dates, both included, optionally for one user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DateRangeQuery {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+    /// Only this user.
+    #[serde(default)]
+    pub user_id: Option<UserId>,
+}
+
+/// Filter of one's own tasks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MyTasksQuery {
+    /// Only this status.
+    #[serde(default)]
+    pub status: Option<TaskStatus>,
+}
+
+/// A company's new key after a rotation: shown this once.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyRotated {
+    /// The new key in clear text; the old one no longer works.
+    pub company_key: CompanyKey,
 }

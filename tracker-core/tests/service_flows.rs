@@ -503,7 +503,11 @@ fn heartbeats_drive_liveness_and_policy_freshness() {
             .await
             .unwrap();
         assert!(beat.tracking_allowed && !beat.policy_changed);
-        let agents = w.t.agents(&w.admin).await.unwrap();
+        let agents =
+            w.t.agents(&w.admin, &PageRequest::first(500))
+                .await
+                .unwrap()
+                .items;
         let bob = agents.iter().find(|a| a.username == "bob").unwrap();
         assert_eq!(bob.liveness, Liveness::Online);
         assert!(!bob.policy_outdated);
@@ -520,7 +524,11 @@ fn heartbeats_drive_liveness_and_policy_freshness() {
         .await
         .unwrap();
         w.clock.advance(Duration::minutes(12));
-        let agents = w.t.agents(&w.admin).await.unwrap();
+        let agents =
+            w.t.agents(&w.admin, &PageRequest::first(500))
+                .await
+                .unwrap()
+                .items;
         let bob = agents.iter().find(|a| a.username == "bob").unwrap();
         assert_eq!(bob.liveness, Liveness::Stale);
         assert!(bob.policy_outdated, "bob still runs version 1");
@@ -530,9 +538,19 @@ fn heartbeats_drive_liveness_and_policy_freshness() {
         assert_eq!(status.policy_version, 2);
 
         // The company synced, so it is not a no-sync company; a day later it is.
-        assert!(w.t.no_sync_companies(&w.owner).await.unwrap().is_empty());
+        assert!(
+            w.t.no_sync_companies(&w.owner, &PageRequest::first(500))
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
         w.clock.advance(Duration::hours(24));
-        let no_sync = w.t.no_sync_companies(&w.owner).await.unwrap();
+        let no_sync =
+            w.t.no_sync_companies(&w.owner, &PageRequest::first(500))
+                .await
+                .unwrap()
+                .items;
         assert_eq!(no_sync.len(), 1);
         assert!(no_sync[0].hours_without_sync >= 24);
     });
@@ -721,7 +739,13 @@ fn tasks_follow_the_matrix() {
             "invalid_state"
         );
         let agent = w.agent("bob").await;
-        assert!(w.t.agent_tasks(&agent).await.unwrap().is_empty());
+        assert!(
+            w.t.agent_tasks(&agent, &PageRequest::first(500))
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
         let assigned = w
             .actions()
             .await

@@ -1,18 +1,18 @@
 //! What desktop agents call: heartbeats, policy, sessions, activity.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tracker_core::protocol::{
-    ActivityBatch, HeartbeatRequest, HeartbeatResponse, IngestReport, StartSession, StopSession,
-    SyncStatus,
+    ActivityBatch, HeartbeatRequest, HeartbeatResponse, IngestReport, NoFilter, ScreenshotUpload,
+    StartSession, StopSession, SyncStatus,
 };
-use tracker_core::{Task, WorkSession, WorkSessionId};
+use tracker_core::{Page, Screenshot, Task, WorkSession, WorkSessionId};
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::extract::{Agent, JsonBody};
+use crate::extract::{Agent, JsonBody, Listing, Params, parse_json, read_body};
 
 /// `POST /agent/heartbeat`.
 pub(crate) async fn heartbeat(
@@ -98,8 +98,9 @@ pub(crate) async fn activity(
 pub(crate) async fn tasks(
     State(state): State<AppState>,
     Agent(agent): Agent,
-) -> Result<Json<Vec<Task>>, ApiError> {
-    Ok(Json(state.tracker.agent_tasks(&agent).await?))
+    Listing { page, .. }: Listing<NoFilter>,
+) -> Result<Json<Page<Task>>, ApiError> {
+    Ok(Json(state.tracker.agent_tasks(&agent, &page).await?))
 }
 
 /// `GET /agent/sync-status`.
@@ -108,4 +109,98 @@ pub(crate) async fn sync_status(
     Agent(agent): Agent,
 ) -> Result<Json<SyncStatus>, ApiError> {
     Ok(Json(state.tracker.sync_status(&agent).await?))
+}
+
+/// The media types a binary screenshot upload may declare; the bytes
+/// themselves decide the format.
+const IMAGE_TYPES: [&str; 4] = [
+    "image/png",
+    "image/jpeg",
+    "image/webp",
+    "application/octet-stream",
+];
+
+/// `POST /agent/screenshots`: the image as the body with its metadata in
+/// the query (`?id=…&taken_at=…&blurred=…`), or `multipart/form-data` with
+/// a `metadata` JSON part and an `image` part. 201 when stored, 200 when
+/// the id was stored before.
+pub(crate) async fn screenshot(
+    State(state): State<AppState>,
+    Agent(agent): Agent,
+    req: Request,
+) -> Result<(StatusCode, Json<Screenshot>), ApiError> {
+    let limit = state.config.screenshot_limit;
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let (meta, image) = if media == "multipart/form-data" {
+        let multipart = Multipart::from_request(req, &state).await.map_err(|e| {
+            ApiError::MalformedMultipart {
+                detail: e.body_text(),
+            }
+        })?;
+        read_multipart(multipart, limit).await?
+    } else if IMAGE_TYPES.contains(&media.as_str()) {
+        let (mut parts, body) = req.into_parts();
+        let Params(meta) =
+            Params::<ScreenshotUpload>::from_request_parts(&mut parts, &state).await?;
+        let image = read_body(Request::from_parts(parts, body), &state, limit).await?;
+        (meta, image.to_vec())
+    } else {
+        return Err(ApiError::UnsupportedMediaType {
+            expected: "image/png, image/jpeg, image/webp or multipart/form-data",
+        });
+    };
+    let ingested = state.tracker.upload_screenshot(&agent, meta, image).await?;
+    let status = if ingested.inserted {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(ingested.stored)))
+}
+
+/// The `metadata` and `image` parts of a multipart upload.
+async fn read_multipart(
+    mut multipart: Multipart,
+    limit: usize,
+) -> Result<(ScreenshotUpload, Vec<u8>), ApiError> {
+    let multipart_error = |e: axum::extract::multipart::MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::MalformedMultipart {
+                detail: e.body_text(),
+            }
+        }
+    };
+    let (mut meta, mut image) = (None, None);
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        match field.name() {
+            Some("metadata") => {
+                let bytes = field.bytes().await.map_err(multipart_error)?;
+                meta =
+                    Some(parse_json::<ScreenshotUpload>(&bytes).map_err(|e| e.within("metadata"))?);
+            }
+            Some("image") => image = Some(field.bytes().await.map_err(multipart_error)?.to_vec()),
+            other => {
+                return Err(ApiError::InvalidBody {
+                    field: other.unwrap_or("").to_owned(),
+                    message: "unknown part: expected `metadata` and `image`".to_owned(),
+                });
+            }
+        }
+    }
+    let missing = |field: &str| ApiError::InvalidBody {
+        field: field.to_owned(),
+        message: "missing part".to_owned(),
+    };
+    Ok((
+        meta.ok_or_else(|| missing("metadata"))?,
+        image.ok_or_else(|| missing("image"))?,
+    ))
 }

@@ -1,5 +1,61 @@
-//! The routes, one module per caller.
+//! Handlers, one module per audience.
 
 pub(crate) mod agent;
 pub(crate) mod auth;
+pub(crate) mod company;
+pub(crate) mod me;
 pub(crate) mod ops;
+pub(crate) mod owner;
+
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+/// The `{id}` of a path as a typed id. An id that is not a UUID names no
+/// object: 404, like an id of another company.
+pub(crate) struct Id<T>(pub T);
+
+impl<T: From<uuid::Uuid>, S: Send + Sync> FromRequestParts<S> for Id<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Path(raw) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::NoRoute)?;
+        let id = raw
+            .parse::<uuid::Uuid>()
+            .map_err(|_| tracker_core::Error::not_found("object"))?;
+        Ok(Id(T::from(id)))
+    }
+}
+
+/// Raw bytes with their media type.
+pub(crate) fn bytes_response(content_type: &str, bytes: Vec<u8>) -> Response {
+    let mut response = bytes.into_response();
+    let value = HeaderValue::from_str(content_type)
+        .unwrap_or(HeaderValue::from_static("application/octet-stream"));
+    response.headers_mut().insert(header::CONTENT_TYPE, value);
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-store"),
+    );
+    response
+}
+
+/// A CSV download.
+pub(crate) fn csv_response(filename: &'static str, body: String) -> Response {
+    let disposition = format!("attachment; filename=\"{filename}\"");
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}

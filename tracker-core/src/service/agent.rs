@@ -4,9 +4,8 @@ use super::Tracker;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result, Validator};
 use crate::ids::WorkSessionId;
-use crate::paging::{MAX_LIMIT, PageRequest};
+use crate::paging::{Page, PageRequest};
 use crate::protocol::*;
-use crate::secret::CompanyKey;
 use crate::store::{Ingested, Store};
 use crate::tenancy::Company;
 use crate::tracking::{
@@ -38,16 +37,13 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// the current key of the token's company (`InvalidCompanyKey` otherwise).
     pub async fn agent(&self, company_key: &str, token: &str) -> Result<AgentContext> {
         let principal = self.authenticate(token).await?;
-        let key = CompanyKey::parse(company_key.trim()).ok_or(Error::InvalidCompanyKey)?;
-        let company = match principal.company() {
-            Some(c) if c.key_hash.ct_eq(&key.hash()) => c.clone(),
-            Some(_) => return Err(Error::InvalidCompanyKey),
-            None => {
-                return Err(Error::Forbidden {
-                    action: Action::WriteTracking.name(),
-                });
-            }
-        };
+        if principal.company().is_none() {
+            // An OWNER is known but never an agent.
+            return Err(Error::Forbidden {
+                action: Action::WriteTracking.name(),
+            });
+        }
+        let company = principal.check_company_key(company_key)?.clone();
         authorize(
             &principal,
             Action::WriteTracking,
@@ -253,16 +249,10 @@ impl<S: Store + ?Sized> Tracker<S> {
         }
     }
 
-    /// The agent's open tasks.
-    pub async fn agent_tasks(&self, a: &AgentContext) -> Result<Vec<Task>> {
-        Ok(self
-            .my_tasks(
-                &a.principal,
-                Some(TaskStatus::Open),
-                &PageRequest::first(MAX_LIMIT),
-            )
-            .await?
-            .items)
+    /// The agent's open tasks, a page at a time.
+    pub async fn agent_tasks(&self, a: &AgentContext, page: &PageRequest) -> Result<Page<Task>> {
+        self.my_tasks(&a.principal, Some(TaskStatus::Open), page)
+            .await
     }
 
     /// What the server knows of this agent's sync.

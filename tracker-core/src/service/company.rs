@@ -289,17 +289,19 @@ impl<S: Store + ?Sized> Tracker<S> {
 
     // ---- teams ----------------------------------------------------------
 
-    /// Teams: all for an ADMIN, the ones it manages for a MANAGER.
-    pub async fn list_teams(&self, p: &Principal) -> Result<Vec<Team>> {
+    /// Teams: all for an ADMIN, the ones it manages for a MANAGER,
+    /// ordered by name.
+    pub async fn list_teams(&self, p: &Principal, page: &PageRequest) -> Result<Page<Team>> {
         let (company, _) = self.scope(p, Action::ReadUsers, None).await?;
         let teams = self.store.users().list_teams(company).await?;
-        Ok(match p.role() {
+        let teams = match p.role() {
             Role::Admin => teams,
             _ => teams
                 .into_iter()
                 .filter(|t| t.managers.contains(&p.user_id()))
                 .collect(),
-        })
+        };
+        Page::of_all(teams, page, |t| t.name.clone())
     }
 
     async fn check_team_people(
@@ -422,8 +424,8 @@ impl<S: Store + ?Sized> Tracker<S> {
     // ---- agents and tracking data ----------------------------------------
 
     /// The agents of the users the caller may see, with liveness and
-    /// whether they run an outdated policy.
-    pub async fn agents(&self, p: &Principal) -> Result<Vec<AgentStatus>> {
+    /// whether they run an outdated policy, ordered by username.
+    pub async fn agents(&self, p: &Principal, page: &PageRequest) -> Result<Page<AgentStatus>> {
         let (company, ids) = self.scope(p, Action::ReadTracking, None).await?;
         let now = self.now();
         let policy = self.load_policy(company).await?;
@@ -444,7 +446,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 },
             )
             .await?;
-        Ok(users
+        let agents = users
             .into_iter()
             .map(|u| {
                 let state = states.get(&u.id);
@@ -461,7 +463,8 @@ impl<S: Store + ?Sized> Tracker<S> {
                     agent_version: state.and_then(|s| s.agent_version.clone()),
                 }
             })
-            .collect())
+            .collect();
+        Page::of_all(agents, page, |a| a.username.clone())
     }
 
     fn tracking_filter(ids: Option<BTreeSet<UserId>>, q: &TrackingQuery) -> TrackingFilter {

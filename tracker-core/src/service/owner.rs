@@ -581,11 +581,16 @@ impl<S: Store + ?Sized> Tracker<S> {
         })
     }
 
-    /// ACTIVE companies without sync for 24 hours (OWNER): numbers only.
-    pub async fn no_sync_companies(&self, p: &Principal) -> Result<Vec<NoSyncCompany>> {
+    /// ACTIVE companies without sync for 24 hours (OWNER): numbers only,
+    /// ordered by company id.
+    pub async fn no_sync_companies(
+        &self,
+        p: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<NoSyncCompany>> {
         authorize(p, Action::CompanyAggregates, Target::Platform)?;
         let now = self.now();
-        Ok(self
+        let companies = self
             .store
             .tenants()
             .all_companies()
@@ -598,7 +603,8 @@ impl<S: Store + ?Sized> Tracker<S> {
                 name: c.name,
                 last_sync_at: c.last_sync_at,
             })
-            .collect())
+            .collect();
+        Page::of_all(companies, page, |c| c.company_id.0.to_string())
     }
 
     /// The platform audit chain (OWNER), filtered, ordered by seq.
