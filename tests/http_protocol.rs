@@ -23,7 +23,11 @@ async fn agent(server: &Server, name: &str) -> Client {
         .await
         .expect(201);
     let key = created.body["company_key"].as_str().unwrap().to_owned();
-    let admin = server.login(Some(&key), "admin", "admin-password").await;
+    // The admin's dashboard calls carry no key (and spend no key budget).
+    let admin = Client {
+        key: None,
+        ..server.login(Some(&key), "admin", "admin-password").await
+    };
     admin
         .post(
             "/api/v1/company/employees",
@@ -123,6 +127,25 @@ async fn protocol(store: Arc<dyn Store>) {
         "a request id is made when none came"
     );
 
+    // Metrics: by route template and status, and what was ingested.
+    let metrics = anonymous.get("/metrics").await.expect(200);
+    assert!(
+        metrics
+            .header("content-type")
+            .unwrap()
+            .contains("openmetrics-text")
+    );
+    let text = String::from_utf8(metrics.raw).unwrap();
+    for line in [
+        r#"tracker_http_requests_total{method="POST",route="/api/v1/agent/sessions",status="201"} 1"#,
+        r#"tracker_http_requests_total{method="POST",route="/api/v1/agent/sessions",status="200"} 1"#,
+        r#"tracker_http_requests_total{method="POST",route="/api/v1/agent/sessions/{id}/stop",status="404"} 2"#,
+        r#"tracker_http_requests_total{method="GET",route="unmatched",status="404"} 2"#,
+        "tracker_http_request_duration_seconds_bucket{",
+    ] {
+        assert!(text.contains(line), "{line} missing in\n{text}");
+    }
+
     // Logout revokes the token; a second logout is 401.
     acme.act("/api/v1/auth/logout").await.expect(204);
     let after = acme.get("/api/v1/agent/policy").await.expect(401);
@@ -140,4 +163,47 @@ async fn protocol_details_on_a_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = tracker_sqlite::SqliteStore::open(dir.path().join("http.db")).unwrap();
     protocol(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after() {
+    let config = tracker_axum::HttpConfig {
+        // One more a minute: nothing refills while the test runs.
+        rate_per_ip: tracker_axum::RateLimit::per_minute(1, 3),
+        rate_per_company_key: None,
+        ..Default::default()
+    };
+    let server = Server::start_with(Arc::new(MemoryStore::new()), config).await;
+    let anonymous = server.anonymous();
+    for _ in 0..3 {
+        anonymous.get("/api/v1/agent/policy").await.expect(401);
+    }
+    let limited = anonymous.get("/api/v1/agent/policy").await.expect(429);
+    assert_eq!(limited.code(), "rate_limited");
+    let wait: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    // Probes are not limited: a load balancer must always see the truth.
+    anonymous.get("/healthz").await.expect(200);
+    let metrics = String::from_utf8(anonymous.get("/metrics").await.expect(200).raw).unwrap();
+    assert!(
+        metrics.contains(r#"tracker_rate_limited_total{limit="ip"} 1"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn each_company_key_has_its_own_budget() {
+    let config = tracker_axum::HttpConfig {
+        rate_per_ip: None,
+        rate_per_company_key: tracker_axum::RateLimit::per_minute(1, 2),
+        ..Default::default()
+    };
+    let server = Server::start_with(Arc::new(MemoryStore::new()), config).await;
+    let acme = agent(&server, "acme").await;
+    let globex = agent(&server, "globex").await;
+    // Two agent calls of acme spend its burst; the third waits.
+    acme.get("/api/v1/agent/policy").await.expect(200);
+    acme.get("/api/v1/agent/policy").await.expect(200);
+    acme.get("/api/v1/agent/policy").await.expect(429);
+    globex.get("/api/v1/agent/policy").await.expect(200);
 }

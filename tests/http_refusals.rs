@@ -79,7 +79,7 @@ async fn world() -> World {
     let store = SqliteStore::open(dir.path().join("refusals.db")).unwrap();
     let config = tracker_axum::HttpConfig {
         json_limit: JSON_LIMIT,
-        ..Default::default()
+        ..support::unlimited()
     };
     let server = Server::start_with(Arc::new(store), config).await;
     let owner = server.owner().await;

@@ -120,8 +120,10 @@ pub struct Server {
 }
 
 impl Server {
+    /// The router without rate limits: tests send hundreds of requests a
+    /// second from one address.
     pub async fn start(store: Arc<dyn Store>) -> Self {
-        Self::start_with(store, tracker_axum::HttpConfig::default()).await
+        Self::start_with(store, unlimited()).await
     }
 
     pub async fn start_with(store: Arc<dyn Store>, config: tracker_axum::HttpConfig) -> Self {
@@ -179,6 +181,15 @@ impl Server {
 
     pub async fn owner(&self) -> Client {
         self.login(None, OWNER.0, OWNER.1).await
+    }
+}
+
+/// Default limits but no rate limits.
+pub fn unlimited() -> tracker_axum::HttpConfig {
+    tracker_axum::HttpConfig {
+        rate_per_ip: None,
+        rate_per_company_key: None,
+        ..Default::default()
     }
 }
 

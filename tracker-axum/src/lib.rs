@@ -36,7 +36,8 @@
 //! `me/policy`, `me/corrections`, `me/export`); the OWNER's routes
 //! (`owner/companies` and their `plan`, `suspend`, `reactivate`,
 //! `rotate-key`, `retention`; `owner/reports`, `owner/no-sync`,
-//! `owner/audit`). `/healthz` and `/readyz` sit at the root of the router.
+//! `owner/audit`). `/healthz`, `/readyz` and `/metrics` sit at the root of
+//! the router.
 //!
 //! - Company users and owners send `Authorization: Bearer <token>` (the
 //!   `Token` scheme is accepted too); agent routes also need
@@ -61,12 +62,22 @@
 //!   the bytes decide the format, [`HttpConfig::screenshot_limit`] the size.
 //! - Every request gets an `x-request-id` (kept if the client sent one), a
 //!   tracing span, and a timeout ([`HttpConfig::request_timeout`]).
+//! - Rate limits per client address and per `X-Company-Key`
+//!   ([`HttpConfig::rate_per_ip`], [`HttpConfig::rate_per_company_key`])
+//!   answer 429 with `Retry-After`; probes are never limited. Serve with
+//!   `into_make_service_with_connect_info::<SocketAddr>()` so the address
+//!   is known.
+//! - `GET /metrics` (Prometheus/OpenMetrics text): requests and latency by
+//!   method, route template and status; heartbeats, events and
+//!   screenshots ingested; requests refused by a rate limit.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod extract;
+mod limit;
+mod metrics;
 mod routes;
 
 use std::sync::Arc;
@@ -75,6 +86,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, StatusCode};
+use axum::middleware;
 use axum::routing::{get, patch, post, put};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -82,6 +94,7 @@ use tower_http::trace::TraceLayer;
 use tracker_core::{Authenticator, Tracker};
 
 pub use crate::error::ApiError;
+pub use crate::limit::RateLimit;
 
 /// Limits of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -94,6 +107,15 @@ pub struct HttpConfig {
     pub screenshot_limit: usize,
     /// Longest a request may take before it is answered 408. Default 30 s.
     pub request_timeout: Duration,
+    /// Requests per client address (`None`: no limit). Default 100 per
+    /// second with bursts of 200: an office of a thousand agents behind
+    /// one address sends about 20.
+    pub rate_per_ip: Option<RateLimit>,
+    /// Requests per `X-Company-Key` (`None`: no limit). Default 200 per
+    /// second with bursts of 400.
+    pub rate_per_company_key: Option<RateLimit>,
+    /// Serve `GET /metrics` (Prometheus text). Default on.
+    pub metrics: bool,
 }
 
 impl Default for HttpConfig {
@@ -102,6 +124,9 @@ impl Default for HttpConfig {
             json_limit: 1 << 20,
             screenshot_limit: (10 << 20) + (16 << 10),
             request_timeout: Duration::from_secs(30),
+            rate_per_ip: RateLimit::per_second(100, 200),
+            rate_per_company_key: RateLimit::per_second(200, 400),
+            metrics: true,
         }
     }
 }
@@ -112,6 +137,8 @@ pub struct AppState {
     tracker: Arc<Tracker>,
     config: Arc<HttpConfig>,
     authenticator: Option<Arc<dyn Authenticator>>,
+    limiters: Option<Arc<limit::Limiters>>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 /// Builds the router: the service, limits, and optionally the
@@ -170,6 +197,9 @@ fn build(api: Api) -> Router {
         tracker: api.tracker,
         config: Arc::new(config.clone()),
         authenticator: api.authenticator,
+        limiters: limit::Limiters::new(config.rate_per_ip, config.rate_per_company_key)
+            .map(Arc::new),
+        metrics: Arc::new(metrics::Metrics::new()),
     };
     let api = Router::new()
         .route("/auth/login", post(auth::login))
@@ -269,13 +299,21 @@ fn build(api: Api) -> Router {
         .route("/owner/audit", get(owner::audit))
         .route("/owner/audit/verify", get(owner::verify_audit))
         .fallback(|| async { ApiError::NoRoute })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed });
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), limit::limit));
     let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let mut root = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(routes::ops::healthz))
-        .route("/readyz", get(routes::ops::readyz))
-        .fallback(|| async { ApiError::NoRoute })
+        .route("/readyz", get(routes::ops::readyz));
+    if config.metrics {
+        root = root.route("/metrics", get(metrics::serve));
+    }
+    root.fallback(|| async { ApiError::NoRoute })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.json_limit))
         .layer(TimeoutLayer::with_status_code(

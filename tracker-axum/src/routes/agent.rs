@@ -20,7 +20,9 @@ pub(crate) async fn heartbeat(
     Agent(agent): Agent,
     JsonBody(req): JsonBody<HeartbeatRequest>,
 ) -> Result<Json<HeartbeatResponse>, ApiError> {
-    Ok(Json(state.tracker.heartbeat(&agent, req).await?))
+    let answer = state.tracker.heartbeat(&agent, req).await?;
+    state.metrics.heartbeat();
+    Ok(Json(answer))
 }
 
 /// Whether an `If-None-Match` header names `etag`.
@@ -91,7 +93,9 @@ pub(crate) async fn activity(
     Agent(agent): Agent,
     JsonBody(batch): JsonBody<ActivityBatch>,
 ) -> Result<Json<IngestReport>, ApiError> {
-    Ok(Json(state.tracker.upload_activity(&agent, batch).await?))
+    let report = state.tracker.upload_activity(&agent, batch).await?;
+    state.metrics.ingested(report.inserted, report.duplicates);
+    Ok(Json(report))
 }
 
 /// `GET /agent/tasks`: the agent user's open tasks.
@@ -156,6 +160,7 @@ pub(crate) async fn screenshot(
         });
     };
     let ingested = state.tracker.upload_screenshot(&agent, meta, image).await?;
+    state.metrics.screenshot(ingested.inserted);
     let status = if ingested.inserted {
         StatusCode::CREATED
     } else {
