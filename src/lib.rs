@@ -11,3 +11,7 @@ pub use tracker_sqlite as sqlite;
 /// The PostgreSQL store.
 #[cfg(feature = "postgres")]
 pub use tracker_sqlx as postgres;
+
+/// The HTTP adapter: the axum router.
+#[cfg(feature = "axum")]
+pub use tracker_axum as axum;

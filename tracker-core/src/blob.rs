@@ -59,3 +59,110 @@ impl BlobStore for MemoryBlobStore {
         Ok(())
     }
 }
+
+/// Blobs as files under a directory: one file per key, written to a
+/// temporary name and renamed, so a crash never leaves half an image under
+/// a key. File I/O is synchronous: right for screenshots of a few MB on a
+/// local disk; a network file system wants a store of its own.
+#[derive(Debug, Clone)]
+pub struct FsBlobStore {
+    root: std::path::PathBuf,
+}
+
+impl FsBlobStore {
+    /// A store under `root`, created if absent.
+    pub fn new(root: impl Into<std::path::PathBuf>) -> Result<Self> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(|e| crate::Error::storage("blobs", e))?;
+        Ok(Self { root })
+    }
+
+    /// The directory.
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
+    /// The file of a key. Keys are `/`-separated names; anything that could
+    /// leave the root (empty parts, `.`, `..`, backslashes) is refused.
+    fn path(&self, key: &str) -> Result<std::path::PathBuf> {
+        let mut path = self.root.clone();
+        for part in key.split('/') {
+            let safe = !part.is_empty()
+                && part != "."
+                && part != ".."
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !safe {
+                return Err(crate::Error::invalid("key", "is not a blob key"));
+            }
+            path.push(part);
+        }
+        Ok(path)
+    }
+}
+
+#[async_trait]
+impl BlobStore for FsBlobStore {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = self.path(key)?;
+        let io = |e| crate::Error::storage("blobs", e);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let tmp = path.with_extension("partial");
+        std::fs::write(&tmp, &bytes).map_err(io)?;
+        std::fs::rename(&tmp, &path).map_err(io)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match std::fs::read(self.path(key)?) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(crate::Error::storage("blobs", e)),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<()> {
+        match std::fs::remove_file(self.path(key)?) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(crate::Error::storage("blobs", e))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    #[test]
+    fn files_round_trip_and_keys_cannot_leave_the_root() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsBlobStore::new(dir.path().join("blobs")).unwrap();
+        let key = "0190-company/0190-user/0190-shot";
+        block_on(store.put(key, b"image".to_vec())).unwrap();
+        assert_eq!(
+            block_on(store.get(key)).unwrap().as_deref(),
+            Some(&b"image"[..])
+        );
+        block_on(store.put(key, b"again".to_vec())).unwrap();
+        assert_eq!(
+            block_on(store.get(key)).unwrap().as_deref(),
+            Some(&b"again"[..])
+        );
+        block_on(store.delete(key)).unwrap();
+        block_on(store.delete(key)).unwrap();
+        assert_eq!(block_on(store.get(key)).unwrap(), None);
+        for bad in ["../escape", "a//b", "/abs", "a/./b", "a\\b", ""] {
+            assert_eq!(
+                block_on(store.put(bad, vec![1])).unwrap_err().code(),
+                "validation",
+                "{bad}"
+            );
+        }
+        assert!(!dir.path().join("escape").exists());
+    }
+}

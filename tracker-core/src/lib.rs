@@ -126,7 +126,7 @@ pub mod testkit;
 
 pub use audit::{Actor, AuditAction, AuditChain, AuditEvent, ChainVerification, NewAuditEvent};
 pub use authz::{Action, Principal, Target, authorize};
-pub use blob::{BlobStore, MemoryBlobStore};
+pub use blob::{BlobStore, FsBlobStore, MemoryBlobStore};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FieldError, Result};
 pub use identity::{Role, Team, User};

@@ -1,0 +1,161 @@
+//! A small HTTP/1.1 client over one kept-alive connection, shared by the
+//! agent simulator and the load generator.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
+}
+
+impl Response {
+    /// The body as JSON (`Null` if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// An error naming the status and the problem's detail.
+    pub fn error(&self, what: &str) -> String {
+        let body = self.json();
+        let detail = body["detail"].as_str().unwrap_or("");
+        format!("{what}: HTTP {} {detail}", self.status)
+    }
+}
+
+/// One connection to the server, reopened when the server closes it.
+pub struct Http {
+    host: String,
+    sender: Option<SendRequest<Full<Bytes>>>,
+}
+
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
+
+impl Http {
+    /// A client of `server` (`http://host:port`).
+    pub fn new(server: &str) -> Result<Self, Error> {
+        let host = server
+            .strip_prefix("http://")
+            .ok_or("the server address must start with http://")?
+            .trim_end_matches('/')
+            .to_owned();
+        Ok(Self { host, sender: None })
+    }
+
+    async fn connect(&mut self) -> Result<&mut SendRequest<Full<Bytes>>, Error> {
+        if self.sender.as_ref().is_none_or(|s| s.is_closed()) {
+            let stream =
+                tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&self.host))
+                    .await
+                    .map_err(|_| "connection timed out")??;
+            // Small requests must not wait for Nagle's algorithm.
+            stream.set_nodelay(true)?;
+            let (sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            self.sender = Some(sender);
+        }
+        self.sender.as_mut().ok_or_else(|| "not connected".into())
+    }
+
+    /// Sends a request and reads the whole answer.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Bytes,
+    ) -> Result<Response, Error> {
+        let host = self.host.clone();
+        let sender = self.connect().await?;
+        let mut request = hyper::Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", host);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let request = request.body(Full::new(body))?;
+        sender.ready().await?;
+        let response = match sender.send_request(request).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.sender = None;
+                return Err(e.into());
+            }
+        };
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await?.to_bytes();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    /// A JSON request with an optional bearer token and company key.
+    pub async fn json(
+        &mut self,
+        method: &str,
+        path: &str,
+        auth: &Auth,
+        body: Option<&Value>,
+    ) -> Result<Response, Error> {
+        let bearer = auth.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut headers = vec![("content-type", "application/json")];
+        if let Some(b) = &bearer {
+            headers.push(("authorization", b));
+        }
+        if let Some(k) = &auth.key {
+            headers.push(("x-company-key", k));
+        }
+        let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+        self.send(method, path, &headers, bytes).await
+    }
+}
+
+/// Credentials of a caller.
+#[derive(Debug, Clone, Default)]
+pub struct Auth {
+    pub token: Option<String>,
+    pub key: Option<String>,
+}
+
+/// Logs in; company users give their company key.
+pub async fn login(
+    http: &mut Http,
+    key: Option<&str>,
+    username: &str,
+    password: &str,
+) -> Result<Auth, Error> {
+    let body =
+        serde_json::json!({ "company_key": key, "username": username, "password": password });
+    let reply = http
+        .json("POST", "/api/v1/auth/login", &Auth::default(), Some(&body))
+        .await?;
+    if reply.status != 200 {
+        return Err(reply.error(&format!("login of {username}")).into());
+    }
+    Ok(Auth {
+        token: reply.json()["token"].as_str().map(str::to_owned),
+        key: key.map(str::to_owned),
+    })
+}

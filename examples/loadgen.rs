@@ -1,0 +1,439 @@
+//! The load generator: many simulated agents against a running server.
+//!
+//! ```text
+//! cargo run --release --example reference_server -- --bench-baseline --rate-per-ip 0 --rate-per-company-key 0 \
+//!     --owner-password loadgen-owner &
+//! cargo run --release --example loadgen -- --owner-password loadgen-owner
+//! ```
+//!
+//! It makes (once, cached in `--cache`) companies with `--agents` users,
+//! each with a token of its own, then runs five phases of `--seconds`
+//! each and prints requests per second and p50/p99 latency per route:
+//!
+//! 1. the baseline: `POST /bench/baseline` (the server parses the
+//!    heartbeat JSON and answers, no authentication, no storage);
+//! 2. and 3. heartbeats alone, then batches alone (calibration);
+//! 4. heartbeats on `--connections` connections while batches run at a
+//!    tenth of their rate from phase 3;
+//! 5. batches of `--batch-size` events on `--batch-connections`
+//!    connections while heartbeats run at a tenth of their rate from
+//!    phase 2. Events per second count what the server stored
+//!    (`inserted`, deduplicated by client id).
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use clap::Parser;
+use common::{Auth, Error, Http};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+/// The load generator of tracker.
+#[derive(Debug, Parser, Clone)]
+#[command(about)]
+struct Args {
+    /// The server (started with `--bench-baseline` and without rate limits).
+    #[arg(long, env = "TRACKER_SERVER", default_value = "http://127.0.0.1:8080")]
+    server: String,
+    /// The OWNER's username.
+    #[arg(long, env = "TRACKER_OWNER_USERNAME", default_value = "owner")]
+    owner_username: String,
+    /// The OWNER's password.
+    #[arg(long, env = "TRACKER_OWNER_PASSWORD", hide_env_values = true)]
+    owner_password: String,
+    /// Simulated agents, each with its own token.
+    #[arg(long, default_value_t = 1_000)]
+    agents: usize,
+    /// Connections of the heartbeat and baseline phases.
+    #[arg(long, default_value_t = 16)]
+    connections: usize,
+    /// Connections of the batch phase.
+    #[arg(long, default_value_t = 4)]
+    batch_connections: usize,
+    /// Events per batch.
+    #[arg(long, default_value_t = 1_000)]
+    batch_size: usize,
+    /// Seconds of each measured phase (calibration takes half).
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+    /// Where the agents' tokens are kept between runs.
+    #[arg(long, default_value = "loadgen-agents.json")]
+    cache: PathBuf,
+}
+
+/// One agent's credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AgentCreds {
+    token: String,
+    key: String,
+}
+
+/// Latencies of one route in one phase.
+#[derive(Default)]
+struct Samples {
+    micros: Vec<u64>,
+    errors: u64,
+    events: u64,
+}
+
+impl Samples {
+    fn merge(&mut self, other: Samples) {
+        self.micros.extend(other.micros);
+        self.errors += other.errors;
+        self.events += other.events;
+    }
+
+    fn quantile(sorted: &[u64], q: f64) -> f64 {
+        if sorted.is_empty() {
+            return 0.0;
+        }
+        let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+        sorted[i] as f64 / 1000.0
+    }
+}
+
+/// What a phase measured for one route.
+struct Line {
+    phase: &'static str,
+    route: &'static str,
+    requests: usize,
+    rate: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    errors: u64,
+    events_per_sec: f64,
+}
+
+fn line(phase: &'static str, route: &'static str, mut s: Samples, secs: f64) -> Line {
+    s.micros.sort_unstable();
+    Line {
+        phase,
+        route,
+        requests: s.micros.len(),
+        rate: s.micros.len() as f64 / secs,
+        p50_ms: Samples::quantile(&s.micros, 0.50),
+        p99_ms: Samples::quantile(&s.micros, 0.99),
+        errors: s.errors,
+        events_per_sec: s.events as f64 / secs,
+    }
+}
+
+/// The shared state of the workers.
+struct Load {
+    server: String,
+    agents: Vec<AgentCreds>,
+    next: AtomicU64,
+    batch_size: usize,
+    /// Each agent's activity timeline moves forward, batch after batch.
+    cursor: Vec<AtomicU64>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Baseline,
+    Heartbeat,
+    Batch,
+}
+
+impl Load {
+    fn agent(&self) -> usize {
+        (self.next.fetch_add(1, Ordering::Relaxed) % self.agents.len() as u64) as usize
+    }
+
+    /// A batch of this agent's next events, written directly as JSON.
+    fn batch(&self, agent: usize) -> Bytes {
+        use std::fmt::Write;
+        let n = self.batch_size as u64;
+        let start = self.cursor[agent].fetch_add(n * 2, Ordering::Relaxed);
+        let mut body = String::with_capacity(self.batch_size * 190);
+        body.push_str("{\"events\":[");
+        for i in 0..n {
+            let at = DateTime::<Utc>::from_timestamp((start + i * 2) as i64, 0).unwrap_or_default();
+            let kind = if i % 5 == 4 { "idle" } else { "active" };
+            let _ = write!(
+                body,
+                "{}{{\"id\":\"{}\",\"started_at\":\"{}\",\"duration_seconds\":2,\"kind\":\"{kind}\",\"app\":\"editor\",\"window_title\":\"report.md\",\"url\":\"https://docs.example.com/a\"}}",
+                if i == 0 { "" } else { "," },
+                uuid::Uuid::now_v7(),
+                at.format("%Y-%m-%dT%H:%M:%SZ"),
+            );
+        }
+        body.push_str("]}");
+        Bytes::from(body)
+    }
+
+    /// One request of `kind`; its latency, or `None` on failure.
+    async fn one(&self, http: &mut Http, kind: Kind, s: &mut Samples) {
+        let agent = self.agent();
+        let creds = &self.agents[agent];
+        let bearer = format!("Bearer {}", creds.token);
+        let headers = [
+            ("content-type", "application/json"),
+            ("authorization", bearer.as_str()),
+            ("x-company-key", creds.key.as_str()),
+        ];
+        let (path, body) = match kind {
+            Kind::Baseline => ("/bench/baseline", Bytes::from_static(HEARTBEAT)),
+            Kind::Heartbeat => ("/api/v1/agent/heartbeat", Bytes::from_static(HEARTBEAT)),
+            Kind::Batch => ("/api/v1/agent/activity", self.batch(agent)),
+        };
+        let began = Instant::now();
+        match http.send("POST", path, &headers, body).await {
+            Ok(reply) if reply.status == 200 => {
+                s.micros.push(began.elapsed().as_micros() as u64);
+                if kind == Kind::Batch {
+                    s.events += reply.json()["inserted"].as_u64().unwrap_or(0);
+                }
+            }
+            _ => s.errors += 1,
+        }
+    }
+}
+
+const HEARTBEAT: &[u8] = br#"{"policy_version":1,"agent_version":"loadgen-1.0"}"#;
+
+/// The samples of every worker, together.
+async fn gather(workers: Vec<tokio::task::JoinHandle<Samples>>) -> Samples {
+    let mut all = Samples::default();
+    for w in workers {
+        if let Ok(s) = w.await {
+            all.merge(s);
+        }
+    }
+    all
+}
+
+/// `connections` closed-loop workers for `secs`.
+async fn closed(load: &Arc<Load>, kind: Kind, connections: usize, secs: f64) -> Samples {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let workers: Vec<_> = (0..connections)
+        .map(|_| {
+            let load = Arc::clone(load);
+            tokio::spawn(async move {
+                let mut s = Samples::default();
+                let Ok(mut http) = Http::new(&load.server) else {
+                    return s;
+                };
+                while Instant::now() < deadline {
+                    load.one(&mut http, kind, &mut s).await;
+                }
+                s
+            })
+        })
+        .collect();
+    gather(workers).await
+}
+
+/// Open-loop load at `rate` requests per second for `secs`, on two
+/// connections.
+async fn paced(load: &Arc<Load>, kind: Kind, rate: f64, secs: f64) -> Samples {
+    if rate < 0.1 {
+        return Samples::default();
+    }
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let per_worker = Duration::from_secs_f64(2.0 / rate);
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let load = Arc::clone(load);
+            tokio::spawn(async move {
+                let mut s = Samples::default();
+                let Ok(mut http) = Http::new(&load.server) else {
+                    return s;
+                };
+                let mut tick = tokio::time::interval(per_worker);
+                tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+                while Instant::now() < deadline {
+                    tick.tick().await;
+                    load.one(&mut http, kind, &mut s).await;
+                }
+                s
+            })
+        })
+        .collect();
+    gather(workers).await
+}
+
+/// Makes the companies and agents, or reads them from the cache.
+async fn agents(args: &Args) -> Result<Vec<AgentCreds>, Error> {
+    if let Ok(bytes) = std::fs::read(&args.cache) {
+        let cached: Vec<AgentCreds> = serde_json::from_slice(&bytes)?;
+        let mut http = Http::new(&args.server)?;
+        let probe = cached.first().map(|a| Auth {
+            token: Some(a.token.clone()),
+            key: Some(a.key.clone()),
+        });
+        if let Some(auth) = probe
+            && cached.len() >= args.agents
+            && http
+                .json("GET", "/api/v1/agent/sync-status", &auth, None)
+                .await?
+                .status
+                == 200
+        {
+            println!("{} agents from {}", cached.len(), args.cache.display());
+            return Ok(cached.into_iter().take(args.agents).collect());
+        }
+    }
+    let mut http = Http::new(&args.server)?;
+    let owner = common::login(&mut http, None, &args.owner_username, &args.owner_password).await?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut all = Vec::new();
+    // An ENTERPRISE company has 1,000 seats, its admin takes one.
+    for (c, chunk) in (0..args.agents).collect::<Vec<_>>().chunks(900).enumerate() {
+        let created = http
+            .json(
+                "POST",
+                "/api/v1/owner/companies",
+                &owner,
+                Some(&json!({
+                    "name": format!("loadgen {run} #{c}"),
+                    "plan": "ENTERPRISE",
+                    "trial_days": 0,
+                    "admin": { "username": "admin", "password": "loadgen-admin-password" },
+                })),
+            )
+            .await?;
+        if created.status != 201 {
+            return Err(created.error("company").into());
+        }
+        let key = created.json()["company_key"]
+            .as_str()
+            .ok_or("no company key")?
+            .to_owned();
+        let admin = common::login(&mut http, Some(&key), "admin", "loadgen-admin-password").await?;
+        let admin = Auth { key: None, ..admin };
+        // Password hashing dominates: many at once.
+        let made: Vec<_> = chunk
+            .chunks(chunk.len().div_ceil(8).max(1))
+            .map(|part| {
+                let (server, key, admin, part) = (
+                    args.server.clone(),
+                    key.clone(),
+                    admin.clone(),
+                    part.to_vec(),
+                );
+                tokio::spawn(async move {
+                    let mut http = Http::new(&server)?;
+                    let mut creds = Vec::new();
+                    for i in part {
+                        let username = format!("agent{i}");
+                        let body =
+                            json!({ "username": username, "password": "loadgen-agent-password" });
+                        let r = http
+                            .json("POST", "/api/v1/company/employees", &admin, Some(&body))
+                            .await?;
+                        if r.status != 201 {
+                            return Err::<_, Error>(r.error("employee").into());
+                        }
+                        let auth = common::login(
+                            &mut http,
+                            Some(&key),
+                            &username,
+                            "loadgen-agent-password",
+                        )
+                        .await?;
+                        creds.push(AgentCreds {
+                            token: auth.token.unwrap_or_default(),
+                            key: key.clone(),
+                        });
+                    }
+                    Ok(creds)
+                })
+            })
+            .collect();
+        for m in made {
+            all.extend(m.await??);
+        }
+        println!("company #{c}: {} agents", all.len());
+    }
+    std::fs::write(&args.cache, serde_json::to_vec(&all)?)?;
+    Ok(all)
+}
+
+fn print(lines: &[Line]) {
+    println!(
+        "{:<34} {:<22} {:>9} {:>10} {:>8} {:>8} {:>7} {:>11}",
+        "phase", "route", "requests", "req/s", "p50 ms", "p99 ms", "errors", "events/s"
+    );
+    for l in lines {
+        println!(
+            "{:<34} {:<22} {:>9} {:>10.0} {:>8.2} {:>8.2} {:>7} {:>11.0}",
+            l.phase, l.route, l.requests, l.rate, l.p50_ms, l.p99_ms, l.errors, l.events_per_sec
+        );
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let args = Args::parse();
+    let agents = agents(&args).await?;
+    // Timelines start 13 days back (the server takes 14) at a point of
+    // this run's own, so runs on the same agents rarely overlap.
+    let base = Utc::now().timestamp() as u64 - 13 * 86_400;
+    let spread = (Utc::now().timestamp() as u64 % 100) * 8_000;
+    let load = Arc::new(Load {
+        server: args.server.clone(),
+        next: AtomicU64::new(0),
+        batch_size: args.batch_size,
+        cursor: (0..agents.len())
+            .map(|_| AtomicU64::new(base + spread))
+            .collect(),
+        agents,
+    });
+    let secs = args.seconds as f64;
+    let mut lines = Vec::new();
+
+    let baseline = closed(&load, Kind::Baseline, args.connections, secs).await;
+    if baseline.micros.is_empty() {
+        println!("note: no baseline (start the server with --bench-baseline)");
+    }
+    lines.push(line("1 baseline alone", "/bench/baseline", baseline, secs));
+
+    let hb = closed(&load, Kind::Heartbeat, args.connections, secs / 2.0).await;
+    let hb_alone = line("2 heartbeats alone", "/agent/heartbeat", hb, secs / 2.0);
+    let batches = closed(&load, Kind::Batch, args.batch_connections, secs / 2.0).await;
+    let batch_alone = line("3 batches alone", "/agent/activity", batches, secs / 2.0);
+    let (hb_rate, batch_rate) = (hb_alone.rate, batch_alone.rate);
+    lines.push(hb_alone);
+    lines.push(batch_alone);
+
+    let (hb, bg) = tokio::join!(
+        closed(&load, Kind::Heartbeat, args.connections, secs),
+        paced(&load, Kind::Batch, batch_rate / 10.0, secs),
+    );
+    lines.push(line(
+        "4 heartbeats + batches at 1/10",
+        "/agent/heartbeat",
+        hb,
+        secs,
+    ));
+    lines.push(line("4 (background)", "/agent/activity", bg, secs));
+
+    let (batches, bg) = tokio::join!(
+        closed(&load, Kind::Batch, args.batch_connections, secs),
+        paced(&load, Kind::Heartbeat, hb_rate / 10.0, secs),
+    );
+    lines.push(line(
+        "5 batches + heartbeats at 1/10",
+        "/agent/activity",
+        batches,
+        secs,
+    ));
+    lines.push(line("5 (background)", "/agent/heartbeat", bg, secs));
+
+    print(&lines);
+    let base_rate = lines[0].rate;
+    if base_rate > 0.0 {
+        println!(
+            "heartbeats under load: {:.0}% of the baseline rate",
+            100.0 * lines[3].rate / base_rate
+        );
+    }
+    Ok(())
+}

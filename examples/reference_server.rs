@@ -1,0 +1,338 @@
+//! The reference server: the whole product as one HTTP service.
+//!
+//! ```text
+//! cargo run --release --example reference_server
+//! ```
+//!
+//! starts on 127.0.0.1:8080 with a SQLite file (`./tracker.db`) and needs
+//! nothing else. On first start it creates an OWNER account and prints its
+//! password once. `--database-url postgres://…` uses PostgreSQL instead;
+//! `--demo` also creates a demo company and prints its key and tokens.
+//! Every flag has an environment variable (`--help` lists them).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::routing::post;
+use chrono::Utc;
+use clap::Parser;
+use tracker::protocol::{
+    CreateCompany, HeartbeatRequest, HeartbeatResponse, LoginRequest, NewTeam, NewUser,
+};
+use tracker::store::Store;
+use tracker::{CompanyStatus, FsBlobStore, Identity, Principal, Role, Tracker};
+use tracker_axum::{HttpConfig, RateLimit};
+
+/// The reference server of tracker.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Where the data lives: `sqlite:PATH` or `postgres://user@host/db`.
+    #[arg(
+        long,
+        env = "TRACKER_DATABASE_URL",
+        default_value = "sqlite:tracker.db"
+    )]
+    database_url: String,
+    /// Address to listen on.
+    #[arg(long, env = "TRACKER_BIND", default_value = "127.0.0.1:8080")]
+    bind: SocketAddr,
+    /// Directory of screenshot images.
+    #[arg(long, env = "TRACKER_BLOB_DIR", default_value = "tracker-blobs")]
+    blob_dir: PathBuf,
+    /// Username of the OWNER account made on first start.
+    #[arg(long, env = "TRACKER_OWNER_USERNAME", default_value = "owner")]
+    owner_username: String,
+    /// Its password (default: a random one, printed once).
+    #[arg(long, env = "TRACKER_OWNER_PASSWORD", hide_env_values = true)]
+    owner_password: Option<String>,
+    /// Also create a demo company with an admin, a manager, a team and two
+    /// employees, and print their key and tokens.
+    #[arg(long, env = "TRACKER_DEMO")]
+    demo: bool,
+    /// Largest JSON body in bytes.
+    #[arg(long, env = "TRACKER_JSON_LIMIT", default_value_t = 1 << 20)]
+    json_limit: usize,
+    /// Largest screenshot upload in bytes.
+    #[arg(long, env = "TRACKER_SCREENSHOT_LIMIT", default_value_t = (10 << 20) + (16 << 10))]
+    screenshot_limit: usize,
+    /// Seconds a request may take before it is answered 408.
+    #[arg(long, env = "TRACKER_REQUEST_TIMEOUT", default_value_t = 30)]
+    request_timeout: u64,
+    /// Requests per second per client address (0: no limit).
+    #[arg(long, env = "TRACKER_RATE_PER_IP", default_value_t = 100)]
+    rate_per_ip: u32,
+    /// Requests per second per company key (0: no limit).
+    #[arg(long, env = "TRACKER_RATE_PER_COMPANY_KEY", default_value_t = 200)]
+    rate_per_company_key: u32,
+    /// Minutes between runs of the background jobs.
+    #[arg(long, env = "TRACKER_JOBS_EVERY", default_value_t = 15)]
+    jobs_every: u64,
+    /// Serve `POST /bench/baseline`: parses a heartbeat and answers 200
+    /// without authentication or storage, for the load generator.
+    #[arg(long)]
+    bench_baseline: bool,
+}
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = tracker_sqlx::PgStore::connect(url, tracker_sqlx::PgConfig::default()).await?;
+        return Ok(Arc::new(store));
+    }
+    let path = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .ok_or("--database-url must be sqlite:PATH or postgres://…")?;
+    let store = tracker_sqlite::SqliteStore::open(path)?;
+    Ok(Arc::new(store))
+}
+
+fn random_secret() -> String {
+    // 128 random bits from the OS generator, as hex.
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The OWNER as a principal, for what the server does on its own.
+async fn owner(tracker: &Tracker, username: &str) -> Result<Principal, Error> {
+    let user = tracker
+        .store()
+        .users()
+        .user_by_username(None, username)
+        .await?
+        .ok_or_else(|| format!("no OWNER named {username:?}"))?;
+    Ok(tracker
+        .resolve(Identity {
+            user_id: user.id,
+            company_id: None,
+        })
+        .await?)
+}
+
+/// Makes the OWNER on first start; prints the password it chose.
+async fn first_start(tracker: &Tracker, args: &Args) -> Result<(), Error> {
+    tracker.ensure_default_plans().await?;
+    if tracker.store().users().has_owner().await? {
+        return Ok(());
+    }
+    let password = args.owner_password.clone().unwrap_or_else(random_secret);
+    tracker
+        .bootstrap_owner(&args.owner_username, &password)
+        .await?;
+    println!("Created the OWNER account (shown once):");
+    println!("  username: {}", args.owner_username);
+    if args.owner_password.is_some() {
+        println!("  password: (as given)");
+    } else {
+        println!("  password: {password}");
+    }
+    Ok(())
+}
+
+async fn login(
+    tracker: &Tracker,
+    key: &str,
+    username: &str,
+    password: &str,
+) -> Result<String, Error> {
+    let reply = tracker
+        .login(
+            LoginRequest {
+                company_key: Some(key.to_owned()),
+                username: username.to_owned(),
+                password: password.to_owned(),
+            },
+            None,
+        )
+        .await?;
+    Ok(reply.token.expose().to_owned())
+}
+
+/// The demo company, made once.
+async fn demo(tracker: &Tracker, args: &Args) -> Result<(), Error> {
+    const NAME: &str = "Demo Co";
+    let all = tracker.store().tenants().all_companies().await?;
+    if all.iter().any(|c| c.name == NAME) {
+        println!("The demo company exists already; its key was printed when it was made.");
+        return Ok(());
+    }
+    let owner = owner(tracker, &args.owner_username).await?;
+    let person = |username: &str, role| NewUser {
+        username: username.to_owned(),
+        password: random_secret(),
+        email: Some(format!("{username}@demo.example")),
+        display_name: None,
+        role: Some(role),
+    };
+    let admin = person("admin", Role::Admin);
+    let created = tracker
+        .create_company(
+            &owner,
+            CreateCompany {
+                name: NAME.to_owned(),
+                plan: Some("PRO".to_owned()),
+                timezone: Some("UTC".to_owned()),
+                trial_days: Some(0),
+                retention_days: None,
+                admin: admin.clone(),
+            },
+        )
+        .await?;
+    let key = created.company_key.expose().to_owned();
+    let admin_token = login(tracker, &key, "admin", &admin.password).await?;
+    let admin_principal = tracker.authenticate(&admin_token).await?;
+    let mut people = vec![("admin", admin.password.clone(), admin_token)];
+    let mut ids = Vec::new();
+    for (username, role) in [
+        ("manager", Role::Manager),
+        ("alice", Role::Employee),
+        ("bob", Role::Employee),
+    ] {
+        let new = person(username, role);
+        let user = tracker.create_user(&admin_principal, new.clone()).await?;
+        ids.push(user.id);
+        let token = login(tracker, &key, username, &new.password).await?;
+        people.push((username, new.password, token));
+    }
+    tracker
+        .create_team(
+            &admin_principal,
+            NewTeam {
+                name: "Engineering".to_owned(),
+                managers: vec![ids[0]],
+                members: ids[1..].to_vec(),
+            },
+        )
+        .await?;
+    println!("Demo company {NAME:?} (shown once):");
+    println!("  company key: {key}");
+    for (username, password, token) in people {
+        println!("  {username:<8} password {password}  token {token}");
+    }
+    Ok(())
+}
+
+/// The background jobs: for now, today's and yesterday's usage numbers of
+/// every company that may still send data.
+async fn run_jobs(tracker: &Tracker) -> Result<usize, Error> {
+    let now = tracker.now();
+    let today = now.date_naive();
+    let yesterday = today.pred_opt().unwrap_or(today);
+    let mut rows = 0;
+    for company in tracker.store().tenants().all_companies().await? {
+        if company.effective_status(now) == CompanyStatus::Suspended {
+            continue;
+        }
+        rows += tracker
+            .aggregate_usage(company.id, yesterday, today)
+            .await?
+            .len();
+    }
+    Ok(rows)
+}
+
+async fn jobs(tracker: Arc<Tracker>, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match run_jobs(&tracker).await {
+            Ok(rows) => tracing::info!(rows, "usage aggregated"),
+            Err(e) => tracing::warn!(error = %e, "background jobs failed; retrying next time"),
+        }
+    }
+}
+
+/// `POST /bench/baseline`: the heartbeat's parse and answer, nothing else.
+async fn baseline(Json(_): Json<HeartbeatRequest>) -> Json<HeartbeatResponse> {
+    Json(HeartbeatResponse {
+        server_time: Utc::now(),
+        tracking_allowed: true,
+        policy_version: 1,
+        policy_changed: false,
+        company_status: CompanyStatus::Active,
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let store = open_store(&args.database_url).await?;
+    let blobs = Arc::new(FsBlobStore::new(&args.blob_dir)?);
+    let tracker = Arc::new(Tracker::builder_shared(store).blobs(blobs).build());
+    first_start(&tracker, &args).await?;
+    if args.demo {
+        demo(&tracker, &args).await?;
+    }
+    let config = HttpConfig {
+        json_limit: args.json_limit,
+        screenshot_limit: args.screenshot_limit,
+        request_timeout: Duration::from_secs(args.request_timeout),
+        rate_per_ip: RateLimit::per_second(args.rate_per_ip, args.rate_per_ip.saturating_mul(2)),
+        rate_per_company_key: RateLimit::per_second(
+            args.rate_per_company_key,
+            args.rate_per_company_key.saturating_mul(2),
+        ),
+        metrics: true,
+    };
+    let mut app = tracker_axum::router_with(Arc::clone(&tracker), config);
+    if args.bench_baseline {
+        app = app.route("/bench/baseline", post(baseline));
+    }
+    tokio::spawn(jobs(
+        Arc::clone(&tracker),
+        Duration::from_secs(args.jobs_every.max(1) * 60),
+    ));
+    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    tracing::info!(address = %args.bind, database = %redact(&args.database_url), "serving");
+    println!("Listening on http://{}", args.bind);
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}
+
+/// The database URL without its password, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => match url[scheme + 3..at].split_once(':') {
+            Some((user, _)) => format!("{}{}:***{}", &url[..scheme + 3], user, &url[at..]),
+            None => url.to_owned(),
+        },
+        _ => url.to_owned(),
+    }
+}
