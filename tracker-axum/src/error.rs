@@ -82,7 +82,7 @@ impl From<tracker_core::Error> for ApiError {
 }
 
 /// An RFC 9457 problem document with the stable `code` of the error.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// A URI naming the kind of problem: `urn:tracker:problem:<code>`.
     #[serde(rename = "type")]

@@ -36,8 +36,8 @@
 //! `me/policy`, `me/corrections`, `me/export`); the OWNER's routes
 //! (`owner/companies` and their `plan`, `suspend`, `reactivate`,
 //! `rotate-key`, `retention`; `owner/reports`, `owner/no-sync`,
-//! `owner/audit`). `/healthz`, `/readyz` and `/metrics` sit at the root of
-//! the router.
+//! `owner/audit`); and `openapi.json`, the OpenAPI document. `/healthz`,
+//! `/readyz` and `/metrics` sit at the root of the router.
 //!
 //! - Company users and owners send `Authorization: Bearer <token>` (the
 //!   `Token` scheme is accepted too); agent routes also need
@@ -70,6 +70,14 @@
 //! - `GET /metrics` (Prometheus/OpenMetrics text): requests and latency by
 //!   method, route template and status; heartbeats, events and
 //!   screenshots ingested; requests refused by a rate limit.
+//! - `GET /api/v1/openapi.json` (no credentials): the OpenAPI 3.1 document
+//!   of every route, also available as [`openapi()`]. It is derived from
+//!   the handlers' annotations and the core's message types, so it
+//!   describes what is served: paths, parameters, bodies, every status a
+//!   route answers (problems as `application/problem+json`) and the
+//!   `bearer` and `company_key` security schemes. Paths are as this
+//!   router serves them: under a prefix of your own, add a `servers`
+//!   entry to the document.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -78,6 +86,7 @@ pub mod error;
 pub mod extract;
 mod limit;
 mod metrics;
+mod openapi;
 mod routes;
 
 use std::sync::Arc;
@@ -95,6 +104,7 @@ use tracker_core::{Authenticator, Tracker};
 
 pub use crate::error::ApiError;
 pub use crate::limit::RateLimit;
+pub use crate::openapi::openapi;
 
 /// Limits of the HTTP layer.
 #[derive(Debug, Clone)]
@@ -298,6 +308,8 @@ fn build(api: Api) -> Router {
         .route("/owner/no-sync", get(owner::no_sync))
         .route("/owner/audit", get(owner::audit))
         .route("/owner/audit/verify", get(owner::verify_audit))
+        // Operations.
+        .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NoRoute })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(state.clone(), limit::limit));

@@ -170,7 +170,17 @@ pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Nex
     response
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`: Prometheus/OpenMetrics text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Requests and latencies by route and status, and what agents sent.",
+            body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    )
+)]
 pub(crate) async fn serve(State(state): State<AppState>) -> Response {
     let mut response = state.metrics.encode().into_response();
     response.headers_mut().insert(

@@ -15,6 +15,7 @@ use crate::ids::{AuditEventId, CompanyId, UserId};
 /// Which chain an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "chain", content = "company_id", rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum AuditChain {
     /// The operator's chain: company lifecycle, plans, owner logins.
     Platform,
@@ -35,6 +36,7 @@ impl AuditChain {
 /// Who did it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Actor {
     /// A user, with the username it had then.
     User {
@@ -73,6 +75,7 @@ macro_rules! actions {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         #[serde(rename_all = "snake_case")]
         #[non_exhaustive]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub enum AuditAction {
             $($(#[$doc])* $variant,)*
         }
@@ -162,6 +165,7 @@ pub struct NewAuditEvent {
 
 /// A stored event, linked into its chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Id.
     pub id: AuditEventId,
@@ -176,6 +180,7 @@ pub struct AuditEvent {
     /// A sentence for people.
     pub description: String,
     /// Structured details.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub details: serde_json::Value,
     /// Client IP.
     pub client_ip: Option<String>,
@@ -288,6 +293,7 @@ pub fn canonical_json(value: &serde_json::Value) -> String {
 /// Why a chain does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 #[error("audit chain broken at seq {seq}: {reason}")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct BrokenLink {
     /// The first event that does not verify.
     pub seq: u64,
@@ -297,6 +303,7 @@ pub struct BrokenLink {
 
 /// Result of verifying a chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChainVerification {
     /// Events checked.
     pub events: u64,

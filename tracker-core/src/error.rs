@@ -9,6 +9,7 @@ use serde::Serialize;
 /// `field` is a path into the request as the client sent it, for example
 /// `screenshot_interval_seconds` or `events[3].duration_seconds`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FieldError {
     /// Path of the offending field.
     pub field: String,

@@ -12,6 +12,7 @@ use crate::secret::SecretHash;
 /// The four roles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Role {
     /// The SaaS operator: company lifecycle and aggregates, never employee data.
     Owner,
@@ -54,6 +55,7 @@ impl fmt::Display for Role {
 
 /// A person: an OWNER (no company) or a company user.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct User {
     /// Id.
     pub id: UserId,
@@ -131,6 +133,7 @@ pub fn validate_email(v: &mut Validator, field: &str, email: &str) {
 
 /// A team of a company: managers see its members.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Team {
     /// Id.
     pub id: TeamId,

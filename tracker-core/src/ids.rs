@@ -10,6 +10,8 @@ macro_rules! id_type {
             serde::Serialize, serde::Deserialize,
         )]
         #[serde(transparent)]
+        // A UUID on the wire: the schema is the inner one, `string`/`uuid`.
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
         pub struct $name(pub uuid::Uuid);
 
         impl $name {

@@ -17,12 +17,15 @@ pub const MAX_LIMIT: u32 = 500;
 
 /// Which page to read.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct PageRequest {
     /// Start after this cursor; `None` for the first page.
     #[serde(default)]
     pub cursor: Option<String>,
     /// Page size, 1 to 500 (default 50).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 500))]
     pub limit: Option<u32>,
 }
 
@@ -96,6 +99,7 @@ fn decode_time_id(c: &str) -> Result<(DateTime<Utc>, Uuid)> {
 
 /// One page of a list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Page<T> {
     /// The items, in list order.
     pub items: Vec<T>,

@@ -21,6 +21,7 @@ pub mod bounds {
 /// A company's tracking policy. Created with the company; `version` grows
 /// by one on every change and serves as the agents' ETag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrackingPolicy {
     /// Company.
     pub company_id: CompanyId,
@@ -106,6 +107,7 @@ impl TrackingPolicy {
 /// A change of the policy; absent fields keep their value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyUpdate {
     /// See [`TrackingPolicy::screenshots_enabled`].
     pub screenshots_enabled: Option<bool>,

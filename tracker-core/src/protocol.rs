@@ -22,6 +22,7 @@ use crate::work::{CompanyUsageDaily, CorrectionStatus, TaskStatus};
 /// an OWNER sends none.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginRequest {
     /// The company key (company users).
     #[serde(default)]
@@ -43,8 +44,10 @@ impl std::fmt::Debug for LoginRequest {
 
 /// A successful login.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     /// The bearer token; shown once.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub token: ApiToken,
     /// When the token dies.
     pub expires_at: DateTime<Utc>,
@@ -57,6 +60,7 @@ pub struct LoginResponse {
 /// An agent's heartbeat.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatRequest {
     /// The policy version the agent applies.
     #[serde(default)]
@@ -68,6 +72,7 @@ pub struct HeartbeatRequest {
 
 /// The answer to a heartbeat.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeartbeatResponse {
     /// Server time, to correct the agent's clock.
     pub server_time: DateTime<Utc>,
@@ -83,6 +88,7 @@ pub struct HeartbeatResponse {
 
 /// The policy as an agent or a user fetches it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyResponse {
     /// The policy.
     pub policy: TrackingPolicy,
@@ -96,6 +102,7 @@ pub struct PolicyResponse {
 /// An agent opens a work session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StartSession {
     /// Client-generated id; replaying it is harmless.
     pub id: WorkSessionId,
@@ -106,6 +113,7 @@ pub struct StartSession {
 /// An agent closes a work session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct StopSession {
     /// Stop time.
     pub stopped_at: DateTime<Utc>,
@@ -114,6 +122,7 @@ pub struct StopSession {
 /// A batch of activity events.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityBatch {
     /// The events: all stored or none.
     pub events: Vec<ActivityInput>,
@@ -121,6 +130,7 @@ pub struct ActivityBatch {
 
 /// What a batch did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestReport {
     /// Events received.
     pub received: u64,
@@ -133,6 +143,7 @@ pub struct IngestReport {
 /// Metadata of a screenshot upload; the image bytes travel beside it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ScreenshotUpload {
     /// Client-generated id.
     pub id: ScreenshotId,
@@ -145,6 +156,7 @@ pub struct ScreenshotUpload {
 
 /// What the server knows of an agent's sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SyncStatus {
     /// Server time.
     pub server_time: DateTime<Utc>,
@@ -163,6 +175,7 @@ pub struct SyncStatus {
 /// A new user, as an ADMIN creates it (or as the first admin of a company).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
     /// Username.
     pub username: String,
@@ -192,6 +205,7 @@ impl std::fmt::Debug for NewUser {
 /// A change of a user; absent fields keep their value.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UserChanges {
     /// New email.
     #[serde(default)]
@@ -221,6 +235,7 @@ impl std::fmt::Debug for UserChanges {
 /// An OWNER creates a company with its first ADMIN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateCompany {
     /// Name.
     pub name: String,
@@ -242,10 +257,12 @@ pub struct CreateCompany {
 
 /// A new company and its key, shown once.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompanyCreated {
     /// The company.
     pub company: Company,
     /// The company key in clear text: shown this once.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub company_key: CompanyKey,
     /// The first ADMIN.
     pub admin: User,
@@ -254,6 +271,7 @@ pub struct CompanyCreated {
 /// An OWNER changes or renews a company's plan.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePlan {
     /// Plan code.
     pub plan: String,
@@ -267,6 +285,7 @@ pub struct ChangePlan {
 
 /// A company as the OWNER's list shows it: numbers only.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompanySummary {
     /// The company.
     pub company: Company,
@@ -284,6 +303,7 @@ pub struct CompanySummary {
 
 /// A company in detail for the OWNER: numbers, billing and usage.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompanyDetail {
     /// Summary.
     #[serde(flatten)]
@@ -300,6 +320,7 @@ pub struct CompanyDetail {
 
 /// One company's numbers in the OWNER report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompanyUsageTotal {
     /// Company.
     pub company_id: CompanyId,
@@ -315,6 +336,7 @@ pub struct CompanyUsageTotal {
 
 /// The OWNER's platform report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OwnerReport {
     /// First day.
     pub from: NaiveDate,
@@ -332,6 +354,7 @@ pub struct OwnerReport {
 
 /// A company without sync for 24 hours.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NoSyncCompany {
     /// Company.
     pub company_id: CompanyId,
@@ -345,6 +368,7 @@ pub struct NoSyncCompany {
 
 /// One agent in the company's agent list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AgentStatus {
     /// User.
     pub user_id: UserId,
@@ -367,6 +391,7 @@ pub struct AgentStatus {
 /// A new team.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTeam {
     /// Name, unique in the company.
     pub name: String,
@@ -381,6 +406,7 @@ pub struct NewTeam {
 /// A change of a team; absent fields keep their value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TeamChanges {
     /// New name.
     #[serde(default)]
@@ -396,6 +422,7 @@ pub struct TeamChanges {
 /// A new task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTask {
     /// Title.
     pub title: String,
@@ -412,6 +439,7 @@ pub struct NewTask {
 /// Completing a task.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompleteTask {
     /// What was done.
     #[serde(default)]
@@ -421,6 +449,7 @@ pub struct CompleteTask {
 /// A correction request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewCorrection {
     /// Start of the span.
     pub starts_at: DateTime<Utc>,
@@ -433,6 +462,7 @@ pub struct NewCorrection {
 /// A decision on a correction.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Decision {
     /// A note for the requester.
     #[serde(default)]
@@ -441,6 +471,7 @@ pub struct Decision {
 
 /// The employee's own day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MyDay {
     /// Local date.
     pub date: NaiveDate,
@@ -461,6 +492,8 @@ pub struct MyDay {
 /// Filter of tracking lists as clients send it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct TrackingQuery {
     /// Only this user.
     #[serde(default)]
@@ -476,6 +509,8 @@ pub struct TrackingQuery {
 /// Filter of task lists as clients send it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct TaskQuery {
     /// Only this assignee.
     #[serde(default)]
@@ -488,6 +523,7 @@ pub struct TaskQuery {
 /// An OWNER suspends a company.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SuspendCompany {
     /// Why, for the audit log.
     #[serde(default)]
@@ -497,6 +533,7 @@ pub struct SuspendCompany {
 /// An OWNER sets how long a company's tracking data is kept.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetRetention {
     /// Days, 1 to 3650.
     pub retention_days: u32,
@@ -505,11 +542,15 @@ pub struct SetRetention {
 /// A list without a filter of its own.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct NoFilter {}
 
 /// Filter of the user list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct UserQuery {
     /// Only active (true) or deactivated (false) users.
     #[serde(default)]
@@ -519,6 +560,8 @@ pub struct UserQuery {
 /// Filter of the correction list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct CorrectionQuery {
     /// Only this status.
     #[serde(default)]
@@ -531,6 +574,8 @@ pub struct CorrectionQuery {
 /// Filter of an audit list as clients send it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct AuditQuery {
     /// Only this action (`policy_updated`, `company_suspended`, …).
     #[serde(default)]
@@ -560,6 +605,8 @@ impl From<AuditQuery> for AuditFilter {
 /// One user's day: a daily report's arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct DayQuery {
     /// The user.
     pub user_id: UserId,
@@ -570,6 +617,8 @@ pub struct DayQuery {
 /// A day of one's own (today when absent).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct MyDayQuery {
     /// The local date.
     #[serde(default)]
@@ -579,6 +628,8 @@ pub struct MyDayQuery {
 /// A month grid's arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct MonthQuery {
     /// Year.
     pub year: i32,
@@ -592,6 +643,8 @@ pub struct MonthQuery {
 /// A span of local dates, both included, optionally for one user.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct DateRangeQuery {
     /// First day.
     pub from: NaiveDate,
@@ -605,6 +658,8 @@ pub struct DateRangeQuery {
 /// Filter of one's own tasks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct MyTasksQuery {
     /// Only this status.
     #[serde(default)]
@@ -613,7 +668,9 @@ pub struct MyTasksQuery {
 
 /// A company's new key after a rotation: shown this once.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct KeyRotated {
     /// The new key in clear text; the old one no longer works.
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
     pub company_key: CompanyKey,
 }

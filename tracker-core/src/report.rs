@@ -147,6 +147,7 @@ fn clip(
 
 /// Active and idle time of one user in one window.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Totals {
     /// Active seconds, approved corrections included.
     pub active_seconds: u64,
@@ -227,6 +228,7 @@ pub fn totals<'a>(
 
 /// A block of the My Day timeline.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TimelineBlock {
     /// Start.
     pub start: DateTime<Utc>,
@@ -286,6 +288,7 @@ pub fn timeline<'a>(
 
 /// Seconds spent on one app or website.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageEntry {
     /// App name or domain.
     pub name: String,
@@ -344,6 +347,7 @@ pub fn usage_by<'a>(
 
 /// One user's day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DailyReport {
     /// User.
     pub user_id: UserId,
@@ -387,6 +391,7 @@ pub fn daily_report(
 
 /// One cell of a grid: a user's totals on a date.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayCell {
     /// User.
     pub user_id: UserId,
@@ -453,6 +458,7 @@ pub fn span_dates(tz: Tz, start: DateTime<Utc>, end: DateTime<Utc>) -> Vec<Naive
 
 /// A month of day totals for a set of users.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct MonthGrid {
     /// Year.
     pub year: i32,

@@ -11,6 +11,7 @@ use crate::secret::SecretHash;
 /// A price plan. Plans are data: FREE, PRO, ENTERPRISE are defaults, an
 /// operator may add its own.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Plan {
     /// Id.
     pub id: PlanId,
@@ -97,6 +98,7 @@ impl NewPlan {
 /// [`effective`](Company::effective_status) status, which also applies the clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CompanyStatus {
     /// On trial until `trial_ends_at`.
     Trial,
@@ -133,6 +135,7 @@ impl CompanyStatus {
 
 /// A tenant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Company {
     /// Id.
     pub id: CompanyId,
@@ -266,6 +269,7 @@ pub fn validate_company_fields(
 
 /// One row of a company's billing history: a plan change or renewal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Subscription {
     /// Id.
     pub id: SubscriptionId,

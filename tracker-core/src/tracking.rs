@@ -9,6 +9,7 @@ use crate::policy::TrackingPolicy;
 
 /// A period of work an agent opened and closed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WorkSession {
     /// Client-chosen id (idempotency key).
     pub id: WorkSessionId,
@@ -25,6 +26,7 @@ pub struct WorkSession {
 /// Whether the user was working or idle during an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ActivityKind {
     /// Input was seen.
     Active,
@@ -53,6 +55,7 @@ impl ActivityKind {
 
 /// A span of activity reported by an agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityEvent {
     /// Client-chosen id (idempotency key).
     pub id: ActivityId,
@@ -86,6 +89,7 @@ impl ActivityEvent {
 /// Metadata of an uploaded screenshot; the image is in the
 /// [`BlobStore`](crate::BlobStore) under `blob_key`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Screenshot {
     /// Client-chosen id (idempotency key).
     pub id: ScreenshotId,
@@ -125,6 +129,7 @@ pub struct AgentState {
 /// Whether an agent is alive, from its last heartbeat.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Liveness {
     /// Heartbeat within 10 minutes.
     Online,
@@ -232,6 +237,7 @@ impl IngestLimits {
 /// One activity event as an agent sends it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityInput {
     /// Client-generated UUID; a replayed event with the same id is counted
     /// once. Agents should use time-ordered UUIDv7: stores index events by

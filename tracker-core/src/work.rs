@@ -9,6 +9,7 @@ use crate::ids::{CompanyId, CorrectionId, TaskId, UserId};
 /// State of a task.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TaskStatus {
     /// Assigned, not done.
     Open,
@@ -36,6 +37,7 @@ impl TaskStatus {
 
 /// A task assigned to a user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Task {
     /// Id.
     pub id: TaskId,
@@ -64,6 +66,7 @@ pub struct Task {
 /// State of a correction request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum CorrectionStatus {
     /// Waiting for a decision.
     Pending,
@@ -96,6 +99,7 @@ impl CorrectionStatus {
 /// A user's request to count a span of time as worked (a meeting away from
 /// the computer, an agent that was not running).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CorrectionRequest {
     /// Id.
     pub id: CorrectionId,
@@ -142,6 +146,7 @@ pub fn validate_correction(
 
 /// Daily numbers of one company: what OWNER may see.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CompanyUsageDaily {
     /// Company.
     pub company_id: CompanyId,

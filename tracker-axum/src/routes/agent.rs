@@ -5,16 +5,38 @@ use axum::extract::{FromRequest, FromRequestParts, Multipart, Path, Request, Sta
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use tracker_core::protocol::{
-    ActivityBatch, HeartbeatRequest, HeartbeatResponse, IngestReport, NoFilter, ScreenshotUpload,
-    StartSession, StopSession, SyncStatus,
+    ActivityBatch, HeartbeatRequest, HeartbeatResponse, IngestReport, NoFilter, PolicyResponse,
+    ScreenshotUpload, StartSession, StopSession, SyncStatus,
 };
-use tracker_core::{Page, Screenshot, Task, WorkSession, WorkSessionId};
+use tracker_core::{Page, PageRequest, Screenshot, Task, WorkSession, WorkSessionId};
 
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Agent, JsonBody, Listing, Params, parse_json, read_body};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, ScreenshotForm, TooManyRequests,
+    Unauthorized, UnprocessableEntity, UnsupportedMediaType,
+};
 
-/// `POST /agent/heartbeat`.
+/// `POST /agent/heartbeat`: the agent is alive and applies a policy version.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/heartbeat",
+    operation_id = "agent_heartbeat",
+    tag = "agent",
+    security(("bearer" = [], "company_key" = [])),
+    request_body = HeartbeatRequest,
+    responses(
+        (status = 200, description = "Recorded; whether to track and whether the policy changed.", body = HeartbeatResponse),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn heartbeat(
     State(state): State<AppState>,
     Agent(agent): Agent,
@@ -38,6 +60,25 @@ fn matches(headers: &HeaderMap, etag: &str) -> bool {
 
 /// `GET /agent/policy`: the policy, or 304 when `If-None-Match` names the
 /// current version.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/policy",
+    operation_id = "agent_policy",
+    tag = "agent",
+    security(("bearer" = [], "company_key" = [])),
+    params(
+        ("If-None-Match" = Option<String>, Header, description = "The `ETag` of the policy the agent holds."),
+    ),
+    responses(
+        (status = 200, description = "The policy and whether tracking is allowed now.", body = PolicyResponse,
+            headers(("ETag" = String, description = "The policy version."))),
+        (status = 304, description = "Not modified: `If-None-Match` names the current version.",
+            headers(("ETag" = String, description = "The policy version."))),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn policy(
     State(state): State<AppState>,
     Agent(agent): Agent,
@@ -58,6 +99,26 @@ pub(crate) async fn policy(
 }
 
 /// `POST /agent/sessions`: opens a work session (replaying its id is harmless).
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/sessions",
+    operation_id = "agent_start_session",
+    tag = "agent",
+    security(("bearer" = [], "company_key" = [])),
+    request_body = StartSession,
+    responses(
+        (status = 201, description = "The session is opened.", body = WorkSession),
+        (status = 200, description = "A replay: the session stored before under this id.", body = WorkSession),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn start_session(
     State(state): State<AppState>,
     Agent(agent): Agent,
@@ -72,7 +133,27 @@ pub(crate) async fn start_session(
     Ok((status, Json(ingested.stored)))
 }
 
-/// `POST /agent/sessions/{id}/stop`.
+/// `POST /agent/sessions/{id}/stop`: closes one of the agent's sessions.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/sessions/{id}/stop",
+    operation_id = "agent_stop_session",
+    tag = "agent",
+    security(("bearer" = [], "company_key" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The session's id.")),
+    request_body = StopSession,
+    responses(
+        (status = 200, description = "The session, stopped (stopping it again is harmless).", body = WorkSession),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn stop_session(
     State(state): State<AppState>,
     Agent(agent): Agent,
@@ -88,6 +169,24 @@ pub(crate) async fn stop_session(
 }
 
 /// `POST /agent/activity`: a batch, stored whole or refused whole.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/activity",
+    operation_id = "agent_activity",
+    tag = "agent",
+    security(("bearer" = [], "company_key" = [])),
+    request_body = ActivityBatch,
+    responses(
+        (status = 200, description = "Stored whole: how many were new and how many replays.", body = IngestReport),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn activity(
     State(state): State<AppState>,
     Agent(agent): Agent,
@@ -99,6 +198,22 @@ pub(crate) async fn activity(
 }
 
 /// `GET /agent/tasks`: the agent user's open tasks.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/tasks",
+    operation_id = "agent_tasks",
+    tag = "agent",
+    security(("bearer" = [], "company_key" = [])),
+    params(PageRequest),
+    responses(
+        (status = 200, description = "The agent user's open tasks, a page.", body = Page<Task>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn tasks(
     State(state): State<AppState>,
     Agent(agent): Agent,
@@ -107,7 +222,20 @@ pub(crate) async fn tasks(
     Ok(Json(state.tracker.agent_tasks(&agent, &page).await?))
 }
 
-/// `GET /agent/sync-status`.
+/// `GET /agent/sync-status`: what the server knows of the agent's sync.
+#[utoipa::path(
+    get,
+    path = "/api/v1/agent/sync-status",
+    operation_id = "agent_sync_status",
+    tag = "agent",
+    security(("bearer" = [], "company_key" = [])),
+    responses(
+        (status = 200, description = "What the server knows of the agent's sync.", body = SyncStatus),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn sync_status(
     State(state): State<AppState>,
     Agent(agent): Agent,
@@ -128,6 +256,42 @@ const IMAGE_TYPES: [&str; 4] = [
 /// the query (`?id=…&taken_at=…&blurred=…`), or `multipart/form-data` with
 /// a `metadata` JSON part and an `image` part. 201 when stored, 200 when
 /// the id was stored before.
+#[utoipa::path(
+    post,
+    path = "/api/v1/agent/screenshots",
+    operation_id = "agent_upload_screenshot",
+    tag = "agent",
+    security(("bearer" = [], "company_key" = [])),
+    params(
+        ("id" = Option<uuid::Uuid>, Query, description = "Client-generated id; required with an image body."),
+        ("taken_at" = Option<chrono::DateTime<chrono::Utc>>, Query, description = "When it was taken; required with an image body."),
+        ("blurred" = Option<bool>, Query, description = "Whether the agent blurred it (default false); with an image body."),
+    ),
+    request_body(
+        description = "The image itself (PNG, JPEG or WebP, told by its bytes) with its metadata in the query, \
+            or `multipart/form-data` with a `metadata` JSON part and an `image` part.",
+        content(
+            ("image/png"),
+            ("image/jpeg"),
+            ("image/webp"),
+            ("application/octet-stream"),
+            (ScreenshotForm = "multipart/form-data"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "Stored.", body = Screenshot),
+        (status = 200, description = "A replay: the screenshot stored before under this id.", body = Screenshot),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn screenshot(
     State(state): State<AppState>,
     Agent(agent): Agent,

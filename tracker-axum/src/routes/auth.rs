@@ -8,9 +8,30 @@ use tracker_core::protocol::{LoginRequest, LoginResponse};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, JsonBody, bearer};
+use crate::openapi::{
+    BadRequest, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, UnprocessableEntity,
+    UnsupportedMediaType,
+};
 
 /// `POST /auth/login`: a token for username and password (company users
 /// send their company key in the body).
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    request_body = LoginRequest,
+    responses(
+        (status = 200, description = "Signed in: the bearer token, shown once.", body = LoginResponse),
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -20,6 +41,18 @@ pub(crate) async fn login(
 }
 
 /// `POST /auth/logout`: revokes the bearer token.
+#[utoipa::path(
+    post,
+    path = "/api/v1/auth/logout",
+    operation_id = "logout",
+    tag = "auth",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "The token is revoked."),
+        Unauthorized,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,

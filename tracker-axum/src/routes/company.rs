@@ -14,18 +14,35 @@ use tracker_core::report::{DailyReport, MonthGrid, timesheet_csv};
 
 use tracker_core::{
     ActivityEvent, AuditEvent, ChainVerification, CompanyUsageDaily, CorrectionId,
-    CorrectionRequest, Page, PolicyUpdate, Screenshot, ScreenshotId, Task, Team, TeamId,
-    TrackingPolicy, UsageReport, User, UserId, WorkSession,
+    CorrectionRequest, Page, PageRequest, PolicyUpdate, Screenshot, ScreenshotId, Task, Team,
+    TeamId, TrackingPolicy, UsageReport, User, UserId, WorkSession,
 };
 
 use super::{Id, bytes_response, csv_response};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Listing, OptionalJson, Params};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    UnprocessableEntity, UnsupportedMediaType,
+};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// `GET /company/policy`.
+/// `GET /company/policy`: the company's tracking policy.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/policy",
+    operation_id = "company_policy",
+    tag = "company",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The tracking policy and whether tracking is allowed now.", body = PolicyResponse),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn policy(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -34,6 +51,24 @@ pub(crate) async fn policy(
 }
 
 /// `PUT /company/policy` (ADMIN): changes the fields sent, audited.
+#[utoipa::path(
+    put,
+    path = "/api/v1/company/policy",
+    operation_id = "company_update_policy",
+    tag = "company",
+    security(("bearer" = [])),
+    request_body = PolicyUpdate,
+    responses(
+        (status = 200, description = "The policy with the changes, in a new version.", body = TrackingPolicy),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn update_policy(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -42,7 +77,23 @@ pub(crate) async fn update_policy(
     Ok(Json(s.tracker.update_policy(&p, update).await?))
 }
 
-/// `GET /company/employees`.
+/// `GET /company/employees`: the users the caller sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/employees",
+    operation_id = "company_employees",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, UserQuery),
+    responses(
+        (status = 200, description = "The users the caller sees, a page.", body = Page<User>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn employees(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -54,6 +105,25 @@ pub(crate) async fn employees(
 }
 
 /// `POST /company/employees` (ADMIN): 201 with the user.
+#[utoipa::path(
+    post,
+    path = "/api/v1/company/employees",
+    operation_id = "company_create_employee",
+    tag = "company",
+    security(("bearer" = [])),
+    request_body = NewUser,
+    responses(
+        (status = 201, description = "The user is created.", body = User),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn create_employee(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -65,7 +135,22 @@ pub(crate) async fn create_employee(
     ))
 }
 
-/// `GET /company/employees/{id}`.
+/// `GET /company/employees/{id}`: one user.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/employees/{id}",
+    operation_id = "company_employee",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user.", body = User),
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn employee(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -74,7 +159,27 @@ pub(crate) async fn employee(
     Ok(Json(s.tracker.get_user(&p, id).await?))
 }
 
-/// `PATCH /company/employees/{id}` (ADMIN).
+/// `PATCH /company/employees/{id}` (ADMIN): changes the fields sent.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/company/employees/{id}",
+    operation_id = "company_update_employee",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id.")),
+    request_body = UserChanges,
+    responses(
+        (status = 200, description = "The user with the changes.", body = User),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn update_employee(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -85,6 +190,22 @@ pub(crate) async fn update_employee(
 }
 
 /// `POST /company/employees/{id}/deactivate` (ADMIN): revokes its tokens.
+#[utoipa::path(
+    post,
+    path = "/api/v1/company/employees/{id}/deactivate",
+    operation_id = "company_deactivate_employee",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user, deactivated; its tokens are revoked.", body = User),
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn deactivate_employee(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -94,6 +215,22 @@ pub(crate) async fn deactivate_employee(
 }
 
 /// `POST /company/employees/{id}/reactivate` (ADMIN): takes a seat.
+#[utoipa::path(
+    post,
+    path = "/api/v1/company/employees/{id}/reactivate",
+    operation_id = "company_reactivate_employee",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The user's id.")),
+    responses(
+        (status = 200, description = "The user, active again.", body = User),
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn reactivate_employee(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -102,7 +239,23 @@ pub(crate) async fn reactivate_employee(
     Ok(Json(s.tracker.reactivate_user(&p, id).await?))
 }
 
-/// `GET /company/teams`.
+/// `GET /company/teams`: the teams the caller sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/teams",
+    operation_id = "company_teams",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, NoFilter),
+    responses(
+        (status = 200, description = "The teams the caller sees, a page.", body = Page<Team>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn teams(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -111,7 +264,26 @@ pub(crate) async fn teams(
     Ok(Json(s.tracker.list_teams(&p, &q.page).await?))
 }
 
-/// `POST /company/teams` (ADMIN).
+/// `POST /company/teams` (ADMIN): 201 with the team.
+#[utoipa::path(
+    post,
+    path = "/api/v1/company/teams",
+    operation_id = "company_create_team",
+    tag = "company",
+    security(("bearer" = [])),
+    request_body = NewTeam,
+    responses(
+        (status = 201, description = "The team is created.", body = Team),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn create_team(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -123,7 +295,28 @@ pub(crate) async fn create_team(
     ))
 }
 
-/// `PATCH /company/teams/{id}` (ADMIN).
+/// `PATCH /company/teams/{id}` (ADMIN): changes the fields sent.
+#[utoipa::path(
+    patch,
+    path = "/api/v1/company/teams/{id}",
+    operation_id = "company_update_team",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The team's id.")),
+    request_body = TeamChanges,
+    responses(
+        (status = 200, description = "The team with the changes.", body = Team),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn update_team(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -133,7 +326,22 @@ pub(crate) async fn update_team(
     Ok(Json(s.tracker.update_team(&p, id, changes).await?))
 }
 
-/// `DELETE /company/teams/{id}` (ADMIN).
+/// `DELETE /company/teams/{id}` (ADMIN): deletes the team, not its people.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/company/teams/{id}",
+    operation_id = "company_delete_team",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The team's id.")),
+    responses(
+        (status = 204, description = "The team is deleted."),
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn delete_team(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -144,6 +352,22 @@ pub(crate) async fn delete_team(
 }
 
 /// `GET /company/agents`: liveness and policy version of each agent.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/agents",
+    operation_id = "company_agents",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, NoFilter),
+    responses(
+        (status = 200, description = "Liveness and policy version of each agent, a page.", body = Page<AgentStatus>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn agents(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -152,7 +376,23 @@ pub(crate) async fn agents(
     Ok(Json(s.tracker.agents(&p, &q.page).await?))
 }
 
-/// `GET /company/sessions`.
+/// `GET /company/sessions`: work sessions of the people the caller sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/sessions",
+    operation_id = "company_sessions",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, TrackingQuery),
+    responses(
+        (status = 200, description = "Work sessions, a page.", body = Page<WorkSession>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn sessions(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -161,7 +401,23 @@ pub(crate) async fn sessions(
     Ok(Json(s.tracker.sessions(&p, &q.filter, &q.page).await?))
 }
 
-/// `GET /company/activity`.
+/// `GET /company/activity`: activity events of the people the caller sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/activity",
+    operation_id = "company_activity",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, TrackingQuery),
+    responses(
+        (status = 200, description = "Activity events, a page.", body = Page<ActivityEvent>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn activity(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -171,6 +427,22 @@ pub(crate) async fn activity(
 }
 
 /// `GET /company/screenshots`: metadata.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/screenshots",
+    operation_id = "company_screenshots",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, TrackingQuery),
+    responses(
+        (status = 200, description = "Screenshot metadata, a page.", body = Page<Screenshot>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn screenshots(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -180,6 +452,22 @@ pub(crate) async fn screenshots(
 }
 
 /// `GET /company/screenshots/{id}/image`: the image bytes.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/screenshots/{id}/image",
+    operation_id = "company_screenshot_image",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The screenshot's id.")),
+    responses(
+        (status = 200, description = "The image, of the media type detected at upload.",
+            content(("image/png"), ("image/jpeg"), ("image/webp"))),
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn screenshot_image(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -189,7 +477,24 @@ pub(crate) async fn screenshot_image(
     Ok(bytes_response(&shot.content_type, bytes))
 }
 
-/// `GET /company/reports/daily?user_id&date`.
+/// `GET /company/reports/daily?user_id&date`: one user's day.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/reports/daily",
+    operation_id = "company_daily_report",
+    tag = "company",
+    security(("bearer" = [])),
+    params(DayQuery),
+    responses(
+        (status = 200, description = "One user's day in the company's timezone.", body = DailyReport),
+        BadRequest,
+        NotFound,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn daily_report(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -198,7 +503,24 @@ pub(crate) async fn daily_report(
     Ok(Json(s.tracker.daily_report(&p, q.user_id, q.date).await?))
 }
 
-/// `GET /company/reports/monthly?year&month[&user_id]`.
+/// `GET /company/reports/monthly?year&month[&user_id]`: a month grid.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/reports/monthly",
+    operation_id = "company_monthly_report",
+    tag = "company",
+    security(("bearer" = [])),
+    params(MonthQuery),
+    responses(
+        (status = 200, description = "A month of days per user.", body = MonthGrid),
+        BadRequest,
+        NotFound,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn monthly_report(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -211,7 +533,24 @@ pub(crate) async fn monthly_report(
     ))
 }
 
-/// `GET /company/reports/apps?from&to[&user_id]`.
+/// `GET /company/reports/apps?from&to[&user_id]`: application usage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/reports/apps",
+    operation_id = "company_apps_report",
+    tag = "company",
+    security(("bearer" = [])),
+    params(DateRangeQuery),
+    responses(
+        (status = 200, description = "Application usage per user.", body = UsageReport),
+        BadRequest,
+        NotFound,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn apps_report(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -224,7 +563,24 @@ pub(crate) async fn apps_report(
     ))
 }
 
-/// `GET /company/reports/websites?from&to[&user_id]`.
+/// `GET /company/reports/websites?from&to[&user_id]`: website usage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/reports/websites",
+    operation_id = "company_websites_report",
+    tag = "company",
+    security(("bearer" = [])),
+    params(DateRangeQuery),
+    responses(
+        (status = 200, description = "Website usage per user.", body = UsageReport),
+        BadRequest,
+        NotFound,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn websites_report(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -238,6 +594,22 @@ pub(crate) async fn websites_report(
 }
 
 /// `GET /company/usage?from&to` (ADMIN): the company's daily numbers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/usage",
+    operation_id = "company_usage",
+    tag = "company",
+    security(("bearer" = [])),
+    params(DateRangeQuery),
+    responses(
+        (status = 200, description = "The company's daily numbers.", body = Vec<CompanyUsageDaily>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn usage(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -254,6 +626,25 @@ pub(crate) async fn usage(
 
 /// `GET /company/exports/timesheet.csv?from&to[&user_id]`: one row per
 /// user per day, corrections applied.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/exports/timesheet.csv",
+    operation_id = "company_timesheet",
+    tag = "company",
+    security(("bearer" = [])),
+    params(DateRangeQuery),
+    responses(
+        (status = 200, description = "One row per user per day, corrections applied.", body = String,
+            content_type = "text/csv",
+            headers(("Content-Disposition" = String, description = "An attachment named `timesheet.csv`."))),
+        BadRequest,
+        NotFound,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn timesheet(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -263,7 +654,23 @@ pub(crate) async fn timesheet(
     Ok(csv_response("timesheet.csv", timesheet_csv(&rows)))
 }
 
-/// `GET /company/tasks`.
+/// `GET /company/tasks`: the tasks the caller sees.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/tasks",
+    operation_id = "company_tasks",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, TaskQuery),
+    responses(
+        (status = 200, description = "The tasks the caller sees, a page.", body = Page<Task>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn tasks(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -273,6 +680,25 @@ pub(crate) async fn tasks(
 }
 
 /// `POST /company/tasks` (ADMIN; a MANAGER to its team members).
+#[utoipa::path(
+    post,
+    path = "/api/v1/company/tasks",
+    operation_id = "company_create_task",
+    tag = "company",
+    security(("bearer" = [])),
+    request_body = NewTask,
+    responses(
+        (status = 201, description = "The task is created and assigned.", body = Task),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn create_task(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -284,7 +710,23 @@ pub(crate) async fn create_task(
     ))
 }
 
-/// `GET /company/corrections`.
+/// `GET /company/corrections`: correction requests the caller may decide or see.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/corrections",
+    operation_id = "company_corrections",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, CorrectionQuery),
+    responses(
+        (status = 200, description = "Correction requests, a page.", body = Page<CorrectionRequest>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn corrections(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -298,6 +740,27 @@ pub(crate) async fn corrections(
 }
 
 /// `POST /company/corrections/{id}/approve`: the body (a note) is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/company/corrections/{id}/approve",
+    operation_id = "company_approve_correction",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The correction's id.")),
+    request_body(content = Option<Decision>, description = "Optional: a note for the requester."),
+    responses(
+        (status = 200, description = "The request, approved: reports count the span.", body = CorrectionRequest),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn approve_correction(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -308,6 +771,27 @@ pub(crate) async fn approve_correction(
 }
 
 /// `POST /company/corrections/{id}/reject`: the body (a note) is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/company/corrections/{id}/reject",
+    operation_id = "company_reject_correction",
+    tag = "company",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The correction's id.")),
+    request_body(content = Option<Decision>, description = "Optional: a note for the requester."),
+    responses(
+        (status = 200, description = "The request, rejected.", body = CorrectionRequest),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn reject_correction(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -317,7 +801,23 @@ pub(crate) async fn reject_correction(
     Ok(Json(s.tracker.reject_correction(&p, id, d).await?))
 }
 
-/// `GET /company/audit` (ADMIN).
+/// `GET /company/audit` (ADMIN): the company's audit log.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/audit",
+    operation_id = "company_audit",
+    tag = "company",
+    security(("bearer" = [])),
+    params(PageRequest, AuditQuery),
+    responses(
+        (status = 200, description = "The company's audit events, a page.", body = Page<AuditEvent>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn audit(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -331,6 +831,19 @@ pub(crate) async fn audit(
 }
 
 /// `GET /company/audit/verify` (ADMIN): the first broken link, if any.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/audit/verify",
+    operation_id = "company_verify_audit",
+    tag = "company",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The company's audit chain checked: the first broken link, if any.", body = ChainVerification),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn verify_audit(
     State(s): State<AppState>,
     Caller(p): Caller,

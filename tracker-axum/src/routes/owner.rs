@@ -8,17 +8,40 @@ use tracker_core::protocol::{
     AuditQuery, ChangePlan, CompanyCreated, CompanyDetail, CompanySummary, CreateCompany,
     DateRangeQuery, KeyRotated, NoFilter, NoSyncCompany, OwnerReport, SetRetention, SuspendCompany,
 };
-use tracker_core::{AuditEvent, ChainVerification, Company, CompanyId, Page};
+use tracker_core::{AuditEvent, ChainVerification, Company, CompanyId, Page, PageRequest};
 
 use super::Id;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Listing, OptionalJson, Params};
+use crate::openapi::{
+    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
+    UnprocessableEntity, UnsupportedMediaType,
+};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
 /// `POST /owner/companies`: 201 with the company, its first ADMIN and its
 /// key (shown this once).
+#[utoipa::path(
+    post,
+    path = "/api/v1/owner/companies",
+    operation_id = "owner_create_company",
+    tag = "owner",
+    security(("bearer" = [])),
+    request_body = CreateCompany,
+    responses(
+        (status = 201, description = "The company, its first ADMIN and its key, shown this once.", body = CompanyCreated),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn create_company(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -30,7 +53,23 @@ pub(crate) async fn create_company(
     ))
 }
 
-/// `GET /owner/companies`.
+/// `GET /owner/companies`: every company with its numbers.
+#[utoipa::path(
+    get,
+    path = "/api/v1/owner/companies",
+    operation_id = "owner_companies",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(PageRequest, NoFilter),
+    responses(
+        (status = 200, description = "Companies with their numbers, a page.", body = Page<CompanySummary>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn companies(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -40,6 +79,21 @@ pub(crate) async fn companies(
 }
 
 /// `GET /owner/companies/{id}`: numbers, billing and usage.
+#[utoipa::path(
+    get,
+    path = "/api/v1/owner/companies/{id}",
+    operation_id = "owner_company",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The company's id.")),
+    responses(
+        (status = 200, description = "The company: numbers, billing and usage.", body = CompanyDetail),
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn company(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -48,7 +102,28 @@ pub(crate) async fn company(
     Ok(Json(s.tracker.company_detail(&p, id).await?))
 }
 
-/// `POST /owner/companies/{id}/plan`.
+/// `POST /owner/companies/{id}/plan`: changes or renews the plan.
+#[utoipa::path(
+    post,
+    path = "/api/v1/owner/companies/{id}/plan",
+    operation_id = "owner_change_plan",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The company's id.")),
+    request_body = ChangePlan,
+    responses(
+        (status = 200, description = "The company on its new plan.", body = Company),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn change_plan(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -59,6 +134,27 @@ pub(crate) async fn change_plan(
 }
 
 /// `POST /owner/companies/{id}/suspend`: the body (a reason) is optional.
+#[utoipa::path(
+    post,
+    path = "/api/v1/owner/companies/{id}/suspend",
+    operation_id = "owner_suspend",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The company's id.")),
+    request_body(content = Option<SuspendCompany>, description = "Optional: the reason, for the audit log."),
+    responses(
+        (status = 200, description = "The company, suspended.", body = Company),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn suspend(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -68,7 +164,23 @@ pub(crate) async fn suspend(
     Ok(Json(s.tracker.suspend_company(&p, id, req.reason).await?))
 }
 
-/// `POST /owner/companies/{id}/reactivate`.
+/// `POST /owner/companies/{id}/reactivate`: lifts a suspension.
+#[utoipa::path(
+    post,
+    path = "/api/v1/owner/companies/{id}/reactivate",
+    operation_id = "owner_reactivate",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The company's id.")),
+    responses(
+        (status = 200, description = "The company, reactivated.", body = Company),
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn reactivate(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -79,6 +191,21 @@ pub(crate) async fn reactivate(
 
 /// `POST /owner/companies/{id}/rotate-key`: the new key, shown this once;
 /// the old one stops working at once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/owner/companies/{id}/rotate-key",
+    operation_id = "owner_rotate_key",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The company's id.")),
+    responses(
+        (status = 200, description = "The new key, shown this once; the old one no longer works.", body = KeyRotated),
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn rotate_key(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -88,7 +215,27 @@ pub(crate) async fn rotate_key(
     Ok(Json(KeyRotated { company_key }))
 }
 
-/// `PUT /owner/companies/{id}/retention`.
+/// `PUT /owner/companies/{id}/retention`: how long tracking data is kept.
+#[utoipa::path(
+    put,
+    path = "/api/v1/owner/companies/{id}/retention",
+    operation_id = "owner_retention",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The company's id.")),
+    request_body = SetRetention,
+    responses(
+        (status = 200, description = "The company with its new retention.", body = Company),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn retention(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -101,6 +248,22 @@ pub(crate) async fn retention(
 }
 
 /// `GET /owner/reports?from&to`: usage ranking, plan distribution, MRR.
+#[utoipa::path(
+    get,
+    path = "/api/v1/owner/reports",
+    operation_id = "owner_report",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(DateRangeQuery),
+    responses(
+        (status = 200, description = "Usage ranking, plan distribution and recurring revenue.", body = OwnerReport),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn report(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -116,6 +279,22 @@ pub(crate) async fn report(
 }
 
 /// `GET /owner/no-sync`: ACTIVE companies without sync for 24 hours.
+#[utoipa::path(
+    get,
+    path = "/api/v1/owner/no-sync",
+    operation_id = "owner_no_sync",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(PageRequest, NoFilter),
+    responses(
+        (status = 200, description = "ACTIVE companies without sync for 24 hours, a page.", body = Page<NoSyncCompany>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn no_sync(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -124,7 +303,23 @@ pub(crate) async fn no_sync(
     Ok(Json(s.tracker.no_sync_companies(&p, &q.page).await?))
 }
 
-/// `GET /owner/audit`.
+/// `GET /owner/audit`: the platform audit log.
+#[utoipa::path(
+    get,
+    path = "/api/v1/owner/audit",
+    operation_id = "owner_audit",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(PageRequest, AuditQuery),
+    responses(
+        (status = 200, description = "Platform audit events, a page.", body = Page<AuditEvent>),
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn audit(
     State(s): State<AppState>,
     Caller(p): Caller,
@@ -137,7 +332,20 @@ pub(crate) async fn audit(
     ))
 }
 
-/// `GET /owner/audit/verify`.
+/// `GET /owner/audit/verify`: the first broken link, if any.
+#[utoipa::path(
+    get,
+    path = "/api/v1/owner/audit/verify",
+    operation_id = "owner_verify_audit",
+    tag = "owner",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The platform audit chain checked: the first broken link, if any.", body = ChainVerification),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
 pub(crate) async fn verify_audit(
     State(s): State<AppState>,
     Caller(p): Caller,

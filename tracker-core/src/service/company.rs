@@ -25,6 +25,7 @@ use crate::work::{CompanyUsageDaily, CorrectionRequest, CorrectionStatus, Task, 
 
 /// App or website usage per user over a date range.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct UsageReport {
     /// First day.
     pub from: NaiveDate,

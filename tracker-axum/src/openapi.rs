@@ -1,0 +1,267 @@
+//! The OpenAPI 3.1 document of the router, derived from the handlers'
+//! `#[utoipa::path]` annotations and the core's message types, so it
+//! describes what is served and cannot drift from it.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::IntoResponse;
+use utoipa::openapi::header::{Header, HeaderBuilder};
+use utoipa::openapi::response::{Response as ApiResponse, ResponseBuilder};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{Content, Object, OpenApiVersion, Ref, RefOr, Type};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+
+use crate::error::Problem;
+use crate::routes::{agent, auth, company, me, ops, owner};
+
+/// The document: every route of [`crate::router`], with the paths as the
+/// router serves them (under `/api/v1`, probes and metrics at the root).
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tracker",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Multi-tenant employee activity tracking: agents, company administration, \
+            self-service and the operator's platform routes. Errors are RFC 9457 problem \
+            documents (`application/problem+json`) with a stable `code`."
+    ),
+    paths(
+        auth::login,
+        auth::logout,
+        agent::heartbeat,
+        agent::policy,
+        agent::start_session,
+        agent::stop_session,
+        agent::activity,
+        agent::screenshot,
+        agent::tasks,
+        agent::sync_status,
+        company::policy,
+        company::update_policy,
+        company::employees,
+        company::create_employee,
+        company::employee,
+        company::update_employee,
+        company::deactivate_employee,
+        company::reactivate_employee,
+        company::teams,
+        company::create_team,
+        company::update_team,
+        company::delete_team,
+        company::agents,
+        company::sessions,
+        company::activity,
+        company::screenshots,
+        company::screenshot_image,
+        company::daily_report,
+        company::monthly_report,
+        company::apps_report,
+        company::websites_report,
+        company::usage,
+        company::timesheet,
+        company::tasks,
+        company::create_task,
+        company::corrections,
+        company::approve_correction,
+        company::reject_correction,
+        company::audit,
+        company::verify_audit,
+        me::me,
+        me::day,
+        me::sessions,
+        me::tasks,
+        me::complete_task,
+        me::policy,
+        me::request_correction,
+        me::export,
+        owner::create_company,
+        owner::companies,
+        owner::company,
+        owner::change_plan,
+        owner::suspend,
+        owner::reactivate,
+        owner::rotate_key,
+        owner::retention,
+        owner::report,
+        owner::no_sync,
+        owner::audit,
+        owner::verify_audit,
+        ops::healthz,
+        ops::readyz,
+        crate::metrics::serve,
+        document,
+    ),
+    components(schemas(
+        // Problem responses refer to `Problem` by name (see `problem`) and
+        // query parameters to the ids and enums below: neither is
+        // collected from a request or response body.
+        Problem,
+        tracker_core::FieldError,
+        tracker_core::UserId,
+        tracker_core::AuditAction,
+        tracker_core::TaskStatus,
+        tracker_core::CorrectionStatus,
+    )),
+    modifiers(&SecuritySchemes),
+    tags(
+        (name = "auth", description = "Login and logout."),
+        (name = "agent", description = "Desktop agents: bearer token and `X-Company-Key`."),
+        (name = "company", description = "ADMINs and MANAGERs, as the permission matrix allows."),
+        (name = "me", description = "Every company user, about themselves."),
+        (name = "owner", description = "The OWNER: company lifecycle and platform numbers."),
+        (name = "operations", description = "Probes, metrics and this document."),
+    )
+)]
+struct ApiDoc;
+
+/// The names the routes' `security(...)` use.
+const BEARER: &str = "bearer";
+const COMPANY_KEY: &str = "company_key";
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            BEARER,
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+        components.add_security_scheme(
+            COMPANY_KEY,
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "X-Company-Key",
+                "The company key; on agent routes it must be the key of the token's company.",
+            ))),
+        );
+    }
+}
+
+/// The OpenAPI 3.1 document of every route the router serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = ApiDoc::openapi();
+    // 3.1 whatever utoipa's default becomes: the test checks it too.
+    doc.openapi = OpenApiVersion::Version31;
+    doc
+}
+
+/// The document as JSON, built once.
+fn document_json() -> &'static str {
+    static JSON: OnceLock<String> = OnceLock::new();
+    JSON.get_or_init(|| {
+        // A document made of derived types always serializes.
+        openapi().to_json().unwrap_or_default()
+    })
+}
+
+/// `GET /api/v1/openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/api/v1/openapi.json",
+    operation_id = "openapi_document",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The OpenAPI 3.1 document of the API.", body = Object,
+            content_type = "application/json"),
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn document() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document_json(),
+    )
+}
+
+/// A multipart screenshot upload: a `metadata` JSON part and an `image`
+/// part.
+#[derive(ToSchema)]
+// Never built: the handler reads the parts one by one; this only names
+// them for the document.
+#[allow(dead_code)]
+pub(crate) struct ScreenshotForm {
+    /// The metadata, as JSON.
+    metadata: tracker_core::protocol::ScreenshotUpload,
+    /// The image: PNG, JPEG or WebP, told by its bytes.
+    #[schema(value_type = String, content_media_type = "application/octet-stream")]
+    image: Vec<u8>,
+}
+
+/// A problem response with `description`.
+fn problem(description: &str) -> ResponseBuilder {
+    ResponseBuilder::new().description(description).content(
+        "application/problem+json",
+        Content::new(Some(Ref::from_schema_name(Problem::name()))),
+    )
+}
+
+fn typed_header(kind: Type, description: &str) -> Header {
+    HeaderBuilder::new()
+        .schema(Some(Object::with_type(kind)))
+        .description(Some(description))
+        .build()
+}
+
+/// One problem response type per status, listed in each route's
+/// `responses(...)` where the route can answer it.
+macro_rules! problem_responses {
+    ($($(#[$doc:meta])* $name:ident => $status:literal, $description:literal $(, $header:literal: $kind:ident, $header_doc:literal)?;)*) => {
+        $(
+            $(#[$doc])*
+            pub(crate) struct $name;
+
+            impl IntoResponses for $name {
+                fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+                    let response = problem($description);
+                    $(let response = response.header($header, typed_header(Type::$kind, $header_doc));)?
+                    BTreeMap::from([($status.to_owned(), response.into())])
+                }
+            }
+        )*
+    };
+}
+
+problem_responses! {
+    /// 400.
+    BadRequest => "400",
+    "Malformed JSON or multipart body, or a malformed, missing or unknown query parameter (named in `errors`).";
+    /// 401.
+    Unauthorized => "401",
+    "No credentials, a token that is unknown, expired or revoked, or a company key that is unknown or not the token's company's.",
+    "WWW-Authenticate": String, "`Bearer`.";
+    /// 403.
+    Forbidden => "403",
+    "The caller's role may not do this, the company is suspended or expired, or the tracking policy disables it.";
+    /// 404.
+    NotFound => "404",
+    "No such object, or one the caller may not see (another company's is never told apart).";
+    /// 409.
+    Conflict => "409",
+    "The request conflicts with the current state: a name or username in use, the plan's seats or storage, or an object already in the requested state.";
+    /// 413.
+    PayloadTooLarge => "413",
+    "The body is larger than the route allows.";
+    /// 415.
+    UnsupportedMediaType => "415",
+    "The body is not of a media type the route takes.";
+    /// 422.
+    UnprocessableEntity => "422",
+    "A value is invalid, or JSON of the wrong shape (a wrong type, a missing or unknown field); each field is named in `errors`.";
+    /// 429.
+    TooManyRequests => "429",
+    "Too many requests from this address or company key.",
+    "Retry-After": Integer, "Seconds until a request will be taken again.";
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_served_document_is_openapi_3_1() {
+        // An empty string here would mean serialization failed.
+        let doc: serde_json::Value = serde_json::from_str(super::document_json()).unwrap();
+        assert_eq!(doc["openapi"], "3.1.0");
+        assert!(doc["paths"].as_object().is_some_and(|p| p.len() > 50));
+    }
+}
