@@ -102,6 +102,17 @@ async fn protocol(store: Arc<dyn Store>) {
         .await
         .expect(400);
     assert_eq!(r.fields(), ["colour"]);
+    // One's own export has no per-user view: a user_id is an unknown parameter.
+    let r = acme
+        .get("/api/v1/me/export?from=2026-11-01&to=2026-11-02&user_id=00000000-0000-0000-0000-000000000000")
+        .await
+        .expect(400);
+    assert_eq!(r.fields(), ["user_id"]);
+    let csv = acme
+        .get("/api/v1/me/export?from=2026-11-01&to=2026-11-02")
+        .await
+        .expect(200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
 
     let anonymous = server.anonymous();
     assert_eq!(

@@ -117,7 +117,9 @@ pub struct HttpConfig {
     pub screenshot_limit: usize,
     /// Longest a request may take before it is answered 408. Default 30 s.
     pub request_timeout: Duration,
-    /// Requests per client address (`None`: no limit). Default 100 per
+    /// Requests per client address (`None`: no limit). Rate limits are
+    /// counted in this process: behind a load balancer over N nodes a
+    /// client gets up to N times the rate, so set them per node. Default 100 per
     /// second with bursts of 200: an office of a thousand agents behind
     /// one address sends about 20.
     pub rate_per_ip: Option<RateLimit>,

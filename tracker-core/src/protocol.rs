@@ -655,6 +655,19 @@ pub struct DateRangeQuery {
     pub user_id: Option<UserId>,
 }
 
+/// A span of local dates, both included, for the whole company or the
+/// caller alone (usage numbers, the platform report, one's own export).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct DateSpanQuery {
+    /// First day.
+    pub from: NaiveDate,
+    /// Last day.
+    pub to: NaiveDate,
+}
+
 /// Filter of one's own tasks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

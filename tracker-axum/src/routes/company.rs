@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tracker_core::protocol::{
-    AgentStatus, AuditQuery, CorrectionQuery, DateRangeQuery, DayQuery, Decision, MonthQuery,
-    NewTask, NewTeam, NewUser, NoFilter, PolicyResponse, TaskQuery, TeamChanges, TrackingQuery,
-    UserChanges, UserQuery,
+    AgentStatus, AuditQuery, CorrectionQuery, DateRangeQuery, DateSpanQuery, DayQuery, Decision,
+    MonthQuery, NewTask, NewTeam, NewUser, NoFilter, PolicyResponse, TaskQuery, TeamChanges,
+    TrackingQuery, UserChanges, UserQuery,
 };
 use tracker_core::report::{DailyReport, MonthGrid, timesheet_csv};
 
@@ -600,7 +600,7 @@ pub(crate) async fn websites_report(
     operation_id = "company_usage",
     tag = "company",
     security(("bearer" = [])),
-    params(DateRangeQuery),
+    params(DateSpanQuery),
     responses(
         (status = 200, description = "The company's daily numbers.", body = Vec<CompanyUsageDaily>),
         BadRequest,
@@ -613,14 +613,8 @@ pub(crate) async fn websites_report(
 pub(crate) async fn usage(
     State(s): State<AppState>,
     Caller(p): Caller,
-    Params(q): Params<DateRangeQuery>,
+    Params(q): Params<DateSpanQuery>,
 ) -> ApiResult<Vec<CompanyUsageDaily>> {
-    if q.user_id.is_some() {
-        return Err(ApiError::InvalidQuery {
-            field: "user_id".to_owned(),
-            message: "usage is per company, not per user".to_owned(),
-        });
-    }
     Ok(Json(s.tracker.company_usage(&p, q.from, q.to).await?))
 }
 

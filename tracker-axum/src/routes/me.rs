@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tracker_core::protocol::{
-    CompleteTask, DateRangeQuery, MyDay, MyDayQuery, MyTasksQuery, NewCorrection, NoFilter,
+    CompleteTask, DateSpanQuery, MyDay, MyDayQuery, MyTasksQuery, NewCorrection, NoFilter,
     PolicyResponse,
 };
 use tracker_core::report::timesheet_csv;
@@ -207,13 +207,12 @@ pub(crate) async fn request_correction(
     operation_id = "me_export",
     tag = "me",
     security(("bearer" = [])),
-    params(DateRangeQuery),
+    params(DateSpanQuery),
     responses(
         (status = 200, description = "The caller's own timesheet, one row per day.", body = String,
             content_type = "text/csv",
             headers(("Content-Disposition" = String, description = "An attachment named `my-timesheet.csv`."))),
         BadRequest,
-        NotFound,
         UnprocessableEntity,
         Unauthorized,
         Forbidden,
@@ -223,11 +222,8 @@ pub(crate) async fn request_correction(
 pub(crate) async fn export(
     State(s): State<AppState>,
     Caller(p): Caller,
-    Params(q): Params<DateRangeQuery>,
+    Params(q): Params<DateSpanQuery>,
 ) -> Result<Response, ApiError> {
-    if q.user_id.is_some_and(|u| u != p.user_id()) {
-        return Err(tracker_core::Error::not_found("user").into());
-    }
     let rows = s.tracker.my_export(&p, q.from, q.to).await?;
     Ok(csv_response("my-timesheet.csv", timesheet_csv(&rows)))
 }

@@ -6,7 +6,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use tracker_core::protocol::{
     AuditQuery, ChangePlan, CompanyCreated, CompanyDetail, CompanySummary, CreateCompany,
-    DateRangeQuery, KeyRotated, NoFilter, NoSyncCompany, OwnerReport, SetRetention, SuspendCompany,
+    DateSpanQuery, KeyRotated, NoFilter, NoSyncCompany, OwnerReport, SetRetention, SuspendCompany,
 };
 use tracker_core::{AuditEvent, ChainVerification, Company, CompanyId, Page, PageRequest};
 
@@ -254,7 +254,7 @@ pub(crate) async fn retention(
     operation_id = "owner_report",
     tag = "owner",
     security(("bearer" = [])),
-    params(DateRangeQuery),
+    params(DateSpanQuery),
     responses(
         (status = 200, description = "Usage ranking, plan distribution and recurring revenue.", body = OwnerReport),
         BadRequest,
@@ -267,14 +267,8 @@ pub(crate) async fn retention(
 pub(crate) async fn report(
     State(s): State<AppState>,
     Caller(p): Caller,
-    Params(q): Params<DateRangeQuery>,
+    Params(q): Params<DateSpanQuery>,
 ) -> ApiResult<OwnerReport> {
-    if q.user_id.is_some() {
-        return Err(ApiError::InvalidQuery {
-            field: "user_id".to_owned(),
-            message: "the platform report has no per-user view".to_owned(),
-        });
-    }
     Ok(Json(s.tracker.owner_report(&p, q.from, q.to).await?))
 }
 
