@@ -9,6 +9,14 @@
 //! password once. `--database-url postgres://…` uses PostgreSQL instead;
 //! `--demo` also creates a demo company and prints its key and tokens.
 //! Every flag has an environment variable (`--help` lists them).
+//!
+//! The background jobs run on their own intervals (`--usage-every`,
+//! `--expiry-every`, `--retention-every`, `--alerts-every`, in minutes):
+//! usage aggregation, trial and subscription expiry, the retention purge,
+//! and the alert checks, whose webhooks go out signed
+//! (`--webhook-hosts` restricts where). Each run is logged; `/readyz`
+//! shows the last run of each job and `/metrics` has them as
+//! `tracker_job_*`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -24,6 +32,8 @@ use tracker::protocol::{
 };
 use tracker::store::Store;
 use tracker::{CompanyStatus, FsBlobStore, Identity, Principal, Role, Tracker};
+use tracker_axum::jobs::{JobBoard, JobSchedule, spawn_jobs};
+use tracker_axum::webhook::{WebhookConfig, WebhookNotifier};
 use tracker_axum::{HttpConfig, RateLimit};
 
 /// The reference server of tracker.
@@ -68,9 +78,25 @@ struct Args {
     /// Requests per second per company key (0: no limit).
     #[arg(long, env = "TRACKER_RATE_PER_COMPANY_KEY", default_value_t = 200)]
     rate_per_company_key: u32,
-    /// Minutes between runs of the background jobs.
-    #[arg(long, env = "TRACKER_JOBS_EVERY", default_value_t = 15)]
-    jobs_every: u64,
+    /// Minutes between usage aggregations (0: never).
+    #[arg(long, env = "TRACKER_USAGE_EVERY", default_value_t = 15)]
+    usage_every: u64,
+    /// Minutes between expiry checks (0: never).
+    #[arg(long, env = "TRACKER_EXPIRY_EVERY", default_value_t = 5)]
+    expiry_every: u64,
+    /// Minutes between retention purges (0: never).
+    #[arg(long, env = "TRACKER_RETENTION_EVERY", default_value_t = 60)]
+    retention_every: u64,
+    /// Minutes between alert checks (0: never).
+    #[arg(long, env = "TRACKER_ALERTS_EVERY", default_value_t = 5)]
+    alerts_every: u64,
+    /// Rows of each kind one retention step deletes.
+    #[arg(long, env = "TRACKER_PURGE_BATCH", default_value_t = tracker::DEFAULT_PURGE_BATCH)]
+    purge_batch: u32,
+    /// Hosts webhooks may be sent to, comma-separated (`.example.com`
+    /// allows its subdomains); unset allows any host.
+    #[arg(long, env = "TRACKER_WEBHOOK_HOSTS", value_delimiter = ',')]
+    webhook_hosts: Option<Vec<String>>,
     /// Serve `POST /bench/baseline`: parses a heartbeat and answers 200
     /// without authentication or storage, for the load generator.
     #[arg(long)]
@@ -216,37 +242,6 @@ async fn demo(tracker: &Tracker, args: &Args) -> Result<(), Error> {
     Ok(())
 }
 
-/// The background jobs: for now, today's and yesterday's usage numbers of
-/// every company that may still send data.
-async fn run_jobs(tracker: &Tracker) -> Result<usize, Error> {
-    let now = tracker.now();
-    let today = now.date_naive();
-    let yesterday = today.pred_opt().unwrap_or(today);
-    let mut rows = 0;
-    for company in tracker.store().tenants().all_companies().await? {
-        if company.effective_status(now) == CompanyStatus::Suspended {
-            continue;
-        }
-        rows += tracker
-            .aggregate_usage(company.id, yesterday, today)
-            .await?
-            .len();
-    }
-    Ok(rows)
-}
-
-async fn jobs(tracker: Arc<Tracker>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match run_jobs(&tracker).await {
-            Ok(rows) => tracing::info!(rows, "usage aggregated"),
-            Err(e) => tracing::warn!(error = %e, "background jobs failed; retrying next time"),
-        }
-    }
-}
-
 /// `POST /bench/baseline`: the heartbeat's parse and answer, nothing else.
 async fn baseline(Json(_): Json<HeartbeatRequest>) -> Json<HeartbeatResponse> {
     Json(HeartbeatResponse {
@@ -290,7 +285,16 @@ async fn main() -> Result<(), Error> {
     let args = Args::parse();
     let store = open_store(&args.database_url).await?;
     let blobs = Arc::new(FsBlobStore::new(&args.blob_dir)?);
-    let tracker = Arc::new(Tracker::builder_shared(store).blobs(blobs).build());
+    let notifier = WebhookNotifier::new(WebhookConfig {
+        allowed_hosts: args.webhook_hosts.clone(),
+        ..WebhookConfig::default()
+    })?;
+    let tracker = Arc::new(
+        Tracker::builder_shared(store)
+            .blobs(blobs)
+            .notifier(Arc::new(notifier))
+            .build(),
+    );
     first_start(&tracker, &args).await?;
     if args.demo {
         demo(&tracker, &args).await?;
@@ -306,14 +310,23 @@ async fn main() -> Result<(), Error> {
         ),
         metrics: true,
     };
-    let mut app = tracker_axum::router_with(Arc::clone(&tracker), config);
+    let board = JobBoard::default();
+    let minutes = |m: u64| (m > 0).then(|| Duration::from_secs(m * 60));
+    let schedule = JobSchedule {
+        usage_every: minutes(args.usage_every),
+        expiry_every: minutes(args.expiry_every),
+        retention_every: minutes(args.retention_every),
+        alerts_every: minutes(args.alerts_every),
+        purge_batch: args.purge_batch,
+    };
+    let _jobs = spawn_jobs(Arc::clone(&tracker), schedule, board.clone());
+    let mut app = tracker_axum::Api::new(Arc::clone(&tracker))
+        .config(config)
+        .jobs(board)
+        .router();
     if args.bench_baseline {
         app = app.route("/bench/baseline", post(baseline));
     }
-    tokio::spawn(jobs(
-        Arc::clone(&tracker),
-        Duration::from_secs(args.jobs_every.max(1) * 60),
-    ));
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     tracing::info!(address = %args.bind, database = %redact(&args.database_url), "serving");
     println!("Listening on http://{}", args.bind);

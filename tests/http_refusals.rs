@@ -361,6 +361,28 @@ fn routes(w: &World) -> Vec<Route> {
                 None,
             )
         },
+        Route {
+            forbidden: Some(w.manager.clone()),
+            ..r("GET", "/api/v1/company/alerts", Audience::Company, None)
+        },
+        Route {
+            forbidden: Some(w.manager.clone()),
+            ..r(
+                "GET",
+                "/api/v1/company/alerts/settings",
+                Audience::Company,
+                None,
+            )
+        },
+        Route {
+            forbidden: Some(w.manager.clone()),
+            ..r(
+                "PUT",
+                "/api/v1/company/alerts/settings",
+                Audience::Company,
+                Some(json!({ "offline_minutes": 30, "high_idle_enabled": false })),
+            )
+        },
         // Company: ADMIN and MANAGER.
         Route {
             forbidden: Some(w.owner.clone()),
@@ -629,7 +651,7 @@ async fn every_route_refuses_what_it_must() {
     let before = audit_sizes(&w).await;
     let stranger = w.server.anonymous();
     let routes = routes(&w);
-    assert!(routes.len() >= 57, "{} routes", routes.len());
+    assert!(routes.len() >= 60, "{} routes", routes.len());
     for route in &routes {
         let what = format!("{} {}", route.method, route.path);
 

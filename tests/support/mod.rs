@@ -132,6 +132,15 @@ impl Server {
                 .password_hasher(Argon2Hasher::insecure_fast())
                 .build(),
         );
+        Self::serve(tracker, |t| tracker_axum::Api::new(t).config(config)).await
+    }
+
+    /// Serves `tracker` through `api` (which names no tracker yet), after
+    /// making the default plans and the OWNER.
+    pub async fn serve(
+        tracker: Arc<Tracker>,
+        api: impl FnOnce(Arc<Tracker>) -> tracker_axum::Api,
+    ) -> Self {
         tracker.ensure_default_plans().await.expect("plans");
         tracker
             .bootstrap_owner(OWNER.0, OWNER.1)
@@ -139,7 +148,7 @@ impl Server {
             .expect("owner");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let app = tracker_axum::router_with(Arc::clone(&tracker), config);
+        let app = api(Arc::clone(&tracker)).router();
         tokio::spawn(async move {
             axum::serve(
                 listener,

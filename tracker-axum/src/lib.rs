@@ -31,7 +31,8 @@
 //! `company/teams`, `company/agents`, `company/sessions`,
 //! `company/activity`, `company/screenshots`, `company/reports/{daily,
 //! monthly,apps,websites}`, `company/usage`, `company/tasks`,
-//! `company/corrections`, `company/audit`, `company/exports/timesheet.csv`);
+//! `company/corrections`, `company/audit`, `company/alerts` and
+//! `company/alerts/settings`, `company/exports/timesheet.csv`);
 //! the self-service routes (`me`, `me/day`, `me/sessions`, `me/tasks`,
 //! `me/policy`, `me/corrections`, `me/export`); the OWNER's routes
 //! (`owner/companies` and their `plan`, `suspend`, `reactivate`,
@@ -84,10 +85,12 @@
 
 pub mod error;
 pub mod extract;
+pub mod jobs;
 mod limit;
 mod metrics;
 mod openapi;
 mod routes;
+pub mod webhook;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,6 +154,7 @@ pub struct AppState {
     authenticator: Option<Arc<dyn Authenticator>>,
     limiters: Option<Arc<limit::Limiters>>,
     metrics: Arc<metrics::Metrics>,
+    jobs: Option<jobs::JobBoard>,
 }
 
 /// Builds the router: the service, limits, and optionally the
@@ -159,6 +163,7 @@ pub struct Api {
     tracker: Arc<Tracker>,
     config: HttpConfig,
     authenticator: Option<Arc<dyn Authenticator>>,
+    jobs: Option<jobs::JobBoard>,
 }
 
 impl Api {
@@ -168,6 +173,7 @@ impl Api {
             tracker,
             config: HttpConfig::default(),
             authenticator: None,
+            jobs: None,
         }
     }
 
@@ -183,6 +189,13 @@ impl Api {
     /// routes keep the built-in agent login.
     pub fn authenticator(mut self, authenticator: Arc<dyn Authenticator>) -> Self {
         self.authenticator = Some(authenticator);
+        self
+    }
+
+    /// Shows the background jobs' last runs (see [`jobs::spawn_jobs`]) in
+    /// `/readyz` and `/metrics`.
+    pub fn jobs(mut self, board: jobs::JobBoard) -> Self {
+        self.jobs = Some(board);
         self
     }
 
@@ -203,7 +216,7 @@ pub fn router_with(tracker: Arc<Tracker>, config: HttpConfig) -> Router {
 }
 
 fn build(api: Api) -> Router {
-    use routes::{agent, auth, company, me, owner};
+    use routes::{agent, alerts, auth, company, me, owner};
     let config = api.config;
     let state = AppState {
         tracker: api.tracker,
@@ -211,7 +224,8 @@ fn build(api: Api) -> Router {
         authenticator: api.authenticator,
         limiters: limit::Limiters::new(config.rate_per_ip, config.rate_per_company_key)
             .map(Arc::new),
-        metrics: Arc::new(metrics::Metrics::new()),
+        metrics: Arc::new(metrics::Metrics::new(api.jobs.as_ref())),
+        jobs: api.jobs,
     };
     let api = Router::new()
         .route("/auth/login", post(auth::login))
@@ -286,6 +300,12 @@ fn build(api: Api) -> Router {
         .route("/company/audit", get(company::audit))
         .route("/company/audit/verify", get(company::verify_audit))
         .route("/company/exports/timesheet.csv", get(company::timesheet))
+        .route("/company/alerts", get(alerts::alerts))
+        .route(
+            "/company/alerts/settings",
+            get(alerts::settings).put(alerts::update_settings),
+        )
+        .route("/company/alerts/{id}", get(alerts::alert))
         // Every company user, about themselves.
         .route("/me", get(me::me))
         .route("/me/day", get(me::day))

@@ -55,8 +55,11 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(jobs: Option<&crate::jobs::JobBoard>) -> Self {
         let mut registry = Registry::with_prefix("tracker");
+        if let Some(board) = jobs {
+            board.register(&mut registry);
+        }
         let requests = Family::<RequestLabels, Counter>::default();
         let latency = Family::<RouteLabels, Histogram>::new_with_constructor(
             latency_histogram as fn() -> Histogram,

@@ -14,7 +14,7 @@ use utoipa::openapi::{Content, Object, OpenApiVersion, Ref, RefOr, Type};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use crate::error::Problem;
-use crate::routes::{agent, auth, company, me, ops, owner};
+use crate::routes::{agent, alerts, auth, company, me, ops, owner};
 
 /// The document: every route of [`crate::router`], with the paths as the
 /// router serves them (under `/api/v1`, probes and metrics at the root).
@@ -68,6 +68,10 @@ use crate::routes::{agent, auth, company, me, ops, owner};
         company::reject_correction,
         company::audit,
         company::verify_audit,
+        alerts::alerts,
+        alerts::alert,
+        alerts::settings,
+        alerts::update_settings,
         me::me,
         me::day,
         me::sessions,
@@ -103,6 +107,7 @@ use crate::routes::{agent, auth, company, me, ops, owner};
         tracker_core::AuditAction,
         tracker_core::TaskStatus,
         tracker_core::CorrectionStatus,
+        tracker_core::AlertKind,
     )),
     modifiers(&SecuritySchemes),
     tags(

@@ -140,6 +140,8 @@ actions! {
     CorrectionDecided => "correction_decided",
     /// Tracking data was purged by retention.
     DataPurged => "data_purged",
+    /// The alert settings changed.
+    AlertSettingsUpdated => "alert_settings_updated",
     /// A login failed.
     LoginFailed => "login_failed",
 }

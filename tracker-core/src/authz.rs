@@ -133,6 +133,8 @@ pub enum Action {
     DecideCorrection,
     /// Read the audit log.
     ReadAudit,
+    /// Read alerts and change the alert settings.
+    ManageAlerts,
 }
 
 impl Action {
@@ -154,6 +156,7 @@ impl Action {
             Action::ReadCorrections => "read_corrections",
             Action::DecideCorrection => "decide_correction",
             Action::ReadAudit => "read_audit",
+            Action::ManageAlerts => "manage_alerts",
         }
     }
 }
@@ -241,7 +244,9 @@ pub fn authorize(principal: &Principal, action: Action, target: Target) -> Resul
 
     let role_allows = match action {
         CompanyLifecycle => false,
-        CompanyAggregates | ChangePolicy | ManageUsers | ReadAudit => role == Role::Admin,
+        CompanyAggregates | ChangePolicy | ManageUsers | ReadAudit | ManageAlerts => {
+            role == Role::Admin
+        }
         ReadPolicy => true,
         ReadUsers | ReadTracking | ReadTasks | ReadCorrections => {
             // Employees have no company-wide lists, only their own data.
@@ -309,6 +314,7 @@ mod tests {
             Action::ManageUsers,
             Action::ReadTracking,
             Action::ReadAudit,
+            Action::ManageAlerts,
         ] {
             assert_eq!(
                 code(authorize(&admin, action, Target::Company(c2))),
@@ -352,6 +358,7 @@ mod tests {
             Action::ReadTasks,
             Action::ReadAudit,
             Action::ManageUsers,
+            Action::ManageAlerts,
         ] {
             assert_eq!(
                 code(authorize(&owner, action, Target::Company(c))),
@@ -414,6 +421,10 @@ mod tests {
         );
         assert_eq!(
             code(authorize(&m, Action::ReadAudit, Target::Company(c))),
+            "forbidden"
+        );
+        assert_eq!(
+            code(authorize(&m, Action::ManageAlerts, Target::Company(c))),
             "forbidden"
         );
         assert_eq!(
@@ -498,6 +509,7 @@ mod tests {
             Action::ReadAudit,
             Action::CompanyAggregates,
             Action::ReadTracking,
+            Action::ManageAlerts,
         ] {
             assert_eq!(
                 code(authorize(&a, action, Target::Company(c))),

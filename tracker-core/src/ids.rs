@@ -129,3 +129,11 @@ mod tests {
         assert_eq!(json, format!("\"{a}\""));
     }
 }
+id_type!(
+    /// Identifies an [`Alert`](crate::notify::Alert).
+    AlertId
+);
+id_type!(
+    /// Identifies a [`DeliveryRecord`](crate::notify::DeliveryRecord).
+    DeliveryId
+);

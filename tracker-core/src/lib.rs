@@ -131,12 +131,13 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FieldError, Result};
 pub use identity::{Role, Team, User};
 pub use ids::*;
-pub use notify::{Alert, AlertKind, Notifier, RecordingNotifier};
+pub use notify::{Alert, AlertKind, AlertSettings, NoNotifier, Notifier, RecordingNotifier};
 pub use paging::{Page, PageRequest};
 pub use policy::{PolicyUpdate, TrackingPolicy};
 pub use secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};
 pub use service::{
-    AgentContext, Authenticator, Identity, Tracker, TrackerBuilder, TrackerConfig, UsageReport,
+    AgentContext, AlertDetail, AlertRun, Authenticator, DEFAULT_PURGE_BATCH, ExpiryRun, Identity,
+    RetentionRun, Tracker, TrackerBuilder, TrackerConfig, UsageReport, UsageRun,
 };
 pub use store::Store;
 pub use tenancy::{Company, CompanyStatus, Plan, Subscription};

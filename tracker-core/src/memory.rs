@@ -15,6 +15,7 @@ use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
 use crate::error::{Error, Result};
 use crate::identity::{Team, TokenRecord, User};
 use crate::ids::*;
+use crate::notify::{Alert, AlertFilter, AlertKind, AlertSettings, DeliveryRecord};
 use crate::paging::{Page, PageRequest, encode_time_id};
 use crate::policy::TrackingPolicy;
 use crate::secret::SecretHash;
@@ -40,6 +41,11 @@ struct State {
     tasks: BTreeMap<(CompanyId, TaskId), Task>,
     corrections: BTreeMap<(CompanyId, CorrectionId), CorrectionRequest>,
     usage: BTreeMap<(CompanyId, NaiveDate), CompanyUsageDaily>,
+    usage_pending: BTreeMap<(CompanyId, NaiveDate), u64>,
+    purges: HashMap<CompanyId, PurgeProgress>,
+    alerts: BTreeMap<(CompanyId, AlertId), Alert>,
+    alert_settings: HashMap<CompanyId, AlertSettings>,
+    deliveries: BTreeMap<(CompanyId, DeliveryId), DeliveryRecord>,
 }
 
 impl State {
@@ -63,6 +69,12 @@ impl State {
         self.users.values().any(|u| {
             u.id != user.id && u.company_id == user.company_id && u.username == user.username
         })
+    }
+
+    fn mark(&mut self, company: CompanyId, dates: impl IntoIterator<Item = NaiveDate>) {
+        for d in dates {
+            *self.usage_pending.entry((company, d)).or_default() += 1;
+        }
     }
 
     fn storage(&self, company: CompanyId) -> u64 {
@@ -624,6 +636,7 @@ impl TrackingStore for MemoryStore {
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(e.clone());
                     count.inserted += 1;
+                    s.mark(company, event_dates([e]));
                 }
             }
         }
@@ -679,6 +692,7 @@ impl TrackingStore for MemoryStore {
             });
         }
         s.screenshots.insert(key, shot.clone());
+        s.mark(shot.company_id, [shot.taken_at.date_naive()]);
         Ok(Ingested {
             stored: shot.clone(),
             inserted: true,
@@ -708,6 +722,125 @@ impl TrackingStore for MemoryStore {
 
     async fn storage_used(&self, company: CompanyId) -> Result<u64> {
         Ok(self.lock().storage(company))
+    }
+
+    async fn pending_usage_days(&self, company: CompanyId) -> Result<Vec<PendingUsageDay>> {
+        Ok(self
+            .lock()
+            .usage_pending
+            .range((company, NaiveDate::MIN)..=(company, NaiveDate::MAX))
+            .map(|((_, date), version)| PendingUsageDay {
+                date: *date,
+                version: *version,
+            })
+            .collect())
+    }
+
+    async fn mark_usage_days(&self, company: CompanyId, dates: &[NaiveDate]) -> Result<()> {
+        self.lock().mark(company, dates.iter().copied());
+        Ok(())
+    }
+
+    async fn clear_pending_usage(
+        &self,
+        company: CompanyId,
+        days: &[PendingUsageDay],
+    ) -> Result<()> {
+        let mut s = self.lock();
+        for d in days {
+            if s.usage_pending.get(&(company, d.date)) == Some(&d.version) {
+                s.usage_pending.remove(&(company, d.date));
+            }
+        }
+        Ok(())
+    }
+
+    async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>> {
+        let s = self.lock();
+        let mut out: Vec<WorkSession> = in_company(&s.sessions, company)
+            .filter(|x| x.stopped_at.is_none())
+            .cloned()
+            .collect();
+        out.sort_by_key(|x| (x.started_at, x.id));
+        Ok(out)
+    }
+
+    async fn screenshots_before(
+        &self,
+        company: CompanyId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Screenshot>> {
+        let s = self.lock();
+        let mut out: Vec<Screenshot> = in_company(&s.screenshots, company)
+            .filter(|x| x.taken_at < before)
+            .cloned()
+            .collect();
+        out.sort_by_key(|x| (x.taken_at, x.id));
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn purge_tracking(&self, company: CompanyId, batch: &PurgeBatch) -> Result<PurgeCounts> {
+        let mut s = self.lock();
+        let mut counts = PurgeCounts::default();
+        for id in &batch.screenshots {
+            if let Some(shot) = s.screenshots.get(&(company, *id))
+                && shot.taken_at < batch.before
+            {
+                counts.screenshots += 1;
+                counts.screenshot_bytes += shot.size_bytes;
+                s.screenshots.remove(&(company, *id));
+            }
+        }
+        let mut events: Vec<_> = in_company(&s.activity, company)
+            .filter(|e| e.ended_at() <= batch.before)
+            .map(|e| (e.started_at, e.id))
+            .collect();
+        events.sort();
+        events.truncate(batch.limit as usize);
+        for (_, id) in &events {
+            s.activity.remove(&(company, *id));
+        }
+        counts.events = events.len() as u64;
+        let mut sessions: Vec<_> = in_company(&s.sessions, company)
+            .filter(|x| {
+                x.started_at < batch.before && x.stopped_at.is_none_or(|t| t <= batch.before)
+            })
+            .map(|x| (x.started_at, x.id))
+            .collect();
+        sessions.sort();
+        sessions.truncate(batch.limit as usize);
+        for (_, id) in &sessions {
+            s.sessions.remove(&(company, *id));
+        }
+        counts.sessions = sessions.len() as u64;
+        if counts.is_empty() {
+            return Ok(counts);
+        }
+        s.purges
+            .entry(company)
+            .or_insert_with(|| PurgeProgress {
+                company_id: company,
+                before: batch.before,
+                before_date: batch.before_date,
+                started_at: batch.started_at,
+                counts: PurgeCounts::default(),
+            })
+            .counts
+            .add(&counts);
+        Ok(counts)
+    }
+
+    async fn purge_progress(&self, company: CompanyId) -> Result<Option<PurgeProgress>> {
+        Ok(self.lock().purges.get(&company).cloned())
+    }
+
+    async fn finish_purge(&self, company: CompanyId, audit: NewAuditEvent) -> Result<()> {
+        let mut s = self.lock();
+        s.append(audit);
+        s.purges.remove(&company);
+        Ok(())
     }
 }
 
@@ -838,6 +971,110 @@ impl UsageStore for MemoryStore {
             .values()
             .filter(|r| company.is_none_or(|c| r.company_id == c))
             .filter(|r| r.date >= from && r.date <= to)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl AlertStore for MemoryStore {
+    async fn open_alert(&self, alert: &Alert) -> Result<Ingested<Alert>> {
+        let mut s = self.lock();
+        if let Some(open) = in_company(&s.alerts, alert.company_id)
+            .find(|a| a.is_open() && a.kind == alert.kind && a.user_id == alert.user_id)
+        {
+            return Ok(Ingested {
+                stored: open.clone(),
+                inserted: false,
+            });
+        }
+        s.alerts.insert((alert.company_id, alert.id), alert.clone());
+        Ok(Ingested {
+            stored: alert.clone(),
+            inserted: true,
+        })
+    }
+
+    async fn get_alert(&self, company: CompanyId, id: AlertId) -> Result<Option<Alert>> {
+        Ok(self.lock().alerts.get(&(company, id)).cloned())
+    }
+
+    async fn open_alerts(&self, company: Option<CompanyId>, kind: AlertKind) -> Result<Vec<Alert>> {
+        Ok(self
+            .lock()
+            .alerts
+            .values()
+            .filter(|a| company.is_none_or(|c| a.company_id == c))
+            .filter(|a| a.is_open() && a.kind == kind)
+            .cloned()
+            .collect())
+    }
+
+    async fn resolve_alert(
+        &self,
+        company: CompanyId,
+        id: AlertId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Alert>> {
+        let mut s = self.lock();
+        match s.alerts.get_mut(&(company, id)) {
+            Some(a) if a.is_open() => {
+                a.resolved_at = Some(at);
+                Ok(Some(a.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn list_alerts(
+        &self,
+        company: CompanyId,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Alert>> {
+        page.after_id()?; // a cursor must be an alert id
+        let s = self.lock();
+        let items: Vec<Alert> = in_company(&s.alerts, company)
+            .filter(|a| filter.matches(a))
+            .cloned()
+            .collect();
+        Page::of_all(items, page, |a| a.id.to_string())
+    }
+
+    async fn get_alert_settings(&self, company: CompanyId) -> Result<Option<AlertSettings>> {
+        Ok(self.lock().alert_settings.get(&company).cloned())
+    }
+
+    async fn put_alert_settings(
+        &self,
+        settings: &AlertSettings,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        if !s.companies.contains_key(&settings.company_id) {
+            return Err(Error::not_found("company"));
+        }
+        s.alert_settings
+            .insert(settings.company_id, settings.clone());
+        s.append(audit);
+        Ok(())
+    }
+
+    async fn insert_deliveries(&self, records: &[DeliveryRecord]) -> Result<()> {
+        let mut s = self.lock();
+        for r in records {
+            s.deliveries.insert((r.company_id, r.id), r.clone());
+        }
+        Ok(())
+    }
+
+    async fn list_deliveries(
+        &self,
+        company: CompanyId,
+        alert: AlertId,
+    ) -> Result<Vec<DeliveryRecord>> {
+        Ok(in_company(&self.lock().deliveries, company)
+            .filter(|d| d.alert_id == alert)
             .cloned()
             .collect())
     }

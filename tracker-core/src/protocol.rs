@@ -364,6 +364,9 @@ pub struct NoSyncCompany {
     pub last_sync_at: Option<DateTime<Utc>>,
     /// Hours since the last sync (or creation).
     pub hours_without_sync: i64,
+    /// When the open no-sync alert of the company was raised, if the
+    /// alert job has raised one.
+    pub alert_raised_at: Option<DateTime<Utc>>,
 }
 
 /// One agent in the company's agent list.
@@ -600,6 +603,20 @@ impl From<AuditQuery> for AuditFilter {
             to: q.to,
         }
     }
+}
+
+/// Filter of `GET /company/alerts`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AlertQuery {
+    /// Only open (`true`) or resolved (`false`) alerts.
+    #[serde(default)]
+    pub open: Option<bool>,
+    /// Only this kind.
+    #[serde(default)]
+    pub kind: Option<crate::notify::AlertKind>,
 }
 
 /// One user's day: a daily report's arguments.

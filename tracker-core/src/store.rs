@@ -67,6 +67,7 @@
 //!     fn tracking(&self) -> &dyn TrackingStore { &self.main }
 //!     fn work(&self) -> &dyn WorkStore { &self.main }
 //!     fn usage(&self) -> &dyn UsageStore { &self.usage }
+//!     fn alerts(&self) -> &dyn AlertStore { &self.main }
 //! }
 //!
 //! // Any store, also behind `Arc<dyn Store>`, runs the same service.
@@ -86,6 +87,7 @@ use crate::audit::{AuditAction, AuditChain, AuditEvent, NewAuditEvent};
 use crate::error::Result;
 use crate::identity::{Team, TokenRecord, User};
 use crate::ids::*;
+use crate::notify::{Alert, AlertFilter, AlertKind, AlertSettings, DeliveryRecord};
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;
 use crate::secret::SecretHash;
@@ -437,6 +439,53 @@ pub trait TrackingStore: Send + Sync + 'static {
     /// Bytes of screenshots stored by a company.
     async fn storage_used(&self, company: CompanyId) -> Result<u64>;
 
+    /// Work sessions of a company not stopped yet, ordered by (started_at, id)
+    /// (the agent-offline alert).
+    async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>>;
+
+    /// Up to `limit` screenshots of a company taken before `before`,
+    /// ordered by (taken_at, id): the retention purge deletes their blobs
+    /// before it deletes them with [`purge_tracking`](Self::purge_tracking).
+    async fn screenshots_before(
+        &self,
+        company: CompanyId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Screenshot>>;
+
+    /// One bounded step of a retention purge, in one transaction: deletes
+    /// the listed screenshots (only those taken before `batch.before`), up
+    /// to `batch.limit` activity events that ended by `batch.before`, up to
+    /// `batch.limit` sessions that started before `batch.before` and are
+    /// stopped by then or were never stopped, and the store's own per-user
+    /// daily rows dated before `batch.before_date`; adds the counts to the
+    /// company's [`PurgeProgress`] (made from `batch` if there is none) and
+    /// returns the counts of this step. Rows of other companies are never
+    /// touched.
+    async fn purge_tracking(&self, company: CompanyId, batch: &PurgeBatch) -> Result<PurgeCounts>;
+
+    /// The company's unfinished purge, if a previous run stopped before
+    /// [`finish_purge`](Self::finish_purge).
+    async fn purge_progress(&self, company: CompanyId) -> Result<Option<PurgeProgress>>;
+
+    /// Appends `audit` and forgets the company's purge progress, in one
+    /// transaction.
+    async fn finish_purge(&self, company: CompanyId, audit: NewAuditEvent) -> Result<()>;
+
+    /// The UTC dates of a company whose tracking data changed since their
+    /// marks were last cleared, ordered by date. The store marks, in the
+    /// transaction that writes them, the UTC dates an inserted activity
+    /// event covers (start to end, see [`event_dates`]) and the date of an
+    /// inserted screenshot; marking a date again bumps its version.
+    async fn pending_usage_days(&self, company: CompanyId) -> Result<Vec<PendingUsageDay>>;
+    /// Marks dates as pending (or bumps them), for changes other than
+    /// ingest (an approved correction).
+    async fn mark_usage_days(&self, company: CompanyId, dates: &[NaiveDate]) -> Result<()>;
+    /// Clears the marks whose version is still the one given, so a date
+    /// marked again meanwhile stays pending.
+    async fn clear_pending_usage(&self, company: CompanyId, days: &[PendingUsageDay])
+    -> Result<()>;
+
     /// Per-day rollups of the users' activity for local dates in
     /// `[from, to]` (days are cut in the company's timezone), if this store
     /// keeps them; `None` if it does not, and reports then compute from the
@@ -539,6 +588,144 @@ pub trait UsageStore: Send + Sync + 'static {
     ) -> Result<Vec<CompanyUsageDaily>>;
 }
 
+/// A UTC date whose tracking data changed since usage was last computed.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct PendingUsageDay {
+    /// The UTC date.
+    pub date: NaiveDate,
+    /// Bumped on every new mark.
+    pub version: u64,
+}
+
+/// The UTC dates `[from, to]` touches (`to` inclusive: an event ending at
+/// midnight marks the day it ends on too, which only costs a recomputation).
+pub fn utc_dates(from: DateTime<Utc>, to: DateTime<Utc>) -> impl Iterator<Item = NaiveDate> {
+    let last = to.max(from).date_naive();
+    from.date_naive()
+        .iter_days()
+        .take_while(move |d| *d <= last)
+}
+
+/// The UTC dates the events cover, each once.
+pub fn event_dates<'a>(events: impl IntoIterator<Item = &'a ActivityEvent>) -> BTreeSet<NaiveDate> {
+    events
+        .into_iter()
+        .flat_map(|e| utc_dates(e.started_at, e.ended_at()))
+        .collect()
+}
+
+/// One step of a retention purge (see [`TrackingStore::purge_tracking`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurgeBatch {
+    /// Data older than this instant goes.
+    pub before: DateTime<Utc>,
+    /// The company's local date of `before`: daily rows dated earlier go.
+    pub before_date: NaiveDate,
+    /// Screenshots whose blobs are already deleted.
+    pub screenshots: Vec<ScreenshotId>,
+    /// Most events, and most sessions, deleted by this step.
+    pub limit: u32,
+    /// When the purge started (kept in its progress).
+    pub started_at: DateTime<Utc>,
+}
+
+/// Rows deleted by a retention purge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PurgeCounts {
+    /// Activity events.
+    pub events: u64,
+    /// Work sessions.
+    pub sessions: u64,
+    /// Screenshots (rows and blobs).
+    pub screenshots: u64,
+    /// Bytes of the deleted screenshots.
+    pub screenshot_bytes: u64,
+    /// Per-user daily rows the store keeps (rollups).
+    pub daily_rows: u64,
+}
+
+impl PurgeCounts {
+    /// Whether nothing was deleted.
+    pub fn is_empty(&self) -> bool {
+        self.events + self.sessions + self.screenshots + self.daily_rows == 0
+    }
+
+    /// Adds `other` to these counts.
+    pub fn add(&mut self, other: &PurgeCounts) {
+        self.events += other.events;
+        self.sessions += other.sessions;
+        self.screenshots += other.screenshots;
+        self.screenshot_bytes += other.screenshot_bytes;
+        self.daily_rows += other.daily_rows;
+    }
+}
+
+/// A purge that has started and not finished: what it deletes and what it
+/// deleted so far. A purge stopped by a crash resumes from it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PurgeProgress {
+    /// Company.
+    pub company_id: CompanyId,
+    /// Data older than this instant goes.
+    pub before: DateTime<Utc>,
+    /// Daily rows dated before this go.
+    pub before_date: NaiveDate,
+    /// When the purge started.
+    pub started_at: DateTime<Utc>,
+    /// Rows deleted so far.
+    pub counts: PurgeCounts,
+}
+
+/// Alerts, alert settings and webhook deliveries.
+#[cfg_attr(test, mockall::automock)]
+#[async_trait]
+pub trait AlertStore: Send + Sync + 'static {
+    /// Stores `alert` unless an open alert of the same company, kind and
+    /// subject (`user_id`) exists; returns the open one. Two concurrent
+    /// calls MUST NOT leave two open alerts.
+    async fn open_alert(&self, alert: &Alert) -> Result<Ingested<Alert>>;
+    /// An alert of a company.
+    async fn get_alert(&self, company: CompanyId, id: AlertId) -> Result<Option<Alert>>;
+    /// Open alerts of a kind, of one company or of all with `None`,
+    /// ordered by (company, id).
+    async fn open_alerts(&self, company: Option<CompanyId>, kind: AlertKind) -> Result<Vec<Alert>>;
+    /// Sets `resolved_at` of an open alert and returns it; `None` if it is
+    /// not open (or not of the company).
+    async fn resolve_alert(
+        &self,
+        company: CompanyId,
+        id: AlertId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Alert>>;
+    /// Alerts of a company ordered by id, newest last.
+    async fn list_alerts(
+        &self,
+        company: CompanyId,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Alert>>;
+    /// The company's alert settings, if ever saved.
+    async fn get_alert_settings(&self, company: CompanyId) -> Result<Option<AlertSettings>>;
+    /// Saves the settings of `settings.company_id` with their audit event.
+    /// MUST fail with `NotFound` for an unknown company.
+    async fn put_alert_settings(
+        &self,
+        settings: &AlertSettings,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
+    /// Stores delivery attempts.
+    async fn insert_deliveries(&self, records: &[DeliveryRecord]) -> Result<()>;
+    /// Delivery attempts of an alert, ordered by id.
+    async fn list_deliveries(
+        &self,
+        company: CompanyId,
+        alert: AlertId,
+    ) -> Result<Vec<DeliveryRecord>>;
+}
+
 /// A complete store: access to every capability. Implemented automatically
 /// for any type that implements all of them; a store may also be assembled
 /// from separate parts by implementing the accessors.
@@ -557,11 +744,20 @@ pub trait Store: Send + Sync + 'static {
     fn work(&self) -> &dyn WorkStore;
     /// Usage aggregates.
     fn usage(&self) -> &dyn UsageStore;
+    /// Alerts and their settings.
+    fn alerts(&self) -> &dyn AlertStore;
 }
 
 impl<T> Store for T
 where
-    T: TenantStore + UserStore + PolicyStore + AuditStore + TrackingStore + WorkStore + UsageStore,
+    T: TenantStore
+        + UserStore
+        + PolicyStore
+        + AuditStore
+        + TrackingStore
+        + WorkStore
+        + UsageStore
+        + AlertStore,
 {
     fn tenants(&self) -> &dyn TenantStore {
         self
@@ -584,6 +780,9 @@ where
     fn usage(&self) -> &dyn UsageStore {
         self
     }
+    fn alerts(&self) -> &dyn AlertStore {
+        self
+    }
 }
 
 // Every port must stay object safe.
@@ -595,3 +794,4 @@ const _: Option<&dyn AuditStore> = None;
 const _: Option<&dyn TrackingStore> = None;
 const _: Option<&dyn WorkStore> = None;
 const _: Option<&dyn UsageStore> = None;
+const _: Option<&dyn AlertStore> = None;

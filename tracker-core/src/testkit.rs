@@ -30,6 +30,10 @@ use crate::audit::{Actor, AuditAction, AuditChain, NewAuditEvent, verify};
 use crate::error::Error;
 use crate::identity::{Role, Team, TokenRecord, User};
 use crate::ids::*;
+use crate::notify::{
+    Alert, AlertEvent, AlertFilter, AlertKind, AlertSettings, DeliveryRecord, WebhookFormat,
+    WebhookTarget,
+};
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;
 use crate::secret::SecretHash;
@@ -120,6 +124,11 @@ macro_rules! __conformance_cases {
             corrections_are_decided_once,
             usage_rows_upsert_by_day,
             day_rollups_match_the_events,
+            usage_marks_follow_ingest,
+            open_sessions_are_listed_per_company,
+            purges_delete_only_old_rows_of_their_company,
+            alerts_stay_open_once_per_subject,
+            alert_settings_and_deliveries_are_scoped,
         );
     };
     (@each $case:ident, $extra:tt, $make:expr; $($name:ident,)*) => {
@@ -2168,4 +2177,565 @@ pub async fn day_rollups_match_the_events(store: &dyn Store) {
         .unwrap()
         .unwrap_or_default();
     assert!(theirs.iter().all(|r| r.user_id == b.admin.id));
+}
+
+// ---- jobs and alerts -----------------------------------------------------------
+
+/// Ingest marks the UTC dates it touched (an event across UTC midnight marks
+/// both), per company; clearing with a stale version keeps the mark.
+pub async fn usage_marks_follow_ingest(store: &dyn Store) {
+    let a = company(store, 10, 10_000).await;
+    let b = company(store, 10, 10_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let bob = add_user(store, &a, "bob", Role::Employee).await;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 5, d).unwrap_or_default();
+    assert!(
+        tr.pending_usage_days(c).await.unwrap().is_empty(),
+        "nothing yet"
+    );
+    // t0 is May 4 08:00 UTC: 16 hours later is across UTC midnight.
+    let late = ActivityEvent {
+        started_at: t0() + Duration::hours(15) + Duration::minutes(50),
+        duration_seconds: 1_200,
+        ..activity(c, bob.id, 0, 1_200)
+    };
+    tr.insert_activity(c, &[activity(c, bob.id, 0, 60), late])
+        .await
+        .unwrap();
+    tr.insert_screenshot(
+        &Screenshot {
+            taken_at: t0() + Duration::days(3),
+            ..shot(c, bob.id, 0, 10)
+        },
+        10_000,
+    )
+    .await
+    .unwrap();
+    let pending = tr.pending_usage_days(c).await.unwrap();
+    let dates: Vec<_> = pending.iter().map(|p| p.date).collect();
+    assert_eq!(
+        dates,
+        [day(4), day(5), day(7)],
+        "event start and end dates, the screenshot's date, in order"
+    );
+    assert!(
+        tr.pending_usage_days(b.company.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another company's ingest marks nothing here"
+    );
+    // New data on May 4 after the marks were read: its clear must not win.
+    tr.insert_activity(c, &[activity(c, bob.id, 120, 60)])
+        .await
+        .unwrap();
+    tr.clear_pending_usage(c, &pending).await.unwrap();
+    let left: Vec<_> = tr
+        .pending_usage_days(c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.date)
+        .collect();
+    assert_eq!(
+        left,
+        [day(4)],
+        "a date marked again after the read stays pending"
+    );
+    tr.clear_pending_usage(b.company.id, &tr.pending_usage_days(c).await.unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        tr.pending_usage_days(c).await.unwrap().len(),
+        1,
+        "clearing is scoped to the company"
+    );
+    let now = tr.pending_usage_days(c).await.unwrap();
+    tr.clear_pending_usage(c, &now).await.unwrap();
+    assert!(tr.pending_usage_days(c).await.unwrap().is_empty());
+    tr.mark_usage_days(c, &[day(9), day(9), day(10)])
+        .await
+        .unwrap();
+    let marked: Vec<_> = tr
+        .pending_usage_days(c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.date)
+        .collect();
+    assert_eq!(marked, [day(9), day(10)]);
+}
+
+/// Open sessions are those without `stopped_at`, of the company asked for,
+/// ordered by (started_at, id).
+pub async fn open_sessions_are_listed_per_company(store: &dyn Store) {
+    let a = company(store, 10, 1_000).await;
+    let b = company(store, 10, 1_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let bob = add_user(store, &a, "bob", Role::Employee).await;
+    let later = session(c, bob.id, 30);
+    let earlier = session(c, a.admin.id, 10);
+    let stopped = session(c, bob.id, 0);
+    for s in [&later, &earlier, &stopped] {
+        tr.insert_session(s).await.unwrap();
+    }
+    tr.stop_session(c, stopped.id, t0() + Duration::minutes(5))
+        .await
+        .unwrap();
+    tr.insert_session(&session(b.company.id, b.admin.id, 0))
+        .await
+        .unwrap();
+    let open = tr.open_sessions(c).await.unwrap();
+    assert_eq!(open, vec![earlier, later]);
+}
+
+/// A purge step deletes only the company's rows older than the cutoff
+/// (events that ended by it, sessions started before it and stopped by it
+/// or never, listed screenshots taken before it, daily rows dated before
+/// it), at most `limit` of each, keeps a running total, and
+/// `finish_purge` writes its audit event and forgets the total.
+pub async fn purges_delete_only_old_rows_of_their_company(store: &dyn Store) {
+    let a = company(store, 10, 1_000_000).await;
+    let b = company(store, 10, 1_000_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let bob = add_user(store, &a, "bob", Role::Employee).await;
+    let before = t0() + Duration::days(2);
+    let before_date = NaiveDate::from_ymd_opt(2026, 5, 6).unwrap_or_default();
+    // Five old events, one that ends after the cutoff, two new ones.
+    let mut old: Vec<ActivityEvent> = (0..5).map(|i| activity(c, bob.id, i * 600, 300)).collect();
+    let straddling = ActivityEvent {
+        started_at: before - Duration::minutes(1),
+        duration_seconds: 600,
+        ..activity(c, bob.id, 0, 600)
+    };
+    let new: Vec<ActivityEvent> = (0..2)
+        .map(|i| ActivityEvent {
+            started_at: before + Duration::hours(i + 1),
+            ..activity(c, bob.id, 0, 60)
+        })
+        .collect();
+    tr.insert_activity(
+        c,
+        &[old.clone(), vec![straddling.clone()], new.clone()].concat(),
+    )
+    .await
+    .unwrap();
+    let theirs = activity(b.company.id, b.admin.id, 0, 300);
+    tr.insert_activity(b.company.id, std::slice::from_ref(&theirs))
+        .await
+        .unwrap();
+    // Sessions: old stopped, old never stopped, old stopped after the cutoff, new.
+    let s_old = WorkSession {
+        stopped_at: Some(t0() + Duration::hours(1)),
+        ..session(c, bob.id, 0)
+    };
+    let s_open = session(c, bob.id, 5);
+    let s_late = WorkSession {
+        stopped_at: Some(before + Duration::hours(1)),
+        ..session(c, bob.id, 10)
+    };
+    let s_new = WorkSession {
+        started_at: before + Duration::hours(1),
+        ..session(c, bob.id, 0)
+    };
+    for s in [&s_old, &s_open, &s_late, &s_new] {
+        tr.insert_session(s).await.unwrap();
+    }
+    let s_theirs = session(b.company.id, b.admin.id, 0);
+    tr.insert_session(&s_theirs).await.unwrap();
+    // Screenshots: three old, one new, one of the other company.
+    let old_shots: Vec<Screenshot> = (0..3).map(|i| shot(c, bob.id, i, 100)).collect();
+    let new_shot = Screenshot {
+        taken_at: before + Duration::hours(2),
+        ..shot(c, bob.id, 0, 100)
+    };
+    let their_shot = shot(b.company.id, b.admin.id, 0, 100);
+    for s in old_shots.iter().chain([&new_shot, &their_shot]) {
+        tr.insert_screenshot(s, 1_000_000).await.unwrap();
+    }
+
+    let listed = tr.screenshots_before(c, before, 2).await.unwrap();
+    assert_eq!(
+        listed,
+        old_shots[..2].to_vec(),
+        "oldest first, at most `limit`"
+    );
+    assert!(
+        tr.purge_progress(c).await.unwrap().is_none(),
+        "no purge yet"
+    );
+    let nothing = tr
+        .purge_tracking(
+            c,
+            &PurgeBatch {
+                before: t0() - Duration::days(30),
+                before_date: NaiveDate::from_ymd_opt(2026, 4, 1).unwrap_or_default(),
+                screenshots: vec![],
+                limit: 10,
+                started_at: t0(),
+            },
+        )
+        .await
+        .unwrap();
+    assert!(
+        nothing.is_empty(),
+        "nothing is older than a month before the data"
+    );
+    assert!(
+        tr.purge_progress(c).await.unwrap().is_none(),
+        "a step that deleted nothing records nothing"
+    );
+
+    let step = |shots: Vec<ScreenshotId>| PurgeBatch {
+        before,
+        before_date,
+        screenshots: shots,
+        limit: 2,
+        started_at: t0() + Duration::days(100),
+    };
+    // The new screenshot is listed by mistake: it is not deleted.
+    let first = tr
+        .purge_tracking(
+            c,
+            &step(vec![listed[0].id, listed[1].id, new_shot.id, their_shot.id]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (first.events, first.sessions, first.screenshots),
+        (2, 2, 2),
+        "{first:?}"
+    );
+    assert_eq!(first.screenshot_bytes, 200);
+    let progress = tr
+        .purge_progress(c)
+        .await
+        .unwrap()
+        .expect("progress after a step");
+    assert_eq!(
+        (progress.before, progress.before_date),
+        (before, before_date)
+    );
+    assert_eq!(progress.counts, first);
+    let mut total = first;
+    loop {
+        let shots = tr.screenshots_before(c, before, 2).await.unwrap();
+        let n = tr
+            .purge_tracking(c, &step(shots.iter().map(|s| s.id).collect()))
+            .await
+            .unwrap();
+        if n.is_empty() {
+            break;
+        }
+        total.add(&n);
+    }
+    assert_eq!(
+        (total.events, total.sessions, total.screenshots),
+        (5, 2, 3),
+        "{total:?}"
+    );
+    let progress = tr
+        .purge_progress(c)
+        .await
+        .unwrap()
+        .expect("progress kept until finished");
+    assert_eq!(progress.counts, total, "the running total adds every step");
+    assert_eq!(progress.started_at, t0() + Duration::days(100));
+
+    let everything = |company| async move {
+        tr.activity_between(
+            company,
+            &None,
+            t0() - Duration::days(1),
+            t0() + Duration::days(10),
+        )
+        .await
+        .unwrap()
+    };
+    let mut kept: Vec<_> = everything(c).await.into_iter().map(|e| e.id).collect();
+    kept.sort();
+    let mut expected: Vec<_> = new.iter().chain([&straddling]).map(|e| e.id).collect();
+    expected.sort();
+    assert_eq!(
+        kept, expected,
+        "only events that ended by the cutoff are gone"
+    );
+    assert_eq!(
+        everything(b.company.id).await,
+        vec![theirs],
+        "the other company keeps its events"
+    );
+    old.clear();
+    let sessions: BTreeSet<_> = walk(10, |p| async move {
+        tr.list_sessions(c, &TrackingFilter::default(), &p).await
+    })
+    .await
+    .into_iter()
+    .map(|s: WorkSession| s.id)
+    .collect();
+    assert_eq!(sessions, BTreeSet::from([s_late.id, s_new.id]));
+    assert!(
+        tr.get_session(b.company.id, s_theirs.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        tr.storage_used(c).await.unwrap(),
+        100,
+        "only the new screenshot is left"
+    );
+    assert!(
+        tr.get_screenshot(b.company.id, their_shot.id)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    if let Some(rows) = tr
+        .day_rollups(c, &None, NaiveDate::MIN, NaiveDate::MAX)
+        .await
+        .unwrap()
+    {
+        assert!(
+            rows.iter().all(|r| r.date >= before_date),
+            "daily rows before the cutoff date are gone: {rows:?}"
+        );
+        assert!(
+            !rows.is_empty(),
+            "daily rows from the cutoff date on are kept"
+        );
+    }
+
+    let chain = AuditChain::Company(c);
+    let len = chain_len(store, chain).await;
+    tr.finish_purge(c, event(chain, AuditAction::DataPurged, 9))
+        .await
+        .unwrap();
+    assert_eq!(chain_len(store, chain).await, len + 1, "one audit event");
+    assert!(
+        tr.purge_progress(c).await.unwrap().is_none(),
+        "finished purges are forgotten"
+    );
+}
+
+fn alert(company: CompanyId, kind: AlertKind, user: Option<UserId>) -> Alert {
+    Alert {
+        id: AlertId::new(),
+        kind,
+        company_id: company,
+        user_id: user,
+        message: format!("{kind:?} alert"),
+        details: json!({ "n": 1 }),
+        raised_at: t0(),
+        resolved_at: None,
+    }
+}
+
+/// One open alert per (company, kind, subject): a second is not stored and
+/// the open one comes back; resolving closes it once, after which a new one
+/// may open. Reads are scoped to the company.
+pub async fn alerts_stay_open_once_per_subject(store: &dyn Store) {
+    let a = company(store, 10, 1_000).await;
+    let b = company(store, 10, 1_000).await;
+    let al = store.alerts();
+    let c = a.company.id;
+    let bob = UserId::new();
+    let first = al
+        .open_alert(&alert(c, AlertKind::AgentOffline, Some(bob)))
+        .await
+        .unwrap();
+    assert!(first.inserted);
+    let again = al
+        .open_alert(&alert(c, AlertKind::AgentOffline, Some(bob)))
+        .await
+        .unwrap();
+    assert!(!again.inserted, "one open alert per subject and kind");
+    assert_eq!(again.stored, first.stored);
+    let other_user = alert(c, AlertKind::AgentOffline, Some(UserId::new()));
+    assert!(al.open_alert(&other_user).await.unwrap().inserted);
+    let idle = alert(c, AlertKind::HighIdle, Some(bob));
+    assert!(
+        al.open_alert(&idle).await.unwrap().inserted,
+        "another kind is another alert"
+    );
+    let no_sync_a = alert(c, AlertKind::NoSync, None);
+    let no_sync_b = alert(b.company.id, AlertKind::NoSync, None);
+    assert!(al.open_alert(&no_sync_a).await.unwrap().inserted);
+    assert!(
+        !al.open_alert(&alert(c, AlertKind::NoSync, None))
+            .await
+            .unwrap()
+            .inserted,
+        "company-wide subjects too"
+    );
+    assert!(
+        al.open_alert(&no_sync_b).await.unwrap().inserted,
+        "another company"
+    );
+
+    assert_eq!(al.get_alert(c, idle.id).await.unwrap(), Some(idle.clone()));
+    assert_eq!(
+        al.get_alert(b.company.id, idle.id).await.unwrap(),
+        None,
+        "scoped"
+    );
+    let offline = al
+        .open_alerts(Some(c), AlertKind::AgentOffline)
+        .await
+        .unwrap();
+    assert_eq!(offline.len(), 2);
+    let all_no_sync = al.open_alerts(None, AlertKind::NoSync).await.unwrap();
+    assert_eq!(all_no_sync.len(), 2, "every company's with None");
+
+    let at = t0() + Duration::hours(1);
+    assert_eq!(
+        al.resolve_alert(b.company.id, first.stored.id, at)
+            .await
+            .unwrap(),
+        None,
+        "not of that company"
+    );
+    let resolved = al
+        .resolve_alert(c, first.stored.id, at)
+        .await
+        .unwrap()
+        .expect("resolved");
+    assert_eq!(resolved.resolved_at, Some(at));
+    assert_eq!(
+        al.resolve_alert(c, first.stored.id, at).await.unwrap(),
+        None,
+        "only once"
+    );
+    let reopened = al
+        .open_alert(&alert(c, AlertKind::AgentOffline, Some(bob)))
+        .await
+        .unwrap();
+    assert!(reopened.inserted, "after resolution a new alert may open");
+
+    let list = |filter: AlertFilter| async move {
+        walk(2, |p| async move { al.list_alerts(c, &filter, &p).await }).await
+    };
+    let every: Vec<Alert> = list(AlertFilter::default()).await;
+    assert_eq!(every.len(), 5, "{every:?}");
+    let mut ids: Vec<_> = every.iter().map(|x| x.id).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        every.iter().map(|x| x.id).collect::<Vec<_>>(),
+        "ordered by id"
+    );
+    let closed = list(AlertFilter {
+        open: Some(false),
+        kind: None,
+    })
+    .await;
+    assert_eq!(closed, vec![resolved]);
+    let open_offline = list(AlertFilter {
+        open: Some(true),
+        kind: Some(AlertKind::AgentOffline),
+    })
+    .await;
+    assert_eq!(open_offline.len(), 2);
+    bad_cursor(
+        |p| async move { al.list_alerts(c, &AlertFilter::default(), &p).await },
+        "list_alerts",
+    )
+    .await;
+}
+
+/// Settings are stored whole per company with their audit event (unknown
+/// company: not found, no event); deliveries are kept per alert and scoped.
+pub async fn alert_settings_and_deliveries_are_scoped(store: &dyn Store) {
+    let a = company(store, 10, 1_000).await;
+    let b = company(store, 10, 1_000).await;
+    let al = store.alerts();
+    let c = a.company.id;
+    assert_eq!(al.get_alert_settings(c).await.unwrap(), None);
+    let mut settings = AlertSettings::default_for(c, t0());
+    settings.offline_minutes = 30;
+    settings.webhooks = vec![WebhookTarget {
+        url: "https://hooks.example/alerts".into(),
+        format: WebhookFormat::Slack,
+        secret: Some("0123456789abcdef".into()),
+    }];
+    let chain = AuditChain::Company(c);
+    let len = chain_len(store, chain).await;
+    al.put_alert_settings(
+        &settings,
+        event(chain, AuditAction::AlertSettingsUpdated, 3),
+    )
+    .await
+    .unwrap();
+    assert_eq!(chain_len(store, chain).await, len + 1);
+    assert_eq!(
+        al.get_alert_settings(c).await.unwrap(),
+        Some(settings.clone())
+    );
+    assert_eq!(
+        al.get_alert_settings(b.company.id).await.unwrap(),
+        None,
+        "scoped"
+    );
+    settings.high_idle_enabled = false;
+    al.put_alert_settings(
+        &settings,
+        event(chain, AuditAction::AlertSettingsUpdated, 4),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        al.get_alert_settings(c).await.unwrap(),
+        Some(settings.clone()),
+        "replaced"
+    );
+    let ghost = AlertSettings::default_for(CompanyId::new(), t0());
+    let platform = chain_len(store, AuditChain::Platform).await;
+    expect_code(
+        al.put_alert_settings(
+            &ghost,
+            event(AuditChain::Platform, AuditAction::AlertSettingsUpdated, 5),
+        )
+        .await,
+        "not_found",
+        "settings of an unknown company",
+    );
+    assert_eq!(
+        chain_len(store, AuditChain::Platform).await,
+        platform,
+        "no event without the change"
+    );
+
+    let x = alert(c, AlertKind::NoSync, None);
+    al.open_alert(&x).await.unwrap();
+    let record = |attempt: u32, delivered: bool| DeliveryRecord {
+        id: DeliveryId::new(),
+        company_id: c,
+        alert_id: x.id,
+        event: AlertEvent::Raised,
+        url: "https://hooks.example/alerts".into(),
+        attempt,
+        at: t0() + Duration::seconds(i64::from(attempt)),
+        status: if delivered { Some(200) } else { Some(503) },
+        error: (!delivered).then(|| "HTTP 503".to_owned()),
+        delivered,
+    };
+    let records = vec![record(1, false), record(2, false), record(3, true)];
+    al.insert_deliveries(&records).await.unwrap();
+    assert_eq!(al.list_deliveries(c, x.id).await.unwrap(), records);
+    assert!(
+        al.list_deliveries(b.company.id, x.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "scoped"
+    );
+    assert!(
+        al.list_deliveries(c, AlertId::new())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

@@ -46,6 +46,19 @@
 //! version is refused with [`SqliteError::SchemaTooNew`]. Every tenant table
 //! leads its key with `company_id`; audit rows cannot be updated or deleted
 //! (triggers abort the statement).
+//!
+//! Migration 2 adds the tables of the background jobs and alerts:
+//!
+//! - `usage_pending`: UTC dates whose tracking data changed, marked with a
+//!   version by the transaction that stored the data, for the usage job.
+//! - `purge_progress`: the cutoff and running counts of an unfinished
+//!   retention purge, so a purge stopped by a crash resumes.
+//! - `alerts`: raised alerts; a partial unique index on (company, kind,
+//!   subject) of the open ones keeps one open alert per subject even when
+//!   callers race.
+//! - `alert_settings`: each company's [`AlertSettings`](tracker_core::AlertSettings)
+//!   as JSON, webhook secrets included (they sign the webhook bodies).
+//! - `alert_deliveries`: every webhook delivery attempt, per alert.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

@@ -5,7 +5,10 @@ use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
 
 use crate::error::SqliteError;
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("../migrations/001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("../migrations/001_initial.sql")),
+    M::up(include_str!("../migrations/002_jobs_alerts.sql")),
+];
 
 /// The schema version this crate writes.
 pub const SCHEMA_VERSION: usize = MIGRATIONS.len();

@@ -5,17 +5,23 @@
 //! company's timezone. If a new event overlaps another event of the same
 //! user, the days of the batch are marked inexact so that reports compute
 //! them from the events (interval union) instead of the sums.
+//!
+//! The same transaction marks the UTC dates of the new events in
+//! `usage_pending` for the usage job. A retention purge that deletes events
+//! of a day it keeps rebuilds that day's rows from the events left
+//! ([`forget_events`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use chrono::{DateTime, NaiveDate};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, params};
 use tracker_core::report::{day_bounds, span_dates};
-use tracker_core::store::IngestCount;
+use tracker_core::store::{IngestCount, event_dates};
 use tracker_core::tracking::MAX_EVENT_SECONDS;
 use tracker_core::{ActivityEvent, ActivityKind, CompanyId, UserId, tenancy::parse_timezone};
 
-use crate::codec::{R, ts};
+use crate::codec::{R, corrupt, ts};
 use crate::error::db;
 
 #[derive(Default)]
@@ -27,20 +33,26 @@ struct Day {
     exact: bool,
 }
 
+/// The company's timezone (UTC if it is unknown), which cuts rollup days.
+fn company_tz(c: &Connection, company: CompanyId) -> R<Tz> {
+    Ok(
+        c.prepare_cached("SELECT timezone FROM companies WHERE id = ?1")
+            .and_then(|mut s| {
+                s.query_row(params![company.0], |r| r.get::<_, String>(0))
+                    .optional()
+            })
+            .map_err(db)?
+            .and_then(|name| parse_timezone(&name))
+            .unwrap_or(Tz::UTC),
+    )
+}
+
 pub(crate) fn ingest(
     c: &Connection,
     company: CompanyId,
     events: &[ActivityEvent],
 ) -> R<IngestCount> {
-    let tz: Tz = c
-        .prepare_cached("SELECT timezone FROM companies WHERE id = ?1")
-        .and_then(|mut s| {
-            s.query_row(params![company.0], |r| r.get::<_, String>(0))
-                .optional()
-        })
-        .map_err(db)?
-        .and_then(|name| parse_timezone(&name))
-        .unwrap_or(Tz::UTC);
+    let tz = company_tz(c, company)?;
 
     // What each user already has around the batch, read before inserting.
     let mut by_user: BTreeMap<UserId, Vec<&ActivityEvent>> = BTreeMap::new();
@@ -104,7 +116,10 @@ pub(crate) fn ingest(
         }
     }
 
-    let mut days: BTreeMap<(UserId, chrono::NaiveDate), Day> = BTreeMap::new();
+    // The usage job recomputes the UTC dates that received new events.
+    crate::store::mark_usage(c, company, event_dates(fresh.values().flatten().copied()))?;
+
+    let mut days: BTreeMap<(UserId, NaiveDate), Day> = BTreeMap::new();
     for (user, evs) in &fresh {
         let mut spans: Vec<(i64, i64)> = evs
             .iter()
@@ -185,4 +200,118 @@ fn overlaps(spans: &mut [(i64, i64)]) -> bool {
         max_end = max_end.max(e);
     }
     false
+}
+
+/// An activity event deleted by a purge: user, start and end in microseconds.
+pub(crate) type Deleted = (UserId, i64, i64);
+
+/// Keeps the rollups of kept days equal to their events after a purge
+/// deleted `deleted`: rows of local dates from `keep_from` on that a
+/// deleted event touched are rebuilt from the events left. A purge cut at
+/// the start of `keep_from` (as the retention job cuts) touches none.
+pub(crate) fn forget_events(
+    c: &Connection,
+    company: CompanyId,
+    keep_from: NaiveDate,
+    deleted: &[Deleted],
+) -> R<()> {
+    if deleted.is_empty() {
+        return Ok(());
+    }
+    let tz = company_tz(c, company)?;
+    let first_kept_us = ts(day_bounds(tz, keep_from).0);
+    let mut touched: BTreeSet<(UserId, NaiveDate)> = BTreeSet::new();
+    for &(user, start, end) in deleted.iter().filter(|d| d.2 > first_kept_us) {
+        let (Some(start), Some(end)) = (
+            DateTime::from_timestamp_micros(start),
+            DateTime::from_timestamp_micros(end),
+        ) else {
+            return Err(corrupt(
+                "started_at",
+                format!("instant {start} out of range"),
+            ));
+        };
+        for date in span_dates(tz, start, end) {
+            if date >= keep_from {
+                touched.insert((user, date));
+            }
+        }
+    }
+    for (user, date) in touched {
+        rebuild_day(c, company, tz, user, date)?;
+    }
+    Ok(())
+}
+
+/// Recomputes one user's rollup row of one local day from the stored events.
+fn rebuild_day(c: &Connection, company: CompanyId, tz: Tz, user: UserId, date: NaiveDate) -> R<()> {
+    let (day_start, day_end) = day_bounds(tz, date);
+    let (lo, hi) = (ts(day_start), ts(day_end));
+    let mut stmt = c
+        .prepare_cached(
+            "SELECT started_at, duration_seconds, kind FROM activity_events
+             WHERE company_id = ?1 AND user_id = ?2 AND started_at >= ?3 AND started_at < ?4
+               AND started_at + duration_seconds * 1000000 > ?5",
+        )
+        .map_err(db)?;
+    let scan_from = lo - i64::from(MAX_EVENT_SECONDS) * 1_000_000;
+    let rows = stmt
+        .query_map(params![company.0, user.0, scan_from, hi, lo], |r| {
+            let start: i64 = r.get(0)?;
+            let secs: i64 = r.get(1)?;
+            Ok((start, start + secs * 1_000_000, r.get::<_, String>(2)?))
+        })
+        .map_err(db)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(db)?;
+    let mut d = Day {
+        first_us: i64::MAX,
+        last_us: i64::MIN,
+        ..Day::default()
+    };
+    let mut spans = Vec::with_capacity(rows.len());
+    for (start, end, kind) in rows {
+        let (s, t) = (start.max(lo), end.min(hi));
+        if t <= s {
+            continue;
+        }
+        spans.push((start, end));
+        match ActivityKind::parse(&kind) {
+            Some(ActivityKind::Active) => d.active_us += t - s,
+            Some(ActivityKind::Idle) => d.idle_us += t - s,
+            None => return Err(corrupt("kind", format!("unknown value {kind:?}"))),
+        }
+        d.first_us = d.first_us.min(s);
+        d.last_us = d.last_us.max(t);
+    }
+    if spans.is_empty() {
+        c.prepare_cached(
+            "DELETE FROM activity_daily WHERE company_id = ?1 AND user_id = ?2 AND date = ?3",
+        )
+        .and_then(|mut s| s.execute(params![company.0, user.0, date.to_string()]))
+        .map_err(db)?;
+        return Ok(());
+    }
+    d.exact = !overlaps(&mut spans);
+    c.prepare_cached(
+        "INSERT INTO activity_daily (company_id, user_id, date, active_us, idle_us, first_us, last_us, exact)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT (company_id, user_id, date) DO UPDATE SET
+           active_us = excluded.active_us, idle_us = excluded.idle_us,
+           first_us = excluded.first_us, last_us = excluded.last_us, exact = excluded.exact",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            company.0,
+            user.0,
+            date.to_string(),
+            d.active_us,
+            d.idle_us,
+            d.first_us,
+            d.last_us,
+            d.exact
+        ])
+    })
+    .map_err(db)?;
+    Ok(())
 }

@@ -8,6 +8,7 @@ use rusqlite::types::ToSql;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use tracker_core::audit::{AuditChain, AuditEvent, ChainHead, NewAuditEvent};
 use tracker_core::identity::TokenRecord;
+use tracker_core::notify::{AlertFilter, DeliveryRecord};
 use tracker_core::paging::{Page, PageRequest, encode_time_id};
 use tracker_core::secret::SecretHash;
 use tracker_core::store::*;
@@ -16,7 +17,9 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::SqliteStore;
-use crate::codec::{self, R, chain_key, company_key, id_array, ids_json, int, ts, ts_opt};
+use crate::codec::{
+    self, R, chain_key, company_key, date_bound, id_array, ids_json, int, ts, ts_opt,
+};
 use crate::error::db;
 
 type Mapper<T> = fn(&Row<'_>) -> R<T>;
@@ -92,6 +95,132 @@ pub(crate) fn append(conn: &Connection, event: NewAuditEvent) -> R<AuditEvent> {
         ],
     )?;
     Ok(e)
+}
+
+/// Marks UTC dates pending for the usage job, bumping the version of a
+/// date already marked. Runs inside the caller's transaction, so a mark
+/// commits with the data that caused it.
+pub(crate) fn mark_usage(
+    conn: &Connection,
+    company: CompanyId,
+    dates: impl IntoIterator<Item = NaiveDate>,
+) -> R<()> {
+    let mut stmt = conn
+        .prepare_cached(
+            "INSERT INTO usage_pending (company_id, date, version) VALUES (?1, ?2, 1)
+             ON CONFLICT (company_id, date) DO UPDATE SET version = version + 1",
+        )
+        .map_err(db)?;
+    for date in dates {
+        stmt.execute(params![company.0, date.to_string()])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// One retention purge step (see [`TrackingStore::purge_tracking`]), in the
+/// writer's transaction.
+fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<PurgeCounts> {
+    let before = ts(batch.before);
+    let limit = i64::from(batch.limit);
+    let mut counts = PurgeCounts::default();
+
+    // Only listed rows of this company that are really old: a stale or
+    // mistaken list never deletes newer screenshots. One key lookup each.
+    let mut shots = c
+        .prepare_cached(
+            "DELETE FROM screenshots WHERE company_id = ?1 AND id = ?2 AND taken_at < ?3
+             RETURNING size_bytes",
+        )
+        .map_err(db)?;
+    for id in &batch.screenshots {
+        let size: Option<i64> = shots
+            .query_row(params![company.0, id.0, before], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        if let Some(size) = size {
+            counts.screenshots += 1;
+            counts.screenshot_bytes += u64::try_from(size).unwrap_or(0);
+        }
+    }
+
+    // The time index bounds the scan by `started_at < before`; only events
+    // that also ended by then go, oldest first.
+    let deleted: Vec<crate::rollup::Deleted> = c
+        .prepare_cached(
+            "DELETE FROM activity_events WHERE rowid IN (
+                 SELECT rowid FROM activity_events
+                 WHERE company_id = ?1 AND started_at < ?2
+                   AND started_at + duration_seconds * 1000000 <= ?2
+                 ORDER BY started_at, id LIMIT ?3)
+             RETURNING user_id, started_at, duration_seconds",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![company.0, before, limit], |r| {
+                let start: i64 = r.get(1)?;
+                let secs: i64 = r.get(2)?;
+                Ok((UserId(r.get(0)?), start, start + secs * 1_000_000))
+            })?
+            .collect()
+        })
+        .map_err(db)?;
+    counts.events = deleted.len() as u64;
+    crate::rollup::forget_events(c, company, batch.before_date, &deleted)?;
+
+    let sessions = exec(
+        c,
+        "DELETE FROM work_sessions WHERE company_id = ?1 AND id IN (
+             SELECT id FROM work_sessions
+             WHERE company_id = ?1 AND started_at < ?2 AND (stopped_at IS NULL OR stopped_at <= ?2)
+             ORDER BY started_at, id LIMIT ?3)",
+        params![company.0, before, limit],
+    )?;
+    counts.sessions = sessions as u64;
+
+    // The daily rows have no index on date alone, so deleting them scans the
+    // company's rows: done on the first step of a purge and once the events
+    // are exhausted (which the final, empty step always is), not on every step.
+    let started = count(
+        c,
+        "SELECT count(*) FROM purge_progress WHERE company_id = ?1",
+        params![company.0],
+    )? > 0;
+    if !started || counts.events < u64::from(batch.limit) {
+        let n = exec(
+            c,
+            "DELETE FROM activity_daily WHERE company_id = ?1 AND date < ?2",
+            params![company.0, batch.before_date.to_string()],
+        )?;
+        counts.daily_rows = n as u64;
+    }
+
+    if counts.is_empty() {
+        return Ok(counts);
+    }
+    exec(
+        c,
+        "INSERT INTO purge_progress (company_id, before_at, before_date, started_at,
+           events, sessions, screenshots, screenshot_bytes, daily_rows)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+         ON CONFLICT (company_id) DO UPDATE SET
+           events = events + excluded.events,
+           sessions = sessions + excluded.sessions,
+           screenshots = screenshots + excluded.screenshots,
+           screenshot_bytes = screenshot_bytes + excluded.screenshot_bytes,
+           daily_rows = daily_rows + excluded.daily_rows",
+        params![
+            company.0,
+            before,
+            batch.before_date.to_string(),
+            ts(batch.started_at),
+            int(counts.events),
+            int(counts.sessions),
+            int(counts.screenshots),
+            int(counts.screenshot_bytes),
+            int(counts.daily_rows)
+        ],
+    )?;
+    Ok(counts)
 }
 
 fn seats(conn: &Connection, company: CompanyId) -> R<u32> {
@@ -1125,8 +1254,8 @@ impl TrackingStore for SqliteStore {
             .read(move |c| {
                 Query::new("SELECT * FROM activity_daily", company)
                     .users("user_id", &users)
-                    .and("date >= ?", from.to_string())
-                    .and("date <= ?", to.to_string())
+                    .and("date >= ?", date_bound(from))
+                    .and("date <= ?", date_bound(to))
                     .run(c, codec::rollup)
                     .map(Some)
             })
@@ -1234,6 +1363,7 @@ impl TrackingStore for SqliteStore {
                         s.blob_key
                     ],
                 )?;
+                mark_usage(c, s.company_id, [s.taken_at.date_naive()])?;
                 Ok(Ingested { stored: s, inserted: true })
             })
             .await
@@ -1270,6 +1400,104 @@ impl TrackingStore for SqliteStore {
 
     async fn storage_used(&self, company: CompanyId) -> Result<u64> {
         self.engine.read(move |c| storage(c, company)).await
+    }
+
+    async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>> {
+        self.in_company(
+            "SELECT * FROM work_sessions WHERE company_id = ?1 AND stopped_at IS NULL ORDER BY started_at, id",
+            company,
+            codec::session,
+        )
+        .await
+    }
+
+    async fn screenshots_before(
+        &self,
+        company: CompanyId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Screenshot>> {
+        self.engine
+            .read(move |c| {
+                all(
+                    c,
+                    "SELECT * FROM screenshots WHERE company_id = ?1 AND taken_at < ?2
+                     ORDER BY taken_at, id LIMIT ?3",
+                    params![company.0, ts(before), i64::from(limit)],
+                    codec::screenshot,
+                )
+            })
+            .await
+    }
+
+    async fn purge_tracking(&self, company: CompanyId, batch: &PurgeBatch) -> Result<PurgeCounts> {
+        let batch = batch.clone();
+        self.engine
+            .write(move |c| purge_step(c, company, &batch))
+            .await
+    }
+
+    async fn purge_progress(&self, company: CompanyId) -> Result<Option<PurgeProgress>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM purge_progress WHERE company_id = ?1",
+                    params![company.0],
+                    codec::purge_progress,
+                )
+            })
+            .await
+    }
+
+    async fn finish_purge(&self, company: CompanyId, audit: NewAuditEvent) -> Result<()> {
+        self.engine
+            .write(move |c| {
+                exec(
+                    c,
+                    "DELETE FROM purge_progress WHERE company_id = ?1",
+                    params![company.0],
+                )?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn pending_usage_days(&self, company: CompanyId) -> Result<Vec<PendingUsageDay>> {
+        self.in_company(
+            "SELECT date, version FROM usage_pending WHERE company_id = ?1 ORDER BY date",
+            company,
+            codec::pending_day,
+        )
+        .await
+    }
+
+    async fn mark_usage_days(&self, company: CompanyId, dates: &[NaiveDate]) -> Result<()> {
+        let dates = dates.to_vec();
+        self.engine
+            .write(move |c| mark_usage(c, company, dates))
+            .await
+    }
+
+    async fn clear_pending_usage(
+        &self,
+        company: CompanyId,
+        days: &[PendingUsageDay],
+    ) -> Result<()> {
+        let days = days.to_vec();
+        self.engine
+            .write(move |c| {
+                for d in &days {
+                    // A date marked again since it was read has a newer version and stays.
+                    exec(
+                        c,
+                        "DELETE FROM usage_pending WHERE company_id = ?1 AND date = ?2 AND version = ?3",
+                        params![company.0, d.date.to_string(), int(d.version)],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
     }
 }
 
@@ -1511,15 +1739,247 @@ impl UsageStore for SqliteStore {
                 Some(id) => all(
                     c,
                     "SELECT * FROM usage_daily WHERE company_id = ?1 AND date >= ?2 AND date <= ?3 ORDER BY date",
-                    params![id.0, from.to_string(), to.to_string()],
+                    params![id.0, date_bound(from), date_bound(to)],
                     codec::usage,
                 ),
                 None => all(
                     c,
                     "SELECT * FROM usage_daily WHERE date >= ?1 AND date <= ?2 ORDER BY company_id, date",
-                    params![from.to_string(), to.to_string()],
+                    params![date_bound(from), date_bound(to)],
                     codec::usage,
                 ),
+            })
+            .await
+    }
+}
+
+/// Stores an alert unless its id or an open alert of its subject exists.
+const ALERT_INSERT: &str = "INSERT INTO alerts (company_id, id, kind, subject, user_id, message, details, raised_at, resolved_at)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+     ON CONFLICT DO NOTHING";
+
+#[async_trait]
+impl AlertStore for SqliteStore {
+    async fn open_alert(&self, alert: &Alert) -> Result<Ingested<Alert>> {
+        let a = alert.clone();
+        self.engine
+            .write(move |c| {
+                let subject = codec::alert_subject(a.user_id);
+                // The partial unique index refuses a second open alert of the
+                // subject; the one that is open is then returned.
+                let n = exec(
+                    c,
+                    ALERT_INSERT,
+                    params![
+                        a.company_id.0,
+                        a.id.0,
+                        a.kind.as_str(),
+                        subject,
+                        a.user_id.map(|u| u.0),
+                        a.message,
+                        a.details.to_string(),
+                        ts(a.raised_at),
+                        ts_opt(a.resolved_at)
+                    ],
+                )?;
+                let stored = if n == 1 {
+                    one(
+                        c,
+                        "SELECT * FROM alerts WHERE company_id = ?1 AND id = ?2",
+                        params![a.company_id.0, a.id.0],
+                        codec::alert,
+                    )?
+                } else {
+                    one(
+                        c,
+                        "SELECT * FROM alerts WHERE company_id = ?1 AND kind = ?2 AND subject = ?3
+                           AND resolved_at IS NULL",
+                        params![a.company_id.0, a.kind.as_str(), subject],
+                        codec::alert,
+                    )?
+                };
+                match stored {
+                    Some(stored) => Ok(Ingested {
+                        stored,
+                        inserted: n == 1,
+                    }),
+                    // Nothing open, so the id itself was taken (by a resolved alert).
+                    None => Err(Error::AlreadyExists {
+                        entity: "alert",
+                        value: a.id.to_string(),
+                    }),
+                }
+            })
+            .await
+    }
+
+    async fn get_alert(&self, company: CompanyId, id: AlertId) -> Result<Option<Alert>> {
+        self.by_key("alerts", company, id.0, codec::alert).await
+    }
+
+    async fn open_alerts(&self, company: Option<CompanyId>, kind: AlertKind) -> Result<Vec<Alert>> {
+        self.engine
+            .read(move |c| match company {
+                // INDEXED BY: without ANALYZE statistics SQLite prefers the
+                // primary key's company range, resolved alerts included.
+                Some(id) => all(
+                    c,
+                    "SELECT * FROM alerts INDEXED BY alerts_open
+                     WHERE company_id = ?1 AND kind = ?2 AND resolved_at IS NULL ORDER BY id",
+                    params![id.0, kind.as_str()],
+                    codec::alert,
+                ),
+                // The jobs' cross-company view scans the partial index, which
+                // holds the open alerts only, instead of every alert ever raised.
+                None => all(
+                    c,
+                    "SELECT * FROM alerts INDEXED BY alerts_open
+                     WHERE kind = ?1 AND resolved_at IS NULL ORDER BY company_id, id",
+                    params![kind.as_str()],
+                    codec::alert,
+                ),
+            })
+            .await
+    }
+
+    async fn resolve_alert(
+        &self,
+        company: CompanyId,
+        id: AlertId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Alert>> {
+        self.engine
+            .write(move |c| {
+                let n = exec(
+                    c,
+                    "UPDATE alerts SET resolved_at = ?3 WHERE company_id = ?1 AND id = ?2 AND resolved_at IS NULL",
+                    params![company.0, id.0, ts(at)],
+                )?;
+                if n == 0 {
+                    return Ok(None);
+                }
+                one(
+                    c,
+                    "SELECT * FROM alerts WHERE company_id = ?1 AND id = ?2",
+                    params![company.0, id.0],
+                    codec::alert,
+                )
+            })
+            .await
+    }
+
+    async fn list_alerts(
+        &self,
+        company: CompanyId,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Alert>> {
+        let (filter, page) = (*filter, page.clone());
+        self.engine
+            .read(move |c| {
+                let q = Query::new("SELECT * FROM alerts", company)
+                    .and_opt("kind = ?", filter.kind.map(|k| k.as_str()));
+                let q = match filter.open {
+                    Some(true) => q.and_all("resolved_at IS NULL", Vec::new()),
+                    Some(false) => q.and_all("resolved_at IS NOT NULL", Vec::new()),
+                    None => q,
+                };
+                let (q, limit) = q.page_id(&page)?;
+                Ok(Page::from_overfetch(q.run(c, codec::alert)?, limit, |a| {
+                    a.id.to_string()
+                }))
+            })
+            .await
+    }
+
+    async fn get_alert_settings(&self, company: CompanyId) -> Result<Option<AlertSettings>> {
+        self.engine
+            .read(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM alert_settings WHERE company_id = ?1",
+                    params![company.0],
+                    codec::alert_settings,
+                )
+            })
+            .await
+    }
+
+    async fn put_alert_settings(
+        &self,
+        settings: &AlertSettings,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let s = settings.clone();
+        self.engine
+            .write(move |c| {
+                if count(
+                    c,
+                    "SELECT count(*) FROM companies WHERE id = ?1",
+                    params![s.company_id.0],
+                )? == 0
+                {
+                    return Err(Error::not_found("company"));
+                }
+                let json = serde_json::to_string(&s)
+                    .map_err(|e| codec::corrupt("settings", e.to_string()))?;
+                exec(
+                    c,
+                    "INSERT INTO alert_settings (company_id, settings, updated_at) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (company_id) DO UPDATE SET settings = excluded.settings, updated_at = excluded.updated_at",
+                    params![s.company_id.0, json, ts(s.updated_at)],
+                )?;
+                append(c, audit).map(drop)
+            })
+            .await
+    }
+
+    async fn insert_deliveries(&self, records: &[DeliveryRecord]) -> Result<()> {
+        let records = records.to_vec();
+        self.engine
+            .write(move |c| {
+                for r in &records {
+                    // An attempt is a fact: a replayed id keeps the first record.
+                    exec(
+                        c,
+                        "INSERT INTO alert_deliveries (company_id, id, alert_id, event, url, attempt, at, status, error, delivered)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+                         ON CONFLICT (company_id, id) DO NOTHING",
+                        params![
+                            r.company_id.0,
+                            r.id.0,
+                            r.alert_id.0,
+                            codec::alert_event_str(r.event),
+                            r.url,
+                            r.attempt,
+                            ts(r.at),
+                            r.status,
+                            r.error,
+                            r.delivered
+                        ],
+                    )?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_deliveries(
+        &self,
+        company: CompanyId,
+        alert: AlertId,
+    ) -> Result<Vec<DeliveryRecord>> {
+        self.engine
+            .read(move |c| {
+                // INDEXED BY: without ANALYZE statistics SQLite would scan the
+                // company's every delivery by primary key.
+                all(
+                    c,
+                    "SELECT * FROM alert_deliveries INDEXED BY alert_deliveries_by_alert
+                     WHERE company_id = ?1 AND alert_id = ?2 ORDER BY id",
+                    params![company.0, alert.0],
+                    codec::delivery,
+                )
             })
             .await
     }

@@ -9,6 +9,9 @@
 //! the same user, the user's days of the batch are marked inexact so reports
 //! compute them from the events instead of the sums.
 //!
+//! The same statement marks the UTC dates of the inserted events pending
+//! for the usage job (`usage_pending`), so the marks commit with the events.
+//!
 //! The statement checks that the company's timezone is still the one the
 //! pieces were cut in; if it is not, nothing is inserted and the batch is
 //! cut again.
@@ -19,7 +22,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sqlx::Row;
 use tracker_core::report::{day_bounds, span_dates};
-use tracker_core::store::IngestCount;
+use tracker_core::store::{IngestCount, utc_dates};
 use tracker_core::tenancy::parse_timezone;
 use tracker_core::{ActivityEvent, ActivityKind, CompanyId};
 use uuid::Uuid;
@@ -95,6 +98,18 @@ days AS (
         first_at = least(activity_daily.first_at, excluded.first_at),
         last_at = greatest(activity_daily.last_at, excluded.last_at),
         exact = activity_daily.exact AND excluded.exact
+),
+marks AS (
+    -- The UTC dates of the events really inserted, each once and in order:
+    -- an upsert cannot touch a row twice, and concurrent batches of the
+    -- company lock its dates in one order.
+    INSERT INTO usage_pending (company_id, date, version)
+    SELECT $1, date, 1 FROM (
+        SELECT DISTINCT m.date
+        FROM UNNEST($18::uuid[], $19::date[]) AS m(event_id, date) JOIN ins i ON i.id = m.event_id
+    ) d
+    ORDER BY date
+    ON CONFLICT (company_id, date) DO UPDATE SET version = usage_pending.version + 1
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT ok FROM zone) AS zone_ok";
 
@@ -110,6 +125,24 @@ struct Columns {
     app: Vec<Option<String>>,
     window_title: Vec<Option<String>>,
     url: Vec<Option<String>>,
+}
+
+/// Each event's UTC dates, as the usage marks count them.
+#[derive(Default)]
+struct Marks {
+    event_id: Vec<Uuid>,
+    date: Vec<NaiveDate>,
+}
+
+fn utc_marks(events: &[&ActivityEvent]) -> Marks {
+    let mut m = Marks::default();
+    for e in events {
+        for date in utc_dates(e.started_at, e.ended_at()) {
+            m.event_id.push(e.id.0);
+            m.date.push(date);
+        }
+    }
+    m
 }
 
 /// Each event's time clipped to each local day it touches.
@@ -211,6 +244,7 @@ pub(crate) async fn ingest(
         cols.window_title.push(e.window_title.clone());
         cols.url.push(e.url.clone());
     }
+    let marks = utc_marks(&unique);
     let mut users: Vec<Uuid> = cols.user_id.clone();
     users.sort_unstable();
     users.dedup();
@@ -250,6 +284,8 @@ pub(crate) async fn ingest(
                 .bind(&pieces.idle_us)
                 .bind(&pieces.first_at)
                 .bind(&pieces.last_at)
+                .bind(&marks.event_id)
+                .bind(&marks.date)
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(db)?;

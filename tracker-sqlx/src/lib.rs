@@ -45,8 +45,9 @@
 //! - distributed by `company_id`: `subscriptions`, `users`, `tokens`,
 //!   `teams`, `policies`, `audit_events`, `audit_heads`, `agent_states`,
 //!   `work_sessions`, `activity_events`, `activity_daily`, `screenshots`,
-//!   `tasks`, `corrections`, `usage_daily`; and `companies` by its `id`,
-//!   the tenant key itself;
+//!   `tasks`, `corrections`, `usage_daily`, `usage_pending`,
+//!   `purge_progress`, `alerts`, `alert_settings`, `alert_deliveries`; and
+//!   `companies` by its `id`, the tenant key itself;
 //! - reference table (small, read everywhere): `plans`.
 //!
 //! Two lookups do not know the company yet and would fan out to every shard:
@@ -65,6 +66,14 @@
 //! - Activity batches travel in one statement (arrays through `UNNEST`),
 //!   inserted with `ON CONFLICT DO NOTHING`; per-user advisory locks make
 //!   the overlap check of the daily rollups see every earlier batch.
+//! - The UTC dates an ingest touched are marked in `usage_pending` by the
+//!   same statement (screenshots: the same transaction), each mark with a
+//!   version the usage job compares before it clears the mark, so data
+//!   arriving while the job computes keeps its date pending. Marks are
+//!   upserted in date order, so concurrent batches of one company never
+//!   deadlock on them.
+//! - A partial unique index allows one open alert per company, kind and
+//!   subject; a raise that loses the race reads the winner's alert.
 //! - Policy versions and correction decisions are compare-and-set updates.
 //! - A heartbeat writes its agent's rows, and moves the company's
 //!   `last_sync_at` at most once a second: every agent of a company shares

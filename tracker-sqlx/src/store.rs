@@ -9,6 +9,7 @@ use sqlx::query::Query;
 use sqlx::{PgConnection, Postgres, QueryBuilder};
 use tracker_core::audit::{AuditChain, AuditEvent, ChainHead, NewAuditEvent};
 use tracker_core::identity::TokenRecord;
+use tracker_core::notify::{AlertFilter, DeliveryRecord};
 use tracker_core::paging::{Page, PageRequest, encode_time_id};
 use tracker_core::secret::SecretHash;
 use tracker_core::store::*;
@@ -143,6 +144,33 @@ async fn storage(conn: &mut PgConnection, company: CompanyId) -> R<u64> {
     )
     .await?;
     Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// Marks UTC dates of a company as pending for the usage job, bumping the
+/// version of a date marked already.
+async fn mark_days(conn: &mut PgConnection, company: CompanyId, dates: &[NaiveDate]) -> R<()> {
+    // Sorted and distinct: an upsert cannot touch one row twice, and
+    // concurrent markers lock the company's dates in one order, so they
+    // never deadlock.
+    let dates: Vec<NaiveDate> = dates
+        .iter()
+        .map(|d| bound_date(*d))
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if dates.is_empty() {
+        return Ok(());
+    }
+    exec(
+        conn,
+        q("INSERT INTO usage_pending (company_id, date, version)
+           SELECT $1, d, 1 FROM UNNEST($2::date[]) AS d ORDER BY d
+           ON CONFLICT (company_id, date) DO UPDATE SET version = usage_pending.version + 1")
+        .bind(company.0)
+        .bind(dates),
+    )
+    .await
+    .map(drop)
 }
 
 async fn exists(conn: &mut PgConnection, query: Q) -> R<bool> {
@@ -1166,6 +1194,7 @@ impl TrackingStore for PgStore {
             .bind(shot.blob_key.clone()),
         )
         .await?;
+        mark_days(&mut tx, shot.company_id, &[shot.taken_at.date_naive()]).await?;
         Ok(Ingested {
             stored: shot.clone(),
             inserted: true,
@@ -1203,6 +1232,182 @@ impl TrackingStore for PgStore {
     async fn storage_used(&self, company: CompanyId) -> Result<u64> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         storage(&mut conn, company).await
+    }
+
+    async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>> {
+        self.read_all(
+            q("SELECT * FROM work_sessions WHERE company_id = $1 AND stopped_at IS NULL ORDER BY started_at, id")
+                .bind(company.0),
+            codec::session,
+        )
+        .await
+    }
+
+    async fn screenshots_before(
+        &self,
+        company: CompanyId,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Screenshot>> {
+        self.read_all(
+            q("SELECT * FROM screenshots WHERE company_id = $1 AND taken_at < $2 ORDER BY taken_at, id LIMIT $3")
+            .bind(company.0)
+            .bind(bound_time(before))
+            .bind(i64::from(limit)),
+            codec::screenshot,
+        )
+        .await
+    }
+
+    async fn purge_tracking(&self, company: CompanyId, batch: &PurgeBatch) -> Result<PurgeCounts> {
+        let before = bound_time(batch.before);
+        let limit = i64::from(batch.limit);
+        let mut tx = self.begin().await?;
+        let r = async {
+            use sqlx::Row;
+            let shots = q("WITH d AS (
+                     DELETE FROM screenshots WHERE company_id = $1 AND id = ANY($2) AND taken_at < $3
+                     RETURNING size_bytes)
+                 SELECT count(*) AS n, coalesce(sum(size_bytes), 0)::bigint AS bytes FROM d")
+            .bind(company.0)
+            .bind(uuids(batch.screenshots.iter().copied()))
+            .bind(before)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            let count = |row: &PgRow, col: &'static str| -> R<u64> {
+                let n: i64 = row.try_get(col).map_err(db)?;
+                Ok(u64::try_from(n).unwrap_or(0))
+            };
+            let mut counts = PurgeCounts {
+                screenshots: count(&shots, "n")?,
+                screenshot_bytes: count(&shots, "bytes")?,
+                ..PurgeCounts::default()
+            };
+            // Candidates come in key order from the (company_id, started_at, id)
+            // index; an event still running at the cutoff started within a day
+            // of it (MAX_EVENT_SECONDS), so few rows are skipped.
+            counts.events = exec(
+                &mut tx,
+                q("DELETE FROM activity_events WHERE company_id = $1 AND id IN (
+                       SELECT id FROM activity_events
+                       WHERE company_id = $1 AND started_at < $2
+                         AND started_at + duration_seconds * interval '1 second' <= $2
+                       ORDER BY started_at, id LIMIT $3)")
+                .bind(company.0)
+                .bind(before)
+                .bind(limit),
+            )
+            .await?;
+            counts.sessions = exec(
+                &mut tx,
+                q("DELETE FROM work_sessions WHERE company_id = $1 AND id IN (
+                       SELECT id FROM work_sessions
+                       WHERE company_id = $1 AND started_at < $2
+                         AND (stopped_at IS NULL OR stopped_at <= $2)
+                       ORDER BY started_at, id LIMIT $3)")
+                .bind(company.0)
+                .bind(before)
+                .bind(limit),
+            )
+            .await?;
+            counts.daily_rows = exec(
+                &mut tx,
+                q("DELETE FROM activity_daily WHERE company_id = $1 AND date < $2")
+                    .bind(company.0)
+                    .bind(bound_date(batch.before_date)),
+            )
+            .await?;
+            if counts.is_empty() {
+                return Ok(counts);
+            }
+            exec(
+                &mut tx,
+                q("INSERT INTO purge_progress (company_id, before_at, before_date, started_at,
+                     events, sessions, screenshots, screenshot_bytes, daily_rows)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   ON CONFLICT (company_id) DO UPDATE SET
+                     events = purge_progress.events + excluded.events,
+                     sessions = purge_progress.sessions + excluded.sessions,
+                     screenshots = purge_progress.screenshots + excluded.screenshots,
+                     screenshot_bytes = purge_progress.screenshot_bytes + excluded.screenshot_bytes,
+                     daily_rows = purge_progress.daily_rows + excluded.daily_rows")
+                .bind(company.0)
+                .bind(batch.before)
+                .bind(batch.before_date)
+                .bind(batch.started_at)
+                .bind(int(counts.events))
+                .bind(int(counts.sessions))
+                .bind(int(counts.screenshots))
+                .bind(int(counts.screenshot_bytes))
+                .bind(int(counts.daily_rows)),
+            )
+            .await?;
+            Ok(counts)
+        }
+        .await;
+        finish(tx, r).await
+    }
+
+    async fn purge_progress(&self, company: CompanyId) -> Result<Option<PurgeProgress>> {
+        self.read_one(
+            q("SELECT * FROM purge_progress WHERE company_id = $1").bind(company.0),
+            codec::purge_progress,
+        )
+        .await
+    }
+
+    async fn finish_purge(&self, company: CompanyId, audit: NewAuditEvent) -> Result<()> {
+        let mut tx = self.begin().await?;
+        let r = async {
+            append(&mut tx, audit).await?;
+            exec(
+                &mut tx,
+                q("DELETE FROM purge_progress WHERE company_id = $1").bind(company.0),
+            )
+            .await
+            .map(drop)
+        }
+        .await;
+        finish(tx, r).await
+    }
+
+    async fn pending_usage_days(&self, company: CompanyId) -> Result<Vec<PendingUsageDay>> {
+        self.read_all(
+            q("SELECT date, version FROM usage_pending WHERE company_id = $1 ORDER BY date")
+                .bind(company.0),
+            codec::pending_day,
+        )
+        .await
+    }
+
+    async fn mark_usage_days(&self, company: CompanyId, dates: &[NaiveDate]) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        mark_days(&mut conn, company, dates).await
+    }
+
+    async fn clear_pending_usage(
+        &self,
+        company: CompanyId,
+        days: &[PendingUsageDay],
+    ) -> Result<()> {
+        if days.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        // Compare and delete: a date marked again since it was read keeps
+        // its newer version, and stays pending.
+        exec(
+            &mut conn,
+            q("DELETE FROM usage_pending p
+               USING UNNEST($2::date[], $3::bigint[]) AS c(date, version)
+               WHERE p.company_id = $1 AND p.date = c.date AND p.version = c.version")
+            .bind(company.0)
+            .bind(days.iter().map(|d| bound_date(d.date)).collect::<Vec<_>>())
+            .bind(days.iter().map(|d| int(d.version)).collect::<Vec<_>>()),
+        )
+        .await
+        .map(drop)
     }
 
     async fn day_rollups(
@@ -1468,5 +1673,213 @@ impl UsageStore for PgStore {
                 .await
             }
         }
+    }
+}
+
+#[async_trait]
+impl AlertStore for PgStore {
+    async fn open_alert(&self, alert: &Alert) -> Result<Ingested<Alert>> {
+        let a = alert;
+        let subject = codec::alert_subject(a);
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        // Outside a transaction each statement reads the latest commits: the
+        // read after a conflict sees the open alert of a concurrent writer.
+        // If that alert is resolved between the two statements, try again.
+        for _ in 0..3 {
+            let inserted = one(
+                &mut conn,
+                q("INSERT INTO alerts (company_id, id, kind, subject, user_id, message, details, raised_at, resolved_at)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                   ON CONFLICT DO NOTHING RETURNING *")
+                .bind(a.company_id.0)
+                .bind(a.id.0)
+                .bind(a.kind.as_str())
+                .bind(subject)
+                .bind(a.user_id.map(|u| u.0))
+                .bind(a.message.clone())
+                .bind(a.details.clone())
+                .bind(a.raised_at)
+                .bind(a.resolved_at),
+                codec::alert,
+            )
+            .await?;
+            if let Some(stored) = inserted {
+                return Ok(Ingested {
+                    stored,
+                    inserted: true,
+                });
+            }
+            // The open alert of the subject, else the alert stored before
+            // under this id (a retried call).
+            let existing = one(
+                &mut conn,
+                q("SELECT * FROM alerts
+                   WHERE company_id = $1
+                     AND ((kind = $2 AND subject = $3 AND resolved_at IS NULL) OR id = $4)
+                   ORDER BY resolved_at IS NOT NULL LIMIT 1")
+                .bind(a.company_id.0)
+                .bind(a.kind.as_str())
+                .bind(subject)
+                .bind(a.id.0),
+                codec::alert,
+            )
+            .await?;
+            if let Some(stored) = existing {
+                return Ok(Ingested {
+                    stored,
+                    inserted: false,
+                });
+            }
+        }
+        Err(Error::invalid_state(
+            "the open alert kept changing meanwhile; try again",
+        ))
+    }
+
+    async fn get_alert(&self, company: CompanyId, id: AlertId) -> Result<Option<Alert>> {
+        self.by_key("alerts", company, id.0, codec::alert).await
+    }
+
+    async fn open_alerts(&self, company: Option<CompanyId>, kind: AlertKind) -> Result<Vec<Alert>> {
+        match company {
+            Some(c) => {
+                self.read_all(
+                    q("SELECT * FROM alerts WHERE company_id = $1 AND kind = $2 AND resolved_at IS NULL
+                       ORDER BY id")
+                    .bind(c.0)
+                    .bind(kind.as_str()),
+                    codec::alert,
+                )
+                .await
+            }
+            // The alert job's sweep over every company: open alerts are few,
+            // and the partial unique index holds only them.
+            None => {
+                self.read_all(
+                    q("SELECT * FROM alerts WHERE kind = $1 AND resolved_at IS NULL
+                       ORDER BY company_id, id")
+                    .bind(kind.as_str()),
+                    codec::alert,
+                )
+                .await
+            }
+        }
+    }
+
+    async fn resolve_alert(
+        &self,
+        company: CompanyId,
+        id: AlertId,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Alert>> {
+        // Compare and set: only an open alert is resolved, once.
+        self.read_one(
+            q("UPDATE alerts SET resolved_at = $3
+               WHERE company_id = $1 AND id = $2 AND resolved_at IS NULL RETURNING *")
+            .bind(company.0)
+            .bind(id.0)
+            .bind(at),
+            codec::alert,
+        )
+        .await
+    }
+
+    async fn list_alerts(
+        &self,
+        company: CompanyId,
+        filter: &AlertFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Alert>> {
+        let (s, limit) = Select::new("SELECT * FROM alerts", company.0)
+            .and_opt("kind = ", filter.kind.map(AlertKind::as_str))
+            .and_opt("(resolved_at IS NULL) = ", filter.open)
+            .page_id(page)?;
+        Ok(Page::from_overfetch(
+            s.run(self, codec::alert).await?,
+            limit,
+            |a| a.id.to_string(),
+        ))
+    }
+
+    async fn get_alert_settings(&self, company: CompanyId) -> Result<Option<AlertSettings>> {
+        self.read_one(
+            q("SELECT settings FROM alert_settings WHERE company_id = $1").bind(company.0),
+            codec::alert_settings,
+        )
+        .await
+    }
+
+    async fn put_alert_settings(
+        &self,
+        settings: &AlertSettings,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let doc = serde_json::to_value(settings)
+            .map_err(|e| codec::corrupt("settings", e.to_string()))?;
+        let mut tx = self.begin().await?;
+        let r = async {
+            // Written only for a known company, in the statement that checks it.
+            let written = exec(
+                &mut tx,
+                q(
+                    "INSERT INTO alert_settings (company_id, settings, updated_at)
+                   SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM companies WHERE id = $1)
+                   ON CONFLICT (company_id) DO UPDATE SET
+                     settings = excluded.settings, updated_at = excluded.updated_at",
+                )
+                .bind(settings.company_id.0)
+                .bind(doc)
+                .bind(settings.updated_at),
+            )
+            .await?;
+            if written == 0 {
+                return Err(Error::not_found("company"));
+            }
+            append(&mut tx, audit).await?;
+            Ok(())
+        }
+        .await;
+        finish(tx, r).await
+    }
+
+    async fn insert_deliveries(&self, records: &[DeliveryRecord]) -> Result<()> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        // One statement; a record stored already (a retried call) is kept.
+        exec(
+            &mut conn,
+            q("INSERT INTO alert_deliveries (company_id, id, alert_id, event, url, attempt, at, status, error, delivered)
+               SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[],
+                                    $7::timestamptz[], $8::int[], $9::text[], $10::bool[])
+               ON CONFLICT (company_id, id) DO NOTHING")
+            .bind(records.iter().map(|r| r.company_id.0).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.id.0).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.alert_id.0).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| codec::alert_event(r.event)).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.url.clone()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| int32(r.attempt)).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.status.map(i32::from)).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.error.clone()).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.delivered).collect::<Vec<_>>()),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn list_deliveries(
+        &self,
+        company: CompanyId,
+        alert: AlertId,
+    ) -> Result<Vec<DeliveryRecord>> {
+        self.read_all(
+            q("SELECT * FROM alert_deliveries WHERE company_id = $1 AND alert_id = $2 ORDER BY id")
+                .bind(company.0)
+                .bind(alert.0),
+            codec::delivery,
+        )
+        .await
     }
 }

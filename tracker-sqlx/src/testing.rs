@@ -24,7 +24,8 @@ use std::io::Write;
 use std::ops::Deref;
 
 use tracker_core::store::{
-    AuditStore, PolicyStore, Store, TenantStore, TrackingStore, UsageStore, UserStore, WorkStore,
+    AlertStore, AuditStore, PolicyStore, Store, TenantStore, TrackingStore, UsageStore, UserStore,
+    WorkStore,
 };
 
 use crate::{PgConfig, PgStore};
@@ -135,6 +136,9 @@ impl Store for TestStore {
         self.store()
     }
     fn usage(&self) -> &dyn UsageStore {
+        self.store()
+    }
+    fn alerts(&self) -> &dyn AlertStore {
         self.store()
     }
 }

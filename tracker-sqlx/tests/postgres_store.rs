@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use tracker_core::audit::{self, Actor, AuditAction, AuditChain, NewAuditEvent};
-use tracker_core::store::{AuditStore, CompanyChange, Store, TrackingStore};
+use tracker_core::store::{AlertStore, AuditStore, CompanyChange, Store, TrackingStore};
 use tracker_core::testkit;
 use tracker_core::*;
 use tracker_sqlx::testing::TestStore;
@@ -139,8 +139,13 @@ async fn migrations_live_in_the_store_schema_and_run_once() {
     for t in [
         "_sqlx_migrations",
         "activity_events",
+        "alert_deliveries",
+        "alert_settings",
+        "alerts",
         "audit_events",
         "companies",
+        "purge_progress",
+        "usage_pending",
         "users",
     ] {
         assert!(tables.iter().any(|x| x == t), "{t} in {schema}: {tables:?}");
@@ -305,6 +310,106 @@ async fn concurrent_overlapping_batches_of_one_user_are_flagged() {
         assert_eq!(rollups.len(), 1);
         assert!(!rollups[0].exact, "day {day}: the overlap must be flagged");
         assert_eq!(rollups[0].active_seconds, 3_600, "sums of both events");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_batches_of_one_company_mark_its_days_without_deadlock() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let fx = testkit::company(db.as_ref(), 10, 1_000).await;
+    let c = fx.company.id;
+    let first = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    // Eight users upload batches over the same five days at once, half of
+    // them newest day first: every batch upserts the company's five marks.
+    let batches: Vec<Vec<ActivityEvent>> = (0..8)
+        .map(|w| {
+            let user = UserId::new();
+            let mut days: Vec<_> = (0..5)
+                .map(|d| activity(c, user, first + Duration::days(d), 60))
+                .collect();
+            if w % 2 == 1 {
+                days.reverse();
+            }
+            days
+        })
+        .collect();
+    let tasks: Vec<_> = batches
+        .iter()
+        .cloned()
+        .map(|batch| {
+            let db = Arc::clone(&db);
+            tokio::spawn(async move { db.insert_activity(c, &batch).await })
+        })
+        .collect();
+    for t in tasks {
+        assert_eq!(t.await.unwrap().unwrap().inserted, 5);
+    }
+    // A retried batch inserts nothing, so it marks nothing.
+    let retried = db.insert_activity(c, &batches[0]).await.unwrap();
+    assert_eq!(retried.inserted, 0);
+    let pending = db.pending_usage_days(c).await.unwrap();
+    let expected: Vec<_> = (1..=5)
+        .map(|d| (NaiveDate::from_ymd_opt(2026, 3, d).unwrap(), 8))
+        .collect();
+    let got: Vec<_> = pending.iter().map(|p| (p.date, p.version)).collect();
+    assert_eq!(
+        got, expected,
+        "one bump per batch that inserted events of the day"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_raises_leave_one_open_alert() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let db = Arc::new(db);
+    let fx = testkit::company(db.as_ref(), 10, 1_000).await;
+    let c = fx.company.id;
+    let user = Some(fx.admin.id);
+    for round in 0..5 {
+        // Nodes of a cluster run the alert job at the same moment.
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let db = Arc::clone(&db);
+                let alert = Alert {
+                    id: AlertId::new(),
+                    kind: AlertKind::AgentOffline,
+                    company_id: c,
+                    user_id: user,
+                    message: "offline".into(),
+                    details: serde_json::json!({ "round": round }),
+                    raised_at: clock::normalize(Utc::now()),
+                    resolved_at: None,
+                };
+                tokio::spawn(async move { db.open_alert(&alert).await })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap().unwrap());
+        }
+        assert_eq!(
+            results.iter().filter(|r| r.inserted).count(),
+            1,
+            "round {round}"
+        );
+        let open = db
+            .open_alerts(Some(c), AlertKind::AgentOffline)
+            .await
+            .unwrap();
+        assert_eq!(open.len(), 1, "round {round}: {open:?}");
+        assert!(
+            results.iter().all(|r| r.stored == open[0]),
+            "every caller sees the open one"
+        );
+        db.resolve_alert(c, open[0].id, clock::normalize(Utc::now()))
+            .await
+            .unwrap()
+            .expect("resolved");
     }
 }
 

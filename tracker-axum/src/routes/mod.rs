@@ -1,6 +1,7 @@
 //! Handlers, one module per audience.
 
 pub(crate) mod agent;
+pub(crate) mod alerts;
 pub(crate) mod auth;
 pub(crate) mod company;
 pub(crate) mod me;

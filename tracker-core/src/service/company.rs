@@ -630,7 +630,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         Ok((company, users))
     }
 
-    async fn grid(
+    pub(super) async fn grid(
         &self,
         company: &Company,
         users: &[User],
@@ -1041,6 +1041,15 @@ impl<S: Store + ?Sized> Tracker<S> {
             }),
         );
         self.store.work().decide_correction(&decided, audit).await?;
+        if decided.status == CorrectionStatus::Approved {
+            // The approval changes reported time: its days' usage is recomputed.
+            let dates: Vec<_> =
+                crate::store::utc_dates(decided.starts_at, decided.ends_at).collect();
+            self.store
+                .tracking()
+                .mark_usage_days(company, &dates)
+                .await?;
+        }
         Ok(decided)
     }
 

@@ -6,7 +6,9 @@
 //! event of any audited change so both are written together.
 
 mod agent;
+mod alerts;
 mod company;
+mod jobs;
 mod me;
 mod owner;
 
@@ -24,6 +26,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::identity::{Role, TokenRecord, User, normalize_username};
 use crate::ids::{CompanyId, UserId};
+use crate::notify::{NoNotifier, Notifier};
 use crate::paging::{MAX_LIMIT, PageRequest};
 use crate::protocol::{LoginRequest, LoginResponse};
 use crate::secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};
@@ -32,7 +35,9 @@ use crate::tenancy::Company;
 use crate::tracking::IngestLimits;
 
 pub use agent::AgentContext;
+pub use alerts::AlertDetail;
 pub use company::UsageReport;
+pub use jobs::{AlertRun, DEFAULT_PURGE_BATCH, ExpiryRun, RetentionRun, UsageRun};
 
 /// Settings of a [`Tracker`].
 #[derive(Debug, Clone)]
@@ -86,6 +91,7 @@ pub struct Tracker<S: ?Sized = dyn Store> {
     clock: Arc<dyn Clock>,
     blobs: Arc<dyn BlobStore>,
     hasher: Arc<dyn PasswordHasher>,
+    notifier: Arc<dyn Notifier>,
     config: TrackerConfig,
     dummy_hash: Arc<OnceLock<String>>,
 }
@@ -97,6 +103,7 @@ impl<S: ?Sized> Clone for Tracker<S> {
             clock: self.clock.clone(),
             blobs: self.blobs.clone(),
             hasher: self.hasher.clone(),
+            notifier: self.notifier.clone(),
             config: self.config.clone(),
             dummy_hash: self.dummy_hash.clone(),
         }
@@ -109,6 +116,7 @@ pub struct TrackerBuilder<S: ?Sized> {
     clock: Arc<dyn Clock>,
     blobs: Arc<dyn BlobStore>,
     hasher: Arc<dyn PasswordHasher>,
+    notifier: Arc<dyn Notifier>,
     config: TrackerConfig,
 }
 
@@ -131,6 +139,13 @@ impl<S: Store + ?Sized> TrackerBuilder<S> {
         self
     }
 
+    /// Where alerts are delivered (default: [`NoNotifier`], which refuses
+    /// webhooks when they are saved).
+    pub fn notifier(mut self, notifier: Arc<dyn Notifier>) -> Self {
+        self.notifier = notifier;
+        self
+    }
+
     /// The settings.
     pub fn config(mut self, config: TrackerConfig) -> Self {
         self.config = config;
@@ -144,6 +159,7 @@ impl<S: Store + ?Sized> TrackerBuilder<S> {
             clock: self.clock,
             blobs: self.blobs,
             hasher: self.hasher,
+            notifier: self.notifier,
             config: self.config,
             dummy_hash: Arc::new(OnceLock::new()),
         }
@@ -165,6 +181,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             clock: Arc::new(SystemClock),
             blobs: Arc::new(MemoryBlobStore::default()),
             hasher: Arc::new(Argon2Hasher::default()),
+            notifier: Arc::new(NoNotifier),
             config: TrackerConfig::default(),
         }
     }

@@ -424,7 +424,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         Ok(updated)
     }
 
-    async fn save_company(&self, company: &Company, audit: NewAuditEvent) -> Result<()> {
+    pub(super) async fn save_company(&self, company: &Company, audit: NewAuditEvent) -> Result<()> {
         self.store
             .tenants()
             .update_company(&CompanyChange {
@@ -590,6 +590,7 @@ impl<S: Store + ?Sized> Tracker<S> {
     ) -> Result<Page<NoSyncCompany>> {
         authorize(p, Action::CompanyAggregates, Target::Platform)?;
         let now = self.now();
+        let alerts = self.open_no_sync_alerts().await?;
         let companies = self
             .store
             .tenants()
@@ -600,6 +601,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             .map(|c| NoSyncCompany {
                 company_id: c.id,
                 hours_without_sync: (now - c.last_sync_at.unwrap_or(c.created_at)).num_hours(),
+                alert_raised_at: alerts.get(&c.id).copied(),
                 name: c.name,
                 last_sync_at: c.last_sync_at,
             })

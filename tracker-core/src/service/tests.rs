@@ -27,6 +27,7 @@ struct Mocks {
     tracking: MockTrackingStore,
     work: MockWorkStore,
     usage: MockUsageStore,
+    alerts: MockAlertStore,
 }
 
 impl Store for Mocks {
@@ -50,6 +51,9 @@ impl Store for Mocks {
     }
     fn usage(&self) -> &dyn UsageStore {
         &self.usage
+    }
+    fn alerts(&self) -> &dyn AlertStore {
+        &self.alerts
     }
 }
 
