@@ -710,7 +710,9 @@ pub trait AlertStore: Send + Sync + 'static {
     /// The company's alert settings, if ever saved.
     async fn get_alert_settings(&self, company: CompanyId) -> Result<Option<AlertSettings>>;
     /// Saves the settings of `settings.company_id` with their audit event.
-    /// MUST fail with `NotFound` for an unknown company.
+    /// MUST fail with `NotFound` for an unknown company. Webhook secrets
+    /// are kept as given: the notifier needs them to sign, so they cannot
+    /// be hashed; they never leave through [`AlertSettings::view`].
     async fn put_alert_settings(
         &self,
         settings: &AlertSettings,
