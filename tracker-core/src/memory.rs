@@ -1063,7 +1063,9 @@ impl AlertStore for MemoryStore {
     async fn insert_deliveries(&self, records: &[DeliveryRecord]) -> Result<()> {
         let mut s = self.lock();
         for r in records {
-            s.deliveries.insert((r.company_id, r.id), r.clone());
+            s.deliveries
+                .entry((r.company_id, r.id))
+                .or_insert_with(|| r.clone());
         }
         Ok(())
     }

@@ -718,7 +718,8 @@ pub trait AlertStore: Send + Sync + 'static {
         settings: &AlertSettings,
         audit: NewAuditEvent,
     ) -> Result<()>;
-    /// Stores delivery attempts.
+    /// Stores delivery attempts; a record whose id is already stored is
+    /// ignored (as every SQL store does), so a retried write changes nothing.
     async fn insert_deliveries(&self, records: &[DeliveryRecord]) -> Result<()>;
     /// Delivery attempts of an alert, ordered by id.
     async fn list_deliveries(
