@@ -65,6 +65,10 @@ struct Args {
     /// Where the agents' tokens are kept between runs.
     #[arg(long, default_value = "loadgen-agents.json")]
     cache: PathBuf,
+    /// Run one kind of request alone for `--seconds` instead of the five
+    /// phases (for profiling the server under one load).
+    #[arg(long, value_enum)]
+    only: Option<Kind>,
 }
 
 /// One agent's credentials.
@@ -134,10 +138,13 @@ struct Load {
     cursor: Vec<AtomicU64>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum Kind {
+    /// `POST /bench/baseline`.
     Baseline,
+    /// `POST /api/v1/agent/heartbeat`.
     Heartbeat,
+    /// `POST /api/v1/agent/activity` with `--batch-size` events.
     Batch,
 }
 
@@ -230,15 +237,17 @@ async fn closed(load: &Arc<Load>, kind: Kind, connections: usize, secs: f64) -> 
     gather(workers).await
 }
 
-/// Open-loop load at `rate` requests per second for `secs`, on two
-/// connections.
-async fn paced(load: &Arc<Load>, kind: Kind, rate: f64, secs: f64) -> Samples {
+/// Paced load at `rate` requests per second for `secs`, spread over
+/// `connections` connections so that a slow answer on one does not hold
+/// the others back.
+async fn paced(load: &Arc<Load>, kind: Kind, rate: f64, connections: usize, secs: f64) -> Samples {
     if rate < 0.1 {
         return Samples::default();
     }
+    let connections = connections.max(1);
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let per_worker = Duration::from_secs_f64(2.0 / rate);
-    let workers: Vec<_> = (0..2)
+    let per_worker = Duration::from_secs_f64(connections as f64 / rate);
+    let workers: Vec<_> = (0..connections)
         .map(|_| {
             let load = Arc::clone(load);
             tokio::spawn(async move {
@@ -388,6 +397,16 @@ async fn main() -> Result<(), Error> {
     });
     let secs = args.seconds as f64;
     let mut lines = Vec::new();
+    if let Some(kind) = args.only {
+        let (route, connections) = match kind {
+            Kind::Baseline => ("/bench/baseline", args.connections),
+            Kind::Heartbeat => ("/agent/heartbeat", args.connections),
+            Kind::Batch => ("/agent/activity", args.batch_connections),
+        };
+        let s = closed(&load, kind, connections, secs).await;
+        print(&[line("alone", route, s, secs)]);
+        return Ok(());
+    }
 
     let baseline = closed(&load, Kind::Baseline, args.connections, secs).await;
     if baseline.micros.is_empty() {
@@ -405,7 +424,13 @@ async fn main() -> Result<(), Error> {
 
     let (hb, bg) = tokio::join!(
         closed(&load, Kind::Heartbeat, args.connections, secs),
-        paced(&load, Kind::Batch, batch_rate / 10.0, secs),
+        paced(
+            &load,
+            Kind::Batch,
+            batch_rate / 10.0,
+            args.batch_connections,
+            secs
+        ),
     );
     lines.push(line(
         "4 heartbeats + batches at 1/10",
@@ -417,7 +442,13 @@ async fn main() -> Result<(), Error> {
 
     let (batches, bg) = tokio::join!(
         closed(&load, Kind::Batch, args.batch_connections, secs),
-        paced(&load, Kind::Heartbeat, hb_rate / 10.0, secs),
+        paced(
+            &load,
+            Kind::Heartbeat,
+            hb_rate / 10.0,
+            args.connections,
+            secs
+        ),
     );
     lines.push(line(
         "5 batches + heartbeats at 1/10",

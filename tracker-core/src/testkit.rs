@@ -119,6 +119,7 @@ macro_rules! __conformance_cases {
             sessions_are_idempotent_and_scoped,
             activity_ingest_is_idempotent_and_scoped,
             activity_between_selects_overlaps,
+            company_activity_spans_users,
             screenshots_respect_storage_limits,
             tasks_are_scoped_and_paged,
             corrections_are_decided_once,
@@ -1694,6 +1695,119 @@ pub async fn activity_between_selects_overlaps(store: &dyn Store) {
         .await
         .unwrap();
     assert!(stranger.is_empty());
+}
+
+/// Company-wide activity reads merge every user's events in (started_at,
+/// id) order, ties between users included, whatever the page size; a user
+/// filter and a window narrow them; a purge step's limit counts across
+/// users, and steps repeated until nothing is left delete exactly the old
+/// events of every user and nothing of another company.
+pub async fn company_activity_spans_users(store: &dyn Store) {
+    let a = company(store, 10, 1_000).await;
+    let b = company(store, 10, 1_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let mut users = vec![a.admin.id];
+    for name in ["u1", "u2", "u3"] {
+        users.push(add_user(store, &a, name, Role::Employee).await.id);
+    }
+    // Interleaved timelines (user k starts k*15 s after user 0) and one
+    // instant every user shares, so only the ids order the ties.
+    let mut events = Vec::new();
+    for (k, user) in users.iter().enumerate() {
+        let mine: Vec<ActivityEvent> = (0..12)
+            .map(|i| activity(c, *user, i * 60 + k as i64 * 15, 10))
+            .chain([activity(c, *user, 10_000, 30)])
+            .collect();
+        tr.insert_activity(c, &mine).await.unwrap();
+        events.extend(mine);
+    }
+    let theirs: Vec<ActivityEvent> = (0..12)
+        .map(|i| activity(b.company.id, b.admin.id, i * 60, 10))
+        .collect();
+    tr.insert_activity(b.company.id, &theirs).await.unwrap();
+    events.sort_by_key(|e| (e.started_at, e.id));
+
+    for size in [1, 5, 13, 500] {
+        let got = walk(size, |p| async move {
+            tr.list_activity(c, &TrackingFilter::default(), &p).await
+        })
+        .await;
+        assert_eq!(got, events, "every user's events merged, pages of {size}");
+    }
+    let some = BTreeSet::from([users[1], users[3]]);
+    let window = TrackingFilter {
+        users: Some(some.clone()),
+        from: Some(t0() + Duration::seconds(120)),
+        to: Some(t0() + Duration::seconds(10_000)),
+    };
+    let expected: Vec<ActivityEvent> = events
+        .iter()
+        .filter(|e| {
+            some.contains(&e.user_id)
+                && e.started_at >= t0() + Duration::seconds(120)
+                && e.started_at < t0() + Duration::seconds(10_000)
+        })
+        .cloned()
+        .collect();
+    assert_eq!(expected.len(), 20);
+    let got = walk(3, |p| {
+        let window = window.clone();
+        async move { tr.list_activity(c, &window, &p).await }
+    })
+    .await;
+    assert_eq!(got, expected, "users and window narrow the merge");
+    let (from, to) = (t0() + Duration::seconds(100), t0() + Duration::seconds(400));
+    let between: Vec<ActivityEvent> = events
+        .iter()
+        .filter(|e| e.started_at < to && e.ended_at() > from)
+        .cloned()
+        .collect();
+    assert_eq!(
+        tr.activity_between(c, &None, from, to).await.unwrap(),
+        between,
+        "every user's overlapping events, in order"
+    );
+
+    // The first six minutes are old: 6 events of each of the 4 users.
+    let before = t0() + Duration::seconds(360);
+    let step = PurgeBatch {
+        before,
+        before_date: t0().date_naive(),
+        screenshots: vec![],
+        limit: 5,
+        started_at: t0() + Duration::days(100),
+    };
+    let mut deleted = 0;
+    for _ in 0..20 {
+        let n = tr.purge_tracking(c, &step).await.unwrap().events;
+        assert!(n <= 5, "a step deletes at most its limit, got {n}");
+        if n == 0 {
+            break;
+        }
+        deleted += n;
+    }
+    assert_eq!(deleted, 24, "every user's old events, across steps");
+    let left = walk(500, |p| async move {
+        tr.list_activity(c, &TrackingFilter::default(), &p).await
+    })
+    .await;
+    let kept: Vec<ActivityEvent> = events
+        .iter()
+        .filter(|e| e.ended_at() > before)
+        .cloned()
+        .collect();
+    assert_eq!(left, kept, "only the old events went");
+    let their_left = tr
+        .list_activity(
+            b.company.id,
+            &TrackingFilter::default(),
+            &PageRequest::first(100),
+        )
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(their_left.len(), 12, "another company's events stay");
 }
 
 fn shot(company: CompanyId, user: UserId, minutes: i64, size: u64) -> Screenshot {

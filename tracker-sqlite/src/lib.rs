@@ -59,6 +59,13 @@
 //! - `alert_settings`: each company's [`AlertSettings`](tracker_core::AlertSettings)
 //!   as JSON, webhook secrets included (they sign the webhook bodies).
 //! - `alert_deliveries`: every webhook delivery attempt, per alert.
+//!
+//! Migration 3 drops the company-wide time index of activity events. The
+//! agents of a company upload at the same time, so every batch fell between
+//! the other agents' events in that index and dirtied about one page per
+//! event. Company-wide reads in time order now merge one range of the
+//! per-user index (company, user, time, id) per user that has events, and
+//! the retention purge walks that index user by user.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

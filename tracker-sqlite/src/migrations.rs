@@ -8,6 +8,9 @@ use crate::error::SqliteError;
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("../migrations/001_initial.sql")),
     M::up(include_str!("../migrations/002_jobs_alerts.sql")),
+    M::up(include_str!(
+        "../migrations/003_events_without_time_index.sql"
+    )),
 ];
 
 /// The schema version this crate writes.

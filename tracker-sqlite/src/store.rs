@@ -118,6 +118,91 @@ pub(crate) fn mark_usage(
     Ok(())
 }
 
+/// The users that have activity events in a company, in id order: a loose
+/// scan of the per-user index, one seek per user however many events each
+/// has.
+pub(crate) fn event_users(c: &Connection, company: CompanyId) -> R<Vec<UserId>> {
+    c.prepare_cached(
+        "WITH RECURSIVE u(id) AS (
+             SELECT (SELECT min(user_id) FROM activity_events WHERE company_id = ?1)
+             UNION ALL
+             SELECT (SELECT min(user_id) FROM activity_events WHERE company_id = ?1 AND user_id > u.id)
+             FROM u WHERE u.id IS NOT NULL)
+         SELECT id FROM u WHERE id IS NOT NULL",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![company.0], |r| r.get(0).map(UserId))?
+            .collect()
+    })
+    .map_err(db)
+}
+
+/// Up to `take` events of `users` in (started_at, id) order after `after`,
+/// within the filter's time bounds: one cursor per user on the per-user
+/// index, merged lazily, so a page reads about `take` rows plus one per
+/// user however long the history.
+fn merge_user_events(
+    c: &Connection,
+    company: CompanyId,
+    users: &[UserId],
+    filter: &TrackingFilter,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    take: usize,
+) -> R<Vec<ActivityEvent>> {
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    const SQL: &str = "SELECT * FROM activity_events
+         WHERE company_id = ?1 AND user_id = ?2 AND started_at >= ?3 AND started_at < ?4
+           AND (started_at, id) > (?5, ?6)
+         ORDER BY started_at, id";
+    let from = filter.from.map(ts).unwrap_or(i64::MIN);
+    let to = filter.to.map(ts).unwrap_or(i64::MAX);
+    // An empty blob sorts before every id, so "after nothing" is the start.
+    let (after_at, after_id): (i64, Vec<u8>) = match after {
+        Some((at, id)) => (ts(at), id.as_bytes().to_vec()),
+        None => (i64::MIN, Vec::new()),
+    };
+    let mut stmts = Vec::with_capacity(users.len());
+    for _ in users {
+        stmts.push(c.prepare(SQL).map_err(db)?);
+    }
+    let mut cursors = Vec::with_capacity(users.len());
+    for (stmt, user) in stmts.iter_mut().zip(users) {
+        cursors.push(
+            stmt.query(params![company.0, user.0, from, to, after_at, after_id])
+                .map_err(db)?,
+        );
+    }
+    let mut heads: Vec<Option<ActivityEvent>> = Vec::with_capacity(cursors.len());
+    let mut heap = BinaryHeap::new();
+    for (i, rows) in cursors.iter_mut().enumerate() {
+        let head = rows.next().map_err(db)?.map(codec::activity).transpose()?;
+        if let Some(e) = &head {
+            heap.push(Reverse((e.started_at, e.id, i)));
+        }
+        heads.push(head);
+    }
+    let mut out = Vec::with_capacity(take.min(1024));
+    while out.len() < take {
+        let Some(Reverse((_, _, i))) = heap.pop() else {
+            break;
+        };
+        let next = cursors[i]
+            .next()
+            .map_err(db)?
+            .map(codec::activity)
+            .transpose()?;
+        if let Some(e) = &next {
+            heap.push(Reverse((e.started_at, e.id, i)));
+        }
+        if let Some(e) = std::mem::replace(&mut heads[i], next) {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
 /// One retention purge step (see [`TrackingStore::purge_tracking`]), in the
 /// writer's transaction.
 fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<PurgeCounts> {
@@ -144,26 +229,35 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
         }
     }
 
-    // The time index bounds the scan by `started_at < before`; only events
-    // that also ended by then go, oldest first.
-    let deleted: Vec<crate::rollup::Deleted> = c
+    // User by user, each one range of the per-user index bounded by
+    // `started_at < before`: only events that also ended by then go, each
+    // user's oldest first, at most `limit` in all.
+    let mut deleted: Vec<crate::rollup::Deleted> = Vec::new();
+    let mut events = c
         .prepare_cached(
             "DELETE FROM activity_events WHERE rowid IN (
                  SELECT rowid FROM activity_events
-                 WHERE company_id = ?1 AND started_at < ?2
-                   AND started_at + duration_seconds * 1000000 <= ?2
-                 ORDER BY started_at, id LIMIT ?3)
-             RETURNING user_id, started_at, duration_seconds",
+                 WHERE company_id = ?1 AND user_id = ?2 AND started_at < ?3
+                   AND started_at + duration_seconds * 1000000 <= ?3
+                 ORDER BY started_at, id LIMIT ?4)
+             RETURNING started_at, duration_seconds",
         )
-        .and_then(|mut s| {
-            s.query_map(params![company.0, before, limit], |r| {
-                let start: i64 = r.get(1)?;
-                let secs: i64 = r.get(2)?;
-                Ok((UserId(r.get(0)?), start, start + secs * 1_000_000))
-            })?
-            .collect()
-        })
         .map_err(db)?;
+    for user in event_users(c, company)? {
+        let room = limit - deleted.len() as i64;
+        if room <= 0 {
+            break;
+        }
+        let rows = events
+            .query_map(params![company.0, user.0, before, room], |r| {
+                let start: i64 = r.get(0)?;
+                let secs: i64 = r.get(1)?;
+                Ok((user, start, start + secs * 1_000_000))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(db)?;
+        deleted.extend(rows);
+    }
     counts.events = deleted.len() as u64;
     crate::rollup::forget_events(c, company, batch.before_date, &deleted)?;
 
@@ -1268,18 +1362,25 @@ impl TrackingStore for SqliteStore {
         filter: &TrackingFilter,
         page: &PageRequest,
     ) -> Result<Page<ActivityEvent>> {
-        self.by_time(
-            TimeList {
-                table: "activity_events",
-                col: "started_at",
-                company,
-                filter: filter.clone(),
-                page: page.clone(),
-            },
-            codec::activity,
-            |x| (x.started_at, x.id.0),
-        )
-        .await
+        let (filter, page) = (filter.clone(), page.clone());
+        self.engine
+            .read(move |c| {
+                let limit = page.limit()?;
+                let users = match &filter.users {
+                    Some(set) => set.iter().copied().collect(),
+                    None => event_users(c, company)?,
+                };
+                let rows = merge_user_events(
+                    c,
+                    company,
+                    &users,
+                    &filter,
+                    page.after_time_id()?,
+                    limit + 1,
+                )?;
+                Ok(time_page(rows, limit, |e| (e.started_at, e.id.0)))
+            })
+            .await
     }
 
     async fn activity_between(
@@ -1295,32 +1396,30 @@ impl TrackingStore for SqliteStore {
         let lower = ts(from) - i64::from(tracker_core::tracking::MAX_EVENT_SECONDS) * 1_000_000;
         self.engine
             .read(move |c| {
-                let query = |users: &Option<BTreeSet<UserId>>| {
-                    Query::new("SELECT * FROM activity_events", company)
-                        .users("user_id", users)
-                        .and("started_at >= ?", lower)
-                        .and("started_at < ?", ts(to))
-                        .and("started_at + duration_seconds * 1000000 > ?", ts(from))
-                        .run(c, codec::activity)
-                        .map(|mut v| {
-                            // Sorted here: an ORDER BY would tempt the planner onto the
-                            // company-wide time index instead of the per-user one.
-                            v.sort_by_key(|e| (e.started_at, e.id));
-                            v
-                        })
+                let users = match users {
+                    Some(set) => set.into_iter().collect(),
+                    None => event_users(c, company)?,
                 };
-                match &users {
-                    // One index range per user beats a scan of everyone's time range.
-                    Some(set) if set.len() > 1 => {
-                        let mut out = Vec::new();
-                        for u in set {
-                            out.extend(query(&Some(BTreeSet::from([*u])))?);
-                        }
-                        out.sort_by_key(|e| (e.started_at, e.id));
-                        Ok(out)
+                // One range of the per-user index per user (there is no
+                // company-wide time index, see migration 3).
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT * FROM activity_events
+                         WHERE company_id = ?1 AND user_id = ?2 AND started_at >= ?3 AND started_at < ?4
+                           AND started_at + duration_seconds * 1000000 > ?5",
+                    )
+                    .map_err(db)?;
+                let mut out = Vec::new();
+                for user in users {
+                    let mut rows = stmt
+                        .query(params![company.0, user.0, lower, ts(to), ts(from)])
+                        .map_err(db)?;
+                    while let Some(row) = rows.next().map_err(db)? {
+                        out.push(codec::activity(row)?);
                     }
-                    _ => query(&users),
                 }
+                out.sort_by_key(|e| (e.started_at, e.id));
+                Ok(out)
             })
             .await
     }
