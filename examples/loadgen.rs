@@ -168,7 +168,8 @@ impl Load {
                 "{}{{\"id\":\"{}\",\"started_at\":\"{}\",\"duration_seconds\":2,\"kind\":\"{kind}\",\"app\":\"editor\",\"window_title\":\"report.md\",\"url\":\"https://docs.example.com/a\"}}",
                 if i == 0 { "" } else { "," },
                 uuid::Uuid::now_v7(),
-                at.format("%Y-%m-%dT%H:%M:%SZ"),
+                // Not `format("%Y…")`, which parses its pattern for every event.
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             );
         }
         body.push_str("]}");

@@ -183,6 +183,18 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 /// Parses JSON, classifying what is wrong with it.
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // Most bodies are right: parse them at full speed, and only a refused
+    // one again with the path tracking that names the field at fault.
+    match serde_json::from_slice(bytes) {
+        Ok(value) => Ok(value),
+        Err(_) => explain_json(bytes),
+    }
+}
+
+/// Parses a body again with path tracking, for the error that names the
+/// field (or says the document is malformed).
+#[cold]
+fn explain_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -1,5 +1,7 @@
 //! Tracking data and the rules of ingest and liveness.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -305,31 +307,14 @@ pub fn prepare_batch(
         return Err(v.finish().unwrap_err());
     }
     for (i, e) in inputs.iter().enumerate() {
-        let f = |name: &str| format!("events[{i}].{name}");
-        v.range(
-            &f("duration_seconds"),
-            e.duration_seconds,
-            1,
-            limits.max_duration_seconds.min(MAX_EVENT_SECONDS),
-        );
-        limits.check_time(&mut v, &f("started_at"), e.started_at, now);
-        // Checked: a client may send an instant at the end of chrono's range.
-        let end = e
-            .started_at
-            .checked_add_signed(Duration::seconds(i64::from(e.duration_seconds)));
-        if end.is_none_or(|end| end > now + limits.max_clock_skew)
-            && e.started_at <= now + limits.max_clock_skew
-        {
-            v.push(f("duration_seconds"), "makes the event end in the future");
-        }
-        for (name, value, max) in [
-            ("app", &e.app, limits.max_app_len),
-            ("window_title", &e.window_title, limits.max_title_len),
-            ("url", &e.url, limits.max_url_len),
-        ] {
-            if let Some(value) = value {
-                v.max_len(&f(name), value, max);
-            }
+        // Checked under bare field names first, which costs no allocation;
+        // only an event at fault is checked again to name `events[i].…`.
+        let mut probe = Validator::new();
+        check_event(&mut probe, e, limits, now, &Cow::Borrowed);
+        if !probe.is_empty() {
+            check_event(&mut v, e, limits, now, &|name| {
+                Cow::Owned(format!("events[{i}].{name}"))
+            });
         }
     }
     v.finish()?;
@@ -353,6 +338,44 @@ pub fn prepare_batch(
             url: e.url.clone().filter(|_| policy.website_tracking_enabled),
         })
         .collect())
+}
+
+/// The checks of one event of a batch; `field` makes a field's name.
+fn check_event(
+    v: &mut Validator,
+    e: &ActivityInput,
+    limits: &IngestLimits,
+    now: DateTime<Utc>,
+    field: &dyn Fn(&'static str) -> Cow<'static, str>,
+) {
+    v.range(
+        &field("duration_seconds"),
+        e.duration_seconds,
+        1,
+        limits.max_duration_seconds.min(MAX_EVENT_SECONDS),
+    );
+    limits.check_time(v, &field("started_at"), e.started_at, now);
+    // Checked: a client may send an instant at the end of chrono's range.
+    let end = e
+        .started_at
+        .checked_add_signed(Duration::seconds(i64::from(e.duration_seconds)));
+    if end.is_none_or(|end| end > now + limits.max_clock_skew)
+        && e.started_at <= now + limits.max_clock_skew
+    {
+        v.push(
+            field("duration_seconds"),
+            "makes the event end in the future",
+        );
+    }
+    for (name, value, max) in [
+        ("app", &e.app, limits.max_app_len),
+        ("window_title", &e.window_title, limits.max_title_len),
+        ("url", &e.url, limits.max_url_len),
+    ] {
+        if let Some(value) = value {
+            v.max_len(&field(name), value, max);
+        }
+    }
 }
 
 /// Image formats accepted for screenshots.

@@ -1,8 +1,9 @@
 //! Threads and connections: one writer with group commit, a pool of readers.
 
+use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -38,11 +39,59 @@ pub(crate) struct Tuning {
     pub cache_kib: i64,
     pub max_group: usize,
     pub max_db_mib: Option<u64>,
+    pub mmap_bytes: i64,
+}
+
+/// A write job as queued, with whether it is heavy (see [`Engine::write_heavy`]).
+struct Queued {
+    heavy: bool,
+    job: WriteJob,
+}
+
+impl Queued {
+    fn sort_into(self, light: &mut Vec<WriteJob>, heavy: &mut VecDeque<WriteJob>) {
+        match self.heavy {
+            true => heavy.push_back(self.job),
+            false => light.push(self.job),
+        }
+    }
 }
 
 pub(crate) struct Engine {
-    writer: Sender<WriteJob>,
+    writer: Sender<Queued>,
     readers: Option<Sender<ReadJob>>,
+    /// Idle read-only connections for [`Engine::point`], file databases only.
+    points: Option<PointPool>,
+}
+
+/// Read-only connections that answer key lookups on the caller's thread.
+struct PointPool {
+    path: PathBuf,
+    tuning: Tuning,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl PointPool {
+    fn take(&self) -> Result<Connection, SqliteError> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = open_file(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn, &self.tuning, false)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        // As many as threads ask at once, which is about the executor's
+        // worker count; a burst beyond the readers' count is closed again.
+        if idle.len() < self.tuning.readers.max(1) {
+            idle.push(conn);
+        }
+    }
 }
 
 fn configure(conn: &Connection, t: &Tuning, write: bool) -> rusqlite::Result<()> {
@@ -50,6 +99,10 @@ fn configure(conn: &Connection, t: &Tuning, write: bool) -> rusqlite::Result<()>
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "cache_size", -t.cache_kib)?;
     conn.pragma_update(None, "temp_store", "MEMORY")?;
+    // Pages read through the map cost no system call and no copy; a reader
+    // that finds the database changed since its last read starts with an
+    // empty page cache, so that is most of its reads.
+    conn.pragma_update(None, "mmap_size", t.mmap_bytes)?;
     if write {
         // NORMAL is durable in WAL mode up to the last checkpoint-safe commit
         // of a power loss; a process crash loses nothing acknowledged.
@@ -96,6 +149,14 @@ impl Engine {
         configure(&writer, tuning, true).map_err(|e| SqliteError::classify_open(location, e))?;
         migrations::apply(&mut writer)?;
 
+        let points = match location {
+            Location::File(path) => Some(PointPool {
+                path: path.clone(),
+                tuning: tuning.clone(),
+                idle: Mutex::new(Vec::new()),
+            }),
+            Location::Memory => None,
+        };
         let readers = match location {
             Location::File(path) if tuning.readers > 0 => {
                 let (tx, rx) = crossbeam_channel::unbounded::<ReadJob>();
@@ -117,22 +178,85 @@ impl Engine {
             _ => None,
         };
 
-        let (tx, rx) = crossbeam_channel::unbounded::<WriteJob>();
+        // Checkpoints run on a thread of their own, so the writer's commits
+        // only append to the WAL: a checkpoint copies pages into the
+        // database file and syncs it, which would stall every queued write.
+        let kick = match location {
+            Location::File(path) => {
+                let conn = open_file(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(tuning.busy_timeout)
+                    .map_err(SqliteError::from)?;
+                writer
+                    .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
+                    .map_err(SqliteError::from)?;
+                let (kick, kicked) = crossbeam_channel::bounded::<()>(1);
+                thread::Builder::new()
+                    .name("tracker-sqlite-checkpointer".into())
+                    .spawn(move || checkpointer_loop(conn, kicked))
+                    .map_err(SqliteError::Thread)?;
+                Some(kick)
+            }
+            Location::Memory => None,
+        };
+
+        let (tx, rx) = crossbeam_channel::unbounded::<Queued>();
         let max_group = tuning.max_group.max(1);
         thread::Builder::new()
             .name("tracker-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_group))
+            .spawn(move || writer_loop(writer, rx, max_group, kick))
             .map_err(SqliteError::Thread)?;
         Ok(Engine {
             writer: tx,
             readers,
+            points,
         })
+    }
+
+    /// Runs a key lookup (a few index pages, microseconds) on the caller's
+    /// thread with a pooled read-only connection: a hop to a reader thread
+    /// and back would cost more than the query. Anything that scans goes
+    /// through [`Engine::read`]. In memory, the writer answers.
+    pub(crate) async fn point<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+    {
+        let Some(pool) = &self.points else {
+            return self.write(f).await;
+        };
+        let conn = pool.take()?;
+        let out = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+            .unwrap_or_else(|_| Err(SqliteError::Panicked.into()));
+        pool.give_back(conn);
+        out
     }
 
     /// Runs `f` in the writer's transaction, inside a savepoint of its own,
     /// and answers after the group has committed. An error of `f` rolls back
     /// only `f`'s changes.
     pub(crate) async fn write<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+    {
+        self.submit(false, f).await
+    }
+
+    /// [`Engine::write`] for a job that takes milliseconds (a batch of
+    /// events, a purge step): a group holds at most one such job, so the
+    /// small writes queued behind it wait for one, not for several.
+    pub(crate) async fn write_heavy<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+    {
+        self.submit(true, f).await
+    }
+
+    async fn submit<T, F>(&self, heavy: bool, f: F) -> Result<T, CoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
@@ -153,7 +277,9 @@ impl Engine {
                 let _ = tx.send(out);
             })
         });
-        self.writer.send(job).map_err(|_| SqliteError::Closed)?;
+        self.writer
+            .send(Queued { heavy, job })
+            .map_err(|_| SqliteError::Closed)?;
         rx.await.map_err(|_| SqliteError::Closed)?
     }
 
@@ -203,17 +329,55 @@ fn in_savepoint<T>(
     out
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<WriteJob>, max_group: usize) {
+/// WAL pages after which the writer checkpoints by itself, should the
+/// checkpointer fall behind (SQLite's default is 1,000).
+const WAL_BACKSTOP_PAGES: i64 = 16_384;
+/// Least time between two checkpoints, so that one copies many commits.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies committed WAL frames into the database file after commits
+/// (PASSIVE: it never waits for, nor blocks, the writer or the readers).
+fn checkpointer_loop(conn: Connection, kicked: Receiver<()>) {
+    while kicked.recv().is_ok() {
+        // A failed checkpoint leaves the frames in the WAL, where readers
+        // find them; the next one (or the writer's backstop) copies them.
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        thread::sleep(CHECKPOINT_EVERY);
+    }
+}
+
+fn writer_loop(conn: Connection, rx: Receiver<Queued>, max_group: usize, kick: Option<Sender<()>>) {
     let mut group: Vec<WriteJob> = Vec::with_capacity(max_group);
-    while let Ok(first) = rx.recv() {
-        group.push(first);
+    // Heavy jobs taken off the queue, oldest first.
+    let mut heavy: VecDeque<WriteJob> = VecDeque::new();
+    let mut last_had_heavy = false;
+    loop {
+        if heavy.is_empty() {
+            match rx.recv() {
+                Ok(q) => q.sort_into(&mut group, &mut heavy),
+                Err(_) => break,
+            }
+        }
         // Group commit: everything already queued shares one transaction.
         while group.len() < max_group {
             match rx.try_recv() {
-                Ok(job) => group.push(job),
+                Ok(q) => q.sort_into(&mut group, &mut heavy),
                 Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
             }
         }
+        // At most one heavy job per group, and never in two groups running:
+        // a small write waits for at most one heavy job before its commit.
+        last_had_heavy = if !last_had_heavy || group.is_empty() {
+            match heavy.pop_front() {
+                Some(job) => {
+                    group.push(job);
+                    true
+                }
+                None => false,
+            }
+        } else {
+            false
+        };
         match conn.execute_batch("BEGIN IMMEDIATE") {
             Err(e) => {
                 let e = Arc::new(SqliteError::from(e));
@@ -242,6 +406,10 @@ fn writer_loop(conn: Connection, rx: Receiver<WriteJob>, max_group: usize) {
                         Arc::new(SqliteError::from(e))
                     }),
                 };
+                if let (Ok(()), Some(kick)) = (&commit, &kick) {
+                    // Full means a checkpoint is already due.
+                    let _ = kick.try_send(());
+                }
                 for reply in replies {
                     reply(commit.clone());
                 }

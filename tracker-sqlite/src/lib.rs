@@ -99,6 +99,10 @@ pub struct SqliteOptions {
     /// Cap on the database size in MiB (default none). Writes that would
     /// grow it further fail with [`SqliteError::DiskFull`], as on a full disk.
     pub max_db_mib: Option<u64>,
+    /// Bytes of the database file each connection reads through a memory
+    /// map, in MiB (default 1024; 0 turns it off). The map only reserves
+    /// address space: pages come from the operating system's file cache.
+    pub mmap_mib: u64,
 }
 
 impl Default for SqliteOptions {
@@ -109,6 +113,7 @@ impl Default for SqliteOptions {
             cache_mib: 64,
             max_group: 512,
             max_db_mib: None,
+            mmap_mib: 1024,
         }
     }
 }
@@ -121,6 +126,8 @@ impl SqliteOptions {
             cache_kib: self.cache_mib.max(1) * 1024,
             max_group: self.max_group,
             max_db_mib: self.max_db_mib,
+            mmap_bytes: i64::try_from(self.mmap_mib.saturating_mul(1024 * 1024))
+                .unwrap_or(i64::MAX),
         }
     }
 }

@@ -662,7 +662,7 @@ impl TenantStore for SqliteStore {
 
     async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>> {
         self.engine
-            .read(move |c| {
+            .point(move |c| {
                 one(
                     c,
                     "SELECT * FROM plans WHERE id = ?1",
@@ -724,7 +724,7 @@ impl TenantStore for SqliteStore {
 
     async fn get_company(&self, id: CompanyId) -> Result<Option<Company>> {
         self.engine
-            .read(move |c| {
+            .point(move |c| {
                 one(
                     c,
                     "SELECT * FROM companies WHERE id = ?1",
@@ -875,7 +875,7 @@ impl UserStore for SqliteStore {
     async fn get_user(&self, company: Option<CompanyId>, id: UserId) -> Result<Option<User>> {
         let key = company_key(company);
         self.engine
-            .read(move |c| {
+            .point(move |c| {
                 one(
                     c,
                     "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
@@ -1004,7 +1004,7 @@ impl UserStore for SqliteStore {
     async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>> {
         let hash = hash.clone();
         self.engine
-            .read(move |c| {
+            .point(move |c| {
                 one(
                     c,
                     "SELECT * FROM tokens WHERE hash = ?1",
@@ -1154,7 +1154,7 @@ impl UserStore for SqliteStore {
 impl PolicyStore for SqliteStore {
     async fn get_policy(&self, company: CompanyId) -> Result<Option<TrackingPolicy>> {
         self.engine
-            .read(move |c| {
+            .point(move |c| {
                 one(
                     c,
                     "SELECT * FROM policies WHERE company_id = ?1",
@@ -1331,9 +1331,13 @@ impl TrackingStore for SqliteStore {
     ) -> Result<IngestCount> {
         tracker_core::tracking::check_batch_company(company, events)?;
         let events = events.to_vec();
-        self.engine
-            .write(move |c| crate::rollup::ingest(c, company, &events))
-            .await
+        let (count, events) = self
+            .engine
+            .write_heavy(move |c| crate::rollup::ingest(c, company, &events).map(|n| (n, events)))
+            .await?;
+        // Freed here rather than on the writer thread, which all writes share.
+        drop(events);
+        Ok(count)
     }
 
     async fn day_rollups(
@@ -1532,7 +1536,7 @@ impl TrackingStore for SqliteStore {
     async fn purge_tracking(&self, company: CompanyId, batch: &PurgeBatch) -> Result<PurgeCounts> {
         let batch = batch.clone();
         self.engine
-            .write(move |c| purge_step(c, company, &batch))
+            .write_heavy(move |c| purge_step(c, company, &batch))
             .await
     }
 
