@@ -423,3 +423,69 @@ fn reader_loop(conn: Connection, rx: Receiver<ReadJob>) {
         job(&conn);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+
+    use futures::FutureExt;
+
+    use super::*;
+
+    fn engine() -> Engine {
+        let tuning = Tuning {
+            readers: 0,
+            busy_timeout: Duration::from_secs(5),
+            cache_kib: 1024,
+            max_group: 512,
+            max_db_mib: None,
+            mmap_bytes: 0,
+        };
+        Engine::open(&Location::Memory, &tuning).unwrap()
+    }
+
+    /// Queues a job that records `name` when the writer runs it; the
+    /// answer is not awaited (the job runs all the same).
+    fn queue(e: &Engine, heavy: bool, name: &'static str, log: &Arc<Mutex<Vec<&'static str>>>) {
+        let log = Arc::clone(log);
+        let job = move |_: &Connection| {
+            log.lock().unwrap().push(name);
+            Ok(())
+        };
+        let sent = match heavy {
+            true => e.write_heavy(job).now_or_never(),
+            false => e.write(job).now_or_never(),
+        };
+        assert!(sent.is_none(), "{name} waits for its commit");
+    }
+
+    /// A small write queued behind heavy jobs runs right after the heavy
+    /// job in progress, before the heavy jobs queued ahead of it.
+    #[test]
+    fn small_writes_wait_for_one_heavy_job_at_most() {
+        let e = engine();
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let first = Arc::clone(&log);
+        let blocked = e
+            .write_heavy(move |_: &Connection| {
+                first.lock().unwrap().push("a");
+                let _ = started_tx.send(());
+                let _ = released.recv();
+                Ok(())
+            })
+            .now_or_never();
+        assert!(blocked.is_none());
+        started.recv().unwrap();
+        queue(&e, true, "b", &log);
+        queue(&e, true, "c", &log);
+        queue(&e, false, "light", &log);
+        release.send(()).unwrap();
+        futures::executor::block_on(e.write(|_| Ok(()))).unwrap();
+        futures::executor::block_on(e.write(|_| Ok(()))).unwrap();
+        futures::executor::block_on(e.write(|_| Ok(()))).unwrap();
+        let order = log.lock().unwrap().clone();
+        assert_eq!(order, vec!["a", "light", "b", "c"]);
+    }
+}

@@ -20,24 +20,36 @@
 //!
 //! # Concurrency model
 //!
-//! No call blocks the async executor: every query runs on the store's own
-//! threads and the async method awaits its answer.
-//!
 //! - **One writer thread** owns the only read-write connection. Writes are
 //!   queued to it; it takes everything queued at that moment (up to
 //!   [`SqliteOptions::max_group`] jobs), runs each job in a savepoint of one
 //!   `BEGIN IMMEDIATE` transaction, commits once, and only then answers each
 //!   caller (group commit). A job that fails rolls back its own savepoint
 //!   only; a failed commit fails every job of the group, and nothing of it is
-//!   stored. So every acknowledged write is committed, and one fsync serves
-//!   many callers.
+//!   stored. So every acknowledged write is committed, and one commit serves
+//!   many callers. A group holds at most one heavy job (an activity batch, a
+//!   purge step), and two groups in a row never both do, so a heartbeat
+//!   queued behind batches waits for at most one of them.
+//! - **A checkpointer thread** copies committed WAL frames into the database
+//!   file (a `PASSIVE` checkpoint, at most every 100 ms, after commits), so
+//!   the writer's commits only append to the WAL and never wait for the
+//!   file's sync. Should it fall behind, the writer checkpoints by itself
+//!   once the WAL passes 16,384 pages.
 //! - **A pool of reader threads** ([`SqliteOptions::readers`], default 4),
-//!   each with a read-only connection, serves reads from WAL snapshots while
-//!   the writer works. An in-memory database has a single connection, so the
-//!   writer serves its reads too.
+//!   each with a read-only connection, serves every read that scans (lists,
+//!   reports, exports) from WAL snapshots while the writer works, so those
+//!   never block the async executor.
+//! - **Key lookups** (a token, a user, a company, a plan, a policy: a few
+//!   index pages each) run on the calling thread with a pooled read-only
+//!   connection. They take microseconds, less than the hop to a reader
+//!   thread and back would.
+//!
+//! An in-memory database has a single connection, so the writer serves its
+//! reads too.
 //!
 //! The database runs in WAL mode with foreign keys on, `synchronous=NORMAL`,
-//! a busy timeout, and a page cache sized by [`SqliteOptions::cache_mib`].
+//! a busy timeout, a page cache sized by [`SqliteOptions::cache_mib`] and
+//! reads through a memory map of [`SqliteOptions::mmap_mib`].
 //!
 //! # Schema
 //!
