@@ -567,7 +567,6 @@ struct UserModel {
     username: String,
     token: String,
     principal: Principal,
-    agent: AgentContext,
     /// Whose data this user may see: the whole company for an ADMIN, the
     /// members of its teams and itself for a MANAGER, itself for an EMPLOYEE.
     visible: BTreeSet<UserId>,
@@ -824,7 +823,7 @@ impl World {
                     .expose()
                     .to_owned();
                 let principal = tracker.authenticate(&token).await.expect("principal");
-                let agent = tracker.agent(&key, &token).await.expect("agent");
+                tracker.agent(&key, &token).await.expect("agent");
                 let mut visible = match role {
                     Role::Admin => everyone.clone(),
                     Role::Manager => {
@@ -848,7 +847,6 @@ impl World {
                     username: name,
                     token,
                     principal,
-                    agent,
                     visible,
                 });
             }
@@ -1395,7 +1393,7 @@ impl World {
         let r = self
             .tracker
             .heartbeat(
-                &u.agent,
+                &self.agent(i).await,
                 HeartbeatRequest {
                     policy_version: sent,
                     agent_version: Some("1.0.0".into()),
@@ -1440,7 +1438,7 @@ impl World {
         let started_at = self.now() - Duration::minutes(ago_min);
         let r = self
             .tracker
-            .start_session(&self.users[i].agent, StartSession { id, started_at })
+            .start_session(&self.agent(i).await, StartSession { id, started_at })
             .await;
         let Some(ingested) = outcome(ctx, r, exp)? else {
             return Ok(Allowed::nothing());
@@ -1488,7 +1486,7 @@ impl World {
         let stopped_at = self.now();
         let r = self
             .tracker
-            .stop_session(&self.users[i].agent, id, StopSession { stopped_at })
+            .stop_session(&self.agent(i).await, id, StopSession { stopped_at })
             .await;
         let Some(s) = outcome(ctx, r, exp)? else {
             return Ok(Allowed::nothing());
@@ -1544,7 +1542,7 @@ impl World {
         let r = self
             .tracker
             .upload_activity(
-                &self.users[i].agent,
+                &self.agent(i).await,
                 ActivityBatch {
                     events: batch.clone(),
                 },
@@ -1616,7 +1614,7 @@ impl World {
         };
         let r = self
             .tracker
-            .upload_screenshot(&self.users[i].agent, meta, bytes.clone())
+            .upload_screenshot(&self.agent(i).await, meta, bytes.clone())
             .await;
         let Some(ingested) = outcome(ctx, r, exp)? else {
             return Ok(Allowed::nothing());
@@ -1639,6 +1637,16 @@ impl World {
         Ok(Allowed::company(c))
     }
 
+    /// User `i`'s agent, authenticated anew as the HTTP adapter does for
+    /// each request (a context holds the policy it was read with).
+    async fn agent(&self, i: usize) -> AgentContext {
+        let u = &self.users[i];
+        self.tracker
+            .agent(&self.companies[u.company].key, &u.token)
+            .await
+            .expect("the agent of a company that stays open")
+    }
+
     async fn agent_read(
         &self,
         ctx: &str,
@@ -1646,7 +1654,7 @@ impl World {
         read: AgentRead,
     ) -> Result<Allowed, TestCaseError> {
         let (me, c) = (self.users[i].id, self.users[i].company);
-        let agent = &self.users[i].agent;
+        let agent = &self.agent(i).await;
         let who = Who::User(i);
         match read {
             AgentRead::Tasks => {

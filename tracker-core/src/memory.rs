@@ -384,6 +384,26 @@ impl UserStore for MemoryStore {
         Ok(self.lock().tokens.get(hash.as_str()).cloned())
     }
 
+    async fn token_owner(&self, hash: &SecretHash) -> Result<Option<TokenOwner>> {
+        let s = self.lock();
+        let Some(token) = s.tokens.get(hash.as_str()).cloned() else {
+            return Ok(None);
+        };
+        let user = s
+            .users
+            .get(&token.user_id)
+            .filter(|u| u.company_id == token.company_id)
+            .cloned();
+        let company = token.company_id.and_then(|c| s.companies.get(&c).cloned());
+        let policy = token.company_id.and_then(|c| s.policies.get(&c).cloned());
+        Ok(Some(TokenOwner {
+            token,
+            user,
+            company,
+            policy,
+        }))
+    }
+
     async fn delete_token(&self, hash: &SecretHash) -> Result<()> {
         self.lock().tokens.remove(hash.as_str());
         Ok(())

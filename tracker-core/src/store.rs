@@ -240,6 +240,12 @@ pub trait UserStore: Send + Sync + 'static {
     async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
     /// A token by digest.
     async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>>;
+    /// A token by digest together with what every request of it needs: its
+    /// user, the user's company and that company's policy (see
+    /// [`TokenOwner`]). Every authenticated request starts here, so a store
+    /// SHOULD read them together (one transaction, one round trip). `None`
+    /// when the token is unknown.
+    async fn token_owner(&self, hash: &SecretHash) -> Result<Option<TokenOwner>>;
     /// Deletes a token; deleting an unknown token is not an error.
     async fn delete_token(&self, hash: &SecretHash) -> Result<()>;
     /// Records a heartbeat: the agent state, the user's
@@ -727,6 +733,21 @@ pub trait AlertStore: Send + Sync + 'static {
         company: CompanyId,
         alert: AlertId,
     ) -> Result<Vec<DeliveryRecord>>;
+}
+
+/// A token with its user, the user's company and the company's tracking
+/// policy, as [`UserStore::token_owner`] reads them. Each part is what the
+/// store holds now; the service decides what is missing or inactive.
+#[derive(Debug, Clone)]
+pub struct TokenOwner {
+    /// The token.
+    pub token: TokenRecord,
+    /// The token's user (of the token's company), if it exists.
+    pub user: Option<User>,
+    /// The token's company (`None` for an OWNER's token, or if it is gone).
+    pub company: Option<Company>,
+    /// That company's tracking policy, if it has one.
+    pub policy: Option<TrackingPolicy>,
 }
 
 /// A complete store: access to every capability. Implemented automatically

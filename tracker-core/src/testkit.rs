@@ -932,7 +932,7 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
     );
     assert_eq!(
         u.token_by_hash(&t3.hash).await.unwrap(),
-        Some(t3),
+        Some(t3.clone()),
         "other users' tokens stay"
     );
     let owner = new_user(None, "root", Role::Owner);
@@ -947,9 +947,59 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
     u.insert_token(&t4).await.unwrap();
     assert_eq!(
         u.token_by_hash(&t4.hash).await.unwrap(),
-        Some(t4),
+        Some(t4.clone()),
         "owner tokens have no company"
     );
+
+    // What a request needs of its token, read together.
+    let admin_owner = u
+        .token_owner(&t3.hash)
+        .await
+        .unwrap()
+        .expect("a stored token has an owner");
+    assert_eq!(admin_owner.token, t3);
+    assert_eq!(admin_owner.user.as_ref().map(|x| x.id), Some(f.admin.id));
+    assert_eq!(
+        admin_owner.company.as_ref().map(|c| c.id),
+        Some(f.company.id)
+    );
+    let policy = store.policies().get_policy(f.company.id).await.unwrap();
+    assert!(policy.is_some(), "the fixture company has a policy");
+    assert_eq!(
+        admin_owner.policy.map(|p| (p.company_id, p.version)),
+        policy.map(|p| (p.company_id, p.version)),
+        "the company's policy"
+    );
+    let root = u.token_owner(&t4.hash).await.unwrap().expect("owner token");
+    assert_eq!(root.user.map(|x| x.id), Some(owner.id));
+    assert!(
+        root.company.is_none() && root.policy.is_none(),
+        "an OWNER's token has no company and no policy"
+    );
+    assert!(
+        u.token_owner(&t2.hash).await.unwrap().is_none(),
+        "a revoked token has no owner"
+    );
+    assert!(
+        u.token_owner(&SecretHash::of("tk_unknown"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // A token naming a user of another company finds no user: the user
+    // lookup is scoped by the token's company.
+    let other = company(store, 10, 1_000).await;
+    let forged = TokenRecord {
+        hash: SecretHash::of("tk_forged"),
+        user_id: f.admin.id,
+        company_id: Some(other.company.id),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(30),
+    };
+    u.insert_token(&forged).await.unwrap();
+    let found = u.token_owner(&forged.hash).await.unwrap().expect("stored");
+    assert!(found.user.is_none(), "no user of that company has that id");
+    assert_eq!(found.company.map(|c| c.id), Some(other.company.id));
 }
 
 /// A heartbeat updates the agent state, the user's and the company's sync

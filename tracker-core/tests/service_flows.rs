@@ -427,6 +427,8 @@ fn ingest_is_idempotent_and_enforces_the_policy() {
         )
         .await
         .unwrap();
+        // A context is one request's: it holds the policy read with it.
+        let agent = w.agent("bob").await;
         w.t.upload_activity(
             &agent,
             ActivityBatch {
@@ -475,6 +477,8 @@ fn ingest_is_idempotent_and_enforces_the_policy() {
         )
         .await
         .unwrap();
+        // A context is one request's: it holds the policy read with it.
+        let agent = w.agent("bob").await;
         let meta2 = ScreenshotUpload {
             id: ScreenshotId::from_uuid(uuid_v4()),
             ..meta
@@ -523,6 +527,8 @@ fn heartbeats_drive_liveness_and_policy_freshness() {
         )
         .await
         .unwrap();
+        // A context is one request's: it holds the policy read with it.
+        let agent = w.agent("bob").await;
         w.clock.advance(Duration::minutes(12));
         let agents =
             w.t.agents(&w.admin, &PageRequest::first(500))

@@ -5,9 +5,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use futures_channel::oneshot;
 use rusqlite::{Connection, OpenFlags};
 use tracker_core::Error as CoreError;
@@ -58,8 +58,11 @@ impl Queued {
 }
 
 pub(crate) struct Engine {
-    writer: Sender<Queued>,
+    /// `None` once dropped (see the `Drop` impl).
+    writer: Option<Sender<Queued>>,
     readers: Option<Sender<ReadJob>>,
+    /// Every thread of the engine, joined on drop.
+    threads: Vec<thread::JoinHandle<()>>,
     /// Idle read-only connections for [`Engine::point`], file databases only.
     points: Option<PointPool>,
 }
@@ -149,6 +152,7 @@ impl Engine {
         configure(&writer, tuning, true).map_err(|e| SqliteError::classify_open(location, e))?;
         migrations::apply(&mut writer)?;
 
+        let mut threads = Vec::new();
         let points = match location {
             Location::File(path) => Some(PointPool {
                 path: path.clone(),
@@ -167,10 +171,12 @@ impl Engine {
                     )?;
                     configure(&conn, tuning, false).map_err(SqliteError::from)?;
                     let rx = rx.clone();
-                    thread::Builder::new()
-                        .name(format!("tracker-sqlite-reader-{i}"))
-                        .spawn(move || reader_loop(conn, rx))
-                        .map_err(SqliteError::Thread)?;
+                    threads.push(
+                        thread::Builder::new()
+                            .name(format!("tracker-sqlite-reader-{i}"))
+                            .spawn(move || reader_loop(conn, rx))
+                            .map_err(SqliteError::Thread)?,
+                    );
                 }
                 Some(tx)
             }
@@ -193,10 +199,12 @@ impl Engine {
                     .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
                     .map_err(SqliteError::from)?;
                 let (kick, kicked) = crossbeam_channel::bounded::<()>(1);
-                thread::Builder::new()
-                    .name("tracker-sqlite-checkpointer".into())
-                    .spawn(move || checkpointer_loop(conn, kicked))
-                    .map_err(SqliteError::Thread)?;
+                threads.push(
+                    thread::Builder::new()
+                        .name("tracker-sqlite-checkpointer".into())
+                        .spawn(move || checkpointer_loop(conn, kicked))
+                        .map_err(SqliteError::Thread)?,
+                );
                 Some(kick)
             }
             Location::Memory => None,
@@ -204,12 +212,15 @@ impl Engine {
 
         let (tx, rx) = crossbeam_channel::unbounded::<Queued>();
         let max_group = tuning.max_group.max(1);
-        thread::Builder::new()
-            .name("tracker-sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, max_group, kick))
-            .map_err(SqliteError::Thread)?;
+        threads.push(
+            thread::Builder::new()
+                .name("tracker-sqlite-writer".into())
+                .spawn(move || writer_loop(writer, rx, max_group, kick))
+                .map_err(SqliteError::Thread)?,
+        );
         Ok(Engine {
-            writer: tx,
+            writer: Some(tx),
+            threads,
             readers,
             points,
         })
@@ -278,6 +289,8 @@ impl Engine {
             })
         });
         self.writer
+            .as_ref()
+            .ok_or(SqliteError::Closed)?
             .send(Queued { heavy, job })
             .map_err(|_| SqliteError::Closed)?;
         rx.await.map_err(|_| SqliteError::Closed)?
@@ -300,6 +313,20 @@ impl Engine {
         });
         readers.send(job).map_err(|_| SqliteError::Closed)?;
         rx.await.map_err(|_| SqliteError::Closed)?
+    }
+}
+
+impl Drop for Engine {
+    /// Closes the queues and waits for the threads: queued writes commit,
+    /// and every connection is closed when the store is gone, so the file
+    /// can be reopened (or removed) right away.
+    fn drop(&mut self) {
+        self.writer = None;
+        self.readers = None;
+        self.points = None;
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
     }
 }
 
@@ -337,12 +364,27 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// Copies committed WAL frames into the database file after commits
 /// (PASSIVE: it never waits for, nor blocks, the writer or the readers).
+/// Ends when the writer does.
 fn checkpointer_loop(conn: Connection, kicked: Receiver<()>) {
-    while kicked.recv().is_ok() {
+    let mut due = false;
+    loop {
+        if !due && kicked.recv().is_err() {
+            return;
+        }
         // A failed checkpoint leaves the frames in the WAL, where readers
         // find them; the next one (or the writer's backstop) copies them.
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        thread::sleep(CHECKPOINT_EVERY);
+        // Commits of the next interval wait for its end, so that one
+        // checkpoint copies many of them.
+        let until = Instant::now() + CHECKPOINT_EVERY;
+        due = false;
+        loop {
+            match kicked.recv_deadline(until) {
+                Ok(()) => due = true,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
     }
 }
 

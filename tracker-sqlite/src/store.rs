@@ -118,6 +118,25 @@ pub(crate) fn mark_usage(
     Ok(())
 }
 
+/// Runs `f` in one read transaction, so that its queries see one snapshot
+/// and the connection takes its WAL read lock once.
+fn read_together<T>(c: &Connection, f: impl FnOnce(&Connection) -> R<T>) -> R<T> {
+    // A savepoint, not BEGIN: in memory this runs inside the writer's
+    // transaction, where a savepoint nests.
+    c.prepare_cached("SAVEPOINT read_together")
+        .and_then(|mut s| s.execute([]))
+        .map_err(db)?;
+    let out = f(c);
+    // Ends the transaction whatever `f` did: the connection goes back to
+    // its pool after this.
+    let end = c
+        .prepare_cached("RELEASE read_together")
+        .and_then(|mut s| s.execute([]));
+    let out = out?;
+    end.map_err(db)?;
+    Ok(out)
+}
+
 /// The users that have activity events in a company, in id order: a loose
 /// scan of the per-user index, one seek per user however many events each
 /// has.
@@ -1011,6 +1030,55 @@ impl UserStore for SqliteStore {
                     params![hash.as_str()],
                     codec::token,
                 )
+            })
+            .await
+    }
+
+    async fn token_owner(&self, hash: &SecretHash) -> Result<Option<TokenOwner>> {
+        let hash = hash.clone();
+        self.engine
+            .point(move |c| {
+                // One read transaction: the four rows of one snapshot.
+                read_together(c, |c| {
+                    let Some(token) = one(
+                        c,
+                        "SELECT * FROM tokens WHERE hash = ?1",
+                        params![hash.as_str()],
+                        codec::token,
+                    )?
+                    else {
+                        return Ok(None);
+                    };
+                    let user = one(
+                        c,
+                        "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
+                        params![company_key(token.company_id), token.user_id.0],
+                        codec::user,
+                    )?;
+                    let (company, policy) = match token.company_id {
+                        Some(id) => (
+                            one(
+                                c,
+                                "SELECT * FROM companies WHERE id = ?1",
+                                params![id.0],
+                                codec::company,
+                            )?,
+                            one(
+                                c,
+                                "SELECT * FROM policies WHERE company_id = ?1",
+                                params![id.0],
+                                codec::policy,
+                            )?,
+                        ),
+                        None => (None, None),
+                    };
+                    Ok(Some(TokenOwner {
+                        token,
+                        user,
+                        company,
+                        policy,
+                    }))
+                })
             })
             .await
     }

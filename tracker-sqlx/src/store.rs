@@ -786,6 +786,27 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn token_owner(&self, hash: &SecretHash) -> Result<Option<TokenOwner>> {
+        // Four key lookups in turn; each is one index probe on the server.
+        let Some(token) = self.token_by_hash(hash).await? else {
+            return Ok(None);
+        };
+        let user = self.get_user(token.company_id, token.user_id).await?;
+        let (company, policy) = match token.company_id {
+            Some(id) => (
+                TenantStore::get_company(self, id).await?,
+                PolicyStore::get_policy(self, id).await?,
+            ),
+            None => (None, None),
+        };
+        Ok(Some(TokenOwner {
+            token,
+            user,
+            company,
+            policy,
+        }))
+    }
+
     async fn delete_token(&self, hash: &SecretHash) -> Result<()> {
         let mut conn = self.pool.acquire().await.map_err(db)?;
         exec(

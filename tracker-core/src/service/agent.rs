@@ -5,6 +5,7 @@ use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result, Validator};
 use crate::ids::WorkSessionId;
 use crate::paging::{Page, PageRequest};
+use crate::policy::TrackingPolicy;
 use crate::protocol::*;
 use crate::store::{Ingested, Store};
 use crate::tenancy::Company;
@@ -15,10 +16,18 @@ use crate::work::{Task, TaskStatus};
 
 /// An authenticated agent: a company user's token together with its
 /// company's key.
+///
+/// A context belongs to one request: it holds the user, the company and
+/// the tracking policy as they were when [`Tracker::agent`] read them (in
+/// one store read). Authenticate each request anew, as the HTTP adapter
+/// does, so that a suspension, a key rotation or a policy change applies
+/// to the next request.
 #[derive(Debug, Clone)]
 pub struct AgentContext {
     principal: Principal,
     company: Company,
+    /// The company's policy as read with the token.
+    policy: TrackingPolicy,
 }
 
 impl AgentContext {
@@ -36,7 +45,7 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// Authenticates an agent: the token must be valid and the key must be
     /// the current key of the token's company (`InvalidCompanyKey` otherwise).
     pub async fn agent(&self, company_key: &str, token: &str) -> Result<AgentContext> {
-        let principal = self.authenticate(token).await?;
+        let (principal, policy) = self.token_principal(token).await?;
         if principal.company().is_none() {
             // An OWNER is known but never an agent.
             return Err(Error::Forbidden {
@@ -49,7 +58,14 @@ impl<S: Store + ?Sized> Tracker<S> {
             Action::WriteTracking,
             Target::user(company.id, principal.user_id()),
         )?;
-        Ok(AgentContext { principal, company })
+        let policy = policy
+            .filter(|p| p.company_id == company.id)
+            .ok_or(Error::not_found("policy"))?;
+        Ok(AgentContext {
+            principal,
+            company,
+            policy,
+        })
     }
 
     /// Records a heartbeat and tells the agent whether its policy is current.
@@ -65,7 +81,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         }
         let company = a.company();
         let now = self.now();
-        let policy = self.load_policy(company.id).await?;
+        let policy = &a.policy;
         self.store
             .users()
             .record_heartbeat(&AgentState {
@@ -160,12 +176,11 @@ impl<S: Store + ?Sized> Tracker<S> {
         batch: ActivityBatch,
     ) -> Result<IngestReport> {
         let company = a.company().id;
-        let policy = self.load_policy(company).await?;
         let events = prepare_batch(
             &batch.events,
             company,
             a.principal.user_id(),
-            &policy,
+            &a.policy,
             &self.config.ingest,
             self.now(),
         )?;
@@ -194,11 +209,10 @@ impl<S: Store + ?Sized> Tracker<S> {
     ) -> Result<Ingested<Screenshot>> {
         let company = a.company();
         let user = a.principal.user_id();
-        let policy = self.load_policy(company.id).await?;
         let format = check_screenshot(
             &image,
             meta.taken_at,
-            &policy,
+            &a.policy,
             &self.config.ingest,
             self.now(),
         )?;
@@ -259,7 +273,7 @@ impl<S: Store + ?Sized> Tracker<S> {
     pub async fn sync_status(&self, a: &AgentContext) -> Result<SyncStatus> {
         let company = a.company();
         let now = self.now();
-        let policy = self.load_policy(company.id).await?;
+        let policy = &a.policy;
         let state = self
             .store
             .users()

@@ -28,6 +28,7 @@ use crate::identity::{Role, TokenRecord, User, normalize_username};
 use crate::ids::{CompanyId, UserId};
 use crate::notify::{NoNotifier, Notifier};
 use crate::paging::{MAX_LIMIT, PageRequest};
+use crate::policy::TrackingPolicy;
 use crate::protocol::{LoginRequest, LoginResponse};
 use crate::secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};
 use crate::store::{Store, UserFilter};
@@ -292,22 +293,32 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// tokens and inactive users are `Unauthenticated`; users of a
     /// suspended or expired company are refused.
     pub async fn authenticate(&self, token: &str) -> Result<Principal> {
+        self.token_principal(token).await.map(|(p, _)| p)
+    }
+
+    /// [`authenticate`](Self::authenticate), with the policy of the
+    /// caller's company that the same store read returned.
+    pub(crate) async fn token_principal(
+        &self,
+        token: &str,
+    ) -> Result<(Principal, Option<TrackingPolicy>)> {
         let hash = ApiToken::from_client(token).hash();
-        let record = self
+        let owner = self
             .store
             .users()
-            .token_by_hash(&hash)
+            .token_owner(&hash)
             .await?
             .ok_or(Error::Unauthenticated)?;
-        if record.expires_at <= self.now() {
+        if owner.token.expires_at <= self.now() {
             self.store.users().delete_token(&hash).await?;
             return Err(Error::Unauthenticated);
         }
-        self.resolve(Identity {
-            user_id: record.user_id,
-            company_id: record.company_id,
-        })
-        .await
+        let user = owner
+            .user
+            .filter(|u| u.active && u.id == owner.token.user_id)
+            .ok_or(Error::Unauthenticated)?;
+        let principal = self.principal_of(user, owner.company).await?;
+        Ok((principal, owner.policy))
     }
 
     /// Makes a [`Principal`] of an identity established elsewhere (see
@@ -320,14 +331,21 @@ impl<S: Store + ?Sized> Tracker<S> {
             .await?
             .filter(|u| u.active)
             .ok_or(Error::Unauthenticated)?;
+        let company = match user.company_id {
+            Some(id) => self.store.tenants().get_company(id).await?,
+            None => None,
+        };
+        self.principal_of(user, company).await
+    }
+
+    /// The principal of an active user and the company the store holds for
+    /// it: the company must be the user's and open to its users.
+    async fn principal_of(&self, user: User, company: Option<Company>) -> Result<Principal> {
         let Some(company_id) = user.company_id else {
             return Ok(Principal::new(user, None, BTreeSet::new()));
         };
-        let company = self
-            .store
-            .tenants()
-            .get_company(company_id)
-            .await?
+        let company = company
+            .filter(|c| c.id == company_id)
             .ok_or(Error::Unauthenticated)?;
         company.check_access(self.now())?;
         let managed = if user.role == Role::Manager {

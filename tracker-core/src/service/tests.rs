@@ -334,25 +334,28 @@ fn user_creation_hands_the_plan_seat_limit_to_the_store() {
     assert_eq!(code(r), "seat_limit_reached");
 }
 
-/// Mocks that authenticate one agent of `c`.
-fn agent_mocks(m: &mut Mocks, c: &Company, u: &User) {
-    let (c2, u2) = (c.clone(), u.clone());
-    let record = TokenRecord {
-        hash: ApiToken::from_client("tk_agent").hash(),
-        user_id: u.id,
-        company_id: Some(c.id),
-        created_at: now(),
-        expires_at: now() + Duration::days(1),
+/// Mocks that authenticate one agent of `c` whose company has `policy`:
+/// one `token_owner` read and no other lookup.
+fn agent_mocks(m: &mut Mocks, c: &Company, u: &User, policy: TrackingPolicy) {
+    let owner = TokenOwner {
+        token: TokenRecord {
+            hash: ApiToken::from_client("tk_agent").hash(),
+            user_id: u.id,
+            company_id: Some(c.id),
+            created_at: now(),
+            expires_at: now() + Duration::days(1),
+        },
+        user: Some(u.clone()),
+        company: Some(c.clone()),
+        policy: Some(policy),
     };
     m.users
-        .expect_token_by_hash()
-        .returning(move |_| Ok(Some(record.clone())));
-    m.users
-        .expect_get_user()
-        .returning(move |_, _| Ok(Some(u2.clone())));
-    m.tenants
-        .expect_get_company()
-        .returning(move |_| Ok(Some(c2.clone())));
+        .expect_token_owner()
+        .returning(move |_| Ok(Some(owner.clone())));
+    m.users.expect_token_by_hash().times(0);
+    m.users.expect_get_user().times(0);
+    m.tenants.expect_get_company().times(0);
+    m.policies.expect_get_policy().times(0);
 }
 
 #[test]
@@ -361,12 +364,9 @@ fn ingest_drops_what_the_policy_disables_before_the_store_sees_it() {
     let key = CompanyKey::generate().unwrap();
     let c = company(&key);
     let u = user(Some(&c), Role::Employee);
-    agent_mocks(&mut m, &c, &u);
     let mut policy = TrackingPolicy::default_for(c.id, now());
     policy.website_tracking_enabled = false;
-    m.policies
-        .expect_get_policy()
-        .returning(move |_| Ok(Some(policy.clone())));
+    agent_mocks(&mut m, &c, &u, policy);
     let uid = u.id;
     m.tracking
         .expect_insert_activity()
@@ -417,7 +417,7 @@ fn an_agent_with_another_companys_key_is_refused_before_any_ingest() {
     let mut m = Mocks::default();
     let c = company(&CompanyKey::generate().unwrap());
     let u = user(Some(&c), Role::Employee);
-    agent_mocks(&mut m, &c, &u);
+    agent_mocks(&mut m, &c, &u, TrackingPolicy::default_for(c.id, now()));
     let t = tracker(m);
     let other_key = CompanyKey::generate().unwrap();
     let r = futures::executor::block_on(t.agent(other_key.expose(), "tk_agent"));
@@ -436,9 +436,14 @@ fn an_expired_token_is_deleted_and_refused() {
         created_at: now() - Duration::days(40),
         expires_at: now() - Duration::days(10),
     };
-    m.users
-        .expect_token_by_hash()
-        .returning(move |_| Ok(Some(record.clone())));
+    m.users.expect_token_owner().returning(move |_| {
+        Ok(Some(TokenOwner {
+            token: record.clone(),
+            user: None,
+            company: None,
+            policy: None,
+        }))
+    });
     m.users.expect_delete_token().times(1).returning(|_| Ok(()));
     m.users.expect_get_user().times(0);
     let t = tracker(m);
@@ -454,11 +459,7 @@ fn a_screenshot_refused_for_storage_leaves_no_blob_behind() {
     let key = CompanyKey::generate().unwrap();
     let c = company(&key);
     let u = user(Some(&c), Role::Employee);
-    agent_mocks(&mut m, &c, &u);
-    let policy = TrackingPolicy::default_for(c.id, now());
-    m.policies
-        .expect_get_policy()
-        .returning(move |_| Ok(Some(policy.clone())));
+    agent_mocks(&mut m, &c, &u, TrackingPolicy::default_for(c.id, now()));
     let plan = Plan {
         id: c.plan_id,
         code: "FREE".into(),
