@@ -488,10 +488,17 @@ mod tests {
 
     /// Queues a job that records `name` when the writer runs it; the
     /// answer is not awaited (the job runs all the same).
-    fn queue(e: &Engine, heavy: bool, name: &'static str, log: &Arc<Mutex<Vec<&'static str>>>) {
+    fn queue(
+        e: &Engine,
+        heavy: bool,
+        name: &'static str,
+        log: &Arc<Mutex<Vec<&'static str>>>,
+        ran: mpsc::Sender<()>,
+    ) {
         let log = Arc::clone(log);
         let job = move |_: &Connection| {
             log.lock().unwrap().push(name);
+            let _ = ran.send(());
             Ok(())
         };
         let sent = match heavy {
@@ -520,13 +527,14 @@ mod tests {
             .now_or_never();
         assert!(blocked.is_none());
         started.recv().unwrap();
-        queue(&e, true, "b", &log);
-        queue(&e, true, "c", &log);
-        queue(&e, false, "light", &log);
+        let (ran, done) = mpsc::channel();
+        queue(&e, true, "b", &log, ran.clone());
+        queue(&e, true, "c", &log, ran.clone());
+        queue(&e, false, "light", &log, ran);
         release.send(()).unwrap();
-        futures::executor::block_on(e.write(|_| Ok(()))).unwrap();
-        futures::executor::block_on(e.write(|_| Ok(()))).unwrap();
-        futures::executor::block_on(e.write(|_| Ok(()))).unwrap();
+        for _ in 0..3 {
+            done.recv().unwrap();
+        }
         let order = log.lock().unwrap().clone();
         assert_eq!(order, vec!["a", "light", "b", "c"]);
     }

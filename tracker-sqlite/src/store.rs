@@ -118,6 +118,45 @@ pub(crate) fn mark_usage(
     Ok(())
 }
 
+// Key lookups of one row each, shared by the single lookups and
+// `token_owner`.
+
+fn token_row(c: &Connection, hash: &SecretHash) -> R<Option<TokenRecord>> {
+    one(
+        c,
+        "SELECT * FROM tokens WHERE hash = ?1",
+        params![hash.as_str()],
+        codec::token,
+    )
+}
+
+fn user_row(c: &Connection, company: Option<CompanyId>, id: UserId) -> R<Option<User>> {
+    one(
+        c,
+        "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
+        params![company_key(company), id.0],
+        codec::user,
+    )
+}
+
+fn company_row(c: &Connection, id: CompanyId) -> R<Option<Company>> {
+    one(
+        c,
+        "SELECT * FROM companies WHERE id = ?1",
+        params![id.0],
+        codec::company,
+    )
+}
+
+fn policy_row(c: &Connection, company: CompanyId) -> R<Option<TrackingPolicy>> {
+    one(
+        c,
+        "SELECT * FROM policies WHERE company_id = ?1",
+        params![company.0],
+        codec::policy,
+    )
+}
+
 /// Runs `f` in one read transaction, so that its queries see one snapshot
 /// and the connection takes its WAL read lock once.
 fn read_together<T>(c: &Connection, f: impl FnOnce(&Connection) -> R<T>) -> R<T> {
@@ -742,16 +781,7 @@ impl TenantStore for SqliteStore {
     }
 
     async fn get_company(&self, id: CompanyId) -> Result<Option<Company>> {
-        self.engine
-            .point(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM companies WHERE id = ?1",
-                    params![id.0],
-                    codec::company,
-                )
-            })
-            .await
+        self.engine.point(move |c| company_row(c, id)).await
     }
 
     async fn company_by_key_hash(&self, key_hash: &SecretHash) -> Result<Option<Company>> {
@@ -892,17 +922,7 @@ impl UserStore for SqliteStore {
     }
 
     async fn get_user(&self, company: Option<CompanyId>, id: UserId) -> Result<Option<User>> {
-        let key = company_key(company);
-        self.engine
-            .point(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
-                    params![key, id.0],
-                    codec::user,
-                )
-            })
-            .await
+        self.engine.point(move |c| user_row(c, company, id)).await
     }
 
     async fn user_by_username(
@@ -969,13 +989,7 @@ impl UserStore for SqliteStore {
         let (user, update) = (user.clone(), update.clone());
         self.engine
             .write(move |c| {
-                let old = one(
-                    c,
-                    "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
-                    params![user_company(&user), user.id.0],
-                    codec::user,
-                )?
-                .ok_or(Error::not_found("user"))?;
+                let old = user_row(c, user.company_id, user.id)?.ok_or(Error::not_found("user"))?;
                 if username_taken(c, &user)? {
                     return Err(Error::UsernameTaken {
                         username: user.username,
@@ -1022,16 +1036,7 @@ impl UserStore for SqliteStore {
 
     async fn token_by_hash(&self, hash: &SecretHash) -> Result<Option<TokenRecord>> {
         let hash = hash.clone();
-        self.engine
-            .point(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM tokens WHERE hash = ?1",
-                    params![hash.as_str()],
-                    codec::token,
-                )
-            })
-            .await
+        self.engine.point(move |c| token_row(c, &hash)).await
     }
 
     async fn token_owner(&self, hash: &SecretHash) -> Result<Option<TokenOwner>> {
@@ -1040,36 +1045,12 @@ impl UserStore for SqliteStore {
             .point(move |c| {
                 // One read transaction: the four rows of one snapshot.
                 read_together(c, |c| {
-                    let Some(token) = one(
-                        c,
-                        "SELECT * FROM tokens WHERE hash = ?1",
-                        params![hash.as_str()],
-                        codec::token,
-                    )?
-                    else {
+                    let Some(token) = token_row(c, &hash)? else {
                         return Ok(None);
                     };
-                    let user = one(
-                        c,
-                        "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
-                        params![company_key(token.company_id), token.user_id.0],
-                        codec::user,
-                    )?;
+                    let user = user_row(c, token.company_id, token.user_id)?;
                     let (company, policy) = match token.company_id {
-                        Some(id) => (
-                            one(
-                                c,
-                                "SELECT * FROM companies WHERE id = ?1",
-                                params![id.0],
-                                codec::company,
-                            )?,
-                            one(
-                                c,
-                                "SELECT * FROM policies WHERE company_id = ?1",
-                                params![id.0],
-                                codec::policy,
-                            )?,
-                        ),
+                        Some(id) => (company_row(c, id)?, policy_row(c, id)?),
                         None => (None, None),
                     };
                     Ok(Some(TokenOwner {
@@ -1221,16 +1202,7 @@ impl UserStore for SqliteStore {
 #[async_trait]
 impl PolicyStore for SqliteStore {
     async fn get_policy(&self, company: CompanyId) -> Result<Option<TrackingPolicy>> {
-        self.engine
-            .point(move |c| {
-                one(
-                    c,
-                    "SELECT * FROM policies WHERE company_id = ?1",
-                    params![company.0],
-                    codec::policy,
-                )
-            })
-            .await
+        self.engine.point(move |c| policy_row(c, company)).await
     }
 
     async fn update_policy(&self, policy: &TrackingPolicy, audit: NewAuditEvent) -> Result<()> {

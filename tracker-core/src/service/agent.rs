@@ -103,7 +103,13 @@ impl<S: Store + ?Sized> Tracker<S> {
 
     /// The policy for the agent, with whether it may track now.
     pub async fn agent_policy(&self, a: &AgentContext) -> Result<PolicyResponse> {
-        self.policy(&a.principal).await
+        // The policy was read with the token; agents poll this route.
+        authorize(
+            &a.principal,
+            Action::ReadPolicy,
+            Target::Company(a.company.id),
+        )?;
+        Ok(self.policy_response(&a.principal, &a.company, a.policy.clone()))
     }
 
     /// Opens a work session; replaying the same id returns the stored session.

@@ -43,11 +43,21 @@ impl<S: Store + ?Sized> Tracker<S> {
         let company = Self::company_of(p, Action::ReadPolicy)?;
         authorize(p, Action::ReadPolicy, Target::Company(company.id))?;
         let policy = self.load_policy(company.id).await?;
-        Ok(PolicyResponse {
+        Ok(self.policy_response(p, company, policy))
+    }
+
+    /// The policy as a user of `company` reads it, with whether it may track now.
+    pub(super) fn policy_response(
+        &self,
+        p: &Principal,
+        company: &Company,
+        policy: TrackingPolicy,
+    ) -> PolicyResponse {
+        PolicyResponse {
             tracking_allowed: company.check_access(self.now()).is_ok() && p.user().active,
             etag: policy.etag(),
             policy,
-        })
+        }
     }
 
     pub(super) async fn load_policy(&self, company: CompanyId) -> Result<TrackingPolicy> {
