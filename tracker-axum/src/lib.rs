@@ -147,8 +147,22 @@ impl Default for HttpConfig {
 }
 
 /// What every handler sees.
+///
+/// One shared allocation: axum clones the state for every extractor and
+/// middleware of every request, so a clone is one reference count.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+#[doc(hidden)]
+pub struct Shared {
     tracker: Arc<Tracker>,
     config: Arc<HttpConfig>,
     authenticator: Option<Arc<dyn Authenticator>>,
@@ -218,7 +232,7 @@ pub fn router_with(tracker: Arc<Tracker>, config: HttpConfig) -> Router {
 fn build(api: Api) -> Router {
     use routes::{agent, alerts, auth, company, me, owner};
     let config = api.config;
-    let state = AppState {
+    let state = AppState(Arc::new(Shared {
         tracker: api.tracker,
         config: Arc::new(config.clone()),
         authenticator: api.authenticator,
@@ -226,7 +240,7 @@ fn build(api: Api) -> Router {
             .map(Arc::new),
         metrics: Arc::new(metrics::Metrics::new(api.jobs.as_ref())),
         jobs: api.jobs,
-    };
+    }));
     let api = Router::new()
         .route("/auth/login", post(auth::login))
         .route("/auth/logout", post(auth::logout))

@@ -365,7 +365,15 @@ impl UserStore for MemoryStore {
         {
             check_seat_available(limit, s.seats(company))?;
         }
-        s.users.insert(user.id, user.clone());
+        // Heartbeats alone move the sync time.
+        let synced = old.last_agent_sync_at;
+        s.users.insert(
+            user.id,
+            User {
+                last_agent_sync_at: synced,
+                ..user.clone()
+            },
+        );
         if update.revoke_tokens {
             s.tokens.retain(|_, t| t.user_id != user.id);
         }

@@ -229,7 +229,9 @@ pub trait UserStore: Send + Sync + 'static {
     /// Whether any owner account exists.
     async fn has_owner(&self) -> Result<bool>;
     /// Replaces a user record (MUST fail with `NotFound` if it is not a
-    /// user of its company), optionally revoking its tokens.
+    /// user of its company), optionally revoking its tokens. The stored
+    /// `last_agent_sync_at` is kept: only heartbeats move it, so an update
+    /// made from an older read cannot take it back.
     async fn update_user(
         &self,
         user: &User,
@@ -250,10 +252,10 @@ pub trait UserStore: Send + Sync + 'static {
     async fn delete_token(&self, hash: &SecretHash) -> Result<()>;
     /// Records a heartbeat: the agent state, the user's
     /// `last_agent_sync_at` and the company's `last_sync_at`. MUST fail
-    /// with `NotFound` if the user is not of the company. A store shared by
-    /// many writers MAY skip moving the company's `last_sync_at` forward by
-    /// less than a second (every agent of the company writes that one row);
-    /// such a store never moves it back.
+    /// with `NotFound` if the user is not of the company. A store MAY skip
+    /// moving the company's `last_sync_at` forward by less than a second
+    /// (every agent of the company writes that one row); such a store never
+    /// moves it back.
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()>;
     /// Agent states of a company, ordered by user id.
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>>;

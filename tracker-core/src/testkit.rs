@@ -110,6 +110,7 @@ macro_rules! __conformance_cases {
             seats_are_enforced_atomically,
             users_page_and_filter,
             tokens_are_stored_and_revoked,
+            token_owners_follow_every_write,
             heartbeats_update_sync_times,
             teams_are_scoped_and_named_uniquely,
             policy_updates_are_versioned,
@@ -1000,6 +1001,124 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
     let found = u.token_owner(&forged.hash).await.unwrap().expect("stored");
     assert!(found.user.is_none(), "no user of that company has that id");
     assert_eq!(found.company.map(|c| c.id), Some(other.company.id));
+}
+
+/// `token_owner` answers with the rows as they are after every write that
+/// finished before it was asked, whether or not the store keeps owners
+/// between calls: heartbeats, user, policy and company changes, and token
+/// deletions each show at the next call.
+pub async fn token_owners_follow_every_write(store: &dyn Store) {
+    let f = company(store, 10, 1_000).await;
+    let u = store.users();
+    let bob = add_user(store, &f, "bob", Role::Employee).await;
+    let chain = AuditChain::Company(f.company.id);
+    let token = |secret: &str| TokenRecord {
+        hash: SecretHash::of(secret),
+        user_id: bob.id,
+        company_id: bob.company_id,
+        created_at: t0(),
+        expires_at: t0() + Duration::days(30),
+    };
+    let (t1, t2) = (token("tk_follow_1"), token("tk_follow_2"));
+    u.insert_token(&t1).await.unwrap();
+    u.insert_token(&t2).await.unwrap();
+    let owner = |t: &TokenRecord| {
+        let hash = t.hash.clone();
+        async move { u.token_owner(&hash).await.unwrap().expect("a stored token") }
+    };
+    let first = owner(&t1).await;
+    assert_eq!(
+        first.user.as_ref().map(|x| x.last_agent_sync_at),
+        Some(None)
+    );
+    owner(&t2).await;
+
+    let at = t0() + Duration::hours(2);
+    u.record_heartbeat(&AgentState {
+        company_id: f.company.id,
+        user_id: bob.id,
+        last_heartbeat_at: at,
+        policy_version: Some(1),
+        agent_version: None,
+    })
+    .await
+    .unwrap();
+    for t in [&t1, &t2] {
+        let o = owner(t).await;
+        assert_eq!(
+            o.user.and_then(|x| x.last_agent_sync_at),
+            Some(at),
+            "the heartbeat shows on every token of the user"
+        );
+        assert_eq!(o.company.and_then(|c| c.last_sync_at), Some(at));
+    }
+
+    let renamed = User {
+        display_name: "Robert".into(),
+        ..bob.clone()
+    };
+    u.update_user(
+        &renamed,
+        &UserUpdate::default(),
+        event(chain, AuditAction::EmployeeUpdated, 40),
+    )
+    .await
+    .unwrap();
+    let o = owner(&t1).await.user.expect("bob");
+    assert_eq!(o.display_name, "Robert");
+    assert_eq!(
+        o.last_agent_sync_at,
+        Some(at),
+        "an update made from an older read keeps the sync time"
+    );
+
+    let p = store.policies();
+    let mut policy = p.get_policy(f.company.id).await.unwrap().unwrap();
+    policy.version += 1;
+    policy.screenshots_enabled = !policy.screenshots_enabled;
+    p.update_policy(&policy, event(chain, AuditAction::PolicyUpdated, 41))
+        .await
+        .unwrap();
+    assert_eq!(owner(&t1).await.policy, Some(policy));
+
+    let mut suspended = store
+        .tenants()
+        .get_company(f.company.id)
+        .await
+        .unwrap()
+        .unwrap();
+    suspended.status_before_suspension = Some(suspended.status);
+    suspended.status = CompanyStatus::Suspended;
+    store
+        .tenants()
+        .update_company(&CompanyChange {
+            company: suspended.clone(),
+            subscription: None,
+            max_seats: None,
+            max_storage_bytes: None,
+            audit: event(AuditChain::Platform, AuditAction::CompanySuspended, 42),
+        })
+        .await
+        .unwrap();
+    assert_eq!(owner(&t2).await.company, Some(suspended));
+
+    u.delete_token(&t1.hash).await.unwrap();
+    assert!(u.token_owner(&t1.hash).await.unwrap().is_none());
+    let revoke = UserUpdate {
+        seat_limit: None,
+        revoke_tokens: true,
+    };
+    u.update_user(
+        &renamed,
+        &revoke,
+        event(chain, AuditAction::EmployeeDeactivated, 43),
+    )
+    .await
+    .unwrap();
+    assert!(
+        u.token_owner(&t2.hash).await.unwrap().is_none(),
+        "a revoked token has no owner at the next call"
+    );
 }
 
 /// A heartbeat updates the agent state, the user's and the company's sync

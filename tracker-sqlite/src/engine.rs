@@ -3,6 +3,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -42,17 +43,24 @@ pub(crate) struct Tuning {
     pub mmap_bytes: i64,
 }
 
-/// A write job as queued, with whether it is heavy (see [`Engine::write_heavy`]).
+/// A write job as queued, with whether it is heavy (see
+/// [`Engine::write_heavy`]) and whether it may change the directory (see
+/// [`Engine::directory_version`]).
 struct Queued {
     heavy: bool,
+    directory: bool,
     job: WriteJob,
 }
 
+/// A job of a group, with whether it may change the directory.
+type Grouped = (bool, WriteJob);
+
 impl Queued {
-    fn sort_into(self, light: &mut Vec<WriteJob>, heavy: &mut VecDeque<WriteJob>) {
+    fn sort_into(self, light: &mut Vec<Grouped>, heavy: &mut VecDeque<Grouped>) {
+        let job = (self.directory, self.job);
         match self.heavy {
-            true => heavy.push_back(self.job),
-            false => light.push(self.job),
+            true => heavy.push_back(job),
+            false => light.push(job),
         }
     }
 }
@@ -65,6 +73,8 @@ pub(crate) struct Engine {
     threads: Vec<thread::JoinHandle<()>>,
     /// Idle read-only connections for [`Engine::point`], file databases only.
     points: Option<PointPool>,
+    /// See [`Engine::directory_version`].
+    directory: Arc<AtomicU64>,
 }
 
 /// Read-only connections that answer key lookups on the caller's thread.
@@ -211,11 +221,18 @@ impl Engine {
         };
 
         let (tx, rx) = crossbeam_channel::unbounded::<Queued>();
-        let max_group = tuning.max_group.max(1);
+        let directory = Arc::new(AtomicU64::new(0));
+        let writer_state = Writer {
+            conn: writer,
+            rx,
+            max_group: tuning.max_group.max(1),
+            kick,
+            directory: Arc::clone(&directory),
+        };
         threads.push(
             thread::Builder::new()
                 .name("tracker-sqlite-writer".into())
-                .spawn(move || writer_loop(writer, rx, max_group, kick))
+                .spawn(move || writer_state.run())
                 .map_err(SqliteError::Thread)?,
         );
         Ok(Engine {
@@ -223,7 +240,19 @@ impl Engine {
             threads,
             readers,
             points,
+            directory,
         })
+    }
+
+    /// The count of commits that may have changed the directory (tokens, users,
+    /// companies, plans, policies) so far. Every write does, except the
+    /// jobs that say they only touch tracking rows
+    /// ([`Engine::write_tracking`], [`Engine::write_heavy`]). It moves
+    /// after the commit and before any job of the group is answered, so a
+    /// cache that drops what it holds when the version moves never answers
+    /// a caller with rows older than a write the caller saw finish.
+    pub(crate) fn directory_version(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.directory)
     }
 
     /// Runs a key lookup (a few index pages, microseconds) on the caller's
@@ -236,7 +265,7 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
         let Some(pool) = &self.points else {
-            return self.write(f).await;
+            return self.read_on_writer(f).await;
         };
         let conn = pool.take()?;
         let out = catch_unwind(AssertUnwindSafe(|| f(&conn)))
@@ -253,24 +282,45 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
-        self.submit(false, f).await
+        self.submit(false, true, f, |_| ()).await
+    }
+
+    /// [`Engine::write`] for a job that changes no directory row (see
+    /// [`Engine::directory_version`]), with `committed`, which runs on the
+    /// writer thread once the job's group has committed, in commit order,
+    /// before the caller is answered.
+    pub(crate) async fn write_tracking<T, F, C>(&self, f: F, committed: C) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
+        self.submit(false, false, f, committed).await
     }
 
     /// [`Engine::write`] for a job that takes milliseconds (a batch of
     /// events, a purge step): a group holds at most one such job, so the
-    /// small writes queued behind it wait for one, not for several.
+    /// small writes queued behind it wait for one, not for several. A heavy
+    /// job changes no directory row.
     pub(crate) async fn write_heavy<T, F>(&self, f: F) -> Result<T, CoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
-        self.submit(true, f).await
+        self.submit(true, false, f, |_| ()).await
     }
 
-    async fn submit<T, F>(&self, heavy: bool, f: F) -> Result<T, CoreError>
+    async fn submit<T, F, C>(
+        &self,
+        heavy: bool,
+        directory: bool,
+        f: F,
+        committed: C,
+    ) -> Result<T, CoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
     {
         let (tx, rx) = oneshot::channel::<Result<T, CoreError>>();
         let job: WriteJob = Box::new(move |conn| {
@@ -285,15 +335,32 @@ impl Engine {
                     (Err(_), Err(e)) => Err(e),
                     (Err(e), Ok(_)) => Err(SqliteError::Commit(e).into()),
                 };
+                if let Ok(value) = &out {
+                    committed(value);
+                }
                 let _ = tx.send(out);
             })
         });
         self.writer
             .as_ref()
             .ok_or(SqliteError::Closed)?
-            .send(Queued { heavy, job })
+            .send(Queued {
+                heavy,
+                directory,
+                job,
+            })
             .map_err(|_| SqliteError::Closed)?;
         rx.await.map_err(|_| SqliteError::Closed)?
+    }
+
+    /// A read served by the writer (in memory, where it holds the only
+    /// connection): it changes nothing, the directory included.
+    async fn read_on_writer<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+    {
+        self.submit(false, false, f, |_| ()).await
     }
 
     /// Runs `f` on a reader connection (the writer for in-memory databases).
@@ -303,7 +370,7 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
         let Some(readers) = &self.readers else {
-            return self.write(f).await;
+            return self.read_on_writer(f).await;
         };
         let (tx, rx) = oneshot::channel::<Result<T, CoreError>>();
         let job: ReadJob = Box::new(move |conn| {
@@ -388,76 +455,107 @@ fn checkpointer_loop(conn: Connection, kicked: Receiver<()>) {
     }
 }
 
-fn writer_loop(conn: Connection, rx: Receiver<Queued>, max_group: usize, kick: Option<Sender<()>>) {
-    let mut group: Vec<WriteJob> = Vec::with_capacity(max_group);
-    // Heavy jobs taken off the queue, oldest first.
-    let mut heavy: VecDeque<WriteJob> = VecDeque::new();
-    let mut last_had_heavy = false;
-    loop {
-        if heavy.is_empty() {
-            match rx.recv() {
-                Ok(q) => q.sort_into(&mut group, &mut heavy),
-                Err(_) => break,
-            }
-        }
-        // Group commit: everything already queued shares one transaction.
-        while group.len() < max_group {
-            match rx.try_recv() {
-                Ok(q) => q.sort_into(&mut group, &mut heavy),
-                Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
-            }
-        }
-        // At most one heavy job per group, and never in two groups running:
-        // a small write waits for at most one heavy job before its commit.
-        last_had_heavy = if !last_had_heavy || group.is_empty() {
-            match heavy.pop_front() {
-                Some(job) => {
-                    group.push(job);
-                    true
-                }
-                None => false,
-            }
-        } else {
-            false
-        };
-        match conn.execute_batch("BEGIN IMMEDIATE") {
-            Err(e) => {
-                let e = Arc::new(SqliteError::from(e));
-                for job in group.drain(..) {
-                    job(Err(e.clone()))(Err(e.clone()));
+/// The writer thread: its connection and what it serves.
+struct Writer {
+    conn: Connection,
+    rx: Receiver<Queued>,
+    max_group: usize,
+    /// Wakes the checkpointer after a commit.
+    kick: Option<Sender<()>>,
+    /// See [`Engine::directory_version`].
+    directory: Arc<AtomicU64>,
+}
+
+impl Writer {
+    fn run(self) {
+        let Writer {
+            conn,
+            rx,
+            max_group,
+            kick,
+            directory,
+        } = self;
+        let mut group: Vec<Grouped> = Vec::with_capacity(max_group);
+        // Heavy jobs taken off the queue, oldest first.
+        let mut heavy: VecDeque<Grouped> = VecDeque::new();
+        let mut last_had_heavy = false;
+        loop {
+            if heavy.is_empty() {
+                match rx.recv() {
+                    Ok(q) => q.sort_into(&mut group, &mut heavy),
+                    Err(_) => break,
                 }
             }
-            Ok(()) => {
-                let mut replies: Vec<Reply> = Vec::with_capacity(group.len());
-                let mut lost: Option<Arc<SqliteError>> = None;
-                for job in group.drain(..) {
-                    if let Some(e) = &lost {
-                        // Never run a job outside the transaction it was promised.
-                        replies.push(job(Err(e.clone())));
-                        continue;
+            // Group commit: everything already queued shares one transaction.
+            while group.len() < max_group {
+                match rx.try_recv() {
+                    Ok(q) => q.sort_into(&mut group, &mut heavy),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            // At most one heavy job per group, and never in two groups running:
+            // a small write waits for at most one heavy job before its commit.
+            last_had_heavy = if !last_had_heavy || group.is_empty() {
+                match heavy.pop_front() {
+                    Some(job) => {
+                        group.push(job);
+                        true
                     }
-                    replies.push(job(Ok(&conn)));
-                    if conn.is_autocommit() {
-                        lost = Some(Arc::new(SqliteError::RolledBack));
-                    }
+                    None => false,
                 }
-                let commit = match lost {
-                    Some(e) => Err(e),
-                    None => conn.execute_batch("COMMIT").map_err(|e| {
-                        let _ = conn.execute_batch("ROLLBACK");
-                        Arc::new(SqliteError::from(e))
-                    }),
-                };
-                if let (Ok(()), Some(kick)) = (&commit, &kick) {
-                    // Full means a checkpoint is already due.
-                    let _ = kick.try_send(());
-                }
-                for reply in replies {
-                    reply(commit.clone());
-                }
+            } else {
+                false
+            };
+            let changes_directory = group.iter().any(|(d, _)| *d);
+            let (commit, replies) = run_group(&conn, group.drain(..).map(|(_, job)| job));
+            if let (Ok(()), Some(kick)) = (&commit, &kick) {
+                // Full means a checkpoint is already due.
+                let _ = kick.try_send(());
+            }
+            if changes_directory {
+                // Before any answer: whoever saw this write finish must not
+                // be served the rows it replaced (also when it failed).
+                directory.fetch_add(1, Ordering::AcqRel);
+            }
+            for reply in replies {
+                reply(commit.clone());
             }
         }
     }
+}
+
+/// Runs a group's jobs in one transaction and commits it: the commit's
+/// outcome, and what each job leaves to do with it.
+fn run_group(
+    conn: &Connection,
+    jobs: impl ExactSizeIterator<Item = WriteJob>,
+) -> (CommitOutcome, Vec<Reply>) {
+    let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let e = Arc::new(SqliteError::from(e));
+        replies.extend(jobs.map(|job| job(Err(e.clone()))));
+        return (Err(e), replies);
+    }
+    let mut lost: Option<Arc<SqliteError>> = None;
+    for job in jobs {
+        if let Some(e) = &lost {
+            // Never run a job outside the transaction it was promised.
+            replies.push(job(Err(e.clone())));
+            continue;
+        }
+        replies.push(job(Ok(conn)));
+        if conn.is_autocommit() {
+            lost = Some(Arc::new(SqliteError::RolledBack));
+        }
+    }
+    let commit = match lost {
+        Some(e) => Err(e),
+        None => conn.execute_batch("COMMIT").map_err(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            Arc::new(SqliteError::from(e))
+        }),
+    };
+    (commit, replies)
 }
 
 fn reader_loop(conn: Connection, rx: Receiver<ReadJob>) {
@@ -506,6 +604,37 @@ mod tests {
             false => e.write(job).now_or_never(),
         };
         assert!(sent.is_none(), "{name} waits for its commit");
+    }
+
+    /// Only writes that may change the directory move its version, and
+    /// they move it before their caller is answered.
+    #[test]
+    fn directory_writes_move_the_version_before_answering() {
+        let e = engine();
+        let version = e.directory_version();
+        let now = || version.load(Ordering::Acquire);
+        futures::executor::block_on(e.write_tracking(|_: &Connection| Ok(()), |_| ())).unwrap();
+        futures::executor::block_on(e.write_heavy(|_: &Connection| Ok(()))).unwrap();
+        futures::executor::block_on(e.read(|_: &Connection| Ok(()))).unwrap();
+        assert_eq!(now(), 0, "tracking writes and reads leave it");
+        futures::executor::block_on(e.write(|_: &Connection| Ok(()))).unwrap();
+        assert_eq!(now(), 1, "seen as soon as the write is answered");
+        let failed: Result<(), CoreError> =
+            futures::executor::block_on(e.write(|_: &Connection| Err(CoreError::not_found("x"))));
+        assert!(failed.is_err());
+        assert_eq!(now(), 2, "a failed directory write moves it too");
+        let seen = Arc::new(AtomicU64::new(u64::MAX));
+        let during = Arc::clone(&seen);
+        let v = e.directory_version();
+        futures::executor::block_on(e.write_tracking(
+            |_: &Connection| Ok(7),
+            move |n: &i32| {
+                assert_eq!(*n, 7);
+                during.store(v.load(Ordering::Acquire), Ordering::Release);
+            },
+        ))
+        .unwrap();
+        assert_eq!(seen.load(Ordering::Acquire), 2, "the hook ran on commit");
     }
 
     /// A small write queued behind heavy jobs runs right after the heavy

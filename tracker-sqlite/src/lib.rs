@@ -86,6 +86,7 @@ mod codec;
 mod engine;
 mod error;
 mod migrations;
+mod owners;
 mod rollup;
 mod store;
 
@@ -147,6 +148,9 @@ impl SqliteOptions {
 /// The SQLite store. See the [crate docs](crate).
 pub struct SqliteStore {
     engine: Engine,
+    /// Token owners between requests (shared with the writer's heartbeat
+    /// patches).
+    owners: std::sync::Arc<owners::OwnerCache>,
     path: Option<PathBuf>,
 }
 
@@ -169,16 +173,22 @@ impl SqliteStore {
     pub fn open_with(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<Self, SqliteError> {
         let path = path.as_ref().to_owned();
         let engine = Engine::open(&Location::File(path.clone()), &options.tuning())?;
-        Ok(Self {
-            engine,
-            path: Some(path),
-        })
+        Ok(Self::over(engine, Some(path)))
     }
 
     /// A new, empty in-memory database.
     pub fn open_in_memory() -> Result<Self, SqliteError> {
         let engine = Engine::open(&Location::Memory, &SqliteOptions::default().tuning())?;
-        Ok(Self { engine, path: None })
+        Ok(Self::over(engine, None))
+    }
+
+    fn over(engine: Engine, path: Option<PathBuf>) -> Self {
+        let owners = owners::OwnerCache::new(engine.directory_version());
+        Self {
+            engine,
+            owners: std::sync::Arc::new(owners),
+            path,
+        }
     }
 
     /// The database file, `None` in memory.

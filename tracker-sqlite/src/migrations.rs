@@ -11,6 +11,9 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!(
         "../migrations/003_events_without_time_index.sql"
     )),
+    M::up(include_str!(
+        "../migrations/004_user_sync_from_agent_state.sql"
+    )),
 ];
 
 /// The schema version this crate writes.

@@ -21,6 +21,7 @@ use crate::codec::{
     self, R, chain_key, company_key, date_bound, id_array, ids_json, int, ts, ts_opt,
 };
 use crate::error::db;
+use crate::owners::Cached;
 
 type Mapper<T> = fn(&Row<'_>) -> R<T>;
 
@@ -133,7 +134,7 @@ fn token_row(c: &Connection, hash: &SecretHash) -> R<Option<TokenRecord>> {
 fn user_row(c: &Connection, company: Option<CompanyId>, id: UserId) -> R<Option<User>> {
     one(
         c,
-        "SELECT * FROM users WHERE company_id = ?1 AND id = ?2",
+        "SELECT * FROM user_rows WHERE company_id = ?1 AND id = ?2",
         params![company_key(company), id.0],
         codec::user,
     )
@@ -408,12 +409,13 @@ fn username_taken(conn: &Connection, u: &User) -> R<bool> {
 fn write_user(conn: &Connection, u: &User) -> R<()> {
     exec(
         conn,
-        "INSERT INTO users (company_id, id, role, username, email, display_name, active, last_agent_sync_at, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+        // The last agent sync is the agent state's (migration 4).
+        "INSERT INTO users (company_id, id, role, username, email, display_name, active, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
          ON CONFLICT (company_id, id) DO UPDATE SET
            role = excluded.role, username = excluded.username, email = excluded.email,
            display_name = excluded.display_name, active = excluded.active,
-           last_agent_sync_at = excluded.last_agent_sync_at, password_hash = excluded.password_hash",
+           password_hash = excluded.password_hash",
         params![
             user_company(u),
             u.id.0,
@@ -422,7 +424,6 @@ fn write_user(conn: &Connection, u: &User) -> R<()> {
             u.email,
             u.display_name,
             u.active,
-            ts_opt(u.last_agent_sync_at),
             u.password_hash,
             ts(u.created_at)
         ],
@@ -936,7 +937,7 @@ impl UserStore for SqliteStore {
             .read(move |c| {
                 one(
                     c,
-                    "SELECT * FROM users WHERE company_id = ?1 AND username = ?2",
+                    "SELECT * FROM user_rows WHERE company_id = ?1 AND username = ?2",
                     params![key, username],
                     codec::user,
                 )
@@ -953,7 +954,7 @@ impl UserStore for SqliteStore {
         let (filter, page) = (filter.clone(), page.clone());
         self.engine
             .read(move |c| {
-                let q = Query::new("SELECT * FROM users", company)
+                let q = Query::new("SELECT * FROM user_rows", company)
                     .users("id", &filter.ids)
                     .and_opt("active = ?", filter.active);
                 let (q, limit) = q.page_id(&page)?;
@@ -1040,8 +1041,13 @@ impl UserStore for SqliteStore {
     }
 
     async fn token_owner(&self, hash: &SecretHash) -> Result<Option<TokenOwner>> {
+        let ticket = match self.owners.get(hash.as_str()) {
+            Cached::Hit(owner) => return Ok(Some(owner)),
+            Cached::Miss(ticket) => ticket,
+        };
         let hash = hash.clone();
-        self.engine
+        let owner = self
+            .engine
             .point(move |c| {
                 // One read transaction: the four rows of one snapshot.
                 read_together(c, |c| {
@@ -1061,7 +1067,11 @@ impl UserStore for SqliteStore {
                     }))
                 })
             })
-            .await
+            .await?;
+        if let Some(owner) = &owner {
+            self.owners.fill(ticket, owner);
+        }
+        Ok(owner)
     }
 
     async fn delete_token(&self, hash: &SecretHash) -> Result<()> {
@@ -1080,39 +1090,52 @@ impl UserStore for SqliteStore {
 
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
         let s = state.clone();
+        let (company, user, at) = (s.company_id, s.user_id, s.last_heartbeat_at);
+        let owners = std::sync::Arc::clone(&self.owners);
         self.engine
-            .write(move |c| {
-                let at = ts(s.last_heartbeat_at);
-                let n = exec(
-                    c,
-                    "UPDATE users SET last_agent_sync_at = ?3 WHERE company_id = ?1 AND id = ?2",
-                    params![s.company_id.0, s.user_id.0, at],
-                )?;
-                if n == 0 {
-                    return Err(Error::not_found("user"));
-                }
-                exec(
-                    c,
-                    "UPDATE companies SET last_sync_at = ?2 WHERE id = ?1",
-                    params![s.company_id.0, at],
-                )?;
-                exec(
-                    c,
-                    "INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
-                       policy_version = excluded.policy_version, agent_version = excluded.agent_version",
-                    params![
-                        s.company_id.0,
-                        s.user_id.0,
-                        at,
-                        s.policy_version.map(int),
-                        s.agent_version
-                    ],
-                )
-                .map(drop)
-            })
+            .write_tracking(
+                move |c| {
+                    let known = count(
+                        c,
+                        "SELECT count(*) FROM users WHERE company_id = ?1 AND id = ?2",
+                        params![s.company_id.0, s.user_id.0],
+                    )?;
+                    if known == 0 {
+                        return Err(Error::not_found("user"));
+                    }
+                    // Also the user's last agent sync (migration 4).
+                    exec(
+                        c,
+                        "INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
+                           policy_version = excluded.policy_version, agent_version = excluded.agent_version",
+                        params![
+                            s.company_id.0,
+                            s.user_id.0,
+                            ts(at),
+                            s.policy_version.map(int),
+                            s.agent_version
+                        ],
+                    )?;
+                    // Every agent of the company writes this one row: moved
+                    // by a second or more only, and never back.
+                    let moved = exec(
+                        c,
+                        "UPDATE companies SET last_sync_at = ?2
+                         WHERE id = ?1 AND (last_sync_at IS NULL OR last_sync_at <= ?3)",
+                        params![
+                            s.company_id.0,
+                            ts(at),
+                            ts(at - chrono::Duration::seconds(1))
+                        ],
+                    )?;
+                    Ok(moved > 0)
+                },
+                move |moved| owners.heartbeat(company, user, at, *moved),
+            )
             .await
+            .map(drop)
     }
 
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {
@@ -1292,7 +1315,7 @@ impl TrackingStore for SqliteStore {
     async fn insert_session(&self, session: &WorkSession) -> Result<Ingested<WorkSession>> {
         let s = session.clone();
         self.engine
-            .write(move |c| {
+            .write_tracking(move |c| {
                 let n = exec(
                     c,
                     "INSERT INTO work_sessions (company_id, id, user_id, started_at, stopped_at) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -1307,7 +1330,7 @@ impl TrackingStore for SqliteStore {
                 )?
                 .ok_or(Error::not_found("work session"))?;
                 Ok(Ingested { stored, inserted: n == 1 })
-            })
+            }, |_| ())
             .await
     }
 
@@ -1327,7 +1350,7 @@ impl TrackingStore for SqliteStore {
         stopped_at: DateTime<Utc>,
     ) -> Result<WorkSession> {
         self.engine
-            .write(move |c| {
+            .write_tracking(move |c| {
                 exec(
                     c,
                     "UPDATE work_sessions SET stopped_at = ?3 WHERE company_id = ?1 AND id = ?2 AND stopped_at IS NULL",
@@ -1340,7 +1363,7 @@ impl TrackingStore for SqliteStore {
                     codec::session,
                 )?
                 .ok_or(Error::not_found("work session"))
-            })
+            }, |_| ())
             .await
     }
 

@@ -202,7 +202,7 @@ async fn write_user(conn: &mut PgConnection, u: &User) -> R<()> {
          ON CONFLICT (company_id, id) DO UPDATE SET
            role = excluded.role, username = excluded.username, email = excluded.email,
            display_name = excluded.display_name, active = excluded.active,
-           last_agent_sync_at = excluded.last_agent_sync_at, password_hash = excluded.password_hash")
+           password_hash = excluded.password_hash")
     .bind(company_key(u.company_id))
     .bind(u.id.0)
     .bind(u.role.as_str())
