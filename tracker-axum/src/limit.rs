@@ -106,7 +106,7 @@ impl Limiters {
     }
 }
 
-/// The middleware.
+/// The middleware, installed only when some limit is set.
 pub(crate) async fn limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let Some(limiters) = &state.limiters else {
         return next.run(req).await;

@@ -43,6 +43,27 @@ pub(crate) struct Tuning {
     pub mmap_bytes: i64,
 }
 
+/// How a write job runs.
+#[derive(Clone, Copy)]
+struct Kind {
+    /// See [`Engine::write_heavy`].
+    heavy: bool,
+    /// May change the directory (see [`Engine::directory_version`]).
+    directory: bool,
+    /// Runs in a savepoint of its own, so that its failure undoes only its
+    /// own changes. A job of one statement is atomic without it.
+    savepoint: bool,
+}
+
+impl Kind {
+    /// A small write that may change anything.
+    const WRITE: Kind = Kind {
+        heavy: false,
+        directory: true,
+        savepoint: true,
+    };
+}
+
 /// A write job as queued, with whether it is heavy (see
 /// [`Engine::write_heavy`]) and whether it may change the directory (see
 /// [`Engine::directory_version`]).
@@ -282,7 +303,7 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
-        self.submit(false, true, f, |_| ()).await
+        self.submit(Kind::WRITE, f, |_| ()).await
     }
 
     /// [`Engine::write`] for a job that changes no directory row (see
@@ -295,7 +316,27 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
         C: FnOnce(&T) + Send + 'static,
     {
-        self.submit(false, false, f, committed).await
+        let kind = Kind {
+            directory: false,
+            ..Kind::WRITE
+        };
+        self.submit(kind, f, committed).await
+    }
+
+    /// [`Engine::write_tracking`] for a job whose writes are one statement,
+    /// atomic by itself: it runs without a savepoint of its own.
+    pub(crate) async fn write_statement<T, F, C>(&self, f: F, committed: C) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
+        let kind = Kind {
+            heavy: false,
+            directory: false,
+            savepoint: false,
+        };
+        self.submit(kind, f, committed).await
     }
 
     /// [`Engine::write`] for a job that takes milliseconds (a batch of
@@ -307,16 +348,15 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
-        self.submit(true, false, f, |_| ()).await
+        let kind = Kind {
+            heavy: true,
+            directory: false,
+            savepoint: true,
+        };
+        self.submit(kind, f, |_| ()).await
     }
 
-    async fn submit<T, F, C>(
-        &self,
-        heavy: bool,
-        directory: bool,
-        f: F,
-        committed: C,
-    ) -> Result<T, CoreError>
+    async fn submit<T, F, C>(&self, kind: Kind, f: F, committed: C) -> Result<T, CoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
@@ -325,7 +365,9 @@ impl Engine {
         let (tx, rx) = oneshot::channel::<Result<T, CoreError>>();
         let job: WriteJob = Box::new(move |conn| {
             let result = match conn {
-                Ok(conn) => in_savepoint(conn, f),
+                Ok(conn) if kind.savepoint => in_savepoint(conn, f),
+                Ok(conn) => catch_unwind(AssertUnwindSafe(|| f(conn)))
+                    .unwrap_or_else(|_| Err(SqliteError::Panicked.into())),
                 Err(e) => Err(SqliteError::Commit(e).into()),
             };
             Box::new(move |commit: CommitOutcome| {
@@ -345,8 +387,8 @@ impl Engine {
             .as_ref()
             .ok_or(SqliteError::Closed)?
             .send(Queued {
-                heavy,
-                directory,
+                heavy: kind.heavy,
+                directory: kind.directory,
                 job,
             })
             .map_err(|_| SqliteError::Closed)?;
@@ -360,7 +402,11 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
-        self.submit(false, false, f, |_| ()).await
+        let kind = Kind {
+            directory: false,
+            ..Kind::WRITE
+        };
+        self.submit(kind, f, |_| ()).await
     }
 
     /// Runs `f` on a reader connection (the writer for in-memory databases).

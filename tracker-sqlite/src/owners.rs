@@ -25,6 +25,9 @@ use tracker_core::identity::TokenRecord;
 use tracker_core::store::TokenOwner;
 use tracker_core::{Company, CompanyId, TrackingPolicy, User, UserId};
 
+/// The least move of a company's last sync (migration 4's trigger).
+const COMPANY_SYNC_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
+
 /// Tokens held at most; past it the cache starts over (a bound on memory,
 /// far above the agents of most deployments).
 const MAX_TOKENS: usize = 100_000;
@@ -149,20 +152,17 @@ impl OwnerCache {
         }
     }
 
-    /// A heartbeat committed: the user's last agent sync is `at`, and so is
-    /// the company's last sync if `company_moved`.
-    pub(crate) fn heartbeat(
-        &self,
-        company: CompanyId,
-        user: UserId,
-        at: DateTime<Utc>,
-        company_moved: bool,
-    ) {
+    /// A heartbeat at `at` committed: the user's last agent sync is `at`,
+    /// and the company's moved to `at` by the rule of migration 4's
+    /// trigger (a second or more, never back), which sees the same row.
+    pub(crate) fn heartbeat(&self, company: CompanyId, user: UserId, at: DateTime<Utc>) {
         let mut s = self.state();
         if let Some(Some(u)) = s.users.get_mut(&(Some(company), user)) {
             u.last_agent_sync_at = Some(at);
         }
-        if company_moved && let Some((Some(c), _)) = s.companies.get_mut(&company) {
+        if let Some((Some(c), _)) = s.companies.get_mut(&company)
+            && c.last_sync_at.is_none_or(|t| t <= at - COMPANY_SYNC_STEP)
+        {
             c.last_sync_at = Some(at);
         }
         // A fill read before this commit must not land after it.
@@ -258,7 +258,7 @@ mod tests {
         let ticket = miss(&cache, &racing);
 
         let user = held.token.user_id;
-        cache.heartbeat(company, user, at(5), false);
+        cache.heartbeat(company, user, at(5));
         let found = hit(&cache, &held).and_then(|f| f.user);
         assert_eq!(found.and_then(|u| u.last_agent_sync_at), Some(at(5)));
 

@@ -1093,21 +1093,16 @@ impl UserStore for SqliteStore {
         let (company, user, at) = (s.company_id, s.user_id, s.last_heartbeat_at);
         let owners = std::sync::Arc::clone(&self.owners);
         self.engine
-            .write_tracking(
+            .write_statement(
                 move |c| {
-                    let known = count(
-                        c,
-                        "SELECT count(*) FROM users WHERE company_id = ?1 AND id = ?2",
-                        params![s.company_id.0, s.user_id.0],
-                    )?;
-                    if known == 0 {
-                        return Err(Error::not_found("user"));
-                    }
-                    // Also the user's last agent sync (migration 4).
-                    exec(
+                    // One statement: the agent state, which is also the
+                    // user's last agent sync, and by trigger the company's
+                    // last sync (migration 4).
+                    let n = exec(
                         c,
                         "INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         SELECT ?1, ?2, ?3, ?4, ?5
+                         WHERE EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)
                          ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
                            policy_version = excluded.policy_version, agent_version = excluded.agent_version",
                         params![
@@ -1118,24 +1113,14 @@ impl UserStore for SqliteStore {
                             s.agent_version
                         ],
                     )?;
-                    // Every agent of the company writes this one row: moved
-                    // by a second or more only, and never back.
-                    let moved = exec(
-                        c,
-                        "UPDATE companies SET last_sync_at = ?2
-                         WHERE id = ?1 AND (last_sync_at IS NULL OR last_sync_at <= ?3)",
-                        params![
-                            s.company_id.0,
-                            ts(at),
-                            ts(at - chrono::Duration::seconds(1))
-                        ],
-                    )?;
-                    Ok(moved > 0)
+                    match n {
+                        0 => Err(Error::not_found("user")),
+                        _ => Ok(()),
+                    }
                 },
-                move |moved| owners.heartbeat(company, user, at, *moved),
+                move |()| owners.heartbeat(company, user, at),
             )
             .await
-            .map(drop)
     }
 
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {
