@@ -323,8 +323,9 @@ impl Engine {
         self.submit(kind, f, committed).await
     }
 
-    /// [`Engine::write_tracking`] for a job whose writes are one statement,
-    /// atomic by itself: it runs without a savepoint of its own.
+    /// [`Engine::write_tracking`] for a job that writes with one statement
+    /// (reads aside), atomic by itself: it runs without a savepoint of its
+    /// own.
     pub(crate) async fn write_statement<T, F, C>(&self, f: F, committed: C) -> Result<T, CoreError>
     where
         T: Send + 'static,

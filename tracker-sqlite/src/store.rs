@@ -1095,14 +1095,23 @@ impl UserStore for SqliteStore {
         self.engine
             .write_statement(
                 move |c| {
-                    // One statement: the agent state, which is also the
+                    let known = count(
+                        c,
+                        "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
+                        params![s.company_id.0, s.user_id.0],
+                    )?;
+                    if known == 0 {
+                        return Err(Error::not_found("user"));
+                    }
+                    // The one write: the agent state, which is also the
                     // user's last agent sync, and by trigger the company's
-                    // last sync (migration 4).
-                    let n = exec(
+                    // last sync (migration 4). `VALUES`, not a `SELECT`
+                    // with the check above: SQLite would copy that into a
+                    // temporary table first.
+                    exec(
                         c,
                         "INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
-                         SELECT ?1, ?2, ?3, ?4, ?5
-                         WHERE EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
                          ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
                            policy_version = excluded.policy_version, agent_version = excluded.agent_version",
                         params![
@@ -1112,11 +1121,8 @@ impl UserStore for SqliteStore {
                             s.policy_version.map(int),
                             s.agent_version
                         ],
-                    )?;
-                    match n {
-                        0 => Err(Error::not_found("user")),
-                        _ => Ok(()),
-                    }
+                    )
+                    .map(drop)
                 },
                 move |()| owners.heartbeat(company, user, at),
             )
