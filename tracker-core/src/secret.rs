@@ -19,6 +19,16 @@ fn random_hex<const N: usize>() -> Result<String> {
     Ok(hex::encode(bytes))
 }
 
+/// Lowercase hex SHA-256 of `data`. Every authenticated request hashes its
+/// token and key: `hex::encode` builds the string a char at a time, a
+/// table fill into a buffer does not.
+fn sha256_hex(data: &[u8]) -> String {
+    let mut digits = [0u8; 64];
+    // A 32-byte digest always fills exactly 64 digits.
+    let _ = hex::encode_to_slice(Sha256::digest(data), &mut digits);
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
 /// SHA-256 digest of a secret, the only form in which secrets are stored.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -27,12 +37,12 @@ pub struct SecretHash(String);
 impl SecretHash {
     /// Digest of `secret`.
     pub fn of(secret: &str) -> Self {
-        Self(hex::encode(Sha256::digest(secret.as_bytes())))
+        Self(sha256_hex(secret.as_bytes()))
     }
 
     /// Hex SHA-256 of arbitrary bytes (content digests).
     pub fn of_bytes(bytes: &[u8]) -> String {
-        hex::encode(Sha256::digest(bytes))
+        sha256_hex(bytes)
     }
 
     /// Wraps a stored hex digest (as read back from a store).
@@ -224,6 +234,14 @@ mod tests {
         assert!(CompanyKey::parse("company_ABCDEF").is_none());
         assert!(CompanyKey::parse(&a.expose().to_uppercase()).is_none());
         assert_eq!(format!("{a:?}"), "CompanyKey([redacted])");
+    }
+
+    #[test]
+    fn digests_are_lowercase_hex_sha256() {
+        // FIPS 180-2's test vector: stored digests must never change form.
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        assert_eq!(SecretHash::of("abc").as_str(), abc);
+        assert_eq!(SecretHash::of_bytes(b"abc"), abc);
     }
 
     #[test]

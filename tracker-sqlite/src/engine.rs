@@ -522,15 +522,20 @@ impl Writer {
             kick,
             directory,
         } = self;
+        let mut foreign = ForeignCommits::new(&conn);
         let mut group: Vec<Grouped> = Vec::with_capacity(max_group);
         // Heavy jobs taken off the queue, oldest first.
         let mut heavy: VecDeque<Grouped> = VecDeque::new();
         let mut last_had_heavy = false;
         loop {
             if heavy.is_empty() {
-                match rx.recv() {
+                match rx.recv_timeout(FOREIGN_CHECK_EVERY) {
                     Ok(q) => q.sort_into(&mut group, &mut heavy),
-                    Err(_) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        foreign.check(&conn, &directory);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
             // Group commit: everything already queued shares one transaction.
@@ -553,6 +558,7 @@ impl Writer {
             } else {
                 false
             };
+            foreign.check(&conn, &directory);
             let changes_directory = group.iter().any(|(d, _)| *d);
             let (commit, replies) = run_group(&conn, group.drain(..).map(|(_, job)| job));
             if let (Ok(()), Some(kick)) = (&commit, &kick) {
@@ -567,6 +573,43 @@ impl Writer {
             for reply in replies {
                 reply(commit.clone());
             }
+        }
+    }
+}
+
+/// How often an idle writer looks for commits made to the file by other
+/// connections (another process, another store).
+const FOREIGN_CHECK_EVERY: Duration = Duration::from_millis(100);
+
+/// Commits to the file by connections other than the writer. The writer
+/// sees every write of this engine, but another process may change the
+/// directory too: the cache built on [`Engine::directory_version`] must
+/// hear of that as well, within [`FOREIGN_CHECK_EVERY`] or before the
+/// writer's next group.
+struct ForeignCommits {
+    /// `PRAGMA data_version` as last read: it moves only when another
+    /// connection commits.
+    seen: Option<i64>,
+}
+
+impl ForeignCommits {
+    fn new(conn: &Connection) -> Self {
+        Self {
+            seen: Self::read(conn),
+        }
+    }
+
+    fn read(conn: &Connection) -> Option<i64> {
+        conn.query_row("PRAGMA data_version", [], |r| r.get(0)).ok()
+    }
+
+    /// Moves the directory version if another connection committed since
+    /// the last check (or if that cannot be told).
+    fn check(&mut self, conn: &Connection, directory: &AtomicU64) {
+        let now = Self::read(conn);
+        if now != self.seen || now.is_none() {
+            self.seen = now;
+            directory.fetch_add(1, Ordering::AcqRel);
         }
     }
 }

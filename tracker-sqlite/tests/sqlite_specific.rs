@@ -385,3 +385,42 @@ fn the_checkpointer_copies_commits_into_the_database_file() {
     }
     assert_eq!(found, 50, "the main file holds the batch");
 }
+
+#[test]
+fn a_token_deleted_by_another_connection_stops_authenticating() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let token = tracker_core::identity::TokenRecord {
+        hash: tracker_core::secret::SecretHash::of("tk_shared_file"),
+        user_id: UserId::new(),
+        company_id: None,
+        created_at: Utc::now(),
+        expires_at: Utc::now() + Duration::days(1),
+    };
+    block_on(store.insert_token(&token)).unwrap();
+    // Asked twice: the second answer may come from the store's memory.
+    for _ in 0..2 {
+        assert!(block_on(store.token_owner(&token.hash)).unwrap().is_some());
+    }
+
+    // Another process (here a plain connection) revokes it.
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+    let n = raw
+        .execute("DELETE FROM tokens WHERE hash = ?1", [token.hash.as_str()])
+        .unwrap();
+    assert_eq!(n, 1);
+
+    // Polled, not timed: the writer looks for other connections' commits
+    // every 100 ms when idle.
+    let mut owner = block_on(store.token_owner(&token.hash)).unwrap();
+    for _ in 0..600 {
+        if owner.is_none() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        owner = block_on(store.token_owner(&token.hash)).unwrap();
+    }
+    assert!(owner.is_none(), "the revocation reached the store");
+}
