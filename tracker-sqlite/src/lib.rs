@@ -23,9 +23,10 @@
 //! - **One writer thread** owns the only read-write connection. Writes are
 //!   queued to it; it takes everything queued at that moment (up to
 //!   [`SqliteOptions::max_group`] jobs), runs each job in a savepoint of one
-//!   `BEGIN IMMEDIATE` transaction, commits once, and only then answers each
-//!   caller (group commit). A job that fails rolls back its own savepoint
-//!   only; a failed commit fails every job of the group, and nothing of it is
+//!   `BEGIN IMMEDIATE` transaction (a job that writes with a single
+//!   statement, like a heartbeat, is atomic without one), commits once, and
+//!   only then answers each caller (group commit). A job that fails rolls
+//!   back its own changes only; a failed commit fails every job of the group, and nothing of it is
 //!   stored. So every acknowledged write is committed, and one commit serves
 //!   many callers. A group holds at most one heavy job (an activity batch, a
 //!   purge step), and two groups in a row never both do, so a heartbeat
@@ -43,6 +44,20 @@
 //!   index pages each) run on the calling thread with a pooled read-only
 //!   connection. They take microseconds, less than the hop to a reader
 //!   thread and back would.
+//!
+//! - **Token owners stay in memory.** Every authenticated request asks who
+//!   owns its token (`token_owner`: the token, its user, company and
+//!   policy). The store keeps those rows between requests and drops them
+//!   all whenever a commit may have changed tokens, users, companies, plans
+//!   or policies: the writer counts such commits after they commit and
+//!   before it answers, so a request that follows a revocation, a
+//!   suspension, a key rotation or a policy change never sees the old rows.
+//!   Heartbeats change the user's and the company's sync times on every
+//!   call; their commits patch the held rows instead, in commit order.
+//!   Commits made to the file by another connection (another process, or a
+//!   second store on the same file) are noticed through
+//!   `PRAGMA data_version` before the writer's next group and within 100 ms
+//!   when it is idle.
 //!
 //! An in-memory database has a single connection, so the writer serves its
 //! reads too.
@@ -78,6 +93,12 @@
 //! event. Company-wide reads in time order now merge one range of the
 //! per-user index (company, user, time, id) per user that has events, and
 //! the retention purge walks that index user by user.
+//!
+//! Migration 4 makes a heartbeat one row. A user's last agent sync is its
+//! agent state's last heartbeat (the `user_rows` view joins them; the
+//! column of `users` is gone, so an update of the user cannot write back
+//! an older instant), and a trigger moves the company's last sync from the
+//! agent state, by a second or more and never back.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
