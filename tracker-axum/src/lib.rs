@@ -161,6 +161,7 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// What [`AppState`] shares: the service, the limits, the metrics.
 #[doc(hidden)]
 pub struct Shared {
     tracker: Arc<Tracker>,

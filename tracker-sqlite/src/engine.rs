@@ -64,12 +64,9 @@ impl Kind {
     };
 }
 
-/// A write job as queued, with whether it is heavy (see
-/// [`Engine::write_heavy`]) and whether it may change the directory (see
-/// [`Engine::directory_version`]).
+/// A write job as queued, with how it runs.
 struct Queued {
-    heavy: bool,
-    directory: bool,
+    kind: Kind,
     job: WriteJob,
 }
 
@@ -78,8 +75,8 @@ type Grouped = (bool, WriteJob);
 
 impl Queued {
     fn sort_into(self, light: &mut Vec<Grouped>, heavy: &mut VecDeque<Grouped>) {
-        let job = (self.directory, self.job);
-        match self.heavy {
+        let job = (self.kind.directory, self.job);
+        match self.kind.heavy {
             true => heavy.push_back(job),
             false => light.push(job),
         }
@@ -387,11 +384,7 @@ impl Engine {
         self.writer
             .as_ref()
             .ok_or(SqliteError::Closed)?
-            .send(Queued {
-                heavy: kind.heavy,
-                directory: kind.directory,
-                job,
-            })
+            .send(Queued { kind, job })
             .map_err(|_| SqliteError::Closed)?;
         rx.await.map_err(|_| SqliteError::Closed)?
     }
