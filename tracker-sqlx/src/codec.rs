@@ -122,6 +122,133 @@ impl Columns for Cols<'_> {
     }
 }
 
+/// Reads the columns of a row that PostgreSQL encoded as one JSON object
+/// (`to_jsonb(t)`), so one statement can return rows of several tables
+/// whose column names overlap. PostgreSQL writes ids and instants as
+/// strings (ISO 8601 for instants), counts as numbers, arrays as arrays.
+pub(crate) struct JsonCols<'r>(pub &'r serde_json::Map<String, serde_json::Value>);
+
+impl JsonCols<'_> {
+    fn value(&self, c: &'static str) -> R<&serde_json::Value> {
+        self.0.get(c).ok_or_else(|| corrupt(c, "missing"))
+    }
+
+    /// `None` for JSON null, else `read` of the value.
+    fn opt<T>(
+        &self,
+        c: &'static str,
+        read: impl FnOnce(&serde_json::Value) -> R<T>,
+    ) -> R<Option<T>> {
+        match self.value(c)? {
+            serde_json::Value::Null => Ok(None),
+            v => read(v).map(Some),
+        }
+    }
+
+    fn str_of<'v>(c: &'static str, v: &'v serde_json::Value) -> R<&'v str> {
+        v.as_str()
+            .ok_or_else(|| corrupt(c, format!("not text: {v}")))
+    }
+
+    fn uuid_of(c: &'static str, v: &serde_json::Value) -> R<Uuid> {
+        Uuid::parse_str(Self::str_of(c, v)?).map_err(|e| corrupt(c, e.to_string()))
+    }
+
+    fn i64_of(c: &'static str, v: &serde_json::Value) -> R<i64> {
+        v.as_i64()
+            .ok_or_else(|| corrupt(c, format!("not an integer: {v}")))
+    }
+
+    fn time_of(c: &'static str, v: &serde_json::Value) -> R<DateTime<Utc>> {
+        DateTime::parse_from_rfc3339(Self::str_of(c, v)?)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| corrupt(c, e.to_string()))
+    }
+
+    fn date_of(c: &'static str, v: &serde_json::Value) -> R<NaiveDate> {
+        NaiveDate::parse_from_str(Self::str_of(c, v)?, "%Y-%m-%d")
+            .map_err(|e| corrupt(c, e.to_string()))
+    }
+
+    fn unsigned(c: &'static str, v: &serde_json::Value) -> R<u64> {
+        let n = Self::i64_of(c, v)?;
+        u64::try_from(n).map_err(|_| corrupt(c, format!("negative value {n}")))
+    }
+}
+
+impl Columns for JsonCols<'_> {
+    fn corrupt(&self, column: &'static str, reason: String) -> tracker_core::Error {
+        corrupt(column, reason)
+    }
+    fn uuid(&self, c: &'static str) -> R<Uuid> {
+        Self::uuid_of(c, self.value(c)?)
+    }
+    fn uuid_opt(&self, c: &'static str) -> R<Option<Uuid>> {
+        self.opt(c, |v| Self::uuid_of(c, v))
+    }
+    fn uuids(&self, c: &'static str) -> R<Vec<Uuid>> {
+        let v = self.value(c)?;
+        v.as_array()
+            .ok_or_else(|| corrupt(c, format!("not an array: {v}")))?
+            .iter()
+            .map(|id| Self::uuid_of(c, id))
+            .collect()
+    }
+    fn text(&self, c: &'static str) -> R<String> {
+        Self::str_of(c, self.value(c)?).map(str::to_owned)
+    }
+    fn text_opt(&self, c: &'static str) -> R<Option<String>> {
+        self.opt(c, |v| Self::str_of(c, v).map(str::to_owned))
+    }
+    fn bool(&self, c: &'static str) -> R<bool> {
+        let v = self.value(c)?;
+        v.as_bool()
+            .ok_or_else(|| corrupt(c, format!("not a flag: {v}")))
+    }
+    fn u64(&self, c: &'static str) -> R<u64> {
+        Self::unsigned(c, self.value(c)?)
+    }
+    fn u64_opt(&self, c: &'static str) -> R<Option<u64>> {
+        self.opt(c, |v| Self::unsigned(c, v))
+    }
+    fn u32(&self, c: &'static str) -> R<u32> {
+        let n = Self::unsigned(c, self.value(c)?)?;
+        u32::try_from(n).map_err(|_| corrupt(c, format!("out of range: {n}")))
+    }
+    fn time(&self, c: &'static str) -> R<DateTime<Utc>> {
+        Self::time_of(c, self.value(c)?)
+    }
+    fn time_opt(&self, c: &'static str) -> R<Option<DateTime<Utc>>> {
+        self.opt(c, |v| Self::time_of(c, v))
+    }
+    fn date(&self, c: &'static str) -> R<NaiveDate> {
+        Self::date_of(c, self.value(c)?)
+    }
+    fn date_opt(&self, c: &'static str) -> R<Option<NaiveDate>> {
+        self.opt(c, |v| Self::date_of(c, v))
+    }
+    fn json(&self, c: &'static str) -> R<serde_json::Value> {
+        self.value(c).cloned()
+    }
+}
+
+/// A row of `table` read as JSON by [`JsonCols`]: `None` for SQL null (no
+/// row joined).
+pub(crate) fn json_row<T>(
+    r: &PgRow,
+    table: &'static str,
+    decode: impl FnOnce(&JsonCols<'_>) -> R<T>,
+) -> R<Option<T>> {
+    let v: Option<serde_json::Value> = r
+        .try_get(table)
+        .map_err(|e| corrupt(table, e.to_string()))?;
+    match v {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(serde_json::Value::Object(m)) => decode(&JsonCols(&m)).map(Some),
+        Some(other) => Err(corrupt(table, format!("not a row: {other}"))),
+    }
+}
+
 /// Row mappers for the store's queries: the shared decoders over [`Cols`].
 macro_rules! decoders {
     ($($name:ident -> $ty:ty),* $(,)?) => {

@@ -11,6 +11,7 @@ use tracker_core::audit::{AuditChain, AuditEvent, ChainHead, NewAuditEvent};
 use tracker_core::identity::TokenRecord;
 use tracker_core::notify::{AlertFilter, DeliveryRecord};
 use tracker_core::paging::{Page, PageRequest, encode_time_id};
+use tracker_core::rows;
 use tracker_core::secret::SecretHash;
 use tracker_core::store::*;
 use tracker_core::tenancy::check_seat_available;
@@ -787,23 +788,32 @@ impl UserStore for PgStore {
     }
 
     async fn token_owner(&self, hash: &SecretHash) -> Result<Option<TokenOwner>> {
-        // Four key lookups in turn; each is one index probe on the server.
-        let Some(token) = self.token_by_hash(hash).await? else {
+        // One statement, one round trip: each table's row comes back as one
+        // JSON object (their column names overlap), read by the same
+        // decoders as the single lookups.
+        let row = q(
+            "SELECT to_jsonb(t) AS t, to_jsonb(u) AS u, to_jsonb(c) AS c, to_jsonb(p) AS p
+                   FROM tokens t
+                   LEFT JOIN users u ON u.company_id = t.company_id AND u.id = t.user_id
+                   LEFT JOIN companies c ON c.id = t.company_id
+                   LEFT JOIN policies p ON p.company_id = t.company_id
+                   WHERE t.hash = $1",
+        )
+        .bind(hash.as_str().to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
             return Ok(None);
         };
-        let user = self.get_user(token.company_id, token.user_id).await?;
-        let (company, policy) = match token.company_id {
-            Some(id) => (
-                TenantStore::get_company(self, id).await?,
-                PolicyStore::get_policy(self, id).await?,
-            ),
-            None => (None, None),
+        let Some(token) = codec::json_row(&row, "t", |c| rows::token(c))? else {
+            return Err(codec::corrupt("t", "no token row"));
         };
         Ok(Some(TokenOwner {
             token,
-            user,
-            company,
-            policy,
+            user: codec::json_row(&row, "u", |c| rows::user(c))?,
+            company: codec::json_row(&row, "c", |c| rows::company(c))?,
+            policy: codec::json_row(&row, "p", |c| rows::policy(c))?,
         }))
     }
 
