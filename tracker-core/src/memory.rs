@@ -439,6 +439,10 @@ impl UserStore for MemoryStore {
         Ok(in_company(&self.lock().agents, company).cloned().collect())
     }
 
+    async fn agent_state(&self, company: CompanyId, user: UserId) -> Result<Option<AgentState>> {
+        Ok(self.lock().agents.get(&(company, user)).cloned())
+    }
+
     async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
         let mut s = self.lock();
         if s.teams

@@ -259,6 +259,18 @@ pub trait UserStore: Send + Sync + 'static {
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()>;
     /// Agent states of a company, ordered by user id.
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>>;
+    /// The agent state of one user of a company (`None` if it never sent a
+    /// heartbeat, or is not of the company). Agents poll their own sync
+    /// status through it. The provided version filters
+    /// [`list_agent_states`](Self::list_agent_states); a store SHOULD read
+    /// the one row instead.
+    async fn agent_state(&self, company: CompanyId, user: UserId) -> Result<Option<AgentState>> {
+        Ok(self
+            .list_agent_states(company)
+            .await?
+            .into_iter()
+            .find(|s| s.user_id == user))
+    }
     /// Stores a team. MUST fail with `AlreadyExists` if the name is taken in the company.
     async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()>;
     /// A team of a company.

@@ -1171,6 +1171,20 @@ pub async fn heartbeats_update_sync_times(store: &dyn Store) {
         vec![later.clone()],
         "one state per user"
     );
+    assert_eq!(
+        u.agent_state(a.company.id, bob.id).await.unwrap(),
+        Some(later.clone())
+    );
+    assert_eq!(
+        u.agent_state(b.company.id, bob.id).await.unwrap(),
+        None,
+        "another company's user has no state there"
+    );
+    assert_eq!(
+        u.agent_state(a.company.id, a.admin.id).await.unwrap(),
+        None,
+        "no heartbeat, no state"
+    );
 
     let forged = AgentState {
         company_id: b.company.id,

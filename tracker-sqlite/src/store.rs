@@ -1138,6 +1138,19 @@ impl UserStore for SqliteStore {
         .await
     }
 
+    async fn agent_state(&self, company: CompanyId, user: UserId) -> Result<Option<AgentState>> {
+        self.engine
+            .point(move |c| {
+                one(
+                    c,
+                    "SELECT * FROM agent_states WHERE company_id = ?1 AND user_id = ?2",
+                    params![company.0, user.0],
+                    codec::agent_state,
+                )
+            })
+            .await
+    }
+
     async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
         let team = team.clone();
         self.engine

@@ -864,6 +864,16 @@ impl UserStore for PgStore {
         .await
     }
 
+    async fn agent_state(&self, company: CompanyId, user: UserId) -> Result<Option<AgentState>> {
+        self.read_one(
+            q("SELECT * FROM agent_states WHERE company_id = $1 AND user_id = $2")
+                .bind(company.0)
+                .bind(user.0),
+            codec::agent_state,
+        )
+        .await
+    }
+
     async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
         let mut tx = self.begin().await?;
         let r = async {

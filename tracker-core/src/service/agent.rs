@@ -283,10 +283,8 @@ impl<S: Store + ?Sized> Tracker<S> {
         let state = self
             .store
             .users()
-            .list_agent_states(company.id)
-            .await?
-            .into_iter()
-            .find(|s| s.user_id == a.principal.user_id());
+            .agent_state(company.id, a.principal.user_id())
+            .await?;
         let last = state.as_ref().map(|s| s.last_heartbeat_at);
         Ok(SyncStatus {
             server_time: now,

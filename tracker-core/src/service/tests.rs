@@ -16,7 +16,7 @@ use crate::policy::{PolicyUpdate, TrackingPolicy};
 use crate::protocol::{ActivityBatch, NewUser, ScreenshotUpload, TrackingQuery};
 use crate::store::*;
 use crate::tenancy::{CompanyStatus, Plan};
-use crate::tracking::{ActivityInput, ActivityKind};
+use crate::tracking::{ActivityInput, ActivityKind, AgentState, Liveness};
 
 #[derive(Default)]
 struct Mocks {
@@ -410,6 +410,41 @@ fn ingest_drops_what_the_policy_disables_before_the_store_sees_it() {
         (report.received, report.inserted, report.duplicates),
         (3, 1, 2)
     );
+}
+
+#[test]
+fn sync_status_reads_the_agents_own_state_only() {
+    let mut m = Mocks::default();
+    let key = CompanyKey::generate().unwrap();
+    let c = company(&key);
+    let u = user(Some(&c), Role::Employee);
+    agent_mocks(&mut m, &c, &u, TrackingPolicy::default_for(c.id, now()));
+    let (cid, uid) = (c.id, u.id);
+    let seen = now() - Duration::minutes(12);
+    m.users
+        .expect_agent_state()
+        .withf(move |company, user| *company == cid && *user == uid)
+        .times(1)
+        .returning(move |company, user| {
+            Ok(Some(AgentState {
+                company_id: company,
+                user_id: user,
+                last_heartbeat_at: seen,
+                policy_version: Some(0),
+                agent_version: None,
+            }))
+        });
+    // A company's agents can be many; one agent's poll reads one row.
+    m.users.expect_list_agent_states().times(0);
+    let t = tracker(m);
+    let status = futures::executor::block_on(async {
+        let agent = t.agent(key.expose(), "tk_agent").await?;
+        t.sync_status(&agent).await
+    })
+    .unwrap();
+    assert_eq!(status.last_heartbeat_at, Some(seen));
+    assert_eq!(status.agent_policy_version, Some(0));
+    assert_eq!(status.liveness, Liveness::Stale, "12 minutes ago");
 }
 
 #[test]
