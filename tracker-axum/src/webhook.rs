@@ -92,7 +92,7 @@ impl WebhookNotifier {
             .client
             .post(&target.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header("X-Tracker-Event", event_name(event))
+            .header("X-Tracker-Event", event.as_str())
             .header("X-Tracker-Alert", alert.id.to_string())
             .body(body.to_vec());
         if let Some(secret) = &target.secret {
@@ -120,13 +120,6 @@ impl WebhookNotifier {
             Err(e) if e.is_connect() => (None, Some("could not connect".into())),
             Err(e) => (None, Some(format!("request failed: {e}"))),
         }
-    }
-}
-
-fn event_name(event: AlertEvent) -> &'static str {
-    match event {
-        AlertEvent::Raised => "raised",
-        AlertEvent::Resolved => "resolved",
     }
 }
 

@@ -408,6 +408,23 @@ pub enum AlertEvent {
     Resolved,
 }
 
+impl AlertEvent {
+    /// The stable name (also the serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertEvent::Raised => "raised",
+            AlertEvent::Resolved => "resolved",
+        }
+    }
+
+    /// Parses the stable name.
+    pub fn parse(s: &str) -> Option<Self> {
+        [AlertEvent::Raised, AlertEvent::Resolved]
+            .into_iter()
+            .find(|e| e.as_str() == s)
+    }
+}
+
 /// The JSON body of a [`WebhookFormat::Json`] webhook.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookPayload {
@@ -615,6 +632,19 @@ impl Notifier for RecordingNotifier {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stable_names_are_the_serde_names_and_parse_back() {
+        for e in [AlertEvent::Raised, AlertEvent::Resolved] {
+            assert_eq!(serde_json::to_value(e).unwrap(), e.as_str());
+            assert_eq!(AlertEvent::parse(e.as_str()), Some(e));
+        }
+        for k in AlertKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+            assert_eq!(AlertKind::parse(k.as_str()), Some(k));
+        }
+        assert_eq!(AlertEvent::parse("Raised"), None);
+    }
 
     #[test]
     fn hosts_are_read_from_urls() {

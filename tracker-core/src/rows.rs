@@ -16,8 +16,10 @@ use crate::audit::{Actor, AuditAction, AuditChain, AuditEvent};
 use crate::error::{Error, Result};
 use crate::identity::{Role, Team, TokenRecord, User};
 use crate::ids::*;
+use crate::notify::{Alert, AlertEvent, AlertKind, AlertSettings, DeliveryRecord};
 use crate::policy::TrackingPolicy;
 use crate::secret::SecretHash;
+use crate::store::{PendingUsageDay, PurgeCounts, PurgeProgress};
 use crate::tenancy::{Company, CompanyStatus, Plan, Subscription};
 use crate::tracking::{ActivityEvent, ActivityKind, AgentState, Screenshot, WorkSession};
 use crate::work::{CompanyUsageDaily, CorrectionRequest, CorrectionStatus, Task, TaskStatus};
@@ -67,6 +69,20 @@ pub trait Columns {
     fn date_opt(&self, column: &'static str) -> Result<Option<NaiveDate>>;
     /// A JSON document.
     fn json(&self, column: &'static str) -> Result<serde_json::Value>;
+
+    /// A nullable HTTP status. The provided version reads a `u64`; a store
+    /// whose column type differs reads its own.
+    fn status_opt(&self, column: &'static str) -> Result<Option<u16>>
+    where
+        Self: Sized,
+    {
+        self.u64_opt(column)?
+            .map(|s| {
+                u16::try_from(s)
+                    .map_err(|_| self.corrupt(column, format!("not an HTTP status: {s}")))
+            })
+            .transpose()
+    }
 
     /// Text parsed with `parse` (an enum's stable name).
     fn parsed<T>(&self, column: &'static str, parse: impl Fn(&str) -> Option<T>) -> Result<T>
@@ -301,5 +317,79 @@ pub fn usage(c: &impl Columns) -> Result<CompanyUsageDaily> {
         screenshots: c.u64("screenshots")?,
         storage_bytes: c.u64("storage_bytes")?,
         active_users: c.u32("active_users")?,
+    })
+}
+
+/// The stored subject of an alert: its user, or the all-zero id for a
+/// company-wide alert (a NULL would never conflict in the unique index of
+/// open alerts).
+pub fn alert_subject(user: Option<UserId>) -> Uuid {
+    user.map_or(Uuid::nil(), |u| u.0)
+}
+
+/// Decodes a stored alert.
+pub fn alert(c: &impl Columns) -> Result<Alert> {
+    Ok(Alert {
+        id: AlertId(c.uuid("id")?),
+        kind: c.parsed("kind", AlertKind::parse)?,
+        company_id: CompanyId(c.uuid("company_id")?),
+        user_id: c.uuid_opt("user_id")?.map(UserId),
+        message: c.text("message")?,
+        details: c.json("details")?,
+        raised_at: c.time("raised_at")?,
+        resolved_at: c.time_opt("resolved_at")?,
+    })
+}
+
+/// Decodes a stored webhook delivery attempt.
+pub fn delivery(c: &impl Columns) -> Result<DeliveryRecord> {
+    Ok(DeliveryRecord {
+        id: DeliveryId(c.uuid("id")?),
+        company_id: CompanyId(c.uuid("company_id")?),
+        alert_id: AlertId(c.uuid("alert_id")?),
+        event: c.parsed("event", AlertEvent::parse)?,
+        url: c.text("url")?,
+        attempt: c.u32("attempt")?,
+        at: c.time("at")?,
+        status: c.status_opt("status")?,
+        error: c.text_opt("error")?,
+        delivered: c.bool("delivered")?,
+    })
+}
+
+/// Decodes a company's stored alert settings (a JSON document in the
+/// `settings` column).
+pub fn alert_settings(c: &impl Columns) -> Result<AlertSettings> {
+    let settings: AlertSettings = serde_json::from_value(c.json("settings")?)
+        .map_err(|e| c.corrupt("settings", e.to_string()))?;
+    // The document names its company too: never hand out another tenant's.
+    if settings.company_id.0 != c.uuid("company_id")? {
+        return Err(c.corrupt("settings", "company_id differs from the row's".into()));
+    }
+    Ok(settings)
+}
+
+/// Decodes a day marked for the usage job.
+pub fn pending_day(c: &impl Columns) -> Result<PendingUsageDay> {
+    Ok(PendingUsageDay {
+        date: c.date("date")?,
+        version: c.u64("version")?,
+    })
+}
+
+/// Decodes an unfinished retention purge.
+pub fn purge_progress(c: &impl Columns) -> Result<PurgeProgress> {
+    Ok(PurgeProgress {
+        company_id: CompanyId(c.uuid("company_id")?),
+        before: c.time("before_at")?,
+        before_date: c.date("before_date")?,
+        started_at: c.time("started_at")?,
+        counts: PurgeCounts {
+            events: c.u64("events")?,
+            sessions: c.u64("sessions")?,
+            screenshots: c.u64("screenshots")?,
+            screenshot_bytes: c.u64("screenshot_bytes")?,
+            daily_rows: c.u64("daily_rows")?,
+        },
     })
 }

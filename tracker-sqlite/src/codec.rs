@@ -6,9 +6,9 @@ use rusqlite::Row;
 use rusqlite::types::Value;
 use tracker_core::audit::AuditChain;
 use tracker_core::identity::TokenRecord;
-use tracker_core::notify::{AlertEvent, DeliveryRecord};
+use tracker_core::notify::DeliveryRecord;
 use tracker_core::rows::{self, Columns};
-use tracker_core::store::{PendingUsageDay, PurgeCounts, PurgeProgress};
+use tracker_core::store::{PendingUsageDay, PurgeProgress};
 use tracker_core::*;
 use uuid::Uuid;
 
@@ -144,6 +144,11 @@ decoders!(
     task -> Task,
     correction -> CorrectionRequest,
     usage -> CompanyUsageDaily,
+    alert -> Alert,
+    delivery -> DeliveryRecord,
+    alert_settings -> AlertSettings,
+    pending_day -> PendingUsageDay,
+    purge_progress -> PurgeProgress,
 );
 
 pub(crate) fn rollup(r: &Row<'_>) -> R<tracker_core::store::DayRollup> {
@@ -182,96 +187,4 @@ pub(crate) fn date_bound(d: NaiveDate) -> String {
 /// Converts an unsigned count for SQLite's signed integers.
 pub(crate) fn int(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
-}
-
-/// The stable name of an alert event.
-pub(crate) fn alert_event_str(e: AlertEvent) -> &'static str {
-    match e {
-        AlertEvent::Raised => "raised",
-        AlertEvent::Resolved => "resolved",
-    }
-}
-
-fn alert_event_parse(s: &str) -> Option<AlertEvent> {
-    match s {
-        "raised" => Some(AlertEvent::Raised),
-        "resolved" => Some(AlertEvent::Resolved),
-        _ => None,
-    }
-}
-
-/// The `subject` column of an alert: its user, or the nil uuid for a
-/// company-wide alert (a NULL would never conflict in the unique index).
-pub(crate) fn alert_subject(user: Option<UserId>) -> Uuid {
-    user.map_or(Uuid::nil(), |u| u.0)
-}
-
-pub(crate) fn alert(r: &Row<'_>) -> R<Alert> {
-    let c = Cols(r);
-    Ok(Alert {
-        id: AlertId(c.uuid("id")?),
-        kind: c.parsed("kind", AlertKind::parse)?,
-        company_id: CompanyId(c.uuid("company_id")?),
-        user_id: c.uuid_opt("user_id")?.map(UserId),
-        message: c.text("message")?,
-        details: c.json("details")?,
-        raised_at: c.time("raised_at")?,
-        resolved_at: c.time_opt("resolved_at")?,
-    })
-}
-
-pub(crate) fn delivery(r: &Row<'_>) -> R<DeliveryRecord> {
-    let c = Cols(r);
-    let status = c
-        .u64_opt("status")?
-        .map(|s| u16::try_from(s).map_err(|_| corrupt("status", format!("status {s}"))))
-        .transpose()?;
-    Ok(DeliveryRecord {
-        id: DeliveryId(c.uuid("id")?),
-        company_id: CompanyId(c.uuid("company_id")?),
-        alert_id: AlertId(c.uuid("alert_id")?),
-        event: c.parsed("event", alert_event_parse)?,
-        url: c.text("url")?,
-        attempt: c.u32("attempt")?,
-        at: c.time("at")?,
-        status,
-        error: c.text_opt("error")?,
-        delivered: c.bool("delivered")?,
-    })
-}
-
-pub(crate) fn alert_settings(r: &Row<'_>) -> R<AlertSettings> {
-    let c = Cols(r);
-    let settings: AlertSettings = serde_json::from_str(&c.text("settings")?)
-        .map_err(|e| corrupt("settings", e.to_string()))?;
-    // The document names its company too: never hand out another tenant's.
-    if settings.company_id.0 != c.uuid("company_id")? {
-        return Err(corrupt("settings", "company_id differs from the row's"));
-    }
-    Ok(settings)
-}
-
-pub(crate) fn pending_day(r: &Row<'_>) -> R<PendingUsageDay> {
-    let c = Cols(r);
-    Ok(PendingUsageDay {
-        date: c.date("date")?,
-        version: c.u64("version")?,
-    })
-}
-
-pub(crate) fn purge_progress(r: &Row<'_>) -> R<PurgeProgress> {
-    let c = Cols(r);
-    Ok(PurgeProgress {
-        company_id: CompanyId(c.uuid("company_id")?),
-        before: c.time("before_at")?,
-        before_date: c.date("before_date")?,
-        started_at: c.time("started_at")?,
-        counts: PurgeCounts {
-            events: c.u64("events")?,
-            sessions: c.u64("sessions")?,
-            screenshots: c.u64("screenshots")?,
-            screenshot_bytes: c.u64("screenshot_bytes")?,
-            daily_rows: c.u64("daily_rows")?,
-        },
-    })
 }

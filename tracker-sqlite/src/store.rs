@@ -1934,7 +1934,7 @@ impl AlertStore for SqliteStore {
         let a = alert.clone();
         self.engine
             .write(move |c| {
-                let subject = codec::alert_subject(a.user_id);
+                let subject = tracker_core::rows::alert_subject(a.user_id);
                 // The partial unique index refuses a second open alert of the
                 // subject; the one that is open is then returned.
                 let n = exec(
@@ -2119,7 +2119,7 @@ impl AlertStore for SqliteStore {
                             r.company_id.0,
                             r.id.0,
                             r.alert_id.0,
-                            codec::alert_event_str(r.event),
+                            r.event.as_str(),
                             r.url,
                             r.attempt,
                             ts(r.at),

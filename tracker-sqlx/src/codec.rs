@@ -6,9 +6,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, Type};
 use tracker_core::audit::AuditChain;
 use tracker_core::identity::TokenRecord;
-use tracker_core::notify::{AlertEvent, DeliveryRecord};
+use tracker_core::notify::DeliveryRecord;
 use tracker_core::rows::{self, Columns};
-use tracker_core::store::{DayRollup, PendingUsageDay, PurgeCounts, PurgeProgress};
+use tracker_core::store::{DayRollup, PendingUsageDay, PurgeProgress};
 use tracker_core::*;
 use uuid::Uuid;
 
@@ -119,6 +119,12 @@ impl Columns for Cols<'_> {
     }
     fn json(&self, c: &'static str) -> R<serde_json::Value> {
         self.get(c)
+    }
+    fn status_opt(&self, c: &'static str) -> R<Option<u16>> {
+        // Stored as `integer` (int4), which sqlx does not widen.
+        let v: Option<i32> = self.get(c)?;
+        v.map(|s| u16::try_from(s).map_err(|_| corrupt(c, format!("not an HTTP status: {s}"))))
+            .transpose()
     }
 }
 
@@ -274,6 +280,11 @@ decoders!(
     task -> Task,
     correction -> CorrectionRequest,
     usage -> CompanyUsageDaily,
+    alert -> Alert,
+    delivery -> DeliveryRecord,
+    alert_settings -> AlertSettings,
+    pending_day -> PendingUsageDay,
+    purge_progress -> PurgeProgress,
 );
 
 pub(crate) fn rollup(r: &PgRow) -> R<DayRollup> {
@@ -287,90 +298,4 @@ pub(crate) fn rollup(r: &PgRow) -> R<DayRollup> {
         last_seen: Some(c.time("last_at")?),
         exact: c.bool("exact")?,
     })
-}
-
-pub(crate) fn pending_day(r: &PgRow) -> R<PendingUsageDay> {
-    let c = Cols(r);
-    Ok(PendingUsageDay {
-        date: c.date("date")?,
-        version: c.u64("version")?,
-    })
-}
-
-pub(crate) fn purge_progress(r: &PgRow) -> R<PurgeProgress> {
-    let c = Cols(r);
-    Ok(PurgeProgress {
-        company_id: CompanyId(c.uuid("company_id")?),
-        before: c.time("before_at")?,
-        before_date: c.date("before_date")?,
-        started_at: c.time("started_at")?,
-        counts: PurgeCounts {
-            events: c.u64("events")?,
-            sessions: c.u64("sessions")?,
-            screenshots: c.u64("screenshots")?,
-            screenshot_bytes: c.u64("screenshot_bytes")?,
-            daily_rows: c.u64("daily_rows")?,
-        },
-    })
-}
-
-pub(crate) fn alert(r: &PgRow) -> R<Alert> {
-    let c = Cols(r);
-    Ok(Alert {
-        id: AlertId(c.uuid("id")?),
-        kind: c.parsed("kind", AlertKind::parse)?,
-        company_id: CompanyId(c.uuid("company_id")?),
-        user_id: c.uuid_opt("user_id")?.map(UserId),
-        message: c.text("message")?,
-        details: c.json("details")?,
-        raised_at: c.time("raised_at")?,
-        resolved_at: c.time_opt("resolved_at")?,
-    })
-}
-
-/// The stored subject of an alert: its user, or the all-zero id for a
-/// company-wide alert (a NULL would never conflict in the unique index).
-pub(crate) fn alert_subject(alert: &Alert) -> Uuid {
-    alert.user_id.map_or(Uuid::nil(), |u| u.0)
-}
-
-/// The stable name of a delivery's event (its serde name).
-pub(crate) fn alert_event(e: AlertEvent) -> &'static str {
-    match e {
-        AlertEvent::Raised => "raised",
-        AlertEvent::Resolved => "resolved",
-    }
-}
-
-fn parse_alert_event(s: &str) -> Option<AlertEvent> {
-    [AlertEvent::Raised, AlertEvent::Resolved]
-        .into_iter()
-        .find(|e| alert_event(*e) == s)
-}
-
-pub(crate) fn delivery(r: &PgRow) -> R<DeliveryRecord> {
-    let c = Cols(r);
-    let status: Option<i32> = c.get("status")?;
-    Ok(DeliveryRecord {
-        id: DeliveryId(c.uuid("id")?),
-        company_id: CompanyId(c.uuid("company_id")?),
-        alert_id: AlertId(c.uuid("alert_id")?),
-        event: c.parsed("event", parse_alert_event)?,
-        url: c.text("url")?,
-        attempt: c.u32("attempt")?,
-        at: c.time("at")?,
-        status: status
-            .map(|s| {
-                u16::try_from(s).map_err(|_| corrupt("status", format!("not an HTTP status: {s}")))
-            })
-            .transpose()?,
-        error: c.text_opt("error")?,
-        delivered: c.bool("delivered")?,
-    })
-}
-
-/// The settings document of an `alert_settings` row.
-pub(crate) fn alert_settings(r: &PgRow) -> R<AlertSettings> {
-    let doc = Cols(r).json("settings")?;
-    serde_json::from_value(doc).map_err(|e| corrupt("settings", e.to_string()))
 }

@@ -1721,7 +1721,7 @@ impl UsageStore for PgStore {
 impl AlertStore for PgStore {
     async fn open_alert(&self, alert: &Alert) -> Result<Ingested<Alert>> {
         let a = alert;
-        let subject = codec::alert_subject(a);
+        let subject = rows::alert_subject(a.user_id);
         let mut conn = self.pool.acquire().await.map_err(db)?;
         // Outside a transaction each statement reads the latest commits: the
         // read after a conflict sees the open alert of a concurrent writer.
@@ -1844,7 +1844,8 @@ impl AlertStore for PgStore {
 
     async fn get_alert_settings(&self, company: CompanyId) -> Result<Option<AlertSettings>> {
         self.read_one(
-            q("SELECT settings FROM alert_settings WHERE company_id = $1").bind(company.0),
+            q("SELECT company_id, settings FROM alert_settings WHERE company_id = $1")
+                .bind(company.0),
             codec::alert_settings,
         )
         .await
@@ -1898,7 +1899,7 @@ impl AlertStore for PgStore {
             .bind(records.iter().map(|r| r.company_id.0).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.id.0).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.alert_id.0).collect::<Vec<_>>())
-            .bind(records.iter().map(|r| codec::alert_event(r.event)).collect::<Vec<_>>())
+            .bind(records.iter().map(|r| r.event.as_str()).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.url.clone()).collect::<Vec<_>>())
             .bind(records.iter().map(|r| int32(r.attempt)).collect::<Vec<_>>())
             .bind(records.iter().map(|r| r.at).collect::<Vec<_>>())
