@@ -102,6 +102,12 @@ struct Args {
     /// allows its subdomains); unset allows any host.
     #[arg(long, env = "TRACKER_WEBHOOK_HOSTS", value_delimiter = ',')]
     webhook_hosts: Option<Vec<String>>,
+    /// SQLite: milliseconds a heartbeat is held before it is written with
+    /// others (0: each is committed before it is answered). A crash loses
+    /// the heartbeats of this last moment; the agents send the next within
+    /// minutes.
+    #[arg(long, env = "TRACKER_HEARTBEAT_DELAY_MS", default_value_t = 50)]
+    heartbeat_delay_ms: u64,
     /// Serve `POST /bench/baseline`: parses a heartbeat and answers 200
     /// without authentication or storage, for the load generator.
     #[arg(long)]
@@ -110,7 +116,7 @@ struct Args {
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
+async fn open_store(url: &str, heartbeat_delay: Duration) -> Result<Arc<dyn Store>, Error> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = tracker_sqlx::PgStore::connect(url, tracker_sqlx::PgConfig::default()).await?;
         return Ok(Arc::new(store));
@@ -119,7 +125,11 @@ async fn open_store(url: &str) -> Result<Arc<dyn Store>, Error> {
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .ok_or("--database-url must be sqlite:PATH or postgres://…")?;
-    let store = tracker_sqlite::SqliteStore::open(path)?;
+    let options = tracker_sqlite::SqliteOptions {
+        heartbeat_delay,
+        ..Default::default()
+    };
+    let store = tracker_sqlite::SqliteStore::open_with(path, &options)?;
     Ok(Arc::new(store))
 }
 
@@ -288,7 +298,8 @@ async fn main() -> Result<(), Error> {
         )
         .init();
     let args = Args::parse();
-    let store = open_store(&args.database_url).await?;
+    let heartbeat_delay = Duration::from_millis(args.heartbeat_delay_ms);
+    let store = open_store(&args.database_url, heartbeat_delay).await?;
     let blobs = Arc::new(FsBlobStore::new(&args.blob_dir)?);
     let notifier = WebhookNotifier::new(WebhookConfig {
         allowed_hosts: args.webhook_hosts.clone(),

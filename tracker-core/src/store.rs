@@ -256,6 +256,12 @@ pub trait UserStore: Send + Sync + 'static {
     /// moving the company's `last_sync_at` forward by less than a second
     /// (every agent of the company writes that one row); such a store never
     /// moves it back.
+    ///
+    /// A store MAY answer before the heartbeat is durable (heartbeats are
+    /// most of an agent fleet's writes, and each replaces the last), if
+    /// every later read and write through it sees the heartbeat, it commits
+    /// within a bounded delay and when the store is closed, and it says so:
+    /// a crash may then lose the heartbeats of that delay.
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()>;
     /// Agent states of a company, ordered by user id.
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>>;

@@ -41,6 +41,35 @@ pub(crate) struct Tuning {
     pub max_group: usize,
     pub max_db_mib: Option<u64>,
     pub mmap_bytes: i64,
+    /// Longest a deferred write waits for a group (see [`Deferred`]).
+    pub defer_for: Duration,
+}
+
+/// Writes a store acknowledged before their commit. The writer writes
+/// them into every group's transaction before the group's jobs, so every
+/// job sees them, and by itself once the oldest has waited
+/// [`Tuning::defer_for`]. Reads wait for them first ([`Engine::point`],
+/// [`Engine::read`]), so a caller reads what it was told is recorded.
+pub(crate) trait Deferred: Send + Sync {
+    /// When the oldest write waiting was acknowledged; `None` if none waits.
+    fn since(&self) -> Option<Instant>;
+    /// Writes acknowledged so far (a count that only grows).
+    fn acked(&self) -> u64;
+    /// Writes what waits into the open transaction. `Some(n)`: it wrote
+    /// every write of the first `n` acknowledged, and [`Deferred::settled`]
+    /// follows with the commit's outcome. `None`: nothing was written
+    /// (nothing waited, or it failed and waits again).
+    fn write(&self, conn: &Connection) -> Option<u64>;
+    /// The outcome of the commit of what [`Deferred::write`] wrote: on
+    /// failure the writes wait again.
+    fn settled(&self, committed: bool);
+}
+
+/// What the writer's queue carries.
+enum Msg {
+    Job(Queued),
+    /// A deferred write waits: the writer sets its clock by it.
+    Wake,
 }
 
 /// How a write job runs.
@@ -85,7 +114,7 @@ impl Queued {
 
 pub(crate) struct Engine {
     /// `None` once dropped (see the `Drop` impl).
-    writer: Option<Sender<Queued>>,
+    writer: Option<Sender<Msg>>,
     readers: Option<Sender<ReadJob>>,
     /// Every thread of the engine, joined on drop.
     threads: Vec<thread::JoinHandle<()>>,
@@ -93,6 +122,9 @@ pub(crate) struct Engine {
     points: Option<PointPool>,
     /// See [`Engine::directory_version`].
     directory: Arc<AtomicU64>,
+    /// Writes acknowledged before their commit, and how many of them have
+    /// committed.
+    deferred: Option<(Arc<dyn Deferred>, Arc<AtomicU64>)>,
 }
 
 /// Read-only connections that answer key lookups on the caller's thread.
@@ -136,7 +168,7 @@ fn configure(conn: &Connection, t: &Tuning, write: bool) -> rusqlite::Result<()>
     conn.pragma_update(None, "mmap_size", t.mmap_bytes)?;
     if write {
         // NORMAL is durable in WAL mode up to the last checkpoint-safe commit
-        // of a power loss; a process crash loses nothing acknowledged.
+        // of a power loss; a process crash loses no committed write.
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         if let Some(mib) = t.max_db_mib {
             let page_size: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
@@ -159,7 +191,11 @@ fn open_file(path: &Path, flags: OpenFlags) -> Result<Connection, SqliteError> {
 }
 
 impl Engine {
-    pub(crate) fn open(location: &Location, tuning: &Tuning) -> Result<Engine, SqliteError> {
+    pub(crate) fn open(
+        location: &Location,
+        tuning: &Tuning,
+        deferred: Option<Arc<dyn Deferred>>,
+    ) -> Result<Engine, SqliteError> {
         let mut writer = match location {
             Location::File(path) => open_file(
                 path,
@@ -238,14 +274,17 @@ impl Engine {
             Location::Memory => None,
         };
 
-        let (tx, rx) = crossbeam_channel::unbounded::<Queued>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
         let directory = Arc::new(AtomicU64::new(0));
+        let deferred = deferred.map(|d| (d, Arc::new(AtomicU64::new(0))));
         let writer_state = Writer {
             conn: writer,
             rx,
             max_group: tuning.max_group.max(1),
             kick,
             directory: Arc::clone(&directory),
+            deferred: deferred.clone(),
+            defer_for: tuning.defer_for,
         };
         threads.push(
             thread::Builder::new()
@@ -259,7 +298,39 @@ impl Engine {
             readers,
             points,
             directory,
+            deferred,
         })
+    }
+
+    /// Tells the writer that a deferred write waits (call it when the
+    /// first one starts waiting), so that it writes it within
+    /// [`Tuning::defer_for`] even when nothing else is queued.
+    pub(crate) fn wake(&self) {
+        if let Some(writer) = &self.writer {
+            let _ = writer.send(Msg::Wake);
+        }
+    }
+
+    /// Waits until every deferred write acknowledged so far has committed:
+    /// reads come after it, so they see what their callers were told is
+    /// recorded.
+    async fn settle(&self) -> Result<(), CoreError> {
+        let Some((deferred, durable)) = &self.deferred else {
+            return Ok(());
+        };
+        let acked = deferred.acked();
+        if durable.load(Ordering::Acquire) >= acked {
+            return Ok(());
+        }
+        // Any group writes the deferred writes first: an empty job's group
+        // takes every one acknowledged before it was queued.
+        self.write_statement(|_: &Connection| Ok(()), |_| ())
+            .await?;
+        if durable.load(Ordering::Acquire) >= acked {
+            Ok(())
+        } else {
+            Err(SqliteError::Deferred.into())
+        }
     }
 
     /// The count of commits that may have changed the directory (tokens, users,
@@ -278,6 +349,20 @@ impl Engine {
     /// and back would cost more than the query. Anything that scans goes
     /// through [`Engine::read`]. In memory, the writer answers.
     pub(crate) async fn point<T, F>(&self, f: F) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+    {
+        // In memory the writer answers, after the deferred writes.
+        if self.points.is_some() {
+            self.settle().await?;
+        }
+        self.point_unsettled(f).await
+    }
+
+    /// [`Engine::point`] without waiting for deferred writes, for a lookup
+    /// they cannot change.
+    pub(crate) async fn point_unsettled<T, F>(&self, f: F) -> Result<T, CoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
@@ -384,7 +469,7 @@ impl Engine {
         self.writer
             .as_ref()
             .ok_or(SqliteError::Closed)?
-            .send(Queued { kind, job })
+            .send(Msg::Job(Queued { kind, job }))
             .map_err(|_| SqliteError::Closed)?;
         rx.await.map_err(|_| SqliteError::Closed)?
     }
@@ -412,6 +497,7 @@ impl Engine {
         let Some(readers) = &self.readers else {
             return self.read_on_writer(f).await;
         };
+        self.settle().await?;
         let (tx, rx) = oneshot::channel::<Result<T, CoreError>>();
         let job: ReadJob = Box::new(move |conn| {
             let out = catch_unwind(AssertUnwindSafe(|| f(conn)))
@@ -437,7 +523,7 @@ impl Drop for Engine {
     }
 }
 
-fn in_savepoint<T>(
+pub(crate) fn in_savepoint<T>(
     conn: &Connection,
     f: impl FnOnce(&Connection) -> Result<T, CoreError>,
 ) -> Result<T, CoreError> {
@@ -498,43 +584,55 @@ fn checkpointer_loop(conn: Connection, kicked: Receiver<()>) {
 /// The writer thread: its connection and what it serves.
 struct Writer {
     conn: Connection,
-    rx: Receiver<Queued>,
+    rx: Receiver<Msg>,
     max_group: usize,
     /// Wakes the checkpointer after a commit.
     kick: Option<Sender<()>>,
     /// See [`Engine::directory_version`].
     directory: Arc<AtomicU64>,
+    /// Writes acknowledged before their commit, and the count committed.
+    deferred: Option<(Arc<dyn Deferred>, Arc<AtomicU64>)>,
+    defer_for: Duration,
 }
 
 impl Writer {
+    /// When the deferred writes must be written, if any wait.
+    fn deferred_due(&self) -> Option<Instant> {
+        let (deferred, _) = self.deferred.as_ref()?;
+        Some(deferred.since()? + self.defer_for)
+    }
+
     fn run(self) {
-        let Writer {
-            conn,
-            rx,
-            max_group,
-            kick,
-            directory,
-        } = self;
-        let mut foreign = ForeignCommits::new(&conn);
-        let mut group: Vec<Grouped> = Vec::with_capacity(max_group);
+        let mut foreign = ForeignCommits::new(&self.conn);
+        let mut group: Vec<Grouped> = Vec::with_capacity(self.max_group);
         // Heavy jobs taken off the queue, oldest first.
         let mut heavy: VecDeque<Grouped> = VecDeque::new();
         let mut last_had_heavy = false;
         loop {
             if heavy.is_empty() {
-                match rx.recv_timeout(FOREIGN_CHECK_EVERY) {
-                    Ok(q) => q.sort_into(&mut group, &mut heavy),
-                    Err(RecvTimeoutError::Timeout) => {
-                        foreign.check(&conn, &directory);
-                        continue;
+                let now = Instant::now();
+                let due = self.deferred_due();
+                // Deferred writes that are due make a group of their own.
+                if due.is_none_or(|due| due > now) {
+                    let wait = due.map_or(FOREIGN_CHECK_EVERY, |due| {
+                        (due - now).min(FOREIGN_CHECK_EVERY)
+                    });
+                    match self.rx.recv_timeout(wait) {
+                        Ok(Msg::Job(q)) => q.sort_into(&mut group, &mut heavy),
+                        Ok(Msg::Wake) => continue,
+                        Err(RecvTimeoutError::Timeout) => {
+                            foreign.check(&self.conn, &self.directory);
+                            continue;
+                        }
+                        Err(RecvTimeoutError::Disconnected) => break,
                     }
-                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             }
             // Group commit: everything already queued shares one transaction.
-            while group.len() < max_group {
-                match rx.try_recv() {
-                    Ok(q) => q.sort_into(&mut group, &mut heavy),
+            while group.len() < self.max_group {
+                match self.rx.try_recv() {
+                    Ok(Msg::Job(q)) => q.sort_into(&mut group, &mut heavy),
+                    Ok(Msg::Wake) => {}
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
@@ -551,21 +649,39 @@ impl Writer {
             } else {
                 false
             };
-            foreign.check(&conn, &directory);
-            let changes_directory = group.iter().any(|(d, _)| *d);
-            let (commit, replies) = run_group(&conn, group.drain(..).map(|(_, job)| job));
-            if let (Ok(()), Some(kick)) = (&commit, &kick) {
-                // Full means a checkpoint is already due.
-                let _ = kick.try_send(());
+            foreign.check(&self.conn, &self.directory);
+            self.commit_group(&mut group);
+        }
+        // Closing: what was acknowledged is written before the thread ends.
+        if self.deferred_due().is_some() {
+            self.commit_group(&mut group);
+        }
+    }
+
+    /// Runs a group (the deferred writes first), commits it, and answers
+    /// its jobs.
+    fn commit_group(&self, group: &mut Vec<Grouped>) {
+        let changes_directory = group.iter().any(|(d, _)| *d);
+        let deferred = self.deferred.as_ref().map(|(d, _)| d.as_ref());
+        let (commit, wrote, replies) =
+            run_group(&self.conn, deferred, group.drain(..).map(|(_, job)| job));
+        if let (Ok(()), Some(kick)) = (&commit, &self.kick) {
+            // Full means a checkpoint is already due.
+            let _ = kick.try_send(());
+        }
+        if let (Some(acked), Some((deferred, durable))) = (wrote, &self.deferred) {
+            if commit.is_ok() {
+                durable.fetch_max(acked, Ordering::AcqRel);
             }
-            if changes_directory {
-                // Before any answer: whoever saw this write finish must not
-                // be served the rows it replaced (also when it failed).
-                directory.fetch_add(1, Ordering::AcqRel);
-            }
-            for reply in replies {
-                reply(commit.clone());
-            }
+            deferred.settled(commit.is_ok());
+        }
+        if changes_directory {
+            // Before any answer: whoever saw this write finish must not
+            // be served the rows it replaced (also when it failed).
+            self.directory.fetch_add(1, Ordering::AcqRel);
+        }
+        for reply in replies {
+            reply(commit.clone());
         }
     }
 }
@@ -607,19 +723,26 @@ impl ForeignCommits {
     }
 }
 
-/// Runs a group's jobs in one transaction and commits it: the commit's
-/// outcome, and what each job leaves to do with it.
+/// Runs the deferred writes and a group's jobs in one transaction and
+/// commits it: the commit's outcome, what [`Deferred::write`] answered,
+/// and what each job leaves to do with the outcome.
 fn run_group(
     conn: &Connection,
+    deferred: Option<&dyn Deferred>,
     jobs: impl ExactSizeIterator<Item = WriteJob>,
-) -> (CommitOutcome, Vec<Reply>) {
+) -> (CommitOutcome, Option<u64>, Vec<Reply>) {
     let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = Arc::new(SqliteError::from(e));
         replies.extend(jobs.map(|job| job(Err(e.clone()))));
-        return (Err(e), replies);
+        return (Err(e), None, replies);
     }
+    // First, so that every job of the group sees them.
+    let wrote = deferred.and_then(|d| d.write(conn));
     let mut lost: Option<Arc<SqliteError>> = None;
+    if conn.is_autocommit() {
+        lost = Some(Arc::new(SqliteError::RolledBack));
+    }
     for job in jobs {
         if let Some(e) = &lost {
             // Never run a job outside the transaction it was promised.
@@ -638,7 +761,7 @@ fn run_group(
             Arc::new(SqliteError::from(e))
         }),
     };
-    (commit, replies)
+    (commit, wrote, replies)
 }
 
 fn reader_loop(conn: Connection, rx: Receiver<ReadJob>) {
@@ -663,8 +786,9 @@ mod tests {
             max_group: 512,
             max_db_mib: None,
             mmap_bytes: 0,
+            defer_for: Duration::ZERO,
         };
-        Engine::open(&Location::Memory, &tuning).unwrap()
+        Engine::open(&Location::Memory, &tuning, None).unwrap()
     }
 
     /// Queues a job that records `name` when the writer runs it; the
@@ -749,5 +873,128 @@ mod tests {
         }
         let order = log.lock().unwrap().clone();
         assert_eq!(order, vec!["a", "light", "b", "c"]);
+    }
+
+    /// Deferred writes as a store keeps them: one row of `t` each.
+    #[derive(Default)]
+    struct Rows {
+        /// Waiting rows and since when.
+        waiting: Mutex<(u64, Option<Instant>)>,
+        acked: AtomicU64,
+        in_flight: Mutex<u64>,
+        fail: std::sync::atomic::AtomicBool,
+    }
+
+    impl Rows {
+        fn ack(&self) {
+            let mut w = self.waiting.lock().unwrap();
+            w.0 += 1;
+            w.1.get_or_insert_with(Instant::now);
+            self.acked.fetch_add(1, Ordering::AcqRel);
+        }
+
+        fn restore(&self, n: u64) {
+            let mut w = self.waiting.lock().unwrap();
+            w.0 += n;
+            w.1 = Some(Instant::now());
+        }
+    }
+
+    impl Deferred for Rows {
+        fn since(&self) -> Option<Instant> {
+            self.waiting.lock().unwrap().1
+        }
+
+        fn acked(&self) -> u64 {
+            self.acked.load(Ordering::Acquire)
+        }
+
+        fn write(&self, conn: &Connection) -> Option<u64> {
+            let (n, acked) = {
+                let mut w = self.waiting.lock().unwrap();
+                let n = std::mem::take(&mut w.0);
+                w.1 = None;
+                (n, self.acked())
+            };
+            if n == 0 {
+                return None;
+            }
+            if self.fail.load(Ordering::Acquire) {
+                self.restore(n);
+                return None;
+            }
+            for _ in 0..n {
+                conn.execute("INSERT INTO t DEFAULT VALUES", []).unwrap();
+            }
+            *self.in_flight.lock().unwrap() = n;
+            Some(acked)
+        }
+
+        fn settled(&self, committed: bool) {
+            let n = std::mem::take(&mut *self.in_flight.lock().unwrap());
+            if !committed {
+                self.restore(n);
+            }
+        }
+    }
+
+    fn rows_in(conn: &Connection) -> Result<i64, CoreError> {
+        Ok(conn
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .map_err(SqliteError::from)?)
+    }
+
+    /// Deferred writes come before every job of a group, reads wait for
+    /// them (and fail while they cannot be written), and closing writes
+    /// them.
+    #[test]
+    fn deferred_writes_are_seen_by_every_read_and_job() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("engine.db");
+        let tuning = Tuning {
+            readers: 1,
+            busy_timeout: Duration::from_secs(5),
+            cache_kib: 1024,
+            max_group: 512,
+            max_db_mib: None,
+            mmap_bytes: 0,
+            // Longer than the test: only groups and reads write them.
+            defer_for: Duration::from_secs(3600),
+        };
+        let rows = Arc::new(Rows::default());
+        let deferred: Arc<dyn Deferred> = rows.clone();
+        let e = Engine::open(&Location::File(path.clone()), &tuning, Some(deferred)).unwrap();
+        use futures::executor::block_on as run;
+        run(e.write(|c: &Connection| {
+            c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+                .map_err(SqliteError::from)?;
+            Ok(())
+        }))
+        .unwrap();
+
+        rows.ack();
+        rows.ack();
+        e.wake();
+        assert_eq!(run(e.read(rows_in)).unwrap(), 2, "a read waits for them");
+        rows.ack();
+        assert_eq!(run(e.point(rows_in)).unwrap(), 3, "a lookup too");
+        rows.ack();
+        assert_eq!(run(e.write(rows_in)).unwrap(), 4, "a job runs after them");
+
+        rows.fail.store(true, Ordering::Release);
+        rows.ack();
+        assert!(run(e.read(rows_in)).is_err(), "not written: the read fails");
+        assert_eq!(
+            run(e.point_unsettled(rows_in)).unwrap(),
+            4,
+            "an unsettled lookup does not wait"
+        );
+        rows.fail.store(false, Ordering::Release);
+        assert_eq!(run(e.read(rows_in)).unwrap(), 5, "tried again");
+
+        rows.ack();
+        drop(e);
+        let raw = Connection::open(&path).unwrap();
+        assert_eq!(rows_in(&raw).unwrap(), 6, "closing writes them");
     }
 }

@@ -29,8 +29,20 @@
 //!   back its own changes only; a failed commit fails every job of the group, and nothing of it is
 //!   stored. So every acknowledged write is committed, and one commit serves
 //!   many callers. A group holds at most one heavy job (an activity batch, a
-//!   purge step), and two groups in a row never both do, so a heartbeat
+//!   purge step), and two groups in a row never both do, so a write
 //!   queued behind batches waits for at most one of them.
+//! - **Heartbeats are held, not queued** (unless
+//!   [`SqliteOptions::heartbeat_delay`] is zero). They are most of the
+//!   writes of an agent fleet, and each replaces the agent's last one. A
+//!   heartbeat is answered once its user is checked; the writer writes the
+//!   held heartbeats at the start of its next group (so every job sees
+//!   them), and by itself once the oldest has waited the delay (default
+//!   50 ms). Every read first waits for the held heartbeats to commit, so a
+//!   caller never reads less than it was told is recorded. A crash of the
+//!   process loses the heartbeats of the last delay, which the agents send
+//!   again within minutes; closing the store writes them. So a heartbeat
+//!   never waits behind an activity batch, and a thousand agents cost one
+//!   commit per delay.
 //! - **A checkpointer thread** copies committed WAL frames into the database
 //!   file (a `PASSIVE` checkpoint, at most every 100 ms, after commits), so
 //!   the writer's commits only append to the WAL and never wait for the
@@ -53,7 +65,8 @@
 //!   before it answers, so a request that follows a revocation, a
 //!   suspension, a key rotation or a policy change never sees the old rows.
 //!   Heartbeats change the user's and the company's sync times on every
-//!   call; their commits patch the held rows instead, in commit order.
+//!   call; they patch the rows in memory instead, in the order they are
+//!   recorded.
 //!   Commits made to the file by another connection (another process, or a
 //!   second store on the same file) are noticed through
 //!   `PRAGMA data_version` before the writer's next group and within 100 ms
@@ -103,6 +116,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod beats;
 mod codec;
 mod engine;
 mod error;
@@ -112,6 +126,7 @@ mod rollup;
 mod store;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use error::SqliteError;
@@ -137,6 +152,16 @@ pub struct SqliteOptions {
     /// map, in MiB (default 1024; 0 turns it off). The map only reserves
     /// address space: pages come from the operating system's file cache.
     pub mmap_mib: u64,
+    /// Longest a heartbeat is held before it is written (default 50 ms).
+    /// A heartbeat is answered once it is checked; the writer writes the
+    /// held heartbeats at the start of its next write, or by itself when
+    /// the oldest has waited this long, and a held heartbeat replaces an
+    /// older one of the same agent. Every read of the store sees it at
+    /// once. A crash of the process loses the heartbeats of this last
+    /// moment (the agents send their next one within minutes); closing the
+    /// store writes them. `Duration::ZERO` commits each heartbeat before
+    /// answering it, like every other write.
+    pub heartbeat_delay: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -148,6 +173,7 @@ impl Default for SqliteOptions {
             max_group: 512,
             max_db_mib: None,
             mmap_mib: 1024,
+            heartbeat_delay: Duration::from_millis(50),
         }
     }
 }
@@ -162,6 +188,7 @@ impl SqliteOptions {
             max_db_mib: self.max_db_mib,
             mmap_bytes: i64::try_from(self.mmap_mib.saturating_mul(1024 * 1024))
                 .unwrap_or(i64::MAX),
+            defer_for: self.heartbeat_delay,
         }
     }
 }
@@ -169,9 +196,10 @@ impl SqliteOptions {
 /// The SQLite store. See the [crate docs](crate).
 pub struct SqliteStore {
     engine: Engine,
-    /// Token owners between requests (shared with the writer's heartbeat
-    /// patches).
-    owners: std::sync::Arc<owners::OwnerCache>,
+    /// Token owners between requests (patched by heartbeats).
+    owners: Arc<owners::OwnerCache>,
+    /// Heartbeats answered before their commit (`None`: each commits first).
+    beats: Option<Arc<beats::Beats>>,
     path: Option<PathBuf>,
 }
 
@@ -193,23 +221,35 @@ impl SqliteStore {
     /// Opens (or creates) the database file at `path`.
     pub fn open_with(path: impl AsRef<Path>, options: &SqliteOptions) -> Result<Self, SqliteError> {
         let path = path.as_ref().to_owned();
-        let engine = Engine::open(&Location::File(path.clone()), &options.tuning())?;
-        Ok(Self::over(engine, Some(path)))
+        Self::at(Location::File(path.clone()), options, Some(path))
     }
 
     /// A new, empty in-memory database.
     pub fn open_in_memory() -> Result<Self, SqliteError> {
-        let engine = Engine::open(&Location::Memory, &SqliteOptions::default().tuning())?;
-        Ok(Self::over(engine, None))
+        Self::open_in_memory_with(&SqliteOptions::default())
     }
 
-    fn over(engine: Engine, path: Option<PathBuf>) -> Self {
+    /// A new, empty in-memory database with `options` (the reader and
+    /// memory-map settings do not apply: one connection serves all).
+    pub fn open_in_memory_with(options: &SqliteOptions) -> Result<Self, SqliteError> {
+        Self::at(Location::Memory, options, None)
+    }
+
+    fn at(
+        location: Location,
+        options: &SqliteOptions,
+        path: Option<PathBuf>,
+    ) -> Result<Self, SqliteError> {
+        let beats = (!options.heartbeat_delay.is_zero()).then(|| Arc::new(beats::Beats::new()));
+        let deferred = beats.clone().map(|b| b as Arc<dyn engine::Deferred>);
+        let engine = Engine::open(&location, &options.tuning(), deferred)?;
         let owners = owners::OwnerCache::new(engine.directory_version());
-        Self {
+        Ok(Self {
             engine,
-            owners: std::sync::Arc::new(owners),
+            owners: Arc::new(owners),
+            beats,
             path,
-        }
+        })
     }
 
     /// The database file, `None` in memory.

@@ -10,9 +10,10 @@
 //! answers with a row older than a write its caller saw finish.
 //!
 //! A heartbeat changes two fields of those rows (the user's and the
-//! company's sync times) on every call, so it does not drop the cache: its
-//! commit patches the cached rows instead, on the writer thread, in commit
-//! order.
+//! company's sync times) on every call, so it does not drop the cache: it
+//! patches the cached rows instead, in the order heartbeats are recorded
+//! (when a held heartbeat is acknowledged, or on the writer thread when
+//! each is committed before its answer; see [`crate::beats`]).
 //!
 //! [`Engine::directory_version`]: crate::engine::Engine::directory_version
 
@@ -63,9 +64,16 @@ pub(crate) struct OwnerCache {
 struct State {
     /// The directory version the rows below belong to.
     version: u64,
-    /// Moves at every clear and every patch; a fill whose ticket is older
-    /// may hold rows read before it, and is dropped.
+    /// Moves at every clear and every patch: tickets quote it.
     epoch: u64,
+    /// The epoch of the last clear: a fill whose ticket is older may hold
+    /// rows read before it, and is dropped.
+    cleared: u64,
+    /// The epoch of each user's and company's last patch since the clear:
+    /// a fill of one of them quoting an older ticket is dropped. Per row,
+    /// so that a stream of heartbeats of other agents lets fills land.
+    patched_users: HashMap<(CompanyId, UserId), u64>,
+    patched_companies: HashMap<CompanyId, u64>,
     tokens: HashMap<String, TokenRecord>,
     users: HashMap<(Option<CompanyId>, UserId), Option<User>>,
     companies: HashMap<CompanyId, (Option<Company>, Option<TrackingPolicy>)>,
@@ -86,7 +94,21 @@ impl State {
         self.tokens.clear();
         self.users.clear();
         self.companies.clear();
+        self.patched_users.clear();
+        self.patched_companies.clear();
         self.epoch += 1;
+        self.cleared = self.epoch;
+    }
+
+    /// Whether rows of `token`'s owner read at `ticket` may be older than
+    /// what the cache was told since.
+    fn stale(&self, ticket: Ticket, token: &TokenRecord) -> bool {
+        let after = |epoch: Option<&u64>| epoch.is_some_and(|&e| e > ticket.0);
+        self.cleared > ticket.0
+            || token.company_id.is_some_and(|company| {
+                after(self.patched_users.get(&(company, token.user_id)))
+                    || after(self.patched_companies.get(&company))
+            })
     }
 }
 
@@ -134,14 +156,14 @@ impl OwnerCache {
     /// may have changed since the miss.
     pub(crate) fn fill(&self, ticket: Ticket, owner: &TokenOwner) {
         let mut s = self.state();
-        if s.epoch != ticket.0 {
+        let token = &owner.token;
+        if s.stale(ticket, token) {
             return;
         }
         if s.tokens.len() >= MAX_TOKENS {
             s.clear();
             return;
         }
-        let token = &owner.token;
         s.tokens
             .insert(token.hash.as_str().to_owned(), token.clone());
         s.users
@@ -152,21 +174,48 @@ impl OwnerCache {
         }
     }
 
-    /// A heartbeat at `at` committed: the user's last agent sync is `at`,
+    /// Whether the user is of the company, if the rows held tell: as sure
+    /// as a read of the database, since any write that could change it
+    /// drops them before it is answered.
+    pub(crate) fn user_known(&self, company: CompanyId, user: UserId) -> Option<bool> {
+        let s = self.state();
+        s.users
+            .get(&(Some(company), user))
+            .map(|found| found.is_some())
+    }
+
+    /// A heartbeat at `at` is recorded: the user's last agent sync is `at`,
     /// and the company's moved to `at` by the rule of migration 4's
     /// trigger (a second or more, never back), which sees the same row.
     pub(crate) fn heartbeat(&self, company: CompanyId, user: UserId, at: DateTime<Utc>) {
         let mut s = self.state();
+        s.epoch += 1;
+        let epoch = s.epoch;
+        if s.patched_users.len() >= MAX_TOKENS {
+            s.clear();
+            return;
+        }
         if let Some(Some(u)) = s.users.get_mut(&(Some(company), user)) {
             u.last_agent_sync_at = Some(at);
         }
-        if let Some((Some(c), _)) = s.companies.get_mut(&company)
-            && c.last_sync_at.is_none_or(|t| t <= at - COMPANY_SYNC_STEP)
-        {
-            c.last_sync_at = Some(at);
+        // A fill read before this must not land after it.
+        s.patched_users.insert((company, user), epoch);
+        let moved = match s.companies.get_mut(&company) {
+            Some((Some(c), _)) => {
+                let moves = c.last_sync_at.is_none_or(|t| t <= at - COMPANY_SYNC_STEP);
+                if moves {
+                    c.last_sync_at = Some(at);
+                }
+                moves
+            }
+            // Not held: a fill in flight may have read it before.
+            _ => true,
+        };
+        // The company row moves about once a second, however many agents
+        // it has: only then does it void fills of its users.
+        if moved {
+            s.patched_companies.insert(company, epoch);
         }
-        // A fill read before this commit must not land after it.
-        s.epoch += 1;
     }
 }
 
@@ -208,6 +257,27 @@ mod tests {
             user: Some(user),
             company: None,
             policy: None,
+        }
+    }
+
+    /// [`owner`] with its company row, last synced at `synced`.
+    fn with_company(company: CompanyId, synced: DateTime<Utc>) -> TokenOwner {
+        TokenOwner {
+            company: Some(Company {
+                id: company,
+                name: "Acme".into(),
+                status: tracker_core::CompanyStatus::Active,
+                plan_id: tracker_core::PlanId::new(),
+                trial_ends_at: None,
+                subscription_expires_at: None,
+                status_before_suspension: None,
+                timezone: "UTC".into(),
+                retention_days: 90,
+                last_sync_at: Some(synced),
+                created_at: at(0),
+                key_hash: SecretHash::of("key"),
+            }),
+            ..owner(company)
         }
     }
 
@@ -268,5 +338,35 @@ mod tests {
         assert!(hit(&cache, &racing).is_none());
         cache.fill(miss(&cache, &racing), &racing);
         assert!(hit(&cache, &racing).is_some());
+    }
+
+    /// Heartbeats void fills of their own user only, and of the company's
+    /// users only when they move its held sync time (once a second), so
+    /// that the fills of a busy company still land.
+    #[test]
+    fn heartbeats_void_fills_of_the_rows_they_change_only() {
+        let cache = OwnerCache::new(Arc::new(AtomicU64::new(0)));
+        let company = CompanyId::new();
+        let busy = with_company(company, at(5));
+        cache.fill(miss(&cache, &busy), &busy);
+        let quiet = with_company(company, at(5));
+        let ticket = miss(&cache, &quiet);
+
+        // Another agent of the company, within the second of the held sync.
+        cache.heartbeat(company, busy.token.user_id, at(5));
+        cache.fill(ticket, &quiet);
+        assert!(
+            hit(&cache, &quiet).is_some(),
+            "lands: its rows did not change"
+        );
+
+        let late = with_company(company, at(5));
+        let ticket = miss(&cache, &late);
+        // A minute on, the company's sync moves: its users' fills are void.
+        cache.heartbeat(company, busy.token.user_id, at(6));
+        cache.fill(ticket, &late);
+        assert!(hit(&cache, &late).is_none());
+        let held = hit(&cache, &quiet).and_then(|o| o.company);
+        assert_eq!(held.and_then(|c| c.last_sync_at), Some(at(6)));
     }
 }

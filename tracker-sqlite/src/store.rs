@@ -17,6 +17,7 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::SqliteStore;
+use crate::beats::write_beat;
 use crate::codec::{
     self, R, chain_key, company_key, date_bound, id_array, ids_json, int, ts, ts_opt,
 };
@@ -44,13 +45,13 @@ fn one<T>(conn: &Connection, sql: &str, params: &[&dyn ToSql], map: Mapper<T>) -
     }
 }
 
-fn exec(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> R<usize> {
+pub(crate) fn exec(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> R<usize> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.execute(params))
         .map_err(db)
 }
 
-fn count(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> R<i64> {
+pub(crate) fn count(conn: &Connection, sql: &str, params: &[&dyn ToSql]) -> R<i64> {
     conn.prepare_cached(sql)
         .and_then(|mut s| s.query_row(params, |r| r.get(0)))
         .map_err(db)
@@ -1091,38 +1092,36 @@ impl UserStore for SqliteStore {
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
         let s = state.clone();
         let (company, user, at) = (s.company_id, s.user_id, s.last_heartbeat_at);
+        if let Some(beats) = &self.beats {
+            // Checked now, written with the writer's next group.
+            let known = match self.owners.user_known(company, user) {
+                Some(known) => known,
+                None => self
+                    .engine
+                    .point_unsettled(move |c| {
+                        count(
+                            c,
+                            "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
+                            params![company.0, user.0],
+                        )
+                    })
+                    .await?
+                    == 1,
+            };
+            if !known {
+                return Err(Error::not_found("user"));
+            }
+            if beats.hold(s, &self.owners) {
+                self.engine.wake();
+            }
+            return Ok(());
+        }
         let owners = std::sync::Arc::clone(&self.owners);
         self.engine
             .write_statement(
-                move |c| {
-                    let known = count(
-                        c,
-                        "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
-                        params![s.company_id.0, s.user_id.0],
-                    )?;
-                    if known == 0 {
-                        return Err(Error::not_found("user"));
-                    }
-                    // The one write: the agent state, which is also the
-                    // user's last agent sync, and by trigger the company's
-                    // last sync (migration 4). `VALUES`, not a `SELECT`
-                    // with the check above: SQLite would copy that into a
-                    // temporary table first.
-                    exec(
-                        c,
-                        "INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
-                         VALUES (?1, ?2, ?3, ?4, ?5)
-                         ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
-                           policy_version = excluded.policy_version, agent_version = excluded.agent_version",
-                        params![
-                            s.company_id.0,
-                            s.user_id.0,
-                            ts(at),
-                            s.policy_version.map(int),
-                            s.agent_version
-                        ],
-                    )
-                    .map(drop)
+                move |c| match write_beat(c, &s)? {
+                    true => Ok(()),
+                    false => Err(Error::not_found("user")),
                 },
                 move |()| owners.heartbeat(company, user, at),
             )

@@ -18,3 +18,22 @@ mod in_a_file {
         },
     );
 }
+
+/// Heartbeats committed before they are answered, instead of held for the
+/// writer's next group (the default).
+mod committing_each_heartbeat {
+    tracker_core::conformance_tests!(
+        block_on = futures::executor::block_on,
+        store = {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let options = tracker_sqlite::SqliteOptions {
+                heartbeat_delay: std::time::Duration::ZERO,
+                ..Default::default()
+            };
+            let store =
+                tracker_sqlite::SqliteStore::open_with(dir.path().join("tracker.db"), &options)
+                    .expect("open file");
+            (store, dir)
+        },
+    );
+}

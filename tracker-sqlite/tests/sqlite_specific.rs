@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::executor::block_on;
 use tracker_core::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
 use tracker_core::store::{AuditStore, TenantStore, TrackingStore, UserStore};
@@ -278,11 +278,12 @@ fn a_read_only_database_gives_errors_not_panics() {
     assert!(block_on(store.has_owner()).is_ok());
 }
 
-#[test]
-fn concurrent_heartbeats_are_all_committed_when_acknowledged() {
+/// Sixteen agents of one company heartbeat fifty times each, at once; the
+/// store is closed and opened again.
+fn concurrent_heartbeats_survive_close(options: &SqliteOptions) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tracker.db");
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open_with(&path, options).unwrap();
     let fixture = block_on(tracker_core::testkit::company(&store, 100, 0));
     let company = fixture.company.id;
     let users: Vec<UserId> = (0..16)
@@ -302,14 +303,7 @@ fn concurrent_heartbeats_are_all_committed_when_acknowledged() {
             let store = &store;
             s.spawn(move || {
                 for n in 0..50 {
-                    let state = AgentState {
-                        company_id: company,
-                        user_id: user,
-                        last_heartbeat_at: base + Duration::seconds(n),
-                        policy_version: Some(n as u64),
-                        agent_version: None,
-                    };
-                    block_on(store.record_heartbeat(&state)).unwrap();
+                    block_on(store.record_heartbeat(&beat(company, user, base, n))).unwrap();
                 }
             });
         }
@@ -323,6 +317,109 @@ fn concurrent_heartbeats_are_all_committed_when_acknowledged() {
         assert_eq!(s.last_heartbeat_at, base + Duration::seconds(49));
         assert_eq!(s.policy_version, Some(49));
     }
+}
+
+fn beat(company: CompanyId, user: UserId, base: DateTime<Utc>, n: i64) -> AgentState {
+    AgentState {
+        company_id: company,
+        user_id: user,
+        last_heartbeat_at: base + Duration::seconds(n),
+        policy_version: Some(n as u64),
+        agent_version: None,
+    }
+}
+
+#[test]
+fn concurrent_heartbeats_are_all_committed_when_acknowledged() {
+    concurrent_heartbeats_survive_close(&SqliteOptions {
+        heartbeat_delay: std::time::Duration::ZERO,
+        ..Default::default()
+    });
+}
+
+#[test]
+fn concurrent_held_heartbeats_are_all_written_by_close() {
+    concurrent_heartbeats_survive_close(&SqliteOptions::default());
+}
+
+/// Heartbeats in the file, as another connection reads it.
+fn heartbeats_on_disk(raw: &rusqlite::Connection) -> Vec<(i64, i64)> {
+    let mut stmt = raw
+        .prepare("SELECT last_heartbeat_at, policy_version FROM agent_states")
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// A held heartbeat is not in the file yet, yet every read of the store
+/// sees it, and the read leaves it committed.
+#[test]
+fn reads_see_held_heartbeats_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    let options = SqliteOptions {
+        // Longer than the test: only a read or a close writes it.
+        heartbeat_delay: std::time::Duration::from_secs(3600),
+        ..Default::default()
+    };
+    let store = SqliteStore::open_with(&path, &options).unwrap();
+    let fixture = block_on(tracker_core::testkit::company(&store, 10, 0));
+    let company = fixture.company.id;
+    let bob = tracker_core::testkit::new_user(Some(company), "bob", Role::Employee);
+    block_on(store.insert_user(&bob, None, event(AuditChain::Company(company), 1))).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let base = clock::normalize(Utc::now());
+
+    block_on(store.record_heartbeat(&beat(company, bob.id, base, 1))).unwrap();
+    assert!(heartbeats_on_disk(&raw).is_empty(), "held, not written");
+    let user = block_on(store.get_user(Some(company), bob.id))
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.last_agent_sync_at, Some(base + Duration::seconds(1)));
+    assert_eq!(heartbeats_on_disk(&raw).len(), 1, "the read wrote it first");
+
+    // The next one replaces it, and a list sees that one.
+    block_on(store.record_heartbeat(&beat(company, bob.id, base, 2))).unwrap();
+    block_on(store.record_heartbeat(&beat(company, bob.id, base, 3))).unwrap();
+    let states = block_on(store.list_agent_states(company)).unwrap();
+    assert_eq!(states, vec![beat(company, bob.id, base, 3)]);
+    let synced = block_on(store.get_company(company)).unwrap().unwrap();
+    assert_eq!(synced.last_sync_at, Some(base + Duration::seconds(3)));
+
+    // Closing writes what is held.
+    block_on(store.record_heartbeat(&beat(company, bob.id, base, 9))).unwrap();
+    drop(store);
+    let on_disk = heartbeats_on_disk(&raw);
+    assert_eq!(on_disk.len(), 1);
+    assert_eq!(on_disk[0].1, 9);
+}
+
+/// Nothing else writing or reading, a held heartbeat reaches the file by
+/// itself.
+#[test]
+fn held_heartbeats_are_written_within_the_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let fixture = block_on(tracker_core::testkit::company(&store, 10, 0));
+    let company = fixture.company.id;
+    let bob = tracker_core::testkit::new_user(Some(company), "bob", Role::Employee);
+    block_on(store.insert_user(&bob, None, event(AuditChain::Company(company), 1))).unwrap();
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    block_on(store.record_heartbeat(&beat(company, bob.id, Utc::now(), 0))).unwrap();
+    // Polled, not timed: the default delay is 50 ms.
+    let mut written = heartbeats_on_disk(&raw);
+    for _ in 0..600 {
+        if !written.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        written = heartbeats_on_disk(&raw);
+    }
+    assert_eq!(written.len(), 1, "the writer wrote it by itself");
+    drop(store);
 }
 
 #[test]
