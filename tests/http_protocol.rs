@@ -218,3 +218,56 @@ async fn each_company_key_has_its_own_budget() {
     acme.get("/api/v1/agent/policy").await.expect(429);
     globex.get("/api/v1/agent/policy").await.expect(200);
 }
+
+/// A request that outlasts the timeout (here a body that stops arriving)
+/// is answered 408 with a problem document, keeps its request id, and is
+/// counted under its route.
+#[tokio::test]
+async fn a_request_past_the_timeout_is_answered_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let config = tracker_axum::HttpConfig {
+        request_timeout: std::time::Duration::from_millis(200),
+        ..support::unlimited()
+    };
+    let server = Server::start_with(Arc::new(MemoryStore::new()), config).await;
+    let agent = agent(&server, "acme").await;
+    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/agent/heartbeat HTTP/1.1\r\nhost: tracker\r\ncontent-type: application/json\r\n\
+         authorization: Bearer {}\r\nx-company-key: {}\r\nx-request-id: slow-1\r\ncontent-length: 64\r\n\r\n{{\"policy_",
+        agent.token.as_deref().unwrap(),
+        agent.key.as_deref().unwrap(),
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // The rest of the body never comes; the server answers by itself.
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") || !answer.ends_with(b"}") {
+        let n = tokio::time::timeout(std::time::Duration::from_secs(30), stream.read(&mut buf))
+            .await
+            .expect("answered before the test's own limit")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let text = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(text.starts_with("http/1.1 408"), "{text}");
+    assert!(
+        text.contains("content-type: application/problem+json"),
+        "{text}"
+    );
+    assert!(text.contains("x-request-id: slow-1"), "{text}");
+    assert!(text.contains("\"code\":\"request_timeout\""), "{text}");
+
+    let metrics = server.anonymous().get("/metrics").await.expect(200);
+    let metrics = String::from_utf8(metrics.raw).unwrap();
+    assert!(
+        metrics.contains(
+            r#"tracker_http_requests_total{method="POST",route="/api/v1/agent/heartbeat",status="408"} 1"#
+        ),
+        "{metrics}"
+    );
+}

@@ -55,6 +55,13 @@ pub enum ApiError {
         /// What is wrong with it.
         message: String,
     },
+    /// The request took longer than [`HttpConfig::request_timeout`]. 408.
+    ///
+    /// [`HttpConfig::request_timeout`]: crate::HttpConfig::request_timeout
+    Timeout {
+        /// The limit, in seconds.
+        after_secs: f64,
+    },
     /// No route has this path. 404.
     NoRoute,
     /// The route does not take this method. 405.
@@ -122,6 +129,7 @@ pub fn status_of(code: &str) -> StatusCode {
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
+        "request_timeout" => StatusCode::REQUEST_TIMEOUT,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -142,6 +150,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType { .. } => "unsupported_media_type",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::InvalidQuery { .. } => "invalid_query",
+            ApiError::Timeout { .. } => "request_timeout",
             ApiError::NoRoute => "no_route",
             ApiError::MethodNotAllowed => "method_not_allowed",
         }
@@ -182,6 +191,10 @@ impl ApiError {
             ApiError::InvalidQuery { field, message } => (
                 format!("query parameter {field}: {message}"),
                 vec![FieldError::new(field.clone(), message.clone())],
+            ),
+            ApiError::Timeout { after_secs } => (
+                format!("the request took longer than {after_secs} s"),
+                vec![],
             ),
             ApiError::NoRoute => ("no such route".to_owned(), vec![]),
             ApiError::MethodNotAllowed => {

@@ -83,6 +83,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod edge;
 pub mod error;
 pub mod extract;
 pub mod jobs;
@@ -97,12 +98,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderName, StatusCode};
 use axum::middleware;
 use axum::routing::{get, patch, post, put};
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use tracker_core::{Authenticator, Tracker};
 
 pub use crate::error::ApiError;
@@ -354,7 +351,6 @@ fn build(api: Api) -> Router {
         Some(_) => api.layer(middleware::from_fn_with_state(state.clone(), limit::limit)),
         None => api,
     };
-    let request_id = HeaderName::from_static("x-request-id");
     let mut root = Router::new()
         .nest("/api/v1", api)
         .route("/healthz", get(routes::ops::healthz))
@@ -362,18 +358,9 @@ fn build(api: Api) -> Router {
     if config.metrics {
         root = root.route("/metrics", get(metrics::serve));
     }
+    let edge = edge::Edge::new(Arc::clone(&state.metrics), config.request_timeout);
     root.fallback(|| async { ApiError::NoRoute })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
-        ))
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.json_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            config.request_timeout,
-        ))
-        .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(TraceLayer::new_for_http())
-        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(edge)
 }

@@ -1,11 +1,13 @@
 //! Prometheus metrics: requests and latencies by route and status, and
 //! what the agents sent.
 
-use std::time::Instant;
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
-use axum::middleware::Next;
+use axum::extract::State;
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -15,17 +17,35 @@ use prometheus_client::registry::Registry;
 
 use crate::AppState;
 
+// Labels borrow or share their text: a request's labels are made without
+// allocating.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: String,
-    route: String,
+    method: Cow<'static, str>,
+    route: Arc<str>,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
-    route: String,
+    method: Cow<'static, str>,
+    route: Arc<str>,
+}
+
+/// A method's label, static for the methods of RFC 9110.
+fn method_label(method: &Method) -> Cow<'static, str> {
+    Cow::Borrowed(match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => return Cow::Owned(method.as_str().to_owned()),
+    })
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -47,6 +67,9 @@ pub(crate) struct Metrics {
     heartbeats: Counter,
     screenshots: Family<OutcomeLabels, Counter>,
     limited: Family<LimitLabels, Counter>,
+    /// Route templates seen, each shared by its labels. The router's
+    /// templates and `unmatched`: a bounded set.
+    routes: RwLock<HashSet<Arc<str>>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -106,7 +129,44 @@ impl Metrics {
             heartbeats,
             screenshots,
             limited,
+            routes: RwLock::default(),
         }
+    }
+
+    /// The shared text of a route template.
+    fn route(&self, route: &str) -> Arc<str> {
+        let held = self.routes.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(route) = held.get(route) {
+            return Arc::clone(route);
+        }
+        drop(held);
+        let mut held = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(route) = held.get(route) {
+            return Arc::clone(route);
+        }
+        let route: Arc<str> = Arc::from(route);
+        held.insert(Arc::clone(&route));
+        route
+    }
+
+    /// One request answered: a count and a latency sample, labelled by the
+    /// route's template (never the raw path, which would carry ids).
+    pub(crate) fn request(&self, method: &Method, route: &str, status: u16, elapsed: Duration) {
+        let labels = RouteLabels {
+            method: method_label(method),
+            route: self.route(route),
+        };
+        self.latency
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
+        let RouteLabels { method, route } = labels;
+        self.requests
+            .get_or_create(&RequestLabels {
+                method,
+                route,
+                status,
+            })
+            .inc();
     }
 
     pub(crate) fn ingested(&self, inserted: u64, duplicates: u64) {
@@ -140,37 +200,6 @@ impl Metrics {
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
     }
-}
-
-/// The middleware: one count and one latency sample per request, labelled
-/// by the route's template (never the raw path, which would carry ids).
-pub(crate) async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_owned())
-        .unwrap_or_else(|| "unmatched".to_owned());
-    let method = req.method().as_str().to_owned();
-    let started = Instant::now();
-    let response = next.run(req).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    let metrics = &state.metrics;
-    metrics
-        .latency
-        .get_or_create(&RouteLabels {
-            method: method.clone(),
-            route: route.clone(),
-        })
-        .observe(elapsed);
-    metrics
-        .requests
-        .get_or_create(&RequestLabels {
-            method,
-            route,
-            status: response.status().as_u16(),
-        })
-        .inc();
-    response
 }
 
 /// `GET /metrics`: Prometheus/OpenMetrics text.
