@@ -12,9 +12,12 @@
 //!
 //! 1. the baseline: `POST /bench/baseline` (the server parses the
 //!    heartbeat JSON and answers, no authentication, no storage);
-//! 2. and 3. heartbeats alone, then batches alone (calibration);
+//! 2. and 3. heartbeats alone, then batches alone (calibration, run
+//!    first);
 //! 4. heartbeats on `--connections` connections while batches run at a
-//!    tenth of their rate from phase 3;
+//!    tenth of their rate from phase 3. Phases 1 and 4 take `--rounds`
+//!    turns, alternating, so that a machine whose speed drifts during the
+//!    run weighs on both alike;
 //! 5. batches of `--batch-size` events on `--batch-connections`
 //!    connections while heartbeats run at a tenth of their rate from
 //!    phase 2. Events per second count what the server stored
@@ -65,6 +68,10 @@ struct Args {
     /// Where the agents' tokens are kept between runs.
     #[arg(long, default_value = "loadgen-agents.json")]
     cache: PathBuf,
+    /// Turns the baseline and phase 4 take, alternating, within their
+    /// `--seconds` each.
+    #[arg(long, default_value_t = 5)]
+    rounds: usize,
     /// Run one kind of request alone for `--seconds` instead of the five
     /// phases (for profiling the server under one load).
     #[arg(long, value_enum)]
@@ -420,30 +427,40 @@ async fn main() -> Result<(), Error> {
         return Ok(());
     }
 
-    let baseline = closed(&load, Kind::Baseline, args.connections, secs).await;
-    if baseline.micros.is_empty() {
-        println!("note: no baseline (start the server with --bench-baseline)");
-    }
-    lines.push(line("1 baseline alone", "/bench/baseline", baseline, secs));
-
     let hb = closed(&load, Kind::Heartbeat, args.connections, secs / 2.0).await;
     let hb_alone = line("2 heartbeats alone", "/agent/heartbeat", hb, secs / 2.0);
     let batches = closed(&load, Kind::Batch, args.batch_connections, secs / 2.0).await;
     let batch_alone = line("3 batches alone", "/agent/activity", batches, secs / 2.0);
     let (hb_rate, batch_rate) = (hb_alone.rate, batch_alone.rate);
+
+    // The baseline and phase 4 take turns, so that both see the machine
+    // alike: a shared machine's speed drifts over a run, and measured one
+    // after the other their ratio would carry that drift.
+    let rounds = args.rounds.max(1);
+    let slice = secs / rounds as f64;
+    let (mut baseline, mut hb, mut bg) =
+        (Samples::default(), Samples::default(), Samples::default());
+    for _ in 0..rounds {
+        baseline.merge(closed(&load, Kind::Baseline, args.connections, slice).await);
+        let (h, b) = tokio::join!(
+            closed(&load, Kind::Heartbeat, args.connections, slice),
+            paced(
+                &load,
+                Kind::Batch,
+                batch_rate / 10.0,
+                args.batch_connections,
+                slice
+            ),
+        );
+        hb.merge(h);
+        bg.merge(b);
+    }
+    if baseline.micros.is_empty() {
+        println!("note: no baseline (start the server with --bench-baseline)");
+    }
+    lines.push(line("1 baseline alone", "/bench/baseline", baseline, secs));
     lines.push(hb_alone);
     lines.push(batch_alone);
-
-    let (hb, bg) = tokio::join!(
-        closed(&load, Kind::Heartbeat, args.connections, secs),
-        paced(
-            &load,
-            Kind::Batch,
-            batch_rate / 10.0,
-            args.batch_connections,
-            secs
-        ),
-    );
     lines.push(line(
         "4 heartbeats + batches at 1/10",
         "/agent/heartbeat",

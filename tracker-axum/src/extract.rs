@@ -272,7 +272,10 @@ pub(crate) async fn read_body(
     })
 }
 
-impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+/// Bodies from this size on are parsed on the blocking pool.
+const PARSE_APART_BYTES: usize = 64 << 10;
+
+impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
@@ -282,7 +285,18 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
             });
         }
         let bytes = read_body(req, state, state.config.json_limit).await?;
-        parse_json(&bytes).map(JsonBody)
+        if bytes.len() < PARSE_APART_BYTES {
+            return parse_json(&bytes).map(JsonBody);
+        }
+        // A batch of a thousand events takes the better part of a
+        // millisecond to parse: not on the worker that also drives other
+        // connections, whose small requests would wait behind it.
+        let apart = bytes.clone();
+        match tokio::task::spawn_blocking(move || parse_json(&apart)).await {
+            Ok(parsed) => parsed.map(JsonBody),
+            // The runtime is shutting down (the parser does not panic).
+            Err(_) => parse_json(&bytes).map(JsonBody),
+        }
     }
 }
 
@@ -291,7 +305,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
 #[derive(Debug, Clone)]
 pub struct OptionalJson<T>(pub T);
 
-impl<T: DeserializeOwned + Default> FromRequest<AppState> for OptionalJson<T> {
+impl<T: DeserializeOwned + Default + Send + 'static> FromRequest<AppState> for OptionalJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {

@@ -6,13 +6,14 @@
 //! the writer is doing (an activity batch takes milliseconds). With
 //! [`SqliteOptions::heartbeat_delay`] above zero the store answers a
 //! heartbeat once it is checked and held here; the writer writes what is
-//! held at the start of its next group, and by itself within the delay.
+//! held within the delay, or sooner, ahead of any job that may read it.
 //! A held heartbeat replaces an older one of the same agent.
 //!
 //! Reads do not see less for it: every read of the store first waits for
-//! the held heartbeats to commit ([`Engine::point`], [`Engine::read`]), the
-//! writer's jobs run after them in the same transaction, and the token
-//! owners in memory are patched when a heartbeat is held. What a crash of
+//! the held heartbeats to commit ([`Engine::point`], [`Engine::read`]),
+//! every write but the tracking writes (sessions, batches, purge steps,
+//! which read none of it) runs after them in the same transaction, and the
+//! token owners in memory are patched when a heartbeat is held. What a crash of
 //! the process can lose is the heartbeats of the last delay; closing the
 //! store writes them.
 //!
@@ -20,7 +21,9 @@
 //! [`Engine::point`]: crate::engine::Engine::point
 //! [`Engine::read`]: crate::engine::Engine::read
 
-use std::collections::HashMap;
+// Keys are digests and server-made ids: a fast hash, no need to resist
+// chosen collisions.
+use foldhash::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
@@ -66,6 +69,20 @@ pub(crate) fn write_beat(c: &Connection, s: &AgentState) -> R<bool> {
     Ok(true)
 }
 
+/// What [`Beats::hold`] did.
+pub(crate) enum Hold {
+    /// Held; `first`: nothing was held before, so the writer must be told
+    /// (see [`Engine::wake`]).
+    ///
+    /// [`Engine::wake`]: crate::engine::Engine::wake
+    Held { first: bool },
+    /// The user is not of the company: nothing was held.
+    NotOfCompany,
+    /// The owners in memory do not tell: check the database, then hold it
+    /// as checked.
+    Unknown(AgentState),
+}
+
 /// The heartbeats held until the writer takes them.
 pub(crate) struct Beats {
     held: Mutex<Held>,
@@ -98,25 +115,37 @@ impl Beats {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Holds a heartbeat of a user known to be of its company, and patches
-    /// the token owners in memory with it. `true` when nothing was held
-    /// before: the writer must be told (see [`Engine::wake`]).
-    ///
-    /// [`Engine::wake`]: crate::engine::Engine::wake
-    pub(crate) fn hold(&self, state: AgentState, owners: &OwnerCache) -> bool {
+    /// Holds a heartbeat and patches the token owners in memory with it,
+    /// if the user is of the company: known to be (`checked`, from the
+    /// database), or shown to be by the rows the owners hold.
+    pub(crate) fn hold(&self, state: AgentState, owners: &OwnerCache, checked: bool) -> Hold {
         let (company, user, at) = (state.company_id, state.user_id, state.last_heartbeat_at);
         let mut held = self.held();
-        let first = held.since.is_none();
-        held.rows.insert((company, user), state);
-        held.since.get_or_insert_with(Instant::now);
-        // Counted before the owners are patched: a lookup that misses after
-        // the patch then finds the count moved, and waits for the write
-        // before it reads the database.
-        self.acked.fetch_add(1, Ordering::AcqRel);
-        // Under the same lock as the hold, so the owners see heartbeats in
-        // the order they are held.
-        owners.heartbeat(company, user, at);
-        first
+        // Counted before the owners are patched, under their lock: a
+        // lookup that misses after the patch then finds the count moved,
+        // and waits for the write before it reads the database.
+        let count = || {
+            self.acked.fetch_add(1, Ordering::AcqRel);
+        };
+        let recorded = if checked {
+            count();
+            owners.heartbeat(company, user, at);
+            Some(true)
+        } else {
+            owners.heartbeat_if_known(company, user, at, count)
+        };
+        match recorded {
+            Some(true) => {
+                // Under the same lock as the count, so the writer takes
+                // every heartbeat counted.
+                let first = held.since.is_none();
+                held.rows.insert((company, user), state);
+                held.since.get_or_insert_with(Instant::now);
+                Hold::Held { first }
+            }
+            Some(false) => Hold::NotOfCompany,
+            None => Hold::Unknown(state),
+        }
     }
 
     /// Holds again what a failed write took, behind anything held since
@@ -155,7 +184,9 @@ impl Deferred for Beats {
             (std::mem::take(&mut held.rows), self.acked())
         };
         if rows.is_empty() {
-            return None;
+            // Every heartbeat counted was taken by an earlier group, whose
+            // commit came before this group.
+            return Some(acked);
         }
         // In time order, as they were held, so the company's sync moves as
         // the owners in memory saw it move. A user gone since its

@@ -46,19 +46,20 @@ pub(crate) struct Tuning {
 }
 
 /// Writes a store acknowledged before their commit. The writer writes
-/// them into every group's transaction before the group's jobs, so every
-/// job sees them, and by itself once the oldest has waited
-/// [`Tuning::defer_for`]. Reads wait for them first ([`Engine::point`],
-/// [`Engine::read`]), so a caller reads what it was told is recorded.
+/// them into a group's transaction before the group's jobs when a job may
+/// read them (every job but the tracking writes), and by itself once the
+/// oldest has waited [`Tuning::defer_for`]. Reads wait for them first
+/// ([`Engine::point`], [`Engine::read`]), so a caller reads what it was
+/// told is recorded.
 pub(crate) trait Deferred: Send + Sync {
     /// When the oldest write waiting was acknowledged; `None` if none waits.
     fn since(&self) -> Option<Instant>;
     /// Writes acknowledged so far (a count that only grows).
     fn acked(&self) -> u64;
-    /// Writes what waits into the open transaction. `Some(n)`: it wrote
-    /// every write of the first `n` acknowledged, and [`Deferred::settled`]
-    /// follows with the commit's outcome. `None`: nothing was written
-    /// (nothing waited, or it failed and waits again).
+    /// Writes what waits into the open transaction. `Some(n)`: every write
+    /// of the first `n` acknowledged is written, now or by an earlier
+    /// group, and [`Deferred::settled`] follows with the commit's outcome.
+    /// `None`: the write failed, and what it took waits again.
     fn write(&self, conn: &Connection) -> Option<u64>;
     /// The outcome of the commit of what [`Deferred::write`] wrote: on
     /// failure the writes wait again.
@@ -82,14 +83,34 @@ struct Kind {
     /// Runs in a savepoint of its own, so that its failure undoes only its
     /// own changes. A job of one statement is atomic without it.
     savepoint: bool,
+    /// May read what deferred writes change: they are written before it.
+    /// Tracking jobs (sessions, batches, purge steps) read none of it, so
+    /// a stream of them does not write the deferred writes ahead of their
+    /// delay (see [`Deferred`]).
+    sees_deferred: bool,
 }
 
 impl Kind {
-    /// A small write that may change anything.
+    /// A small write that may change or read anything.
     const WRITE: Kind = Kind {
         heavy: false,
         directory: true,
         savepoint: true,
+        sees_deferred: true,
+    };
+    /// A small write of tracking rows only.
+    const TRACKING: Kind = Kind {
+        heavy: false,
+        directory: false,
+        savepoint: true,
+        sees_deferred: false,
+    };
+    /// A read, or a wait for the deferred writes: changes nothing.
+    const READ: Kind = Kind {
+        heavy: false,
+        directory: false,
+        savepoint: false,
+        sees_deferred: true,
     };
 }
 
@@ -99,12 +120,12 @@ struct Queued {
     job: WriteJob,
 }
 
-/// A job of a group, with whether it may change the directory.
-type Grouped = (bool, WriteJob);
+/// A job of a group, with how it runs.
+type Grouped = (Kind, WriteJob);
 
 impl Queued {
     fn sort_into(self, light: &mut Vec<Grouped>, heavy: &mut VecDeque<Grouped>) {
-        let job = (self.kind.directory, self.job);
+        let job = (self.kind, self.job);
         match self.kind.heavy {
             true => heavy.push_back(job),
             false => light.push(job),
@@ -322,9 +343,10 @@ impl Engine {
         if durable.load(Ordering::Acquire) >= acked {
             return Ok(());
         }
-        // Any group writes the deferred writes first: an empty job's group
-        // takes every one acknowledged before it was queued.
-        self.write_statement(|_: &Connection| Ok(()), |_| ())
+        // A group with a job that sees them writes the deferred writes
+        // first: an empty one's group takes every one acknowledged before it
+        // was queued.
+        self.submit(Kind::READ, |_: &Connection| Ok(()), |_| ())
             .await?;
         if durable.load(Ordering::Acquire) >= acked {
             Ok(())
@@ -398,11 +420,7 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
         C: FnOnce(&T) + Send + 'static,
     {
-        let kind = Kind {
-            directory: false,
-            ..Kind::WRITE
-        };
-        self.submit(kind, f, committed).await
+        self.submit(Kind::TRACKING, f, committed).await
     }
 
     /// [`Engine::write_tracking`] for a job that writes with one statement
@@ -415,9 +433,8 @@ impl Engine {
         C: FnOnce(&T) + Send + 'static,
     {
         let kind = Kind {
-            heavy: false,
-            directory: false,
             savepoint: false,
+            ..Kind::TRACKING
         };
         self.submit(kind, f, committed).await
     }
@@ -433,8 +450,7 @@ impl Engine {
     {
         let kind = Kind {
             heavy: true,
-            directory: false,
-            savepoint: true,
+            ..Kind::TRACKING
         };
         self.submit(kind, f, |_| ()).await
     }
@@ -482,8 +498,8 @@ impl Engine {
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
         let kind = Kind {
-            directory: false,
-            ..Kind::WRITE
+            savepoint: true,
+            ..Kind::READ
         };
         self.submit(kind, f, |_| ()).await
     }
@@ -650,19 +666,23 @@ impl Writer {
                 false
             };
             foreign.check(&self.conn, &self.directory);
-            self.commit_group(&mut group);
+            let due = self.deferred_due().is_some_and(|due| due <= Instant::now());
+            self.commit_group(&mut group, due);
         }
         // Closing: what was acknowledged is written before the thread ends.
         if self.deferred_due().is_some() {
-            self.commit_group(&mut group);
+            self.commit_group(&mut group, true);
         }
     }
 
-    /// Runs a group (the deferred writes first), commits it, and answers
-    /// its jobs.
-    fn commit_group(&self, group: &mut Vec<Grouped>) {
-        let changes_directory = group.iter().any(|(d, _)| *d);
-        let deferred = self.deferred.as_ref().map(|(d, _)| d.as_ref());
+    /// Runs a group (the deferred writes first, if they are due or a job
+    /// sees them), commits it, and answers its jobs.
+    fn commit_group(&self, group: &mut Vec<Grouped>, due: bool) {
+        let changes_directory = group.iter().any(|(kind, _)| kind.directory);
+        let deferred = match due || group.iter().any(|(kind, _)| kind.sees_deferred) {
+            true => self.deferred.as_ref().map(|(d, _)| d.as_ref()),
+            false => None,
+        };
         let (commit, wrote, replies) =
             run_group(&self.conn, deferred, group.drain(..).map(|(_, job)| job));
         if let (Ok(()), Some(kick)) = (&commit, &self.kick) {
@@ -917,7 +937,7 @@ mod tests {
                 (n, self.acked())
             };
             if n == 0 {
-                return None;
+                return Some(acked);
             }
             if self.fail.load(Ordering::Acquire) {
                 self.restore(n);
@@ -979,7 +999,16 @@ mod tests {
         rows.ack();
         assert_eq!(run(e.point(rows_in)).unwrap(), 3, "a lookup too");
         rows.ack();
-        assert_eq!(run(e.write(rows_in)).unwrap(), 4, "a job runs after them");
+        assert_eq!(
+            run(e.write_tracking(rows_in, |_| ())).unwrap(),
+            3,
+            "a tracking write reads none of them, so it does not wait for them"
+        );
+        assert_eq!(
+            run(e.write(rows_in)).unwrap(),
+            4,
+            "any other job runs after them"
+        );
 
         rows.fail.store(true, Ordering::Release);
         rows.ack();

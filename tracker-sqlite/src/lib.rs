@@ -35,10 +35,11 @@
 //!   [`SqliteOptions::heartbeat_delay`] is zero). They are most of the
 //!   writes of an agent fleet, and each replaces the agent's last one. A
 //!   heartbeat is answered once its user is checked; the writer writes the
-//!   held heartbeats at the start of its next group (so every job sees
-//!   them), and by itself once the oldest has waited the delay (default
-//!   50 ms). Every read first waits for the held heartbeats to commit, so a
-//!   caller never reads less than it was told is recorded. A crash of the
+//!   held heartbeats once the oldest has waited the delay (default 50 ms),
+//!   or sooner, ahead of any write that may read them (all but the
+//!   tracking writes: sessions, batches, purge steps). Every read first
+//!   waits for the held heartbeats to commit, so a caller never reads less
+//!   than it was told is recorded. A crash of the
 //!   process loses the heartbeats of the last delay, which the agents send
 //!   again within minutes; closing the store writes them. So a heartbeat
 //!   never waits behind an activity batch, and a thousand agents cost one
@@ -154,8 +155,8 @@ pub struct SqliteOptions {
     pub mmap_mib: u64,
     /// Longest a heartbeat is held before it is written (default 50 ms).
     /// A heartbeat is answered once it is checked; the writer writes the
-    /// held heartbeats at the start of its next write, or by itself when
-    /// the oldest has waited this long, and a held heartbeat replaces an
+    /// held heartbeats when the oldest has waited this long, or sooner
+    /// ahead of a write that may read them, and a held heartbeat replaces an
     /// older one of the same agent. Every read of the store sees it at
     /// once. A crash of the process loses the heartbeats of this last
     /// moment (the agents send their next one within minutes); closing the

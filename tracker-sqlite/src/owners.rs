@@ -17,7 +17,9 @@
 //!
 //! [`Engine::directory_version`]: crate::engine::Engine::directory_version
 
-use std::collections::HashMap;
+// Keys are digests and server-made ids: a fast hash, no need to resist
+// chosen collisions.
+use foldhash::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -174,33 +176,51 @@ impl OwnerCache {
         }
     }
 
-    /// Whether the user is of the company, if the rows held tell: as sure
-    /// as a read of the database, since any write that could change it
-    /// drops them before it is answered.
-    pub(crate) fn user_known(&self, company: CompanyId, user: UserId) -> Option<bool> {
-        let s = self.state();
-        s.users
-            .get(&(Some(company), user))
-            .map(|found| found.is_some())
-    }
-
     /// A heartbeat at `at` is recorded: the user's last agent sync is `at`,
     /// and the company's moved to `at` by the rule of migration 4's
     /// trigger (a second or more, never back), which sees the same row.
     pub(crate) fn heartbeat(&self, company: CompanyId, user: UserId, at: DateTime<Utc>) {
+        self.state().heartbeat(company, user, at);
+    }
+
+    /// [`OwnerCache::heartbeat`] for a user the rows held show to be of the
+    /// company, with `recorded` run first under the same lock: `Some(true)`.
+    /// `Some(false)` when they show the user is not of it, `None` when they
+    /// do not tell; neither records anything. As sure as a read of the
+    /// database, since any write that could change the answer drops the
+    /// rows before it is answered.
+    pub(crate) fn heartbeat_if_known(
+        &self,
+        company: CompanyId,
+        user: UserId,
+        at: DateTime<Utc>,
+        recorded: impl FnOnce(),
+    ) -> Option<bool> {
         let mut s = self.state();
-        s.epoch += 1;
-        let epoch = s.epoch;
-        if s.patched_users.len() >= MAX_TOKENS {
-            s.clear();
+        if !s.users.get(&(Some(company), user))?.is_some() {
+            return Some(false);
+        }
+        recorded();
+        s.heartbeat(company, user, at);
+        Some(true)
+    }
+}
+
+impl State {
+    /// See [`OwnerCache::heartbeat`].
+    fn heartbeat(&mut self, company: CompanyId, user: UserId, at: DateTime<Utc>) {
+        self.epoch += 1;
+        let epoch = self.epoch;
+        if self.patched_users.len() >= MAX_TOKENS {
+            self.clear();
             return;
         }
-        if let Some(Some(u)) = s.users.get_mut(&(Some(company), user)) {
+        if let Some(Some(u)) = self.users.get_mut(&(Some(company), user)) {
             u.last_agent_sync_at = Some(at);
         }
         // A fill read before this must not land after it.
-        s.patched_users.insert((company, user), epoch);
-        let moved = match s.companies.get_mut(&company) {
+        self.patched_users.insert((company, user), epoch);
+        let moved = match self.companies.get_mut(&company) {
             Some((Some(c), _)) => {
                 let moves = c.last_sync_at.is_none_or(|t| t <= at - COMPANY_SYNC_STEP);
                 if moves {
@@ -214,7 +234,7 @@ impl OwnerCache {
         // The company row moves about once a second, however many agents
         // it has: only then does it void fills of its users.
         if moved {
-            s.patched_companies.insert(company, epoch);
+            self.patched_companies.insert(company, epoch);
         }
     }
 }

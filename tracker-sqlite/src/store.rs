@@ -17,7 +17,7 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::SqliteStore;
-use crate::beats::write_beat;
+use crate::beats::{Hold, write_beat};
 use crate::codec::{
     self, R, chain_key, company_key, date_bound, id_array, ids_json, int, ts, ts_opt,
 };
@@ -1094,27 +1094,34 @@ impl UserStore for SqliteStore {
         let (company, user, at) = (s.company_id, s.user_id, s.last_heartbeat_at);
         if let Some(beats) = &self.beats {
             // Checked now, written with the writer's next group.
-            let known = match self.owners.user_known(company, user) {
-                Some(known) => known,
-                None => self
-                    .engine
-                    .point_unsettled(move |c| {
-                        count(
-                            c,
-                            "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
-                            params![company.0, user.0],
-                        )
-                    })
-                    .await?
-                    == 1,
+            let held = match beats.hold(s, &self.owners, false) {
+                Hold::Unknown(s) => {
+                    let known = self
+                        .engine
+                        .point_unsettled(move |c| {
+                            count(
+                                c,
+                                "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
+                                params![company.0, user.0],
+                            )
+                        })
+                        .await?;
+                    match known {
+                        1 => beats.hold(s, &self.owners, true),
+                        _ => Hold::NotOfCompany,
+                    }
+                }
+                held => held,
             };
-            if !known {
-                return Err(Error::not_found("user"));
-            }
-            if beats.hold(s, &self.owners) {
-                self.engine.wake();
-            }
-            return Ok(());
+            return match held {
+                Hold::Held { first } => {
+                    if first {
+                        self.engine.wake();
+                    }
+                    Ok(())
+                }
+                Hold::NotOfCompany | Hold::Unknown(_) => Err(Error::not_found("user")),
+            };
         }
         let owners = std::sync::Arc::clone(&self.owners);
         self.engine
