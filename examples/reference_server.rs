@@ -102,11 +102,11 @@ struct Args {
     /// allows its subdomains); unset allows any host.
     #[arg(long, env = "TRACKER_WEBHOOK_HOSTS", value_delimiter = ',')]
     webhook_hosts: Option<Vec<String>>,
-    /// SQLite: milliseconds a heartbeat is held before it is written with
-    /// others (0: each is committed before it is answered). A crash loses
-    /// the heartbeats of this last moment; the agents send the next within
-    /// minutes.
-    #[arg(long, env = "TRACKER_HEARTBEAT_DELAY_MS", default_value_t = 50)]
+    /// SQLite: milliseconds a heartbeat may be held, and answered, before
+    /// it is written with others (0: each is committed before it is
+    /// answered). A crash loses the held heartbeats; the agents send their
+    /// next within minutes.
+    #[arg(long, env = "TRACKER_HEARTBEAT_DELAY_MS", default_value_t = 0)]
     heartbeat_delay_ms: u64,
     /// Serve `POST /bench/baseline`: parses a heartbeat and answers 200
     /// without authentication or storage, for the load generator.

@@ -49,7 +49,9 @@
 //!   body over [`HttpConfig::json_limit`] 413, malformed JSON 400, and JSON
 //!   of the wrong shape (wrong type, missing or unknown field) 422 with the
 //!   field's path. Query parameters are as strict: a malformed, missing or
-//!   unknown one is 400, named.
+//!   unknown one is 400, named. A body of 64 KiB or more (an activity
+//!   batch) is parsed on tokio's blocking pool, so it does not hold up the
+//!   small requests sharing its worker.
 //! - Every list pages by cursor: `?limit=` (1 to 500, default 50) and the
 //!   `next_cursor` of the previous page as `?cursor=`.
 //! - Errors are `application/problem+json` with a stable `code`; the
@@ -62,7 +64,9 @@
 //!   `multipart/form-data` with a `metadata` JSON part and an `image` part;
 //!   the bytes decide the format, [`HttpConfig::screenshot_limit`] the size.
 //! - Every request gets an `x-request-id` (kept if the client sent one), a
-//!   tracing span, and a timeout ([`HttpConfig::request_timeout`]).
+//!   tracing span (`request`, at DEBUG; a 5xx answer is logged at ERROR),
+//!   and a timeout ([`HttpConfig::request_timeout`]) past which it is
+//!   answered 408 with code `request_timeout`.
 //! - Rate limits per client address and per `X-Company-Key`
 //!   ([`HttpConfig::rate_per_ip`], [`HttpConfig::rate_per_company_key`])
 //!   answer 429 with `Retry-After`; probes are never limited. Serve with

@@ -26,24 +26,25 @@
 //!   `BEGIN IMMEDIATE` transaction (a job that writes with a single
 //!   statement, like a heartbeat, is atomic without one), commits once, and
 //!   only then answers each caller (group commit). A job that fails rolls
-//!   back its own changes only; a failed commit fails every job of the group, and nothing of it is
-//!   stored. So every acknowledged write is committed, and one commit serves
-//!   many callers. A group holds at most one heavy job (an activity batch, a
-//!   purge step), and two groups in a row never both do, so a write
-//!   queued behind batches waits for at most one of them.
-//! - **Heartbeats are held, not queued** (unless
-//!   [`SqliteOptions::heartbeat_delay`] is zero). They are most of the
-//!   writes of an agent fleet, and each replaces the agent's last one. A
-//!   heartbeat is answered once its user is checked; the writer writes the
-//!   held heartbeats once the oldest has waited the delay (default 50 ms),
-//!   or sooner, ahead of any write that may read them (all but the
-//!   tracking writes: sessions, batches, purge steps). Every read first
-//!   waits for the held heartbeats to commit, so a caller never reads less
-//!   than it was told is recorded. A crash of the
-//!   process loses the heartbeats of the last delay, which the agents send
-//!   again within minutes; closing the store writes them. So a heartbeat
-//!   never waits behind an activity batch, and a thousand agents cost one
-//!   commit per delay.
+//!   back its own changes only; a failed commit fails every job of the
+//!   group, and nothing of it is stored. So every acknowledged write is
+//!   committed (heartbeats too, unless they are held: below), and one
+//!   commit serves many callers. A group holds at most one heavy job (an
+//!   activity batch, a purge step), and two groups in a row never both do,
+//!   so a write queued behind batches waits for at most one of them.
+//! - **Heartbeats may be held instead of queued**, when
+//!   [`SqliteOptions::heartbeat_delay`] is above zero (it is zero by
+//!   default). They are most of the writes of an agent fleet, and each
+//!   replaces the agent's last one. A held heartbeat is answered once its
+//!   user is checked; the writer writes the held heartbeats once the
+//!   oldest has waited the delay, or sooner, ahead of any write that may
+//!   read them (all but the tracking writes: sessions, batches, purge
+//!   steps). Every read first waits for the held heartbeats to commit, so
+//!   a caller never reads less than it was told is recorded. A crash of
+//!   the process loses the heartbeats of the last delay, which the agents
+//!   send again within minutes; closing the store writes them. In return
+//!   a heartbeat never waits behind an activity batch, and a thousand
+//!   agents cost one commit per delay.
 //! - **A checkpointer thread** copies committed WAL frames into the database
 //!   file (a `PASSIVE` checkpoint, at most every 100 ms, after commits), so
 //!   the writer's commits only append to the WAL and never wait for the
@@ -153,15 +154,16 @@ pub struct SqliteOptions {
     /// map, in MiB (default 1024; 0 turns it off). The map only reserves
     /// address space: pages come from the operating system's file cache.
     pub mmap_mib: u64,
-    /// Longest a heartbeat is held before it is written (default 50 ms).
-    /// A heartbeat is answered once it is checked; the writer writes the
-    /// held heartbeats when the oldest has waited this long, or sooner
-    /// ahead of a write that may read them, and a held heartbeat replaces an
-    /// older one of the same agent. Every read of the store sees it at
-    /// once. A crash of the process loses the heartbeats of this last
-    /// moment (the agents send their next one within minutes); closing the
-    /// store writes them. `Duration::ZERO` commits each heartbeat before
-    /// answering it, like every other write.
+    /// Longest a heartbeat is held before it is written (default zero:
+    /// each heartbeat is committed before it is answered, like every other
+    /// write). Above zero, a heartbeat is answered once it is checked; the
+    /// writer writes the held heartbeats when the oldest has waited this
+    /// long, or sooner ahead of a write that may read them, and a held
+    /// heartbeat replaces an older one of the same agent. Every read of
+    /// the store sees it at once. A crash of the process loses the
+    /// heartbeats of this last moment (the agents send their next one
+    /// within minutes); closing the store writes them. For fleets whose
+    /// heartbeats are most of the writes, 50 ms is a fair choice.
     pub heartbeat_delay: Duration,
 }
 
@@ -174,7 +176,7 @@ impl Default for SqliteOptions {
             max_group: 512,
             max_db_mib: None,
             mmap_mib: 1024,
-            heartbeat_delay: Duration::from_millis(50),
+            heartbeat_delay: Duration::ZERO,
         }
     }
 }

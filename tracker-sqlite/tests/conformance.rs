@@ -19,15 +19,16 @@ mod in_a_file {
     );
 }
 
-/// Heartbeats committed before they are answered, instead of held for the
-/// writer's next group (the default).
-mod committing_each_heartbeat {
+/// Heartbeats held for the writer's next group, answered before their
+/// commit (`heartbeat_delay` above zero), instead of committed first (the
+/// default).
+mod holding_heartbeats {
     tracker_core::conformance_tests!(
         block_on = futures::executor::block_on,
         store = {
             let dir = tempfile::tempdir().expect("temp dir");
             let options = tracker_sqlite::SqliteOptions {
-                heartbeat_delay: std::time::Duration::ZERO,
+                heartbeat_delay: std::time::Duration::from_millis(50),
                 ..Default::default()
             };
             let store =

@@ -329,17 +329,25 @@ fn beat(company: CompanyId, user: UserId, base: DateTime<Utc>, n: i64) -> AgentS
     }
 }
 
+fn holding() -> SqliteOptions {
+    SqliteOptions {
+        heartbeat_delay: std::time::Duration::from_millis(50),
+        ..Default::default()
+    }
+}
+
 #[test]
 fn concurrent_heartbeats_are_all_committed_when_acknowledged() {
-    concurrent_heartbeats_survive_close(&SqliteOptions {
-        heartbeat_delay: std::time::Duration::ZERO,
-        ..Default::default()
-    });
+    assert!(
+        SqliteOptions::default().heartbeat_delay.is_zero(),
+        "the default"
+    );
+    concurrent_heartbeats_survive_close(&SqliteOptions::default());
 }
 
 #[test]
 fn concurrent_held_heartbeats_are_all_written_by_close() {
-    concurrent_heartbeats_survive_close(&SqliteOptions::default());
+    concurrent_heartbeats_survive_close(&holding());
 }
 
 /// Heartbeats in the file, as another connection reads it.
@@ -402,14 +410,14 @@ fn reads_see_held_heartbeats_at_once() {
 fn held_heartbeats_are_written_within_the_delay() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tracker.db");
-    let store = SqliteStore::open(&path).unwrap();
+    let store = SqliteStore::open_with(&path, &holding()).unwrap();
     let fixture = block_on(tracker_core::testkit::company(&store, 10, 0));
     let company = fixture.company.id;
     let bob = tracker_core::testkit::new_user(Some(company), "bob", Role::Employee);
     block_on(store.insert_user(&bob, None, event(AuditChain::Company(company), 1))).unwrap();
     let raw = rusqlite::Connection::open(&path).unwrap();
     block_on(store.record_heartbeat(&beat(company, bob.id, Utc::now(), 0))).unwrap();
-    // Polled, not timed: the default delay is 50 ms.
+    // Polled, not timed: the delay is 50 ms.
     let mut written = heartbeats_on_disk(&raw);
     for _ in 0..600 {
         if !written.is_empty() {
