@@ -121,9 +121,10 @@ impl Beats {
     pub(crate) fn hold(&self, state: AgentState, owners: &OwnerCache, checked: bool) -> Hold {
         let (company, user, at) = (state.company_id, state.user_id, state.last_heartbeat_at);
         let mut held = self.held();
-        // Counted before the owners are patched, under their lock: a
-        // lookup that misses after the patch then finds the count moved,
-        // and waits for the write before it reads the database.
+        // Counted before the owners are patched (under their lock when they
+        // are asked): a lookup that misses after the patch then finds the
+        // count moved, and waits for the write before it reads the
+        // database.
         let count = || {
             self.acked.fetch_add(1, Ordering::AcqRel);
         };
