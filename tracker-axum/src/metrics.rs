@@ -1,7 +1,6 @@
 //! Prometheus metrics: requests and latencies by route and status, and
 //! what the agents sent.
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
@@ -17,24 +16,26 @@ use prometheus_client::registry::Registry;
 
 use crate::AppState;
 
-// Labels borrow or share their text: a request's labels are made without
+// Labels are static or shared text: a request's labels are made without
 // allocating.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
-    method: Cow<'static, str>,
+    method: &'static str,
     route: Arc<str>,
     status: u16,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: Cow<'static, str>,
+    method: &'static str,
     route: Arc<str>,
 }
 
-/// A method's label, static for the methods of RFC 9110.
-fn method_label(method: &Method) -> Cow<'static, str> {
-    Cow::Borrowed(match *method {
+/// A method's label: the methods of RFC 9110 by name, any other as
+/// `OTHER` (a client choosing a new method per request must not grow the
+/// metrics without bound).
+fn method_label(method: &Method) -> &'static str {
+    match *method {
         Method::GET => "GET",
         Method::POST => "POST",
         Method::PUT => "PUT",
@@ -44,8 +45,8 @@ fn method_label(method: &Method) -> Cow<'static, str> {
         Method::OPTIONS => "OPTIONS",
         Method::CONNECT => "CONNECT",
         Method::TRACE => "TRACE",
-        _ => return Cow::Owned(method.as_str().to_owned()),
-    })
+        _ => "OTHER",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -220,4 +221,18 @@ pub(crate) async fn serve(State(state): State<AppState>) -> Response {
         HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn methods_outside_rfc_9110_share_one_label() {
+        assert_eq!(method_label(&Method::POST), "POST");
+        for name in ["FOO", "BREW", "PROPFIND"] {
+            let method = Method::from_bytes(name.as_bytes()).expect("a valid token");
+            assert_eq!(method_label(&method), "OTHER", "{name}");
+        }
+    }
 }

@@ -38,16 +38,21 @@ use crate::store::{count, exec};
 
 type Key = (CompanyId, UserId);
 
+/// Whether `user` is a user of `company`: who may heartbeat there.
+pub(crate) fn user_of_company(c: &Connection, company: CompanyId, user: UserId) -> R<bool> {
+    let known = count(
+        c,
+        "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
+        params![company.0, user.0],
+    )?;
+    Ok(known == 1)
+}
+
 /// Writes one agent state: the agent's row, which is also the user's last
 /// agent sync, and by trigger the company's last sync (migration 4).
 /// `false` when the user is not of the company (nothing is written).
 pub(crate) fn write_beat(c: &Connection, s: &AgentState) -> R<bool> {
-    let known = count(
-        c,
-        "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
-        params![s.company_id.0, s.user_id.0],
-    )?;
-    if known == 0 {
+    if !user_of_company(c, s.company_id, s.user_id)? {
         return Ok(false);
     }
     // `VALUES`, not a `SELECT` with the check above: SQLite would copy

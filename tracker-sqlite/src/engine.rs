@@ -497,11 +497,9 @@ impl Engine {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
     {
-        let kind = Kind {
-            savepoint: true,
-            ..Kind::READ
-        };
-        self.submit(kind, f, |_| ()).await
+        // No savepoint: a read has nothing to undo, and a transaction SQLite
+        // rolls back by itself is caught by the group.
+        self.submit(Kind::READ, f, |_| ()).await
     }
 
     /// Runs `f` on a reader connection (the writer for in-memory databases).

@@ -17,7 +17,7 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::SqliteStore;
-use crate::beats::{Hold, write_beat};
+use crate::beats::{Hold, user_of_company, write_beat};
 use crate::codec::{
     self, R, chain_key, company_key, date_bound, id_array, ids_json, int, ts, ts_opt,
 };
@@ -1098,17 +1098,11 @@ impl UserStore for SqliteStore {
                 Hold::Unknown(s) => {
                     let known = self
                         .engine
-                        .point_unsettled(move |c| {
-                            count(
-                                c,
-                                "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
-                                params![company.0, user.0],
-                            )
-                        })
+                        .point_unsettled(move |c| user_of_company(c, company, user))
                         .await?;
                     match known {
-                        1 => beats.hold(s, &self.owners, true),
-                        _ => Hold::NotOfCompany,
+                        true => beats.hold(s, &self.owners, true),
+                        false => Hold::NotOfCompany,
                     }
                 }
                 held => held,

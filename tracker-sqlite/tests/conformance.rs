@@ -38,3 +38,15 @@ mod holding_heartbeats {
         },
     );
 }
+
+/// Held heartbeats in memory, where the writer's connection serves reads.
+mod holding_heartbeats_in_memory {
+    tracker_core::conformance_tests!(
+        block_on = futures::executor::block_on,
+        store = tracker_sqlite::SqliteStore::open_in_memory_with(&tracker_sqlite::SqliteOptions {
+            heartbeat_delay: std::time::Duration::from_millis(50),
+            ..Default::default()
+        })
+        .expect("open in memory"),
+    );
+}
