@@ -1,21 +1,28 @@
-//! Heartbeats acknowledged before their commit.
+//! Heartbeats, written many to a transaction.
 //!
 //! Every agent heartbeats, so heartbeats are most of the writes a busy
 //! server takes, and each is one small row that its next heartbeat
-//! replaces. Committed one by one, each would also wait behind whatever
-//! the writer is doing (an activity batch takes milliseconds). With
-//! [`SqliteOptions::heartbeat_delay`] above zero the store answers a
-//! heartbeat once it is checked and held here; the writer writes what is
-//! held within the delay, or sooner, ahead of any job that may read it.
-//! A held heartbeat replaces an older one of the same agent.
+//! replaces. A heartbeat is checked (its user, from the token owners in
+//! memory or a lookup) and held here; the writer takes every heartbeat
+//! held at once and writes them ahead of its next group's jobs, in the
+//! group's transaction. A held heartbeat replaces an older one of the same
+//! agent.
+//!
+//! By default ([`SqliteOptions::heartbeat_delay`] zero) the writer takes
+//! them at once and each caller is answered after the commit that wrote
+//! its heartbeat: every acknowledged heartbeat is committed. Taken from
+//! here rather than queued one by one, the heartbeats that arrive while a
+//! group commits share the next one, without a job, a closure and a reply
+//! each. Above zero, a heartbeat is answered once it is held, and the
+//! writer writes what is held within the delay, or sooner, ahead of any
+//! job that may read it; a crash of the process can lose the heartbeats of
+//! the last delay, and closing the store writes them.
 //!
 //! Reads do not see less for it: every read of the store first waits for
 //! the held heartbeats to commit ([`Engine::point`], [`Engine::read`]),
 //! every write but the tracking writes (sessions, batches, purge steps,
 //! which read none of it) runs after them in the same transaction, and the
-//! token owners in memory are patched when a heartbeat is held. What a crash of
-//! the process can lose is the heartbeats of the last delay; closing the
-//! store writes them.
+//! token owners in memory are patched when a heartbeat is held.
 //!
 //! [`SqliteOptions::heartbeat_delay`]: crate::SqliteOptions::heartbeat_delay
 //! [`Engine::point`]: crate::engine::Engine::point
@@ -24,15 +31,17 @@
 // Keys are digests and server-made ids: a fast hash, no need to resist
 // chosen collisions.
 use foldhash::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
+use futures_channel::oneshot;
 use rusqlite::{Connection, params};
 use tracker_core::{AgentState, CompanyId, UserId};
 
 use crate::codec::{R, int, ts};
-use crate::engine::{Deferred, in_savepoint};
+use crate::engine::{CommitOutcome, Deferred, in_savepoint};
+use crate::error::SqliteError;
 use crate::owners::OwnerCache;
 use crate::store::{count, exec};
 
@@ -77,16 +86,28 @@ pub(crate) fn write_beat(c: &Connection, s: &AgentState) -> R<bool> {
 /// What [`Beats::hold`] did.
 pub(crate) enum Hold {
     /// Held; `first`: nothing was held before, so the writer must be told
-    /// (see [`Engine::wake`]).
+    /// (see [`Engine::wake`]). `committed`: when the caller answers after
+    /// the commit (no delay), what tells it the commit's outcome.
     ///
     /// [`Engine::wake`]: crate::engine::Engine::wake
-    Held { first: bool },
+    Held {
+        first: bool,
+        committed: Option<Committed>,
+    },
     /// The user is not of the company: nothing was held.
     NotOfCompany,
     /// The owners in memory do not tell: check the database, then hold it
     /// as checked.
     Unknown(AgentState),
 }
+
+/// The outcome of the commit that wrote a heartbeat.
+pub(crate) type Committed = oneshot::Receiver<CommitOutcome>;
+type Waiter = oneshot::Sender<CommitOutcome>;
+
+/// Least wait before heartbeats whose write failed are tried again, so
+/// that a full disk is not retried in a loop.
+const RETRY_AFTER: Duration = Duration::from_millis(50);
 
 /// The heartbeats held until the writer takes them.
 pub(crate) struct Beats {
@@ -95,22 +116,33 @@ pub(crate) struct Beats {
     acked: AtomicU64,
     /// What the writer took and has not seen commit; only the writer
     /// thread touches it.
-    in_flight: Mutex<HashMap<Key, AgentState>>,
+    in_flight: Mutex<Taken>,
+    /// How long a heartbeat may wait for its write; zero: its caller waits
+    /// for the commit, and the writer writes it at once.
+    delay: Duration,
 }
 
 #[derive(Default)]
 struct Held {
+    taken: Taken,
+    /// When the held heartbeats must be written.
+    due: Option<Instant>,
+}
+
+/// Heartbeats, and the callers waiting for their commit.
+#[derive(Default)]
+struct Taken {
     rows: HashMap<Key, AgentState>,
-    /// When the oldest held heartbeat was acknowledged.
-    since: Option<Instant>,
+    waiting: Vec<Waiter>,
 }
 
 impl Beats {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(delay: Duration) -> Self {
         Self {
             held: Mutex::default(),
             acked: AtomicU64::new(0),
             in_flight: Mutex::default(),
+            delay,
         }
     }
 
@@ -143,11 +175,16 @@ impl Beats {
         match recorded {
             Some(true) => {
                 // Under the same lock as the count, so the writer takes
-                // every heartbeat counted.
-                let first = held.since.is_none();
-                held.rows.insert((company, user), state);
-                held.since.get_or_insert_with(Instant::now);
-                Hold::Held { first }
+                // every heartbeat counted, with its waiting caller.
+                let first = held.due.is_none();
+                held.taken.rows.insert((company, user), state);
+                held.due.get_or_insert_with(|| Instant::now() + self.delay);
+                let committed = self.delay.is_zero().then(|| {
+                    let (tx, rx) = oneshot::channel();
+                    held.taken.waiting.push(tx);
+                    rx
+                });
+                Hold::Held { first, committed }
             }
             Some(false) => Hold::NotOfCompany,
             None => Hold::Unknown(state),
@@ -155,26 +192,31 @@ impl Beats {
     }
 
     /// Holds again what a failed write took, behind anything held since
-    /// (which is newer), and waits a delay before the next try.
-    fn restore(&self, rows: HashMap<Key, AgentState>) {
-        if rows.is_empty() {
+    /// (which is newer), and waits before the next try. Its callers are
+    /// told of the failure: a heartbeat answered with an error may still
+    /// be written, as the retry of any failed write may be.
+    fn restore(&self, taken: Taken, outcome: &CommitOutcome) {
+        for waiter in taken.waiting {
+            let _ = waiter.send(outcome.clone());
+        }
+        if taken.rows.is_empty() {
             return;
         }
         let mut held = self.held();
-        for (key, state) in rows {
-            held.rows.entry(key).or_insert(state);
+        for (key, state) in taken.rows {
+            held.taken.rows.entry(key).or_insert(state);
         }
-        held.since = Some(Instant::now());
+        held.due = Some(Instant::now() + self.delay.max(RETRY_AFTER));
     }
 
-    fn in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<Key, AgentState>> {
+    fn in_flight(&self) -> std::sync::MutexGuard<'_, Taken> {
         self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
 impl Deferred for Beats {
-    fn since(&self) -> Option<Instant> {
-        self.held().since
+    fn due(&self) -> Option<Instant> {
+        self.held().due
     }
 
     fn acked(&self) -> u64 {
@@ -182,14 +224,14 @@ impl Deferred for Beats {
     }
 
     fn write(&self, conn: &Connection) -> Option<u64> {
-        let (rows, acked) = {
+        let (taken, acked) = {
             let mut held = self.held();
-            held.since = None;
-            // Read under the lock: every heartbeat counted is in `rows` or
-            // was taken before.
-            (std::mem::take(&mut held.rows), self.acked())
+            held.due = None;
+            // Read under the lock: every heartbeat counted is in `taken`
+            // or was taken before.
+            (std::mem::take(&mut held.taken), self.acked())
         };
-        if rows.is_empty() {
+        if taken.rows.is_empty() {
             // Every heartbeat counted was taken by an earlier group, whose
             // commit came before this group.
             return Some(acked);
@@ -197,27 +239,148 @@ impl Deferred for Beats {
         // In time order, as they were held, so the company's sync moves as
         // the owners in memory saw it move. A user gone since its
         // heartbeat was held is skipped.
-        let mut order: Vec<&AgentState> = rows.values().collect();
+        let mut order: Vec<&AgentState> = taken.rows.values().collect();
         order.sort_by_key(|s| s.last_heartbeat_at);
         let wrote = in_savepoint(conn, |c| {
             order.iter().try_for_each(|s| write_beat(c, s).map(drop))
         });
         match wrote {
             Ok(()) => {
-                *self.in_flight() = rows;
+                *self.in_flight() = taken;
                 Some(acked)
             }
             Err(_) => {
-                self.restore(rows);
+                self.restore(taken, &Err(Arc::new(SqliteError::Deferred)));
                 None
             }
         }
     }
 
-    fn settled(&self, committed: bool) {
-        let rows = std::mem::take(&mut *self.in_flight());
-        if !committed {
-            self.restore(rows);
+    fn settled(&self, outcome: &CommitOutcome) {
+        let taken = std::mem::take(&mut *self.in_flight());
+        match outcome {
+            Ok(()) => {
+                for waiter in taken.waiting {
+                    let _ = waiter.send(Ok(()));
+                }
+            }
+            Err(_) => self.restore(taken, outcome),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::executor::block_on;
+
+    fn state(company: CompanyId, user: UserId, n: u64) -> AgentState {
+        AgentState {
+            company_id: company,
+            user_id: user,
+            last_heartbeat_at: chrono::DateTime::UNIX_EPOCH + chrono::Duration::seconds(n as i64),
+            policy_version: Some(n),
+            agent_version: None,
+        }
+    }
+
+    fn held(beats: &Beats, s: AgentState, owners: &OwnerCache) -> Committed {
+        match beats.hold(s, owners, true) {
+            Hold::Held {
+                committed: Some(committed),
+                ..
+            } => committed,
+            _ => panic!("held, with its caller waiting for the commit"),
+        }
+    }
+
+    fn on_disk(c: &Connection) -> Vec<i64> {
+        let mut stmt = c
+            .prepare("SELECT policy_version FROM agent_states")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// With no delay each caller hears how the commit of its heartbeat
+    /// went; what failed is held again (behind anything newer) and written
+    /// by a later group.
+    #[test]
+    fn callers_hear_how_their_commit_went_and_failures_are_tried_again() {
+        let (company, user) = (CompanyId::new(), UserId::new());
+        let c = Connection::open_in_memory().unwrap();
+        // The columns the heartbeat's write uses; a trigger refuses writes.
+        c.execute_batch(
+            "CREATE TABLE users (company_id BLOB, id BLOB, PRIMARY KEY (company_id, id));
+             CREATE TABLE agent_states (company_id BLOB, user_id BLOB, last_heartbeat_at INTEGER,
+               policy_version INTEGER, agent_version TEXT, PRIMARY KEY (company_id, user_id));
+             CREATE TRIGGER refuse BEFORE INSERT ON agent_states
+             BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO users VALUES (?1, ?2)",
+            params![company.0, user.0],
+        )
+        .unwrap();
+        let owners = OwnerCache::new(Arc::new(AtomicU64::new(0)));
+        let beats = Beats::new(Duration::ZERO);
+
+        // The write fails: the caller is told, the heartbeat waits again.
+        let first = held(&beats, state(company, user, 1), &owners);
+        assert!(
+            beats.due().is_some_and(|due| due <= Instant::now()),
+            "due at once"
+        );
+        c.execute_batch("BEGIN").unwrap();
+        assert_eq!(beats.write(&c), None);
+        c.execute_batch("COMMIT").unwrap();
+        assert!(block_on(first).unwrap().is_err());
+        assert!(
+            beats.due().is_some_and(|due| due > Instant::now()),
+            "not tried again at once"
+        );
+
+        // The write goes through but its commit fails: the caller is told.
+        c.execute_batch("DROP TRIGGER refuse").unwrap();
+        let second = held(&beats, state(company, user, 2), &owners);
+        c.execute_batch("BEGIN").unwrap();
+        assert_eq!(beats.write(&c), Some(2), "both counted ones are taken");
+        c.execute_batch("ROLLBACK").unwrap();
+        beats.settled(&Err(Arc::new(SqliteError::RolledBack)));
+        assert!(block_on(second).unwrap().is_err());
+        assert!(on_disk(&c).is_empty());
+
+        // The next heartbeat replaces what waits, and its commit answers it.
+        let third = held(&beats, state(company, user, 3), &owners);
+        c.execute_batch("BEGIN").unwrap();
+        assert_eq!(beats.write(&c), Some(3));
+        c.execute_batch("COMMIT").unwrap();
+        beats.settled(&Ok(()));
+        assert!(block_on(third).unwrap().is_ok());
+        assert_eq!(on_disk(&c), vec![3]);
+        assert_eq!(beats.due(), None, "nothing waits");
+    }
+
+    /// Above zero, a heartbeat is answered once held, and waits its delay.
+    #[test]
+    fn with_a_delay_a_heartbeat_is_answered_when_held() {
+        let owners = OwnerCache::new(Arc::new(AtomicU64::new(0)));
+        let beats = Beats::new(Duration::from_secs(60));
+        let s = state(CompanyId::new(), UserId::new(), 1);
+        match beats.hold(s, &owners, true) {
+            Hold::Held {
+                first: true,
+                committed: None,
+            } => {}
+            _ => panic!("held and answered"),
+        }
+        assert!(
+            beats
+                .due()
+                .is_some_and(|due| due > Instant::now() + Duration::from_secs(30))
+        );
     }
 }

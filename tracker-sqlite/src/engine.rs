@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -17,7 +17,7 @@ use crate::error::SqliteError;
 use crate::migrations;
 
 /// Result of the whole group's COMMIT, handed to every job of the group.
-type CommitOutcome = Result<(), Arc<SqliteError>>;
+pub(crate) type CommitOutcome = Result<(), Arc<SqliteError>>;
 /// What a job leaves to do once the group committed (or failed to).
 type Reply = Box<dyn FnOnce(CommitOutcome) + Send>;
 /// A write job: runs inside the group transaction, or is told why it could not.
@@ -41,19 +41,18 @@ pub(crate) struct Tuning {
     pub max_group: usize,
     pub max_db_mib: Option<u64>,
     pub mmap_bytes: i64,
-    /// Longest a deferred write waits for a group (see [`Deferred`]).
-    pub defer_for: Duration,
 }
 
-/// Writes a store acknowledged before their commit. The writer writes
-/// them into a group's transaction before the group's jobs when a job may
-/// read them (every job but the tracking writes), and by itself once the
-/// oldest has waited [`Tuning::defer_for`]. Reads wait for them first
-/// ([`Engine::point`], [`Engine::read`]), so a caller reads what it was
-/// told is recorded.
+/// Writes a store takes outside the writer's queue, many per group: the
+/// store may answer them before their commit, or after it (see
+/// [`Deferred::settled`]). The writer writes them into a group's
+/// transaction before the group's jobs when they are due, and when a job
+/// may read them (every job but the tracking writes). Reads wait for them
+/// first ([`Engine::point`], [`Engine::read`]), so a caller reads what it
+/// was told is recorded.
 pub(crate) trait Deferred: Send + Sync {
-    /// When the oldest write waiting was acknowledged; `None` if none waits.
-    fn since(&self) -> Option<Instant>;
+    /// When what waits must be written; `None` if nothing waits.
+    fn due(&self) -> Option<Instant>;
     /// Writes acknowledged so far (a count that only grows).
     fn acked(&self) -> u64;
     /// Writes what waits into the open transaction. `Some(n)`: every write
@@ -61,15 +60,15 @@ pub(crate) trait Deferred: Send + Sync {
     /// group, and [`Deferred::settled`] follows with the commit's outcome.
     /// `None`: the write failed, and what it took waits again.
     fn write(&self, conn: &Connection) -> Option<u64>;
-    /// The outcome of the commit of what [`Deferred::write`] wrote: on
-    /// failure the writes wait again.
-    fn settled(&self, committed: bool);
+    /// The outcome of the commit of what [`Deferred::write`] wrote, before
+    /// any job of the group is answered: on failure the writes wait again.
+    fn settled(&self, outcome: &CommitOutcome);
 }
 
 /// What the writer's queue carries.
 enum Msg {
     Job(Queued),
-    /// A deferred write waits: the writer sets its clock by it.
+    /// A deferred write waits: the writer sets its clock by its due time.
     Wake,
 }
 
@@ -283,11 +282,16 @@ impl Engine {
                 writer
                     .pragma_update(None, "wal_autocheckpoint", WAL_BACKSTOP_PAGES)
                     .map_err(SqliteError::from)?;
-                let (kick, kicked) = crossbeam_channel::bounded::<()>(1);
+                let (tx, kicked) = crossbeam_channel::bounded::<()>(1);
+                let kick = Kick {
+                    pending: Arc::new(AtomicBool::new(false)),
+                    tx,
+                };
+                let pending = Arc::clone(&kick.pending);
                 threads.push(
                     thread::Builder::new()
                         .name("tracker-sqlite-checkpointer".into())
-                        .spawn(move || checkpointer_loop(conn, kicked))
+                        .spawn(move || checkpointer_loop(conn, kicked, &pending))
                         .map_err(SqliteError::Thread)?,
                 );
                 Some(kick)
@@ -305,7 +309,6 @@ impl Engine {
             kick,
             directory: Arc::clone(&directory),
             deferred: deferred.clone(),
-            defer_for: tuning.defer_for,
         };
         threads.push(
             thread::Builder::new()
@@ -324,8 +327,8 @@ impl Engine {
     }
 
     /// Tells the writer that a deferred write waits (call it when the
-    /// first one starts waiting), so that it writes it within
-    /// [`Tuning::defer_for`] even when nothing else is queued.
+    /// first one starts waiting), so that it writes it when it is due
+    /// even when nothing else is queued.
     pub(crate) fn wake(&self) {
         if let Some(writer) = &self.writer {
             let _ = writer.send(Msg::Wake);
@@ -421,22 +424,6 @@ impl Engine {
         C: FnOnce(&T) + Send + 'static,
     {
         self.submit(Kind::TRACKING, f, committed).await
-    }
-
-    /// [`Engine::write_tracking`] for a job that writes with one statement
-    /// (reads aside), atomic by itself: it runs without a savepoint of its
-    /// own.
-    pub(crate) async fn write_statement<T, F, C>(&self, f: F, committed: C) -> Result<T, CoreError>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
-        C: FnOnce(&T) + Send + 'static,
-    {
-        let kind = Kind {
-            savepoint: false,
-            ..Kind::TRACKING
-        };
-        self.submit(kind, f, committed).await
     }
 
     /// [`Engine::write`] for a job that takes milliseconds (a batch of
@@ -569,29 +556,40 @@ const WAL_BACKSTOP_PAGES: i64 = 16_384;
 /// Least time between two checkpoints, so that one copies many commits.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
+/// How the writer tells the checkpointer that it committed.
+struct Kick {
+    /// Set by the first commit after a checkpoint began: later commits
+    /// find it set and wake no thread, so a stream of small commits costs
+    /// the checkpointer one wake per interval, not one per commit.
+    pending: Arc<AtomicBool>,
+    tx: Sender<()>,
+}
+
+impl Kick {
+    fn kick(&self) {
+        if !self.pending.swap(true, Ordering::AcqRel) {
+            let _ = self.tx.try_send(());
+        }
+    }
+}
+
 /// Copies committed WAL frames into the database file after commits
 /// (PASSIVE: it never waits for, nor blocks, the writer or the readers).
 /// Ends when the writer does.
-fn checkpointer_loop(conn: Connection, kicked: Receiver<()>) {
-    let mut due = false;
-    loop {
-        if !due && kicked.recv().is_err() {
+fn checkpointer_loop(conn: Connection, kicked: Receiver<()>, pending: &AtomicBool) {
+    let mut next = Instant::now();
+    while kicked.recv().is_ok() {
+        // Commits until the interval ends wait for it, so that one
+        // checkpoint copies many of them; none kicks meanwhile.
+        if let Err(RecvTimeoutError::Disconnected) = kicked.recv_deadline(next) {
             return;
         }
+        // Cleared before the checkpoint: a commit it misses kicks again.
+        pending.store(false, Ordering::Release);
         // A failed checkpoint leaves the frames in the WAL, where readers
         // find them; the next one (or the writer's backstop) copies them.
         let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
-        // Commits of the next interval wait for its end, so that one
-        // checkpoint copies many of them.
-        let until = Instant::now() + CHECKPOINT_EVERY;
-        due = false;
-        loop {
-            match kicked.recv_deadline(until) {
-                Ok(()) => due = true,
-                Err(RecvTimeoutError::Timeout) => break,
-                Err(RecvTimeoutError::Disconnected) => return,
-            }
-        }
+        next = Instant::now() + CHECKPOINT_EVERY;
     }
 }
 
@@ -601,19 +599,18 @@ struct Writer {
     rx: Receiver<Msg>,
     max_group: usize,
     /// Wakes the checkpointer after a commit.
-    kick: Option<Sender<()>>,
+    kick: Option<Kick>,
     /// See [`Engine::directory_version`].
     directory: Arc<AtomicU64>,
     /// Writes acknowledged before their commit, and the count committed.
     deferred: Option<(Arc<dyn Deferred>, Arc<AtomicU64>)>,
-    defer_for: Duration,
 }
 
 impl Writer {
     /// When the deferred writes must be written, if any wait.
     fn deferred_due(&self) -> Option<Instant> {
         let (deferred, _) = self.deferred.as_ref()?;
-        Some(deferred.since()? + self.defer_for)
+        deferred.due()
     }
 
     fn run(self) {
@@ -684,14 +681,13 @@ impl Writer {
         let (commit, wrote, replies) =
             run_group(&self.conn, deferred, group.drain(..).map(|(_, job)| job));
         if let (Ok(()), Some(kick)) = (&commit, &self.kick) {
-            // Full means a checkpoint is already due.
-            let _ = kick.try_send(());
+            kick.kick();
         }
         if let (Some(acked), Some((deferred, durable))) = (wrote, &self.deferred) {
             if commit.is_ok() {
                 durable.fetch_max(acked, Ordering::AcqRel);
             }
-            deferred.settled(commit.is_ok());
+            deferred.settled(&commit);
         }
         if changes_directory {
             // Before any answer: whoever saw this write finish must not
@@ -804,7 +800,6 @@ mod tests {
             max_group: 512,
             max_db_mib: None,
             mmap_bytes: 0,
-            defer_for: Duration::ZERO,
         };
         Engine::open(&Location::Memory, &tuning, None).unwrap()
     }
@@ -898,6 +893,8 @@ mod tests {
     struct Rows {
         /// Waiting rows and since when.
         waiting: Mutex<(u64, Option<Instant>)>,
+        /// How long they may wait.
+        delay: Duration,
         acked: AtomicU64,
         in_flight: Mutex<u64>,
         fail: std::sync::atomic::AtomicBool,
@@ -919,8 +916,8 @@ mod tests {
     }
 
     impl Deferred for Rows {
-        fn since(&self) -> Option<Instant> {
-            self.waiting.lock().unwrap().1
+        fn due(&self) -> Option<Instant> {
+            Some(self.waiting.lock().unwrap().1? + self.delay)
         }
 
         fn acked(&self) -> u64 {
@@ -948,9 +945,9 @@ mod tests {
             Some(acked)
         }
 
-        fn settled(&self, committed: bool) {
+        fn settled(&self, outcome: &CommitOutcome) {
             let n = std::mem::take(&mut *self.in_flight.lock().unwrap());
-            if !committed {
+            if outcome.is_err() {
                 self.restore(n);
             }
         }
@@ -976,10 +973,12 @@ mod tests {
             max_group: 512,
             max_db_mib: None,
             mmap_bytes: 0,
-            // Longer than the test: only groups and reads write them.
-            defer_for: Duration::from_secs(3600),
         };
-        let rows = Arc::new(Rows::default());
+        let rows = Arc::new(Rows {
+            // Longer than the test: only groups and reads write them.
+            delay: Duration::from_secs(3600),
+            ..Rows::default()
+        });
         let deferred: Arc<dyn Deferred> = rows.clone();
         let e = Engine::open(&Location::File(path.clone()), &tuning, Some(deferred)).unwrap();
         use futures::executor::block_on as run;

@@ -23,30 +23,34 @@
 //! - **One writer thread** owns the only read-write connection. Writes are
 //!   queued to it; it takes everything queued at that moment (up to
 //!   [`SqliteOptions::max_group`] jobs), runs each job in a savepoint of one
-//!   `BEGIN IMMEDIATE` transaction (a job that writes with a single
-//!   statement, like a heartbeat, is atomic without one), commits once, and
-//!   only then answers each caller (group commit). A job that fails rolls
-//!   back its own changes only; a failed commit fails every job of the
-//!   group, and nothing of it is stored. So every acknowledged write is
-//!   committed (heartbeats too, unless they are held: below), and one
-//!   commit serves many callers. A group holds at most one heavy job (an
-//!   activity batch, a purge step), and two groups in a row never both do,
-//!   so a write queued behind batches waits for at most one of them.
-//! - **Heartbeats may be held instead of queued**, when
-//!   [`SqliteOptions::heartbeat_delay`] is above zero (it is zero by
-//!   default). They are most of the writes of an agent fleet, and each
-//!   replaces the agent's last one. A held heartbeat is answered once its
-//!   user is checked; the writer writes the held heartbeats once the
+//!   `BEGIN IMMEDIATE` transaction, commits once, and only then answers
+//!   each caller (group commit). A job that fails rolls back its own
+//!   changes only; a failed commit fails every job of the group, and
+//!   nothing of it is stored. So every acknowledged write is committed
+//!   (heartbeats too, unless they are held: below), and one commit serves
+//!   many callers. A group holds at most one heavy job (an activity batch,
+//!   a purge step), and two groups in a row never both do, so a write
+//!   queued behind batches waits for at most one of them.
+//! - **Heartbeats skip the queue.** They are most of the writes of an
+//!   agent fleet, and each replaces the agent's last one. A heartbeat's
+//!   user is checked (in memory, or with a lookup) and the heartbeat is
+//!   held, replacing one of the same agent; the writer takes every held
+//!   heartbeat at once and writes them ahead of its next group's jobs, in
+//!   the group's transaction. By default each caller is answered after the
+//!   commit that wrote its heartbeat, like every other write. With
+//!   [`SqliteOptions::heartbeat_delay`] above zero a heartbeat is answered
+//!   once it is held, and the writer writes the held heartbeats once the
 //!   oldest has waited the delay, or sooner, ahead of any write that may
 //!   read them (all but the tracking writes: sessions, batches, purge
 //!   steps). Every read first waits for the held heartbeats to commit, so
 //!   a caller never reads less than it was told is recorded. A crash of
-//!   the process loses the heartbeats of the last delay, which the agents
-//!   send again within minutes; closing the store writes them. In return
-//!   a heartbeat never waits behind an activity batch, and a thousand
-//!   agents cost one commit per delay.
+//!   the process then loses the heartbeats of the last delay, which the
+//!   agents send again within minutes; closing the store writes them. In
+//!   return a heartbeat never waits behind an activity batch, and a
+//!   thousand agents cost one commit per delay.
 //! - **A checkpointer thread** copies committed WAL frames into the database
-//!   file (a `PASSIVE` checkpoint, at most every 100 ms, after commits), so
+//!   file (a `PASSIVE` checkpoint, at most every 100 ms, after commits; the
+//!   writer wakes it once per interval, not once per commit), so
 //!   the writer's commits only append to the WAL and never wait for the
 //!   file's sync. Should it fall behind, the writer checkpoints by itself
 //!   once the WAL passes 16,384 pages.
@@ -155,11 +159,12 @@ pub struct SqliteOptions {
     /// address space: pages come from the operating system's file cache.
     pub mmap_mib: u64,
     /// Longest a heartbeat is held before it is written (default zero:
-    /// each heartbeat is committed before it is answered, like every other
-    /// write). Above zero, a heartbeat is answered once it is checked; the
-    /// writer writes the held heartbeats when the oldest has waited this
-    /// long, or sooner ahead of a write that may read them, and a held
-    /// heartbeat replaces an older one of the same agent. Every read of
+    /// the writer takes it at once, and it is answered after its commit,
+    /// like every other write). Above zero, a heartbeat is answered once
+    /// it is checked; the writer writes the held heartbeats when the
+    /// oldest has waited this long, or sooner ahead of a write that may
+    /// read them, and a held heartbeat replaces an older one of the same
+    /// agent. Every read of
     /// the store sees it at once. A crash of the process loses the
     /// heartbeats of this last moment (the agents send their next one
     /// within minutes); closing the store writes them. For fleets whose
@@ -191,7 +196,6 @@ impl SqliteOptions {
             max_db_mib: self.max_db_mib,
             mmap_bytes: i64::try_from(self.mmap_mib.saturating_mul(1024 * 1024))
                 .unwrap_or(i64::MAX),
-            defer_for: self.heartbeat_delay,
         }
     }
 }
@@ -201,8 +205,8 @@ pub struct SqliteStore {
     engine: Engine,
     /// Token owners between requests (patched by heartbeats).
     owners: Arc<owners::OwnerCache>,
-    /// Heartbeats answered before their commit (`None`: each commits first).
-    beats: Option<Arc<beats::Beats>>,
+    /// Heartbeats on their way to the writer.
+    beats: Arc<beats::Beats>,
     path: Option<PathBuf>,
 }
 
@@ -243,9 +247,9 @@ impl SqliteStore {
         options: &SqliteOptions,
         path: Option<PathBuf>,
     ) -> Result<Self, SqliteError> {
-        let beats = (!options.heartbeat_delay.is_zero()).then(|| Arc::new(beats::Beats::new()));
-        let deferred = beats.clone().map(|b| b as Arc<dyn engine::Deferred>);
-        let engine = Engine::open(&location, &options.tuning(), deferred)?;
+        let beats = Arc::new(beats::Beats::new(options.heartbeat_delay));
+        let deferred: Arc<dyn engine::Deferred> = beats.clone();
+        let engine = Engine::open(&location, &options.tuning(), Some(deferred))?;
         let owners = owners::OwnerCache::new(engine.directory_version());
         Ok(Self {
             engine,

@@ -17,11 +17,11 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::SqliteStore;
-use crate::beats::{Hold, user_of_company, write_beat};
+use crate::beats::{Hold, user_of_company};
 use crate::codec::{
     self, R, chain_key, company_key, date_bound, id_array, ids_json, int, ts, ts_opt,
 };
-use crate::error::db;
+use crate::error::{SqliteError, db};
 use crate::owners::Cached;
 
 type Mapper<T> = fn(&Row<'_>) -> R<T>;
@@ -1091,42 +1091,35 @@ impl UserStore for SqliteStore {
 
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
         let s = state.clone();
-        let (company, user, at) = (s.company_id, s.user_id, s.last_heartbeat_at);
-        if let Some(beats) = &self.beats {
-            // Checked now, written with the writer's next group.
-            let held = match beats.hold(s, &self.owners, false) {
-                Hold::Unknown(s) => {
-                    let known = self
-                        .engine
-                        .point_unsettled(move |c| user_of_company(c, company, user))
-                        .await?;
-                    match known {
-                        true => beats.hold(s, &self.owners, true),
-                        false => Hold::NotOfCompany,
-                    }
+        let (company, user) = (s.company_id, s.user_id);
+        // Checked now, written with the writer's next group (see `beats`).
+        let held = match self.beats.hold(s, &self.owners, false) {
+            Hold::Unknown(s) => {
+                let known = self
+                    .engine
+                    .point_unsettled(move |c| user_of_company(c, company, user))
+                    .await?;
+                match known {
+                    true => self.beats.hold(s, &self.owners, true),
+                    false => Hold::NotOfCompany,
                 }
-                held => held,
-            };
-            return match held {
-                Hold::Held { first } => {
-                    if first {
-                        self.engine.wake();
-                    }
-                    Ok(())
-                }
-                Hold::NotOfCompany | Hold::Unknown(_) => Err(Error::not_found("user")),
-            };
+            }
+            held => held,
+        };
+        let Hold::Held { first, committed } = held else {
+            return Err(Error::not_found("user"));
+        };
+        if first {
+            self.engine.wake();
         }
-        let owners = std::sync::Arc::clone(&self.owners);
-        self.engine
-            .write_statement(
-                move |c| match write_beat(c, &s)? {
-                    true => Ok(()),
-                    false => Err(Error::not_found("user")),
-                },
-                move |()| owners.heartbeat(company, user, at),
-            )
-            .await
+        match committed {
+            None => Ok(()),
+            Some(committed) => match committed.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(SqliteError::Commit(e).into()),
+                Err(_) => Err(SqliteError::Closed.into()),
+            },
+        }
     }
 
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {

@@ -279,8 +279,9 @@ fn a_read_only_database_gives_errors_not_panics() {
 }
 
 /// Sixteen agents of one company heartbeat fifty times each, at once; the
-/// store is closed and opened again.
-fn concurrent_heartbeats_survive_close(options: &SqliteOptions) {
+/// store is closed and opened again. `on_ack`: each heartbeat is in the
+/// file, as another connection reads it, when its call returns.
+fn concurrent_heartbeats_survive_close(options: &SqliteOptions, on_ack: bool) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("tracker.db");
     let store = SqliteStore::open_with(&path, options).unwrap();
@@ -300,10 +301,21 @@ fn concurrent_heartbeats_survive_close(options: &SqliteOptions) {
     let base = clock::normalize(Utc::now());
     std::thread::scope(|s| {
         for &user in &users {
-            let store = &store;
+            let (store, path) = (&store, &path);
             s.spawn(move || {
+                let raw = rusqlite::Connection::open(path).unwrap();
                 for n in 0..50 {
                     block_on(store.record_heartbeat(&beat(company, user, base, n))).unwrap();
+                    if on_ack {
+                        let on_disk: i64 = raw
+                            .query_row(
+                                "SELECT policy_version FROM agent_states WHERE user_id = ?1",
+                                [user.0],
+                                |r| r.get(0),
+                            )
+                            .unwrap();
+                        assert_eq!(on_disk, n, "committed before it was answered");
+                    }
                 }
             });
         }
@@ -342,12 +354,12 @@ fn concurrent_heartbeats_are_all_committed_when_acknowledged() {
         SqliteOptions::default().heartbeat_delay.is_zero(),
         "the default"
     );
-    concurrent_heartbeats_survive_close(&SqliteOptions::default());
+    concurrent_heartbeats_survive_close(&SqliteOptions::default(), true);
 }
 
 #[test]
 fn concurrent_held_heartbeats_are_all_written_by_close() {
-    concurrent_heartbeats_survive_close(&holding());
+    concurrent_heartbeats_survive_close(&holding(), false);
 }
 
 /// Heartbeats in the file, as another connection reads it.
