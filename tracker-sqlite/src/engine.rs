@@ -647,9 +647,11 @@ impl Writer {
                     Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
                 }
             }
+            let due = self.deferred_due().is_some_and(|due| due <= Instant::now());
             // At most one heavy job per group, and never in two groups running:
-            // a small write waits for at most one heavy job before its commit.
-            last_had_heavy = if !last_had_heavy || group.is_empty() {
+            // a small write, or a deferred write that is due, waits for at
+            // most one heavy job before its commit.
+            last_had_heavy = if !last_had_heavy || (group.is_empty() && !due) {
                 match heavy.pop_front() {
                     Some(job) => {
                         group.push(job);
@@ -661,7 +663,6 @@ impl Writer {
                 false
             };
             foreign.check(&self.conn, &self.directory);
-            let due = self.deferred_due().is_some_and(|due| due <= Instant::now());
             self.commit_group(&mut group, due);
         }
         // Closing: what was acknowledged is written before the thread ends.
@@ -792,7 +793,7 @@ mod tests {
 
     use super::*;
 
-    fn engine() -> Engine {
+    fn in_memory(deferred: Option<Arc<dyn Deferred>>) -> Engine {
         let tuning = Tuning {
             readers: 0,
             busy_timeout: Duration::from_secs(5),
@@ -801,7 +802,30 @@ mod tests {
             max_db_mib: None,
             mmap_bytes: 0,
         };
-        Engine::open(&Location::Memory, &tuning, None).unwrap()
+        Engine::open(&Location::Memory, &tuning, deferred).unwrap()
+    }
+
+    fn engine() -> Engine {
+        in_memory(None)
+    }
+
+    /// Starts a heavy job that records "a" and runs until the returned
+    /// sender sends.
+    fn heavy_in_progress(e: &Engine, log: &Arc<Mutex<Vec<&'static str>>>) -> mpsc::Sender<()> {
+        let (started_tx, started) = mpsc::channel();
+        let (release, released) = mpsc::channel::<()>();
+        let first = Arc::clone(log);
+        let blocked = e
+            .write_heavy(move |_: &Connection| {
+                first.lock().unwrap().push("a");
+                let _ = started_tx.send(());
+                let _ = released.recv();
+                Ok(())
+            })
+            .now_or_never();
+        assert!(blocked.is_none());
+        started.recv().unwrap();
+        release
     }
 
     /// Queues a job that records `name` when the writer runs it; the
@@ -863,19 +887,7 @@ mod tests {
     fn small_writes_wait_for_one_heavy_job_at_most() {
         let e = engine();
         let log = Arc::new(Mutex::new(Vec::new()));
-        let (started_tx, started) = mpsc::channel();
-        let (release, released) = mpsc::channel::<()>();
-        let first = Arc::clone(&log);
-        let blocked = e
-            .write_heavy(move |_: &Connection| {
-                first.lock().unwrap().push("a");
-                let _ = started_tx.send(());
-                let _ = released.recv();
-                Ok(())
-            })
-            .now_or_never();
-        assert!(blocked.is_none());
-        started.recv().unwrap();
+        let release = heavy_in_progress(&e, &log);
         let (ran, done) = mpsc::channel();
         queue(&e, true, "b", &log, ran.clone());
         queue(&e, true, "c", &log, ran.clone());
@@ -888,6 +900,36 @@ mod tests {
         assert_eq!(order, vec!["a", "light", "b", "c"]);
     }
 
+    /// Deferred writes that are due wait for the heavy job in progress,
+    /// not for the heavy jobs queued: they commit in a group of their own.
+    #[test]
+    fn due_deferred_writes_wait_for_one_heavy_job_at_most() {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let rows = Arc::new(Rows {
+            log: Some(Arc::clone(&log)),
+            ..Rows::default()
+        });
+        let e = in_memory(Some(rows.clone()));
+        futures::executor::block_on(e.write(|c: &Connection| {
+            c.execute_batch("CREATE TABLE t (n INTEGER PRIMARY KEY)")
+                .map_err(SqliteError::from)?;
+            Ok(())
+        }))
+        .unwrap();
+        let release = heavy_in_progress(&e, &log);
+        let (ran, done) = mpsc::channel();
+        queue(&e, true, "b", &log, ran.clone());
+        queue(&e, true, "c", &log, ran);
+        rows.ack();
+        e.wake();
+        release.send(()).unwrap();
+        for _ in 0..2 {
+            done.recv().unwrap();
+        }
+        let order = log.lock().unwrap().clone();
+        assert_eq!(order, vec!["a", "rows", "committed", "b", "c"]);
+    }
+
     /// Deferred writes as a store keeps them: one row of `t` each.
     #[derive(Default)]
     struct Rows {
@@ -898,6 +940,8 @@ mod tests {
         acked: AtomicU64,
         in_flight: Mutex<u64>,
         fail: std::sync::atomic::AtomicBool,
+        /// Where writes and commits of rows are told, if anywhere.
+        log: Option<Arc<Mutex<Vec<&'static str>>>>,
     }
 
     impl Rows {
@@ -941,12 +985,18 @@ mod tests {
             for _ in 0..n {
                 conn.execute("INSERT INTO t DEFAULT VALUES", []).unwrap();
             }
+            if let Some(log) = &self.log {
+                log.lock().unwrap().push("rows");
+            }
             *self.in_flight.lock().unwrap() = n;
             Some(acked)
         }
 
         fn settled(&self, outcome: &CommitOutcome) {
             let n = std::mem::take(&mut *self.in_flight.lock().unwrap());
+            if let (Some(log), true) = (&self.log, n > 0) {
+                log.lock().unwrap().push("committed");
+            }
             if outcome.is_err() {
                 self.restore(n);
             }
