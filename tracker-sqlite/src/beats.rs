@@ -146,6 +146,11 @@ impl Beats {
         }
     }
 
+    /// Whether callers are answered after the commit (no delay).
+    pub(crate) fn answers_after_commit(&self) -> bool {
+        self.delay.is_zero()
+    }
+
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
         // Each statement under the lock leaves it consistent: a panic
         // elsewhere cannot leave it half-written.

@@ -426,6 +426,22 @@ impl Engine {
         self.submit(Kind::TRACKING, f, committed).await
     }
 
+    /// [`Engine::write_tracking`] for a job that writes with one statement
+    /// (reads aside), atomic by itself: it runs without a savepoint of its
+    /// own.
+    pub(crate) async fn write_statement<T, F, C>(&self, f: F, committed: C) -> Result<T, CoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, CoreError> + Send + 'static,
+        C: FnOnce(&T) + Send + 'static,
+    {
+        let kind = Kind {
+            savepoint: false,
+            ..Kind::TRACKING
+        };
+        self.submit(kind, f, committed).await
+    }
+
     /// [`Engine::write`] for a job that takes milliseconds (a batch of
     /// events, a purge step): a group holds at most one such job, so the
     /// small writes queued behind it wait for one, not for several. A heavy

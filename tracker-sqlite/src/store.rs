@@ -17,7 +17,7 @@ use tracker_core::*;
 use uuid::Uuid;
 
 use crate::SqliteStore;
-use crate::beats::{Hold, user_of_company};
+use crate::beats::{Hold, user_of_company, write_beat};
 use crate::codec::{
     self, R, chain_key, company_key, date_bound, id_array, ids_json, int, ts, ts_opt,
 };
@@ -1091,9 +1091,25 @@ impl UserStore for SqliteStore {
 
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
         let s = state.clone();
-        let (company, user) = (s.company_id, s.user_id);
+        let (company, user, at) = (s.company_id, s.user_id, s.last_heartbeat_at);
         // Checked now, written with the writer's next group (see `beats`).
         let held = match self.beats.hold(s, &self.owners, false) {
+            Hold::Unknown(s) if self.beats.answers_after_commit() => {
+                // Checked by the write itself, a job of its own, as the
+                // owners in memory do not tell (a caller that did not
+                // look its token up first): no lookup ahead of it.
+                let owners = std::sync::Arc::clone(&self.owners);
+                return self
+                    .engine
+                    .write_statement(
+                        move |c| match write_beat(c, &s)? {
+                            true => Ok(()),
+                            false => Err(Error::not_found("user")),
+                        },
+                        move |()| owners.heartbeat(company, user, at),
+                    )
+                    .await;
+            }
             Hold::Unknown(s) => {
                 let known = self
                     .engine

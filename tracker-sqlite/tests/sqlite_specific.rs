@@ -7,6 +7,8 @@ use std::path::Path;
 use chrono::{DateTime, Duration, Utc};
 use futures::executor::block_on;
 use tracker_core::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
+use tracker_core::identity::TokenRecord;
+use tracker_core::secret::SecretHash;
 use tracker_core::store::{AuditStore, TenantStore, TrackingStore, UserStore};
 use tracker_core::tenancy::NewPlan;
 use tracker_core::*;
@@ -279,7 +281,9 @@ fn a_read_only_database_gives_errors_not_panics() {
 }
 
 /// Sixteen agents of one company heartbeat fifty times each, at once; the
-/// store is closed and opened again. `on_ack`: each heartbeat is in the
+/// store is closed and opened again. Half of them had their token looked
+/// up first, as a request does, so the store knows them from memory; the
+/// others are checked by the database. `on_ack`: each heartbeat is in the
 /// file, as another connection reads it, when its call returns.
 fn concurrent_heartbeats_survive_close(options: &SqliteOptions, on_ack: bool) {
     let dir = tempfile::tempdir().unwrap();
@@ -295,6 +299,18 @@ fn concurrent_heartbeats_survive_close(options: &SqliteOptions, on_ack: bool) {
                 Role::Employee,
             );
             block_on(store.insert_user(&u, None, event(AuditChain::Company(company), i))).unwrap();
+            if i % 2 == 0 {
+                let hash = SecretHash::of(&format!("tk_{i}"));
+                let token = TokenRecord {
+                    hash: hash.clone(),
+                    user_id: u.id,
+                    company_id: Some(company),
+                    created_at: Utc::now(),
+                    expires_at: Utc::now() + Duration::days(1),
+                };
+                block_on(store.insert_token(&token)).unwrap();
+                assert!(block_on(store.token_owner(&hash)).unwrap().is_some());
+            }
             u.id
         })
         .collect();
