@@ -2,11 +2,14 @@
 //!
 //! Every agent heartbeats, so heartbeats are most of the writes a busy
 //! server takes, and each is one small row that its next heartbeat
-//! replaces. A heartbeat is checked (its user, from the token owners in
-//! memory or a lookup) and held here; the writer takes every heartbeat
-//! held at once and writes them ahead of its next group's jobs, in the
-//! group's transaction. A held heartbeat replaces an older one of the same
-//! agent.
+//! replaces. A heartbeat whose user the token owners in memory show to be
+//! of its company is held here; the writer takes every heartbeat held at
+//! once and writes them ahead of its next group's jobs, in the group's
+//! transaction. A held heartbeat replaces an older one of the same agent.
+//! A heartbeat the owners do not tell of (its caller did not look a token
+//! up first) is checked by the database: by a lookup before it is held
+//! when it is answered before its commit, or else by a write job of its
+//! own, queued like any other write.
 //!
 //! By default ([`SqliteOptions::heartbeat_delay`] zero) the writer takes
 //! them at once and each caller is answered after the commit that wrote

@@ -56,10 +56,10 @@ pub enum SqliteError {
     /// I/O error); nothing of it was stored.
     #[error("SQLite rolled the transaction back")]
     RolledBack,
-    /// Heartbeats acknowledged before their commit could not be written
-    /// (a full disk, an I/O error); they are tried again with the next
-    /// write, and a read that must see them fails until then.
-    #[error("acknowledged heartbeats could not be written yet")]
+    /// Held heartbeats could not be written (a full disk, an I/O error);
+    /// they are tried again later, and a read that must see them fails
+    /// until then.
+    #[error("held heartbeats could not be written yet")]
     Deferred,
     /// The store's threads are gone.
     #[error("the SQLite store is closed")]
