@@ -264,6 +264,20 @@ impl Deferred for Beats {
         }
     }
 
+    fn postponed(&self, failure: &Arc<SqliteError>) {
+        let waiting = {
+            let mut held = self.held();
+            if held.due.is_none() {
+                return;
+            }
+            held.due = Some(Instant::now() + self.delay.max(RETRY_AFTER));
+            std::mem::take(&mut held.taken.waiting)
+        };
+        for waiter in waiting {
+            let _ = waiter.send(Err(Arc::clone(failure)));
+        }
+    }
+
     fn settled(&self, outcome: &CommitOutcome) {
         let taken = std::mem::take(&mut *self.in_flight());
         match outcome {

@@ -53,7 +53,8 @@ pub(crate) struct Tuning {
 pub(crate) trait Deferred: Send + Sync {
     /// When what waits must be written; `None` if nothing waits.
     fn due(&self) -> Option<Instant>;
-    /// Writes acknowledged so far (a count that only grows).
+    /// Writes taken so far, counted before any is answered (a count that
+    /// only grows).
     fn acked(&self) -> u64;
     /// Writes what waits into the open transaction. `Some(n)`: every write
     /// of the first `n` acknowledged is written, now or by an earlier
@@ -63,6 +64,10 @@ pub(crate) trait Deferred: Send + Sync {
     /// The outcome of the commit of what [`Deferred::write`] wrote, before
     /// any job of the group is answered: on failure the writes wait again.
     fn settled(&self, outcome: &CommitOutcome);
+    /// The group that was to write them could not begin (the file is
+    /// locked by another process, or refuses writes): they wait again, not
+    /// due at once, so that the writer does not retry in a loop.
+    fn postponed(&self, failure: &Arc<SqliteError>);
 }
 
 /// What the writer's queue carries.
@@ -142,8 +147,8 @@ pub(crate) struct Engine {
     points: Option<PointPool>,
     /// See [`Engine::directory_version`].
     directory: Arc<AtomicU64>,
-    /// Writes acknowledged before their commit, and how many of them have
-    /// committed.
+    /// Writes taken outside the queue (see [`Deferred`]), and how many of
+    /// them have committed.
     deferred: Option<(Arc<dyn Deferred>, Arc<AtomicU64>)>,
 }
 
@@ -618,7 +623,7 @@ struct Writer {
     kick: Option<Kick>,
     /// See [`Engine::directory_version`].
     directory: Arc<AtomicU64>,
-    /// Writes acknowledged before their commit, and the count committed.
+    /// Writes taken outside the queue, and the count committed.
     deferred: Option<(Arc<dyn Deferred>, Arc<AtomicU64>)>,
 }
 
@@ -765,6 +770,9 @@ fn run_group(
     let mut replies: Vec<Reply> = Vec::with_capacity(jobs.len());
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let e = Arc::new(SqliteError::from(e));
+        if let Some(d) = deferred {
+            d.postponed(&e);
+        }
         replies.extend(jobs.map(|job| job(Err(e.clone()))));
         return (Err(e), None, replies);
     }
@@ -1006,6 +1014,13 @@ mod tests {
             }
             *self.in_flight.lock().unwrap() = n;
             Some(acked)
+        }
+
+        fn postponed(&self, _: &Arc<SqliteError>) {
+            let mut w = self.waiting.lock().unwrap();
+            if w.1.is_some() {
+                w.1 = Some(Instant::now());
+            }
         }
 
         fn settled(&self, outcome: &CommitOutcome) {

@@ -34,9 +34,9 @@
 //! - **Heartbeats skip the queue.** They are most of the writes of an
 //!   agent fleet, and each replaces the agent's last one. A heartbeat's
 //!   user is checked in memory (a request looked its token up first) and
-//!   the heartbeat is held, replacing one of the same agent; the writer takes every held
-//!   heartbeat at once and writes them ahead of its next group's jobs, in
-//!   the group's transaction. By default each caller is answered after the
+//!   the heartbeat is held, replacing one of the same agent; the writer
+//!   takes every held heartbeat at once and writes them ahead of its next
+//!   group's jobs, in the group's transaction. By default each caller is answered after the
 //!   commit that wrote its heartbeat, like every other write. With
 //!   [`SqliteOptions::heartbeat_delay`] above zero a heartbeat is answered
 //!   once it is held, and the writer writes the held heartbeats once the

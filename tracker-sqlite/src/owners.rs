@@ -11,9 +11,10 @@
 //!
 //! A heartbeat changes two fields of those rows (the user's and the
 //! company's sync times) on every call, so it does not drop the cache: it
-//! patches the cached rows instead, in the order heartbeats are recorded
-//! (when a held heartbeat is acknowledged, or on the writer thread when
-//! each is committed before its answer; see [`crate::beats`]).
+//! patches the cached rows instead, in the order heartbeats are recorded:
+//! when a heartbeat is held, or, for a heartbeat whose user the cache did
+//! not hold, on the writer thread once its own write job committed (see
+//! [`crate::beats`]).
 //!
 //! [`Engine::directory_version`]: crate::engine::Engine::directory_version
 

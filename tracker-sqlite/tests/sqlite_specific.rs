@@ -280,6 +280,41 @@ fn a_read_only_database_gives_errors_not_panics() {
     assert!(block_on(store.has_owner()).is_ok());
 }
 
+/// A store in a new file, with a company and its employee bob.
+fn store_with_bob(
+    options: &SqliteOptions,
+) -> (
+    tempfile::TempDir,
+    std::path::PathBuf,
+    SqliteStore,
+    CompanyId,
+    User,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    let store = SqliteStore::open_with(&path, options).unwrap();
+    let fixture = block_on(tracker_core::testkit::company(&store, 10, 0));
+    let company = fixture.company.id;
+    let bob = tracker_core::testkit::new_user(Some(company), "bob", Role::Employee);
+    block_on(store.insert_user(&bob, None, event(AuditChain::Company(company), 1))).unwrap();
+    (dir, path, store, company, bob)
+}
+
+/// Gives `user` a token and looks it up, as a request does first: the
+/// store then knows the user from memory.
+fn look_up_a_token_of(store: &SqliteStore, company: CompanyId, user: UserId) {
+    let hash = SecretHash::of(&format!("tk_{}", user.0));
+    let token = TokenRecord {
+        hash: hash.clone(),
+        user_id: user,
+        company_id: Some(company),
+        created_at: Utc::now(),
+        expires_at: Utc::now() + Duration::days(1),
+    };
+    block_on(store.insert_token(&token)).unwrap();
+    assert!(block_on(store.token_owner(&hash)).unwrap().is_some());
+}
+
 /// Sixteen agents of one company heartbeat fifty times each, at once; the
 /// store is closed and opened again. Half of them had their token looked
 /// up first, as a request does, so the store knows them from memory; the
@@ -300,16 +335,7 @@ fn concurrent_heartbeats_survive_close(options: &SqliteOptions, on_ack: bool) {
             );
             block_on(store.insert_user(&u, None, event(AuditChain::Company(company), i))).unwrap();
             if i % 2 == 0 {
-                let hash = SecretHash::of(&format!("tk_{i}"));
-                let token = TokenRecord {
-                    hash: hash.clone(),
-                    user_id: u.id,
-                    company_id: Some(company),
-                    created_at: Utc::now(),
-                    expires_at: Utc::now() + Duration::days(1),
-                };
-                block_on(store.insert_token(&token)).unwrap();
-                assert!(block_on(store.token_owner(&hash)).unwrap().is_some());
+                look_up_a_token_of(&store, company, u.id);
             }
             u.id
         })
@@ -378,6 +404,49 @@ fn concurrent_held_heartbeats_are_all_written_by_close() {
     concurrent_heartbeats_survive_close(&holding(), false);
 }
 
+/// While another connection holds the file's write lock, a heartbeat
+/// whose caller waits for its commit is answered with an error (not left
+/// waiting, with the writer retrying in a loop), and is written once the
+/// lock is free.
+#[test]
+fn a_heartbeat_that_cannot_begin_is_answered_with_an_error() {
+    let options = SqliteOptions {
+        busy_timeout: std::time::Duration::from_millis(50),
+        ..Default::default()
+    };
+    let (_dir, path, store, company, bob) = store_with_bob(&options);
+    // Looked up as a request does, so the heartbeat is held, not queued.
+    look_up_a_token_of(&store, company, bob.id);
+    let base = clock::normalize(Utc::now());
+
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    raw.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let store = &store;
+        s.spawn(move || {
+            let _ = tx.send(block_on(
+                store.record_heartbeat(&beat(company, bob.id, base, 1)),
+            ));
+        });
+        // A guard against a hang, not a timing: the answer takes about
+        // the busy timeout.
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(60));
+        // Freed before any check fails, so a caller left waiting ends.
+        raw.execute_batch("COMMIT").unwrap();
+        let err = answer
+            .expect("answered, not left waiting")
+            .expect_err("the file is locked");
+        assert_eq!(err.code(), "storage");
+    });
+    // Held again, it is written with the next write.
+    block_on(store.record_heartbeat(&beat(company, bob.id, base, 2))).unwrap();
+    assert_eq!(
+        heartbeats_on_disk(&raw),
+        vec![((base + Duration::seconds(2)).timestamp_micros(), 2)]
+    );
+}
+
 /// Heartbeats in the file, as another connection reads it.
 fn heartbeats_on_disk(raw: &rusqlite::Connection) -> Vec<(i64, i64)> {
     let mut stmt = raw
@@ -393,18 +462,12 @@ fn heartbeats_on_disk(raw: &rusqlite::Connection) -> Vec<(i64, i64)> {
 /// sees it, and the read leaves it committed.
 #[test]
 fn reads_see_held_heartbeats_at_once() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tracker.db");
     let options = SqliteOptions {
         // Longer than the test: only a read or a close writes it.
         heartbeat_delay: std::time::Duration::from_secs(3600),
         ..Default::default()
     };
-    let store = SqliteStore::open_with(&path, &options).unwrap();
-    let fixture = block_on(tracker_core::testkit::company(&store, 10, 0));
-    let company = fixture.company.id;
-    let bob = tracker_core::testkit::new_user(Some(company), "bob", Role::Employee);
-    block_on(store.insert_user(&bob, None, event(AuditChain::Company(company), 1))).unwrap();
+    let (_dir, path, store, company, bob) = store_with_bob(&options);
     let raw = rusqlite::Connection::open(&path).unwrap();
     let base = clock::normalize(Utc::now());
 
@@ -436,13 +499,7 @@ fn reads_see_held_heartbeats_at_once() {
 /// itself.
 #[test]
 fn held_heartbeats_are_written_within_the_delay() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("tracker.db");
-    let store = SqliteStore::open_with(&path, &holding()).unwrap();
-    let fixture = block_on(tracker_core::testkit::company(&store, 10, 0));
-    let company = fixture.company.id;
-    let bob = tracker_core::testkit::new_user(Some(company), "bob", Role::Employee);
-    block_on(store.insert_user(&bob, None, event(AuditChain::Company(company), 1))).unwrap();
+    let (_dir, path, store, company, bob) = store_with_bob(&holding());
     let raw = rusqlite::Connection::open(&path).unwrap();
     block_on(store.record_heartbeat(&beat(company, bob.id, Utc::now(), 0))).unwrap();
     // Polled, not timed: the delay is 50 ms.
