@@ -60,15 +60,21 @@ pub(crate) fn user_of_company(c: &Connection, company: CompanyId, user: UserId) 
     Ok(known == 1)
 }
 
-/// Writes one agent state: the agent's row, which is also the user's last
-/// agent sync, and by trigger the company's last sync (migration 4).
-/// `false` when the user is not of the company (nothing is written).
+/// Writes one agent state whose user is not known to be of its company:
+/// `false` when it is not (nothing is written).
 pub(crate) fn write_beat(c: &Connection, s: &AgentState) -> R<bool> {
     if !user_of_company(c, s.company_id, s.user_id)? {
         return Ok(false);
     }
-    // `VALUES`, not a `SELECT` with the check above: SQLite would copy
-    // that into a temporary table first.
+    upsert_beat(c, s)?;
+    Ok(true)
+}
+
+/// Writes one agent state: the agent's row, which is also the user's last
+/// agent sync, and by trigger the company's last sync (migration 4).
+fn upsert_beat(c: &Connection, s: &AgentState) -> R<()> {
+    // `VALUES`, not a `SELECT` with the check of `write_beat`: SQLite would
+    // copy that into a temporary table first.
     exec(
         c,
         "INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
@@ -83,7 +89,7 @@ pub(crate) fn write_beat(c: &Connection, s: &AgentState) -> R<bool> {
             s.agent_version
         ],
     )?;
-    Ok(true)
+    Ok(())
 }
 
 /// What [`Beats::hold`] did.
@@ -245,13 +251,12 @@ impl Deferred for Beats {
             return Some(acked);
         }
         // In time order, as they were held, so the company's sync moves as
-        // the owners in memory saw it move. A user gone since its
-        // heartbeat was held is skipped.
+        // the owners in memory saw it move. Not checked again: a held
+        // heartbeat's user was found in its company before it was held, and
+        // users are deactivated, never deleted.
         let mut order: Vec<&AgentState> = taken.rows.values().collect();
         order.sort_by_key(|s| s.last_heartbeat_at);
-        let wrote = in_savepoint(conn, |c| {
-            order.iter().try_for_each(|s| write_beat(c, s).map(drop))
-        });
+        let wrote = in_savepoint(conn, |c| order.iter().try_for_each(|s| upsert_beat(c, s)));
         match wrote {
             Ok(()) => {
                 *self.in_flight() = taken;
