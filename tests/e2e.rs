@@ -12,7 +12,7 @@ use chrono::{Duration, Utc};
 use serde_json::{Value, json};
 use support::{Client, PNG, Server, multipart};
 use tracker_core::store::Store;
-use tracker_sqlite::SqliteStore;
+use tracker_sqlite::{SqliteOptions, SqliteStore};
 use tracker_sqlx::testing::TestStore;
 
 fn events(n: usize, minutes_ago: i64) -> Value {
@@ -121,6 +121,17 @@ async fn journey(store: Arc<dyn Store>) {
         .await
         .expect(200);
     assert_eq!(beat.body["tracking_allowed"], true);
+    // Acknowledged is visible to the next read, committed first or held.
+    let agents = admin.get("/api/v1/company/agents").await.expect(200).body;
+    let emp0 = agents["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["username"] == "emp0")
+        .expect("emp0 in the agent list");
+    assert_eq!(emp0["liveness"], "online", "{emp0}");
+    assert_eq!(emp0["policy_version"], 1, "{emp0}");
+    assert!(emp0["last_heartbeat_at"].is_string(), "{emp0}");
     let policy = agent.get("/api/v1/agent/policy").await.expect(200);
     let etag = policy.header("etag").expect("etag").to_owned();
     assert_eq!(policy.body["policy"]["screenshots_enabled"], true);
@@ -375,6 +386,19 @@ async fn journey(store: Arc<dyn Store>) {
 async fn the_whole_journey_on_a_sqlite_file() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path().join("tracker.db")).unwrap();
+    journey(Arc::new(store)).await;
+}
+
+/// As the reference server runs: heartbeats held for up to 50 ms and
+/// answered before their commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_journey_on_a_sqlite_file_with_held_heartbeats() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SqliteOptions {
+        heartbeat_delay: std::time::Duration::from_millis(50),
+        ..SqliteOptions::default()
+    };
+    let store = SqliteStore::open_with(dir.path().join("tracker.db"), &options).unwrap();
     journey(Arc::new(store)).await;
 }
 
