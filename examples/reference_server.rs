@@ -10,12 +10,10 @@
 //! `--demo` also creates a demo company and prints its key and tokens.
 //! Every flag has an environment variable (`--help` lists them).
 //!
-//! On SQLite it holds heartbeats for up to 50 ms and answers them before
-//! their commit (`--heartbeat-delay-ms`; 0 commits each before its answer,
-//! the store's own default): heartbeats are liveness, sent every 5
-//! minutes, so a crash losing the last 50 ms of them costs nothing an
-//! agent does not resend, and a fleet's heartbeats then take one commit
-//! per 50 ms instead of one per few requests.
+//! On SQLite it answers heartbeats before their commit and writes them
+//! together within 50 ms (`--heartbeat-delay-ms`, whose help says what a
+//! crash can lose): heartbeats are liveness, sent every 5 minutes, and a
+//! fleet's then take one commit per 50 ms instead of one per few requests.
 //!
 //! The background jobs run on their own intervals (`--usage-every`,
 //! `--expiry-every`, `--retention-every`, `--alerts-every`, in minutes):
@@ -113,7 +111,7 @@ struct Args {
     /// it is written with others (0: each is committed before it is
     /// answered, as the store does by default). Held, one commit serves a
     /// fleet's heartbeats and none waits behind an activity batch; a crash
-    /// of the process loses the last 50 ms of them, which the agents send
+    /// of the process loses those of the last delay, which the agents send
     /// again within 5 minutes, and a stop writes them.
     #[arg(long, env = "TRACKER_HEARTBEAT_DELAY_MS", default_value_t = 50)]
     heartbeat_delay_ms: u64,

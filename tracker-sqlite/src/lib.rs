@@ -36,22 +36,22 @@
 //!   user is checked in memory (a request looked its token up first) and
 //!   the heartbeat is held, replacing one of the same agent; the writer
 //!   takes every held heartbeat at once and writes them ahead of its next
-//!   group's jobs, in the group's transaction. By default each caller is answered after the
-//!   commit that wrote its heartbeat, like every other write. With
-//!   [`SqliteOptions::heartbeat_delay`] above zero a heartbeat is answered
-//!   once it is held, and the writer writes the held heartbeats once the
-//!   oldest has waited the delay, or sooner, ahead of any write that may
-//!   read them (all but the tracking writes: sessions, batches, purge
-//!   steps). Every read first waits for the held heartbeats to commit, so
-//!   a caller never reads less than it was told is recorded. A crash of
-//!   the process then loses the heartbeats of the last delay, which the
-//!   agents send again within minutes; closing the store writes them. In
-//!   return a heartbeat never waits behind an activity batch, and a
-//!   thousand agents cost one commit per delay.
+//!   group's jobs, in the group's transaction. By default each caller is
+//!   answered after the commit that wrote its heartbeat, like every other
+//!   write. With [`SqliteOptions::heartbeat_delay`] above zero a heartbeat
+//!   is answered once it is held, and the writer writes the held
+//!   heartbeats once the oldest has waited the delay, or sooner, ahead of
+//!   any write that may read them (all but the tracking writes: sessions,
+//!   batches, purge steps). Every read first waits for the held heartbeats
+//!   to commit, so a caller never reads less than it was told is recorded.
+//!   A crash of the process then loses the heartbeats of the last delay,
+//!   which the agents send again within minutes; closing the store writes
+//!   them. In return a heartbeat never waits behind an activity batch, and
+//!   a thousand agents cost one commit per delay.
 //! - **A checkpointer thread** copies committed WAL frames into the database
 //!   file (a `PASSIVE` checkpoint, at most every 100 ms, after commits; the
-//!   writer wakes it once per interval, not once per commit), so
-//!   the writer's commits only append to the WAL and never wait for the
+//!   writer wakes it once per interval, not once per commit), so the
+//!   writer's commits only append to the WAL and never wait for the
 //!   file's sync. Should it fall behind, the writer checkpoints by itself
 //!   once the WAL passes 16,384 pages.
 //! - **A pool of reader threads** ([`SqliteOptions::readers`], default 4),
