@@ -13,8 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use tracker_core::store::TrackingStore;
-use tracker_core::store::UserStore;
+use tracker_core::store::{AgentStore, EventBatch, TrackingStore};
 use tracker_core::*;
 
 mod common;
@@ -114,7 +113,7 @@ fn benches(c: &mut Criterion) {
         day += 1;
         let user = w.users[day as usize % USERS];
         let start = now() + chrono::Duration::days(day);
-        (0..size)
+        let events = (0..size)
             .map(|i| {
                 event(
                     w.company,
@@ -124,7 +123,8 @@ fn benches(c: &mut Criterion) {
                     i,
                 )
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        EventBatch::new(w.company, user, events).expect("one user's events")
     };
     for size in [100usize, 1000] {
         g.throughput(Throughput::Elements(size as u64));
@@ -134,10 +134,7 @@ fn benches(c: &mut Criterion) {
                 for _ in 0..iters {
                     let events = next_batch(size);
                     let t = Instant::now();
-                    black_box(
-                        rt.block_on(store.insert_activity(w.company, &events))
-                            .unwrap(),
-                    );
+                    black_box(rt.block_on(store.insert_activity(&events)).unwrap());
                     total += t.elapsed();
                 }
                 total
@@ -152,7 +149,7 @@ fn benches(c: &mut Criterion) {
                     for _ in 0..iters {
                         let events = next_batch(size);
                         let t = Instant::now();
-                        rt.block_on(raw_insert(&raw_db, &events));
+                        rt.block_on(raw_insert(&raw_db, events.events()));
                         total += t.elapsed();
                     }
                     total

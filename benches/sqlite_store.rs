@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 use chrono::NaiveDate;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use futures::executor::block_on;
-use tracker_core::store::TrackingStore;
-use tracker_core::store::UserStore;
+use tracker_core::store::{AgentStore, EventBatch, TrackingStore};
 use tracker_core::*;
 
 mod common;
@@ -128,7 +127,7 @@ fn benches(c: &mut Criterion) {
         day += 1;
         let user = w.users[day as usize % USERS];
         let start = now() + chrono::Duration::days(day);
-        (0..size)
+        let events = (0..size)
             .map(|i| {
                 event(
                     w.company,
@@ -138,7 +137,8 @@ fn benches(c: &mut Criterion) {
                     i,
                 )
             })
-            .collect::<Vec<_>>()
+            .collect::<Vec<_>>();
+        EventBatch::new(w.company, user, events).expect("one user's events")
     };
     for size in [100usize, 1000] {
         g.throughput(Throughput::Elements(size as u64));
@@ -148,7 +148,7 @@ fn benches(c: &mut Criterion) {
                 for _ in 0..iters {
                     let events = next_batch(size);
                     let t = Instant::now();
-                    black_box(block_on(store.insert_activity(w.company, &events)).unwrap());
+                    black_box(block_on(store.insert_activity(&events)).unwrap());
                     total += t.elapsed();
                 }
                 total
@@ -160,7 +160,7 @@ fn benches(c: &mut Criterion) {
                 for _ in 0..iters {
                     let events = next_batch(size);
                     let t = Instant::now();
-                    raw_insert(&mut raw_db, &events);
+                    raw_insert(&mut raw_db, events.events());
                     total += t.elapsed();
                 }
                 total

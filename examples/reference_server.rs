@@ -37,9 +37,9 @@ use tracker::protocol::{
 };
 use tracker::store::Store;
 use tracker::{CompanyStatus, FsBlobStore, Identity, Principal, Role, Tracker};
-use tracker_axum::jobs::{JobBoard, JobSchedule, spawn_jobs};
-use tracker_axum::webhook::{WebhookConfig, WebhookNotifier};
 use tracker_axum::{HttpConfig, RateLimit};
+use tracker_jobs::scheduler::{JobBoard, JobSchedule, spawn_jobs};
+use tracker_jobs::webhook::{WebhookConfig, WebhookNotifier};
 
 // Requests allocate on the executor's threads and the SQLite writer frees
 // much of it; mimalloc handles that far cheaper than the system allocator.

@@ -15,3 +15,7 @@ pub use tracker_sqlx as postgres;
 /// The HTTP adapter: the axum router.
 #[cfg(feature = "axum")]
 pub use tracker_axum as axum;
+
+/// The background jobs on tokio and the webhook notifier.
+#[cfg(feature = "jobs")]
+pub use tracker_jobs as jobs;

@@ -3,8 +3,6 @@
 //! allowlist, timeouts, the Slack payload; and the jobs' status in
 //! `/readyz` and `/metrics`.
 
-mod support;
-
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,13 +12,13 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
-use support::{Client, Server, unlimited};
 use tracker::notify::{SIGNATURE_HEADER, verify_signature};
 use tracker::protocol::{HeartbeatRequest, StartSession};
 use tracker::{Argon2Hasher, ManualClock, MemoryStore, Tracker, WorkSessionId};
 use tracker_axum::Api;
-use tracker_axum::jobs::{JobBoard, JobSchedule, spawn_jobs};
-use tracker_axum::webhook::{WebhookConfig, WebhookNotifier};
+use tracker_axum::testing::{Client, Server, unlimited};
+use tracker_jobs::scheduler::{JobBoard, JobSchedule, spawn_jobs};
+use tracker_jobs::webhook::{WebhookConfig, WebhookNotifier};
 
 const SECRET: &str = "webhook-secret-0123456789";
 
@@ -176,7 +174,7 @@ async fn go_offline(s: &Setup) {
     s.clock.advance(chrono::Duration::minutes(20));
 }
 
-async fn save_webhook(s: &Setup, url: &str, format: &str) -> support::Reply {
+async fn save_webhook(s: &Setup, url: &str, format: &str) -> tracker_axum::testing::Reply {
     s.admin
         .put(
             "/api/v1/company/alerts/settings",

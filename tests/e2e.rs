@@ -3,14 +3,12 @@
 //! fills the seats, an agent tracks, the policy and the company's state
 //! take effect at once, a rotated key dies, and the audit log holds it all.
 
-mod support;
-
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use support::{Client, PNG, Server, multipart};
+use tracker_axum::testing::{Client, PNG, Server, multipart};
 use tracker_core::store::Store;
 use tracker_sqlite::{SqliteOptions, SqliteStore};
 use tracker_sqlx::testing::TestStore;

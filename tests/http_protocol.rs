@@ -2,13 +2,11 @@
 //! file: replayed sessions, stop by id, validation paths, list parameters,
 //! request ids, probes, unknown routes and methods, logout.
 
-mod support;
-
 use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use serde_json::json;
-use support::{Client, Server};
+use tracker_axum::testing::{Client, Server};
 use tracker_core::MemoryStore;
 use tracker_core::store::Store;
 
@@ -24,10 +22,10 @@ async fn agent(server: &Server, name: &str) -> Client {
         .expect(201);
     let key = created.body["company_key"].as_str().unwrap().to_owned();
     // The admin's dashboard calls carry no key (and spend no key budget).
-    let admin = Client {
-        key: None,
-        ..server.login(Some(&key), "admin", "admin-password").await
-    };
+    let admin = server
+        .login(Some(&key), "admin", "admin-password")
+        .await
+        .without_key();
     admin
         .post(
             "/api/v1/company/employees",
@@ -228,11 +226,11 @@ async fn a_request_past_the_timeout_is_answered_408() {
 
     let config = tracker_axum::HttpConfig {
         request_timeout: std::time::Duration::from_millis(200),
-        ..support::unlimited()
+        ..tracker_axum::testing::unlimited()
     };
     let server = Server::start_with(Arc::new(MemoryStore::new()), config).await;
     let agent = agent(&server, "acme").await;
-    let mut stream = tokio::net::TcpStream::connect(server.addr).await.unwrap();
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
     let head = format!(
         "POST /api/v1/agent/heartbeat HTTP/1.1\r\nhost: tracker\r\ncontent-type: application/json\r\n\
          authorization: Bearer {}\r\nx-company-key: {}\r\nx-request-id: slow-1\r\ncontent-length: 64\r\n\r\n{{\"policy_",

@@ -469,7 +469,7 @@ async fn retention_purges_exactly_the_old_rows_and_resumes(made: Made) {
     let cutoff = tracker::report::day_bounds(tz, date(2026, 6, 4)).0;
     let first = t
         .store()
-        .tracking()
+        .retention()
         .purge_tracking(
             w.company,
             &PurgeBatch {
@@ -511,7 +511,7 @@ async fn retention_purges_exactly_the_old_rows_and_resumes(made: Made) {
     let events = tr
         .activity_between(
             w.company,
-            &None,
+            None,
             start - Duration::days(30),
             now + Duration::days(1),
         )

@@ -3,13 +3,11 @@
 //! every reference resolves, and every operation says how it succeeds,
 //! how it is secured and how it fails.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use serde_json::Value;
-use support::Server;
+use tracker_axum::testing::Server;
 use tracker_core::MemoryStore;
 
 /// The source that builds the router: the list of routes is read from it,

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, TimeZone, Utc};
 use tracker_core::protocol::{CreateCompany, LoginRequest, NewUser};
-use tracker_core::store::Store;
+use tracker_core::store::{EventBatch, Store};
 use tracker_core::*;
 
 pub const USERS: usize = 100;
@@ -158,10 +158,11 @@ pub async fn build<S: Store>(store: S) -> World<S> {
         for day in 1..=DAYS {
             for &u in &users {
                 let events = day_events(company, u, day, per_day);
+                let batch = EventBatch::new(company, u, events).expect("one user's events");
                 tracker
                     .store()
                     .tracking()
-                    .insert_activity(company, &events)
+                    .insert_activity(&batch)
                     .await
                     .unwrap();
             }

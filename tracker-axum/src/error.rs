@@ -245,23 +245,28 @@ mod tests {
 
     #[test]
     fn every_core_code_has_the_status_of_the_design() {
-        use tracker_core::Error as E;
-        let cases = [
-            (E::Unauthenticated, 401),
-            (E::InvalidCredentials, 401),
-            (E::InvalidCompanyKey, 401),
-            (E::CompanySuspended, 403),
-            (E::CompanyExpired, 403),
-            (E::not_found("user"), 404),
-            (E::SeatLimitReached { limit: 3 }, 409),
-            (E::invalid_state("decided"), 409),
-            (E::invalid("title", "too long"), 422),
-            (E::storage("memory", std::io::Error::other("disk")), 500),
-        ];
-        for (e, status) in cases {
+        // Every kind the core can return, so a new one cannot silently
+        // become a 500: only a storage failure is one.
+        for e in tracker_core::Error::every_kind() {
+            let code = e.code();
+            let status = match code {
+                "unauthenticated" | "invalid_credentials" | "invalid_company_key" => 401,
+                "forbidden" | "company_suspended" | "company_expired" | "policy_disabled" => 403,
+                "not_found" => 404,
+                "username_taken"
+                | "already_exists"
+                | "seat_limit_reached"
+                | "plan_too_small"
+                | "storage_limit_reached"
+                | "invalid_state" => 409,
+                "validation" => 422,
+                "storage" => 500,
+                other => panic!("{other}: give the new code its status in the design and here"),
+            };
             let p = ApiError::Core(e).problem();
-            assert_eq!(p.status, status, "{}", p.code);
-            assert_eq!(p.kind, format!("urn:tracker:problem:{}", p.code));
+            assert_eq!(p.status, status, "{code}");
+            assert_eq!(p.code, code);
+            assert_eq!(p.kind, format!("urn:tracker:problem:{code}"));
         }
     }
 

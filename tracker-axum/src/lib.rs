@@ -90,12 +90,13 @@
 mod edge;
 pub mod error;
 pub mod extract;
-pub mod jobs;
 mod limit;
 mod metrics;
 mod openapi;
+mod responses;
 mod routes;
-pub mod webhook;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -170,7 +171,7 @@ pub struct Shared {
     authenticator: Option<Arc<dyn Authenticator>>,
     limiters: Option<Arc<limit::Limiters>>,
     metrics: Arc<metrics::Metrics>,
-    jobs: Option<jobs::JobBoard>,
+    jobs: Option<tracker_jobs::scheduler::JobBoard>,
 }
 
 /// Builds the router: the service, limits, and optionally the
@@ -179,7 +180,7 @@ pub struct Api {
     tracker: Arc<Tracker>,
     config: HttpConfig,
     authenticator: Option<Arc<dyn Authenticator>>,
-    jobs: Option<jobs::JobBoard>,
+    jobs: Option<tracker_jobs::scheduler::JobBoard>,
 }
 
 impl Api {
@@ -208,9 +209,9 @@ impl Api {
         self
     }
 
-    /// Shows the background jobs' last runs (see [`jobs::spawn_jobs`]) in
+    /// Shows the background jobs' last runs (see [`spawn_jobs`](tracker_jobs::scheduler::spawn_jobs)) in
     /// `/readyz` and `/metrics`.
-    pub fn jobs(mut self, board: jobs::JobBoard) -> Self {
+    pub fn jobs(mut self, board: tracker_jobs::scheduler::JobBoard) -> Self {
         self.jobs = Some(board);
         self
     }

@@ -79,7 +79,7 @@ fn latency_histogram() -> Histogram {
 }
 
 impl Metrics {
-    pub(crate) fn new(jobs: Option<&crate::jobs::JobBoard>) -> Self {
+    pub(crate) fn new(jobs: Option<&tracker_jobs::scheduler::JobBoard>) -> Self {
         let mut registry = Registry::with_prefix("tracker");
         if let Some(board) = jobs {
             board.register(&mut registry);

@@ -74,12 +74,12 @@ impl Principal {
     /// Checks that `company_key` is the current key of the caller's
     /// company, in constant time. `InvalidCompanyKey` when it is not, and
     /// for an OWNER, who belongs to no company.
-    pub fn check_company_key(&self, company_key: &str) -> crate::Result<&Company> {
+    pub fn check_company_key(&self, company_key: &str) -> crate::error::Result<&Company> {
         let key = crate::secret::CompanyKey::parse(company_key.trim())
-            .ok_or(crate::Error::InvalidCompanyKey)?;
+            .ok_or(crate::error::Error::InvalidCompanyKey)?;
         match &self.company {
             Some(c) if c.key_hash.ct_eq(&key.hash()) => Ok(c),
-            _ => Err(crate::Error::InvalidCompanyKey),
+            _ => Err(crate::error::Error::InvalidCompanyKey),
         }
     }
 

@@ -20,6 +20,31 @@ pub trait BlobStore: Send + Sync + 'static {
 
 const _: Option<&dyn BlobStore> = None;
 
+/// The blob store of a [`Tracker`](crate::Tracker) built without one:
+/// keeps nothing, so screenshot uploads are refused with `invalid_state`
+/// (and nothing of them is stored) instead of filling the process memory.
+/// Give the builder a real one ([`FsBlobStore`], or your object storage)
+/// to accept screenshots.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoBlobStore;
+
+#[async_trait]
+impl BlobStore for NoBlobStore {
+    async fn put(&self, _key: &str, _bytes: Vec<u8>) -> Result<()> {
+        Err(crate::error::Error::invalid_state(
+            "this deployment keeps no screenshot images: the service was built without a blob store",
+        ))
+    }
+
+    async fn get(&self, _key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(None)
+    }
+
+    async fn delete(&self, _key: &str) -> Result<()> {
+        Ok(())
+    }
+}
+
 /// Blobs in a process-local map: tests, demos, single-process use.
 #[derive(Debug, Default)]
 pub struct MemoryBlobStore {
@@ -73,7 +98,7 @@ impl FsBlobStore {
     /// A store under `root`, created if absent.
     pub fn new(root: impl Into<std::path::PathBuf>) -> Result<Self> {
         let root = root.into();
-        std::fs::create_dir_all(&root).map_err(|e| crate::Error::storage("blobs", e))?;
+        std::fs::create_dir_all(&root).map_err(|e| crate::error::Error::storage("blobs", e))?;
         Ok(Self { root })
     }
 
@@ -94,7 +119,7 @@ impl FsBlobStore {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
             if !safe {
-                return Err(crate::Error::invalid("key", "is not a blob key"));
+                return Err(crate::error::Error::invalid("key", "is not a blob key"));
             }
             path.push(part);
         }
@@ -106,7 +131,7 @@ impl FsBlobStore {
 impl BlobStore for FsBlobStore {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
         let path = self.path(key)?;
-        let io = |e| crate::Error::storage("blobs", e);
+        let io = |e| crate::error::Error::storage("blobs", e);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -119,14 +144,14 @@ impl BlobStore for FsBlobStore {
         match std::fs::read(self.path(key)?) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(crate::Error::storage("blobs", e)),
+            Err(e) => Err(crate::error::Error::storage("blobs", e)),
         }
     }
 
     async fn delete(&self, key: &str) -> Result<()> {
         match std::fs::remove_file(self.path(key)?) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                Err(crate::Error::storage("blobs", e))
+                Err(crate::error::Error::storage("blobs", e))
             }
             _ => Ok(()),
         }

@@ -164,6 +164,38 @@ impl Error {
         }
     }
 
+    /// One error of every kind, for a transport to test its mapping of
+    /// every code (a new kind then cannot silently become a server error).
+    pub fn every_kind() -> Vec<Error> {
+        vec![
+            Error::Unauthenticated,
+            Error::InvalidCredentials,
+            Error::InvalidCompanyKey,
+            Error::Forbidden { action: "example" },
+            Error::CompanySuspended,
+            Error::CompanyExpired,
+            Error::PolicyDisabled {
+                what: "screenshots",
+            },
+            Error::not_found("example"),
+            Error::UsernameTaken {
+                username: "example".into(),
+            },
+            Error::AlreadyExists {
+                entity: "example",
+                value: "example".into(),
+            },
+            Error::SeatLimitReached { limit: 1 },
+            Error::PlanTooSmall {
+                reason: "example".into(),
+            },
+            Error::StorageLimitReached { limit_bytes: 1 },
+            Error::invalid_state("example"),
+            Error::invalid("example", "example"),
+            Error::storage("example", std::io::Error::other("example")),
+        ]
+    }
+
     /// A validation error for one field.
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Error::Validation {
@@ -279,6 +311,35 @@ impl Validator {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Each variant's place; the match has no wildcard, so a new variant
+    /// does not compile until it is given one here (and in `every_kind`).
+    fn variant(e: &Error) -> usize {
+        match e {
+            Error::Unauthenticated => 0,
+            Error::InvalidCredentials => 1,
+            Error::InvalidCompanyKey => 2,
+            Error::Forbidden { .. } => 3,
+            Error::CompanySuspended => 4,
+            Error::CompanyExpired => 5,
+            Error::PolicyDisabled { .. } => 6,
+            Error::NotFound { .. } => 7,
+            Error::UsernameTaken { .. } => 8,
+            Error::AlreadyExists { .. } => 9,
+            Error::SeatLimitReached { .. } => 10,
+            Error::PlanTooSmall { .. } => 11,
+            Error::StorageLimitReached { .. } => 12,
+            Error::InvalidState { .. } => 13,
+            Error::Validation { .. } => 14,
+            Error::Storage { .. } => 15,
+        }
+    }
+
+    #[test]
+    fn every_kind_holds_each_variant_once() {
+        let places: Vec<usize> = Error::every_kind().iter().map(variant).collect();
+        assert_eq!(places, (0..=15).collect::<Vec<_>>());
+    }
 
     #[test]
     fn error_is_send_sync_static() {

@@ -91,7 +91,8 @@
 //! - [`audit`]: the hash chain and its verification.
 //! - [`report`]: days in the company's timezone, totals, timelines, grids.
 //! - [`store`]: the storage ports and their contract; [`MemoryStore`] (feature
-//!   `memory`); the conformance kit [`testkit`] (feature `testkit`).
+//!   `memory`); the conformance kit [`testkit`] (feature `testkit`); the
+//!   [`guide`] to implementing your own store.
 //! - [`protocol`]: the transport-neutral messages.
 //! - [`Clock`], [`BlobStore`], [`Notifier`], [`PasswordHasher`], [`Authenticator`]: the other ports.
 
@@ -103,6 +104,7 @@ pub mod authz;
 pub mod blob;
 pub mod clock;
 pub mod error;
+pub mod guide;
 pub mod identity;
 pub mod ids;
 pub mod notify;
@@ -110,6 +112,7 @@ pub mod paging;
 pub mod policy;
 pub mod protocol;
 pub mod report;
+#[cfg(feature = "sql")]
 pub mod rows;
 pub mod secret;
 pub mod store;
@@ -124,9 +127,12 @@ pub mod memory;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
+/// The attribute the storage ports are written with: implement them with
+/// `#[tracker_core::async_trait]` and no dependency of your own.
+pub use async_trait::async_trait;
 pub use audit::{Actor, AuditAction, AuditChain, AuditEvent, ChainVerification, NewAuditEvent};
 pub use authz::{Action, Principal, Target, authorize};
-pub use blob::{BlobStore, FsBlobStore, MemoryBlobStore};
+pub use blob::{BlobStore, FsBlobStore, MemoryBlobStore, NoBlobStore};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FieldError, Result};
 pub use identity::{Role, Team, User};

@@ -99,6 +99,8 @@ impl Alert {
 /// Filter of an alert list.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AlertFilter {
+    /// Only this alert.
+    pub id: Option<AlertId>,
     /// Only open (`true`) or resolved (`false`) alerts.
     pub open: Option<bool>,
     /// Only this kind.
@@ -108,7 +110,9 @@ pub struct AlertFilter {
 impl AlertFilter {
     /// Whether `alert` passes the filter.
     pub fn matches(&self, alert: &Alert) -> bool {
-        self.open.is_none_or(|o| alert.is_open() == o) && self.kind.is_none_or(|k| alert.kind == k)
+        self.id.is_none_or(|id| alert.id == id)
+            && self.open.is_none_or(|o| alert.is_open() == o)
+            && self.kind.is_none_or(|k| alert.kind == k)
     }
 }
 

@@ -2,6 +2,8 @@
 
 use std::borrow::Cow;
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -266,23 +268,80 @@ pub struct ActivityInput {
     pub url: Option<String>,
 }
 
-/// The rule every store applies to [`TrackingStore::insert_activity`]
-/// before writing: each event belongs to the company the call names.
-///
-/// [`TrackingStore::insert_activity`]: crate::store::TrackingStore::insert_activity
-pub fn check_batch_company(company: CompanyId, events: &[ActivityEvent]) -> Result<()> {
-    if events.iter().any(|e| e.company_id != company) {
-        return Err(Error::invalid(
-            "events",
-            "every event must belong to the company",
-        ));
-    }
-    Ok(())
+/// Activity events ready to store: of one company and one user, no id
+/// twice, none longer than [`MAX_EVENT_SECONDS`]. Only the ingest rule
+/// builds one ([`prepare_batch`] from an
+/// agent's upload, or [`EventBatch::new`] from events), so a store never
+/// checks these again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventBatch {
+    company: CompanyId,
+    user: UserId,
+    events: Vec<ActivityEvent>,
+    repeated: u64,
 }
 
-/// Validates a whole batch and turns it into events: all of them, or an
-/// error naming every bad item. Fields the policy disables are dropped.
-/// Duplicate ids inside the batch are kept once.
+impl EventBatch {
+    /// A batch of `user`'s events in `company`: refused with `Validation`
+    /// if an event belongs to another company or user or is longer than
+    /// [`MAX_EVENT_SECONDS`]; an id repeated in the batch is kept once and
+    /// counted in [`repeated`](Self::repeated).
+    pub fn new(company: CompanyId, user: UserId, events: Vec<ActivityEvent>) -> Result<Self> {
+        if events
+            .iter()
+            .any(|e| e.company_id != company || e.user_id != user)
+        {
+            return Err(Error::invalid(
+                "events",
+                "every event must belong to the batch's company and user",
+            ));
+        }
+        if events
+            .iter()
+            .any(|e| e.duration_seconds > MAX_EVENT_SECONDS)
+        {
+            return Err(Error::invalid(
+                "events",
+                format!("no event may be longer than {MAX_EVENT_SECONDS} seconds"),
+            ));
+        }
+        let received = events.len();
+        let mut seen = HashSet::with_capacity(received);
+        let events: Vec<_> = events.into_iter().filter(|e| seen.insert(e.id)).collect();
+        let repeated = (received - events.len()) as u64;
+        Ok(Self {
+            company,
+            user,
+            events,
+            repeated,
+        })
+    }
+
+    /// The company every event belongs to.
+    pub fn company(&self) -> CompanyId {
+        self.company
+    }
+
+    /// The user every event belongs to.
+    pub fn user(&self) -> UserId {
+        self.user
+    }
+
+    /// The events, each id once, in the order received.
+    pub fn events(&self) -> &[ActivityEvent] {
+        &self.events
+    }
+
+    /// Events dropped because their id came earlier in the same batch.
+    pub fn repeated(&self) -> u64 {
+        self.repeated
+    }
+}
+
+/// Validates a whole upload and turns it into a batch to store: all of its
+/// events, or an error naming every bad item. Fields the policy disables
+/// are dropped. An id repeated inside the upload is kept once and counted
+/// in [`EventBatch::repeated`].
 pub fn prepare_batch(
     inputs: &[ActivityInput],
     company_id: CompanyId,
@@ -290,7 +349,7 @@ pub fn prepare_batch(
     policy: &TrackingPolicy,
     limits: &IngestLimits,
     now: DateTime<Utc>,
-) -> Result<Vec<ActivityEvent>> {
+) -> Result<EventBatch> {
     let mut v = Validator::new();
     if inputs.is_empty() {
         v.push("events", "must hold at least one event");
@@ -318,10 +377,8 @@ pub fn prepare_batch(
         }
     }
     v.finish()?;
-    let mut seen = std::collections::HashSet::with_capacity(inputs.len());
-    Ok(inputs
+    let events = inputs
         .iter()
-        .filter(|e| seen.insert(e.id))
         .map(|e| ActivityEvent {
             id: e.id,
             company_id,
@@ -337,7 +394,8 @@ pub fn prepare_batch(
                 .filter(|_| policy.app_tracking_enabled),
             url: e.url.clone().filter(|_| policy.website_tracking_enabled),
         })
-        .collect())
+        .collect();
+    EventBatch::new(company_id, user_id, events)
 }
 
 /// The checks of one event of a batch; `field` makes a field's name.
@@ -539,12 +597,10 @@ mod tests {
             now,
         )
         .unwrap();
-        assert_eq!(events.len(), 1);
-        assert_eq!(
-            (events[0].app.as_deref(), events[0].url.as_deref()),
-            (None, None)
-        );
-        assert_eq!(events[0].window_title, None);
+        assert_eq!((events.events().len(), events.repeated()), (1, 1));
+        let e = &events.events()[0];
+        assert_eq!((e.app.as_deref(), e.url.as_deref()), (None, None));
+        assert_eq!(e.window_title, None);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! seats, keys, tokens, policy enforcement, idempotent ingest, reports and
 //! corrections, and the audit trail they leave.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::executor::block_on;
 use tracker_core::protocol::*;
@@ -36,9 +38,20 @@ fn new_user(name: &str, role: Role) -> NewUser {
 
 impl World {
     fn new(plan: &str, trial_days: u32) -> World {
+        Self::with_blobs(plan, trial_days, Some(Arc::new(MemoryBlobStore::default())))
+    }
+
+    /// A world whose service keeps screenshot images in `blobs`, or was
+    /// built without a blob store.
+    fn with_blobs(plan: &str, trial_days: u32, blobs: Option<Arc<dyn BlobStore>>) -> World {
         block_on(async {
             let clock = ManualClock::new(start());
-            let t = Tracker::builder(MemoryStore::new())
+            let builder = Tracker::builder(MemoryStore::new());
+            let builder = match blobs {
+                Some(blobs) => builder.blobs(blobs),
+                None => builder,
+            };
+            let t = builder
                 .clock(clock.clone())
                 .password_hasher(Argon2Hasher::insecure_fast())
                 .build();
@@ -818,5 +831,29 @@ fn validation_names_fields_and_changes_nothing() {
             1,
             "nothing changed"
         );
+    });
+}
+
+#[test]
+fn without_a_blob_store_screenshots_are_refused_and_nothing_is_kept() {
+    let w = World::with_blobs("PRO", 14, None);
+    block_on(async {
+        w.t.create_user(&w.admin, new_user("bob", Role::Employee))
+            .await
+            .unwrap();
+        let agent = w.agent("bob").await;
+        let meta = ScreenshotUpload {
+            id: ScreenshotId::from_uuid(uuid_v4()),
+            taken_at: w.t.now(),
+            blurred: false,
+        };
+        let png = b"\x89PNG\r\n\x1a\nimage-bytes".to_vec();
+        let r = w.t.upload_screenshot(&agent, meta, png).await;
+        assert_eq!(code(r), "invalid_state", "refused, not kept in memory");
+        let shots =
+            w.t.screenshots(&w.admin, &TrackingQuery::default(), &PageRequest::default())
+                .await
+                .unwrap();
+        assert!(shots.items.is_empty(), "no row without its image");
     });
 }

@@ -2,11 +2,11 @@
 //!
 //! Every agent heartbeats, so heartbeats are most of the writes a busy
 //! server takes, and each is one small row that its next heartbeat
-//! replaces. A heartbeat whose user the token owners in memory show to be
+//! replaces. A heartbeat whose user the token contexts in memory show to be
 //! of its company is held here; the writer takes every heartbeat held at
 //! once and writes them ahead of its next group's jobs, in the group's
 //! transaction. A held heartbeat replaces an older one of the same agent.
-//! A heartbeat the owners do not tell of (its caller did not look a token
+//! A heartbeat the contexts do not tell of (its caller did not look a token
 //! up first) is checked by the database: by a lookup before it is held
 //! when it is answered before its commit, or else by a write job of its
 //! own, queued like any other write.
@@ -25,7 +25,10 @@
 //! the held heartbeats to commit ([`Engine::point`], [`Engine::read`]),
 //! every write but the tracking writes (sessions, batches, purge steps,
 //! which read none of it) runs after them in the same transaction, and the
-//! token owners in memory are patched when a heartbeat is held.
+//! token contexts in memory are patched when a heartbeat is held.
+//!
+//! [`Beats::record`] is the whole protocol as `AgentStore::record_heartbeat`
+//! runs it; the writer drives the rest through [`Deferred`].
 //!
 //! [`SqliteOptions::heartbeat_delay`]: crate::SqliteOptions::heartbeat_delay
 //! [`Engine::point`]: crate::engine::Engine::point
@@ -40,18 +43,18 @@ use std::time::{Duration, Instant};
 
 use futures_channel::oneshot;
 use rusqlite::{Connection, params};
-use tracker_core::{AgentState, CompanyId, UserId};
+use tracker_core::{AgentState, CompanyId, Error, UserId};
 
 use crate::codec::{R, int, ts};
-use crate::engine::{CommitOutcome, Deferred, in_savepoint};
+use crate::contexts::ContextCache;
+use crate::engine::{CommitOutcome, Deferred, Engine, in_savepoint};
 use crate::error::SqliteError;
-use crate::owners::OwnerCache;
-use crate::store::{count, exec};
+use crate::sql::{count, exec};
 
 type Key = (CompanyId, UserId);
 
 /// Whether `user` is a user of `company`: who may heartbeat there.
-pub(crate) fn user_of_company(c: &Connection, company: CompanyId, user: UserId) -> R<bool> {
+fn user_of_company(c: &Connection, company: CompanyId, user: UserId) -> R<bool> {
     let known = count(
         c,
         "SELECT EXISTS (SELECT 1 FROM users WHERE company_id = ?1 AND id = ?2)",
@@ -62,7 +65,7 @@ pub(crate) fn user_of_company(c: &Connection, company: CompanyId, user: UserId) 
 
 /// Writes one agent state whose user is not known to be of its company:
 /// `false` when it is not (nothing is written).
-pub(crate) fn write_beat(c: &Connection, s: &AgentState) -> R<bool> {
+fn write_beat(c: &Connection, s: &AgentState) -> R<bool> {
     if !user_of_company(c, s.company_id, s.user_id)? {
         return Ok(false);
     }
@@ -93,7 +96,7 @@ fn upsert_beat(c: &Connection, s: &AgentState) -> R<()> {
 }
 
 /// What [`Beats::hold`] did.
-pub(crate) enum Hold {
+enum Hold {
     /// Held; `first`: nothing was held before, so the writer must be told
     /// (see [`Engine::wake`]). `committed`: when the caller answers after
     /// the commit (no delay), what tells it the commit's outcome.
@@ -105,13 +108,13 @@ pub(crate) enum Hold {
     },
     /// The user is not of the company: nothing was held.
     NotOfCompany,
-    /// The owners in memory do not tell: check the database, then hold it
+    /// The contexts in memory do not tell: check the database, then hold it
     /// as checked.
     Unknown(AgentState),
 }
 
 /// The outcome of the commit that wrote a heartbeat.
-pub(crate) type Committed = oneshot::Receiver<CommitOutcome>;
+type Committed = oneshot::Receiver<CommitOutcome>;
 type Waiter = oneshot::Sender<CommitOutcome>;
 
 /// Least wait before heartbeats whose write failed are tried again, so
@@ -156,8 +159,64 @@ impl Beats {
     }
 
     /// Whether callers are answered after the commit (no delay).
-    pub(crate) fn answers_after_commit(&self) -> bool {
+    fn answers_after_commit(&self) -> bool {
         self.delay.is_zero()
+    }
+
+    /// Records a heartbeat (`AgentStore::record_heartbeat`): held if the
+    /// token contexts in memory show its user to be of its company;
+    /// otherwise checked by the database first, or, when its caller waits
+    /// for the commit anyway, written by a job of its own that checks it.
+    /// Answers once held, or after the commit that wrote it (no delay).
+    pub(crate) async fn record(
+        &self,
+        engine: &Engine,
+        contexts: &Arc<ContextCache>,
+        state: AgentState,
+    ) -> tracker_core::Result<()> {
+        let (company, user, at) = (state.company_id, state.user_id, state.last_heartbeat_at);
+        // Checked now, written with the writer's next group.
+        let held = match self.hold(state, contexts, false) {
+            Hold::Unknown(s) if self.answers_after_commit() => {
+                // Checked by the write itself, a job of its own, as the
+                // contexts in memory do not tell (a caller that did not
+                // look its token up first): no lookup ahead of it.
+                let contexts = Arc::clone(contexts);
+                return engine
+                    .write_statement(
+                        move |c| match write_beat(c, &s)? {
+                            true => Ok(()),
+                            false => Err(Error::not_found("user")),
+                        },
+                        move |()| contexts.heartbeat(company, user, at),
+                    )
+                    .await;
+            }
+            Hold::Unknown(s) => {
+                let known = engine
+                    .point_unsettled(move |c| user_of_company(c, company, user))
+                    .await?;
+                match known {
+                    true => self.hold(s, contexts, true),
+                    false => Hold::NotOfCompany,
+                }
+            }
+            held => held,
+        };
+        let Hold::Held { first, committed } = held else {
+            return Err(Error::not_found("user"));
+        };
+        if first {
+            engine.wake();
+        }
+        match committed {
+            None => Ok(()),
+            Some(committed) => match committed.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(SqliteError::Commit(e).into()),
+                Err(_) => Err(SqliteError::Closed.into()),
+            },
+        }
     }
 
     fn held(&self) -> std::sync::MutexGuard<'_, Held> {
@@ -166,13 +225,13 @@ impl Beats {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Holds a heartbeat and patches the token owners in memory with it,
+    /// Holds a heartbeat and patches the token contexts in memory with it,
     /// if the user is of the company: known to be (`checked`, from the
-    /// database), or shown to be by the rows the owners hold.
-    pub(crate) fn hold(&self, state: AgentState, owners: &OwnerCache, checked: bool) -> Hold {
+    /// database), or shown to be by the rows the contexts hold.
+    fn hold(&self, state: AgentState, contexts: &ContextCache, checked: bool) -> Hold {
         let (company, user, at) = (state.company_id, state.user_id, state.last_heartbeat_at);
         let mut held = self.held();
-        // Counted before the owners are patched (under their lock when they
+        // Counted before the contexts are patched (under their lock when they
         // are asked): a lookup that misses after the patch then finds the
         // count moved, and waits for the write before it reads the
         // database.
@@ -181,10 +240,10 @@ impl Beats {
         };
         let recorded = if checked {
             count();
-            owners.heartbeat(company, user, at);
+            contexts.heartbeat(company, user, at);
             Some(true)
         } else {
-            owners.heartbeat_if_known(company, user, at, count)
+            contexts.heartbeat_if_known(company, user, at, count)
         };
         match recorded {
             Some(true) => {
@@ -251,7 +310,7 @@ impl Deferred for Beats {
             return Some(acked);
         }
         // In time order, as they were held, so the company's sync moves as
-        // the owners in memory saw it move. Not checked again: a held
+        // the contexts in memory saw it move. Not checked again: a held
         // heartbeat's user was found in its company before it was held, and
         // users are deactivated, never deleted.
         let mut order: Vec<&AgentState> = taken.rows.values().collect();
@@ -311,8 +370,8 @@ mod tests {
         }
     }
 
-    fn held(beats: &Beats, s: AgentState, owners: &OwnerCache) -> Committed {
-        match beats.hold(s, owners, true) {
+    fn held(beats: &Beats, s: AgentState, contexts: &ContextCache) -> Committed {
+        match beats.hold(s, contexts, true) {
             Hold::Held {
                 committed: Some(committed),
                 ..
@@ -352,11 +411,11 @@ mod tests {
             params![company.0, user.0],
         )
         .unwrap();
-        let owners = OwnerCache::new(Arc::new(AtomicU64::new(0)));
+        let contexts = ContextCache::new(Arc::new(AtomicU64::new(0)));
         let beats = Beats::new(Duration::ZERO);
 
         // The write fails: the caller is told, the heartbeat waits again.
-        let first = held(&beats, state(company, user, 1), &owners);
+        let first = held(&beats, state(company, user, 1), &contexts);
         assert!(
             beats.due().is_some_and(|due| due <= Instant::now()),
             "due at once"
@@ -372,7 +431,7 @@ mod tests {
 
         // The write goes through but its commit fails: the caller is told.
         c.execute_batch("DROP TRIGGER refuse").unwrap();
-        let second = held(&beats, state(company, user, 2), &owners);
+        let second = held(&beats, state(company, user, 2), &contexts);
         c.execute_batch("BEGIN").unwrap();
         assert_eq!(beats.write(&c), Some(2), "both counted ones are taken");
         c.execute_batch("ROLLBACK").unwrap();
@@ -381,7 +440,7 @@ mod tests {
         assert!(on_disk(&c).is_empty());
 
         // The next heartbeat replaces what waits, and its commit answers it.
-        let third = held(&beats, state(company, user, 3), &owners);
+        let third = held(&beats, state(company, user, 3), &contexts);
         c.execute_batch("BEGIN").unwrap();
         assert_eq!(beats.write(&c), Some(3));
         c.execute_batch("COMMIT").unwrap();
@@ -394,10 +453,10 @@ mod tests {
     /// Above zero, a heartbeat is answered once held, and waits its delay.
     #[test]
     fn with_a_delay_a_heartbeat_is_answered_when_held() {
-        let owners = OwnerCache::new(Arc::new(AtomicU64::new(0)));
+        let contexts = ContextCache::new(Arc::new(AtomicU64::new(0)));
         let beats = Beats::new(Duration::from_secs(60));
         let s = state(CompanyId::new(), UserId::new(), 1);
-        match beats.hold(s, &owners, true) {
+        match beats.hold(s, &contexts, true) {
             Hold::Held {
                 first: true,
                 committed: None,

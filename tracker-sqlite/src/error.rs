@@ -5,8 +5,6 @@ use std::sync::Arc;
 
 use rusqlite::ErrorCode;
 
-use crate::engine::Location;
-
 /// What can go wrong in the SQLite adapter.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -78,19 +76,6 @@ pub enum SqliteError {
     /// Any other SQLite error.
     #[error("SQLite error")]
     Sqlite(#[source] rusqlite::Error),
-}
-
-impl SqliteError {
-    pub(crate) fn classify_open(location: &Location, e: rusqlite::Error) -> SqliteError {
-        match (e.sqlite_error_code(), location) {
-            (Some(ErrorCode::NotADatabase), Location::File(path)) => {
-                SqliteError::NotADatabase { path: path.clone() }
-            }
-            (Some(ErrorCode::ReadOnly), _) => SqliteError::ReadOnly,
-            (Some(ErrorCode::DiskFull), _) => SqliteError::DiskFull,
-            _ => SqliteError::Sqlite(e),
-        }
-    }
 }
 
 impl From<rusqlite::Error> for SqliteError {

@@ -18,6 +18,47 @@
 //! # }).unwrap();
 //! ```
 //!
+//! [`SqliteStore`] implements every port, so a `Tracker` runs on it as is.
+//! Open a file with [`SqliteStore::open`] (or [`SqliteStore::open_with`]
+//! and [`SqliteOptions`]), or a private database with
+//! [`SqliteStore::open_in_memory`]. The schema is applied on open; a
+//! database written by a newer version is refused with
+//! [`SqliteError::SchemaTooNew`]. Dropping the store commits what is
+//! queued and closes the file.
+//!
+//! What to know before you run it:
+//!
+//! - **Every acknowledged write is committed**, heartbeats included, unless
+//!   you set [`SqliteOptions::heartbeat_delay`] above zero: heartbeats are
+//!   then answered before their commit, and a crash loses those of the last
+//!   delay (the agents send them again within minutes).
+//! - **One thread writes.** Writes queue to it and commit together, many
+//!   to a transaction; scans run on reader threads, key lookups on the
+//!   calling thread, so the async executor runs no query longer than a
+//!   key lookup.
+//! - **Another process may open the same file** (a backup tool, a second
+//!   store): its commits are seen within 100 ms.
+//!
+//! Below: where each part lives in the source, then the operational
+//! detail: how the threads share the work
+//! ([Concurrency model](#concurrency-model)) and the [schema](#schema).
+//!
+//! # Where to look
+//!
+//! | Source | What it holds |
+//! |---|---|
+//! | `store/` | one module per port, named as in `tracker_core::store` (`tenants`, `users`, `agents`, `tracking`, …) |
+//! | `beats.rs` | the heartbeat protocol: check, hold, write with the writer's next group |
+//! | `contexts.rs` | the token contexts kept in memory between requests |
+//! | `rollup.rs` | activity ingest with per-day rollups, and their repair after a purge |
+//! | `rows.rs`, `sql.rs` | the SQL the ports share: audit appends, usage marks, key lookups; statement helpers and the `Query` builder |
+//! | `engine/` | threads and connections: `writer` (group commit), `readers`, `checkpointer` |
+//! | `codec.rs`, `error.rs`, `migrations.rs` | column encodings, [`SqliteError`], the schema (`migrations/*.sql`) |
+//!
+//! Imports only point down this table: a port module uses what is below
+//! it, `rows` and `sql` know no port, and `engine` runs closures without
+//! knowing what they query.
+//!
 //! # Concurrency model
 //!
 //! - **One writer thread** owns the only read-write connection. Writes are
@@ -62,13 +103,12 @@
 //!   index pages each) run on the calling thread with a pooled read-only
 //!   connection. They take microseconds, less than the hop to a reader
 //!   thread and back would.
-//!
-//! - **Token owners stay in memory.** Every authenticated request asks who
-//!   owns its token (`token_owner`: the token, its user, company and
-//!   policy). The store keeps those rows between requests and drops them
-//!   all whenever a commit may have changed tokens, users, companies, plans
-//!   or policies: the writer counts such commits after they commit and
-//!   before it answers, so a request that follows a revocation, a
+//! - **Token contexts stay in memory.** Every authenticated request asks
+//!   for its token's context (`token_context`: the token, its user, company
+//!   and policy). The store keeps those rows between requests and drops
+//!   them all whenever a commit may have changed tokens, users, companies,
+//!   plans or policies: the writer counts such commits after they commit
+//!   and before it answers, so a request that follows a revocation, a
 //!   suspension, a key rotation or a policy change never sees the old rows.
 //!   Heartbeats change the user's and the company's sync times on every
 //!   call; they patch the rows in memory instead, in the order they are
@@ -91,44 +131,25 @@
 //! `rusqlite_migration` (forward only). A database written by a newer
 //! version is refused with [`SqliteError::SchemaTooNew`]. Every tenant table
 //! leads its key with `company_id`; audit rows cannot be updated or deleted
-//! (triggers abort the statement).
-//!
-//! Migration 2 adds the tables of the background jobs and alerts:
-//!
-//! - `usage_pending`: UTC dates whose tracking data changed, marked with a
-//!   version by the transaction that stored the data, for the usage job.
-//! - `purge_progress`: the cutoff and running counts of an unfinished
-//!   retention purge, so a purge stopped by a crash resumes.
-//! - `alerts`: raised alerts; a partial unique index on (company, kind,
-//!   subject) of the open ones keeps one open alert per subject even when
-//!   callers race.
-//! - `alert_settings`: each company's [`AlertSettings`](tracker_core::AlertSettings)
-//!   as JSON, webhook secrets included (they sign the webhook bodies).
-//! - `alert_deliveries`: every webhook delivery attempt, per alert.
-//!
-//! Migration 3 drops the company-wide time index of activity events. The
-//! agents of a company upload at the same time, so every batch fell between
-//! the other agents' events in that index and dirtied about one page per
-//! event. Company-wide reads in time order now merge one range of the
-//! per-user index (company, user, time, id) per user that has events, and
-//! the retention purge walks that index user by user.
-//!
-//! Migration 4 makes a heartbeat one row. A user's last agent sync is its
-//! agent state's last heartbeat (the `user_rows` view joins them; the
-//! column of `users` is gone, so an update of the user cannot write back
-//! an older instant), and a trigger moves the company's last sync from the
-//! agent state, by a second or more and never back.
+//! (triggers abort the statement). Besides the tables of the ports' records
+//! the schema keeps `activity_daily` (per-user day rollups, so reports do
+//! not sum every event), `usage_pending` (the UTC dates the usage job must
+//! recompute, marked by the transaction that changed them) and
+//! `purge_progress` (so a retention purge stopped by a crash resumes).
+//! What each migration changes, and why, is noted in `src/migrations.rs`.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 mod beats;
 mod codec;
+mod contexts;
 mod engine;
 mod error;
 mod migrations;
-mod owners;
 mod rollup;
+mod rows;
+mod sql;
 mod store;
 
 use std::path::{Path, PathBuf};
@@ -204,8 +225,8 @@ impl SqliteOptions {
 /// The SQLite store. See the [crate docs](crate).
 pub struct SqliteStore {
     engine: Engine,
-    /// Token owners between requests (patched by heartbeats).
-    owners: Arc<owners::OwnerCache>,
+    /// Token contexts between requests (patched by heartbeats).
+    contexts: Arc<contexts::ContextCache>,
     /// Heartbeats on their way to the writer.
     beats: Arc<beats::Beats>,
     path: Option<PathBuf>,
@@ -251,10 +272,10 @@ impl SqliteStore {
         let beats = Arc::new(beats::Beats::new(options.heartbeat_delay));
         let deferred: Arc<dyn engine::Deferred> = beats.clone();
         let engine = Engine::open(&location, &options.tuning(), Some(deferred))?;
-        let owners = owners::OwnerCache::new(engine.directory_version());
+        let contexts = contexts::ContextCache::new(engine.directory_version());
         Ok(Self {
             engine,
-            owners: Arc::new(owners),
+            contexts: Arc::new(contexts),
             beats,
             path,
         })

@@ -23,6 +23,7 @@ use tracker_core::{ActivityEvent, ActivityKind, CompanyId, UserId, tenancy::pars
 
 use crate::codec::{R, corrupt, ts};
 use crate::error::db;
+use crate::rows::mark_usage;
 
 #[derive(Default)]
 struct Day {
@@ -117,7 +118,7 @@ pub(crate) fn ingest(
     }
 
     // The usage job recomputes the UTC dates that received new events.
-    crate::store::mark_usage(c, company, event_dates(fresh.values().flatten().copied()))?;
+    mark_usage(c, company, event_dates(fresh.values().flatten().copied()))?;
 
     let mut days: BTreeMap<(UserId, NaiveDate), Day> = BTreeMap::new();
     for (user, evs) in &fresh {

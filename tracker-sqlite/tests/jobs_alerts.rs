@@ -4,7 +4,10 @@
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use futures::executor::block_on;
-use tracker_core::store::{AlertStore, DayRollup, PurgeBatch, TrackingStore};
+use tracker_core::store::{
+    AlertStore, DayRollup, PurgeBatch, RetentionStore, TrackingStore, UsageStore,
+};
+use tracker_core::testkit::insert_events;
 use tracker_core::*;
 use tracker_sqlite::{SCHEMA_VERSION, SqliteStore};
 
@@ -37,7 +40,7 @@ fn event(
 
 fn rollup(store: &SqliteStore, company: CompanyId, user: UserId) -> Vec<DayRollup> {
     let users = Some([user].into());
-    block_on(store.day_rollups(company, &users, NaiveDate::MIN, NaiveDate::MAX))
+    block_on(store.day_rollups(company, users.as_ref(), NaiveDate::MIN, NaiveDate::MAX))
         .unwrap()
         .unwrap()
 }
@@ -60,7 +63,7 @@ fn a_purge_cut_inside_a_kept_day_rebuilds_its_rollups() {
         event(c, overlapped, at(6, 1, 5), 10, Active),
         event(c, overlapped, at(6, 10, 0), 5, Active),
     ];
-    block_on(store.insert_activity(c, &events)).unwrap();
+    block_on(insert_events(&store, c, &events)).unwrap();
     assert!(
         !rollup(&store, c, overlapped)[0].exact,
         "overlap seen at ingest"
@@ -121,13 +124,17 @@ fn usage_marks_follow_only_stored_rows() {
     assert!(block_on(store.pending_usage_days(c)).unwrap().is_empty());
 
     let batch = vec![event(c, u, at(4, 8, 0), 10, ActivityKind::Active)];
-    block_on(store.insert_activity(c, &batch)).unwrap();
-    block_on(store.insert_activity(c, &batch)).unwrap();
+    block_on(insert_events(&store, c, &batch)).unwrap();
+    block_on(insert_events(&store, c, &batch)).unwrap();
     let first = block_on(store.pending_usage_days(c)).unwrap();
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].version, 1, "a replay marks nothing");
-    block_on(store.insert_activity(c, &[event(c, u, at(4, 9, 0), 10, ActivityKind::Active)]))
-        .unwrap();
+    block_on(insert_events(
+        &store,
+        c,
+        &[event(c, u, at(4, 9, 0), 10, ActivityKind::Active)],
+    ))
+    .unwrap();
     assert_eq!(block_on(store.pending_usage_days(c)).unwrap()[0].version, 2);
 }
 

@@ -9,8 +9,9 @@ use futures::executor::block_on;
 use tracker_core::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
 use tracker_core::identity::TokenRecord;
 use tracker_core::secret::SecretHash;
-use tracker_core::store::{AuditStore, TenantStore, TrackingStore, UserStore};
+use tracker_core::store::{AgentStore, AuditStore, TenantStore, TrackingStore, UserStore};
 use tracker_core::tenancy::NewPlan;
+use tracker_core::testkit::insert_events;
 use tracker_core::*;
 use tracker_sqlite::{SCHEMA_VERSION, SqliteError, SqliteOptions, SqliteStore};
 
@@ -50,7 +51,7 @@ fn acknowledged_writes_survive_drop_and_reopen() {
     let events: Vec<ActivityEvent> = (0..500).map(|n| activity(company, user, n)).collect();
     {
         let store = SqliteStore::open(&path).unwrap();
-        let n = block_on(store.insert_activity(company, &events)).unwrap();
+        let n = block_on(insert_events(&store, company, &events)).unwrap();
         assert_eq!(n.inserted, 500);
         for i in 0..10 {
             block_on(store.append_audit(event(AuditChain::Platform, i))).unwrap();
@@ -59,7 +60,7 @@ fn acknowledged_writes_survive_drop_and_reopen() {
     let store = SqliteStore::open(&path).unwrap();
     let stored = block_on(store.activity_between(
         company,
-        &None,
+        None,
         Utc::now() - Duration::days(1),
         Utc::now() + Duration::days(1),
     ))
@@ -75,7 +76,7 @@ fn acknowledged_writes_survive_drop_and_reopen() {
         Ok(10)
     );
     // A replayed batch after the reopen is still recognised.
-    let again = block_on(store.insert_activity(company, &events)).unwrap();
+    let again = block_on(insert_events(&store, company, &events)).unwrap();
     assert_eq!((again.inserted, again.duplicates), (0, 500));
 }
 
@@ -165,7 +166,7 @@ fn a_full_database_fails_writes_and_keeps_what_it_had() {
         for e in &mut batch {
             e.window_title = Some("w".repeat(200));
         }
-        match block_on(store.insert_activity(company, &batch)) {
+        match block_on(insert_events(&store, company, &batch)) {
             Ok(n) => stored += n.inserted,
             Err(e) => {
                 failure = Some(e);
@@ -183,7 +184,7 @@ fn a_full_database_fails_writes_and_keeps_what_it_had() {
     // The failed batch was rolled back whole; earlier ones are intact.
     let all = block_on(store.activity_between(
         company,
-        &None,
+        None,
         Utc::now() - Duration::days(1),
         Utc::now() + Duration::days(1),
     ))
@@ -312,7 +313,7 @@ fn look_up_a_token_of(store: &SqliteStore, company: CompanyId, user: UserId) {
         expires_at: Utc::now() + Duration::days(1),
     };
     block_on(store.insert_token(&token)).unwrap();
-    assert!(block_on(store.token_owner(&hash)).unwrap().is_some());
+    assert!(block_on(store.token_context(&hash)).unwrap().is_some());
 }
 
 /// Sixteen agents of one company heartbeat fifty times each, at once; the
@@ -551,7 +552,7 @@ fn the_checkpointer_copies_commits_into_the_database_file() {
     let company = CompanyId::new();
     let user = UserId::new();
     let batch: Vec<ActivityEvent> = (0..50).map(|n| activity(company, user, n)).collect();
-    block_on(store.insert_activity(company, &batch)).unwrap();
+    block_on(insert_events(&store, company, &batch)).unwrap();
 
     let copy = dir.path().join("copy.db");
     let mut found = 0;
@@ -591,7 +592,11 @@ fn a_token_deleted_by_another_connection_stops_authenticating() {
     block_on(store.insert_token(&token)).unwrap();
     // Asked twice: the second answer may come from the store's memory.
     for _ in 0..2 {
-        assert!(block_on(store.token_owner(&token.hash)).unwrap().is_some());
+        assert!(
+            block_on(store.token_context(&token.hash))
+                .unwrap()
+                .is_some()
+        );
     }
 
     // Another process (here a plain connection) revokes it.
@@ -604,13 +609,13 @@ fn a_token_deleted_by_another_connection_stops_authenticating() {
 
     // Polled, not timed: the writer looks for other connections' commits
     // every 100 ms when idle.
-    let mut owner = block_on(store.token_owner(&token.hash)).unwrap();
+    let mut owner = block_on(store.token_context(&token.hash)).unwrap();
     for _ in 0..600 {
         if owner.is_none() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
-        owner = block_on(store.token_owner(&token.hash)).unwrap();
+        owner = block_on(store.token_context(&token.hash)).unwrap();
     }
     assert!(owner.is_none(), "the revocation reached the store");
 }

@@ -5,7 +5,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, Type};
 use tracker_core::audit::AuditChain;
-use tracker_core::identity::TokenRecord;
 use tracker_core::notify::DeliveryRecord;
 use tracker_core::rows::{self, Columns};
 use tracker_core::store::{DayRollup, PendingUsageDay, PurgeProgress};
@@ -269,7 +268,6 @@ decoders!(
     company -> Company,
     subscription -> Subscription,
     user -> User,
-    token -> TokenRecord,
     team -> Team,
     policy -> TrackingPolicy,
     audit_event -> AuditEvent,

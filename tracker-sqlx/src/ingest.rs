@@ -16,28 +16,18 @@
 //! pieces were cut in; if it is not, nothing is inserted and the batch is
 //! cut again.
 
-use std::collections::HashSet;
-
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use sqlx::Row;
 use tracker_core::report::{day_bounds, span_dates};
-use tracker_core::store::{IngestCount, utc_dates};
-use tracker_core::tenancy::parse_timezone;
-use tracker_core::{ActivityEvent, ActivityKind, CompanyId};
+use tracker_core::store::{EventBatch, IngestCount, utc_dates};
+use tracker_core::{ActivityEvent, ActivityKind};
 use uuid::Uuid;
 
 use crate::PgStore;
 use crate::codec::{R, int32};
 use crate::error::db;
-
-/// The company's timezone as stored (`None` for an unknown company) and
-/// as used (UTC when it is unknown or unreadable).
-#[derive(Clone)]
-pub(crate) struct CompanyZone {
-    name: Option<String>,
-    tz: Tz,
-}
+use crate::tx::finish;
 
 const INGEST: &str = "
 WITH input AS (
@@ -134,7 +124,7 @@ struct Marks {
     date: Vec<NaiveDate>,
 }
 
-fn utc_marks(events: &[&ActivityEvent]) -> Marks {
+fn utc_marks(events: &[ActivityEvent]) -> Marks {
     let mut m = Marks::default();
     for e in events {
         for date in utc_dates(e.started_at, e.ended_at()) {
@@ -156,7 +146,7 @@ struct Pieces {
     last_at: Vec<DateTime<Utc>>,
 }
 
-fn cut(tz: Tz, events: &[&ActivityEvent]) -> Pieces {
+fn cut(tz: Tz, events: &[ActivityEvent]) -> Pieces {
     let mut p = Pieces::default();
     for e in events {
         let end = e.ended_at();
@@ -182,58 +172,17 @@ fn cut(tz: Tz, events: &[&ActivityEvent]) -> Pieces {
     p
 }
 
-impl PgStore {
-    async fn zone(&self, company: CompanyId) -> R<CompanyZone> {
-        if let Some(z) = self.cached_zone(company) {
-            return Ok(z);
-        }
-        let name: Option<String> = sqlx::query("SELECT timezone FROM companies WHERE id = $1")
-            .bind(company.0)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(db)?
-            .map(|row| row.try_get(0))
-            .transpose()
-            .map_err(db)?;
-        let zone = CompanyZone {
-            tz: name.as_deref().and_then(parse_timezone).unwrap_or(Tz::UTC),
-            name,
-        };
-        if zone.name.is_some()
-            && let Ok(mut map) = self.timezones.lock()
-        {
-            map.insert(company, zone.clone());
-        }
-        Ok(zone)
-    }
-
-    fn cached_zone(&self, company: CompanyId) -> Option<CompanyZone> {
-        self.timezones.lock().ok()?.get(&company).cloned()
-    }
-
-    /// Drops a cached timezone (after a company update).
-    pub(crate) fn forget_timezone(&self, company: CompanyId) {
-        if let Ok(mut map) = self.timezones.lock() {
-            map.remove(&company);
-        }
-    }
-}
-
-pub(crate) async fn ingest(
-    store: &PgStore,
-    company: CompanyId,
-    events: &[ActivityEvent],
-) -> R<IngestCount> {
-    // An id repeated inside the batch is a duplicate like any other.
-    let mut seen = HashSet::with_capacity(events.len());
-    let unique: Vec<&ActivityEvent> = events.iter().filter(|e| seen.insert(e.id)).collect();
-    let repeated = (events.len() - unique.len()) as u64;
-    if unique.is_empty() {
+/// Stores a batch, ignoring ids stored before; `duplicates` counts those.
+pub(crate) async fn ingest(store: &PgStore, batch: &EventBatch) -> R<IngestCount> {
+    let company = batch.company();
+    // Each id is in the batch once (`EventBatch` drops repeats).
+    let events = batch.events();
+    if events.is_empty() {
         return Ok(IngestCount::default());
     }
 
     let mut cols = Columns::default();
-    for e in &unique {
+    for e in events {
         cols.id.push(e.id.0);
         cols.user_id.push(e.user_id.0);
         cols.session_id.push(e.session_id.map(|s| s.0));
@@ -244,16 +193,17 @@ pub(crate) async fn ingest(
         cols.window_title.push(e.window_title.clone());
         cols.url.push(e.url.clone());
     }
-    let marks = utc_marks(&unique);
+    let marks = utc_marks(events);
     let mut users: Vec<Uuid> = cols.user_id.clone();
     users.sort_unstable();
     users.dedup();
 
     // A second pass only happens when the timezone changed since it was cached.
     for _ in 0..2 {
-        let zone = store.zone(company).await?;
-        let pieces = cut(zone.tz, &unique);
-        let mut tx = store.pool.begin().await.map_err(db)?;
+        let zone = store.zones.zone(&store.pool, company).await?;
+        let pieces = cut(zone.tz, events);
+        // Not `in_tx`: a stale timezone rolls back and goes round again.
+        let mut tx = store.begin().await?;
         let r = async {
             // Per-user locks in a fixed order: the overlap check of a batch sees
             // every batch of the same users committed before it.
@@ -297,14 +247,14 @@ pub(crate) async fn ingest(
         if let Ok((false, _)) = r {
             // Nothing was inserted; let the locks go and cut the batch again.
             let _ = tx.rollback().await;
-            store.forget_timezone(company);
+            store.zones.forget(company);
             continue;
         }
-        let (_, inserted) = crate::store::finish(tx, r).await?;
+        let (_, inserted) = finish(tx, r).await?;
         let inserted = u64::try_from(inserted).unwrap_or(0);
         return Ok(IngestCount {
             inserted,
-            duplicates: unique.len() as u64 - inserted + repeated,
+            duplicates: events.len() as u64 - inserted,
         });
     }
     Err(tracker_core::Error::invalid_state(

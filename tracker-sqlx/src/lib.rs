@@ -2,6 +2,9 @@
 //! on PostgreSQL through sqlx, for many stateless nodes sharing one
 //! database.
 //!
+//! Connect a [`PgStore`] and hand it to the service; it creates its schema
+//! and applies its migrations on the way:
+//!
 //! ```
 //! use tracker_core::{Argon2Hasher, Tracker};
 //! use tracker_sqlx::{PgConfig, PgStore};
@@ -24,6 +27,28 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! [`PgConfig`] sizes the pool and names the schema; [`migrator`] runs the
+//! migrations from a deployment's own flow instead; the `testing` feature
+//! adds `testing::TestStore`, a store in a fresh schema for tests.
+//!
+//! # Where to look
+//!
+//! One module per port of `tracker_core::store`, over a layer of helpers
+//! that never calls back into them:
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | `store::{tenants, users, teams, agents, policy, audit}` | plans and companies, users and owners, teams, tokens and heartbeats, policies, the audit trail |
+//! | `store::{tracking, retention, usage, tasks, alerts}` | sessions, events and screenshots, the retention purge, usage aggregates and marks, tasks and corrections, alerts |
+//! | `ingest` | the one-statement activity ingest with its daily rollups |
+//! | `tx`, `chain`, `shared` | the transaction frame and advisory locks, the audit append, statements several ports share |
+//! | `sql`, `codec`, `zones` | query building and paging, row decoding, the timezone cache |
+//! | `config`, `connect`, `error` | [`PgConfig`] and the migrations, [`PgStore`] itself, [`PgError`] |
+//!
+//! Every write of more than one statement runs in one transaction
+//! (`PgStore::in_tx`; the ingest frames its own, to retry), so an audited
+//! change and its audit event commit together or not at all.
 //!
 //! # Schema and migrations
 //!
@@ -67,7 +92,8 @@
 //!   inserted with `ON CONFLICT DO NOTHING`; per-user advisory locks make
 //!   the overlap check of the daily rollups see every earlier batch.
 //! - The UTC dates an ingest touched are marked in `usage_pending` by the
-//!   same statement (screenshots: the same transaction), each mark with a
+//!   same statement (screenshots and approved corrections: the same
+//!   transaction), each mark with a
 //!   version the usage job compares before it clears the mark, so data
 //!   arriving while the job computes keeps its date pending. Marks are
 //!   upserted in date order, so concurrent batches of one company never
@@ -95,236 +121,20 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod chain;
 mod codec;
+mod config;
+mod connect;
 mod error;
 mod ingest;
+mod shared;
+mod sql;
 mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
+mod tx;
+mod zones;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
-use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
-use tracker_core::CompanyId;
-
+pub use crate::config::{MIGRATOR, PgConfig, migrator};
+pub use crate::connect::PgStore;
 pub use crate::error::PgError;
-
-/// The migrations of this crate, as written in `migrations/`. Runs in the
-/// current schema with sqlx's default history table; [`migrator`] places
-/// both in a schema of their own, as the store does.
-pub static MIGRATOR: Migrator = sqlx::migrate!();
-
-/// The migrations with their history table in `schema`, creating the schema
-/// first if it is missing. Run it on connections whose `search_path` starts
-/// with `schema` (as the store's own are), so the tables land there too.
-pub fn migrator(schema: &str) -> Result<Migrator, PgError> {
-    check_schema_name(schema)?;
-    let mut m = Migrator::with_migrations(MIGRATOR.iter().cloned().collect());
-    m.create_schema(schema.to_owned());
-    m.dangerous_set_table_name(format!("\"{schema}\"._sqlx_migrations"));
-    Ok(m)
-}
-
-/// Settings of the store and its connection pool.
-#[derive(Debug, Clone)]
-pub struct PgConfig {
-    /// The schema holding every table of the store and its migration
-    /// history: lowercase ASCII letters, digits and `_`, starting with a
-    /// letter, at most 63 bytes. Default `tracker`.
-    pub schema: String,
-    /// Apply pending migrations on connect. Default true.
-    pub run_migrations: bool,
-    /// Most connections the pool opens. Default 16.
-    pub max_connections: u32,
-    /// Connections the pool keeps open when idle. Default 0.
-    pub min_connections: u32,
-    /// How long a call waits for a free connection before failing.
-    /// Default 5 s.
-    pub acquire_timeout: Duration,
-    /// Idle connections are closed after this long. Default 10 min.
-    pub idle_timeout: Option<Duration>,
-    /// Connections are replaced after this long. Default 30 min.
-    pub max_lifetime: Option<Duration>,
-    /// The server cancels a statement running longer than this
-    /// (`statement_timeout`). Default 30 s.
-    pub statement_timeout: Option<Duration>,
-    /// The server fails a statement waiting longer than this for a lock
-    /// (`lock_timeout`). Default 10 s.
-    pub lock_timeout: Option<Duration>,
-    /// `application_name` shown in `pg_stat_activity`. Default `tracker`.
-    pub application_name: String,
-}
-
-impl Default for PgConfig {
-    fn default() -> Self {
-        Self {
-            schema: "tracker".to_owned(),
-            run_migrations: true,
-            max_connections: 16,
-            min_connections: 0,
-            acquire_timeout: Duration::from_secs(5),
-            idle_timeout: Some(Duration::from_secs(600)),
-            max_lifetime: Some(Duration::from_secs(1800)),
-            statement_timeout: Some(Duration::from_secs(30)),
-            lock_timeout: Some(Duration::from_secs(10)),
-            application_name: "tracker".to_owned(),
-        }
-    }
-}
-
-fn check_schema_name(schema: &str) -> Result<(), PgError> {
-    let ok = schema.len() <= 63
-        && schema.starts_with(|c: char| c.is_ascii_lowercase())
-        && schema
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(PgError::InvalidSchema {
-            schema: schema.to_owned(),
-        })
-    }
-}
-
-/// Every storage port of `tracker-core` on PostgreSQL. Cheap to share
-/// behind an `Arc`; the pool inside is shared by every call.
-pub struct PgStore {
-    pool: PgPool,
-    schema: String,
-    /// Company timezones for cutting rollup days. A cached name is checked
-    /// by the ingest statement itself, so a stale entry is never used.
-    timezones: Mutex<HashMap<CompanyId, ingest::CompanyZone>>,
-}
-
-impl std::fmt::Debug for PgStore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PgStore")
-            .field("schema", &self.schema)
-            .field("pool_size", &self.pool.size())
-            .finish_non_exhaustive()
-    }
-}
-
-impl PgStore {
-    /// Connects to the database at `url` (a `postgres://` URL) with
-    /// `config`, and applies pending migrations unless told not to.
-    pub async fn connect(url: &str, config: PgConfig) -> Result<Self, PgError> {
-        let options: PgConnectOptions = url.parse().map_err(PgError::Connect)?;
-        Self::connect_with(options, config).await
-    }
-
-    /// Like [`connect`](Self::connect), with connection options built by the
-    /// caller (TLS files, a socket, a password from a secret store…).
-    pub async fn connect_with(
-        options: PgConnectOptions,
-        config: PgConfig,
-    ) -> Result<Self, PgError> {
-        check_schema_name(&config.schema)?;
-        let mut settings = vec![("search_path", format!("\"{}\"", config.schema))];
-        if let Some(t) = config.statement_timeout {
-            settings.push(("statement_timeout", t.as_millis().to_string()));
-        }
-        if let Some(t) = config.lock_timeout {
-            settings.push(("lock_timeout", t.as_millis().to_string()));
-        }
-        let options = options
-            .application_name(&config.application_name)
-            .options(settings);
-        let pool = PgPoolOptions::new()
-            .max_connections(config.max_connections)
-            .min_connections(config.min_connections)
-            .acquire_timeout(config.acquire_timeout)
-            .idle_timeout(config.idle_timeout)
-            .max_lifetime(config.max_lifetime)
-            .connect_with(options)
-            .await
-            .map_err(PgError::Connect)?;
-        if config.run_migrations {
-            migrator(&config.schema)?
-                .run(&pool)
-                .await
-                .map_err(PgError::Migrate)?;
-        }
-        Ok(Self {
-            pool,
-            schema: config.schema,
-            timezones: Mutex::new(HashMap::new()),
-        })
-    }
-
-    /// The connection pool (every connection has the store's schema first
-    /// on its `search_path`).
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
-    /// The schema holding the store's tables.
-    pub fn schema(&self) -> &str {
-        &self.schema
-    }
-
-    /// Whether the database answers (for readiness probes).
-    pub async fn ping(&self) -> Result<(), PgError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map(drop)
-            .map_err(PgError::Database)
-    }
-
-    /// Drops the store's schema with every table in it, then closes the
-    /// pool. Irreversible: for tests and teardown scripts.
-    pub async fn drop_schema(&self) -> Result<(), PgError> {
-        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema);
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&self.pool)
-            .await
-            .map_err(PgError::Database)?;
-        self.pool.close().await;
-        Ok(())
-    }
-
-    /// Closes every connection, waiting for calls in flight.
-    pub async fn close(&self) {
-        self.pool.close().await;
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn schema_names_are_checked() {
-        for ok in ["tracker", "t", "tracker_2", &"a".repeat(63)] {
-            assert!(check_schema_name(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "Tracker",
-            "1tracker",
-            "_t",
-            "tr-acker",
-            "t\"; DROP",
-            &"a".repeat(64),
-        ] {
-            assert!(
-                matches!(check_schema_name(bad), Err(PgError::InvalidSchema { .. })),
-                "{bad}"
-            );
-        }
-    }
-
-    #[test]
-    fn the_migrator_keeps_its_history_in_the_schema() {
-        let m = migrator("tenant_data").unwrap();
-        assert_eq!(m.table_name, "\"tenant_data\"._sqlx_migrations");
-        assert_eq!(m.create_schemas.as_ref(), ["tenant_data"]);
-        assert_eq!(m.iter().count(), MIGRATOR.iter().count());
-        assert!(migrator("Bad").is_err());
-    }
-}

@@ -24,8 +24,8 @@ use std::io::Write;
 use std::ops::Deref;
 
 use tracker_core::store::{
-    AlertStore, AuditStore, PolicyStore, Store, TenantStore, TrackingStore, UsageStore, UserStore,
-    WorkStore,
+    AgentStore, AlertStore, AuditStore, CorrectionStore, PolicyStore, RetentionStore, Store,
+    TaskStore, TeamStore, TenantStore, TrackingStore, UsageStore, UserStore,
 };
 
 use crate::{PgConfig, PgStore};
@@ -123,6 +123,12 @@ impl Store for TestStore {
     fn users(&self) -> &dyn UserStore {
         self.store()
     }
+    fn teams(&self) -> &dyn TeamStore {
+        self.store()
+    }
+    fn agents(&self) -> &dyn AgentStore {
+        self.store()
+    }
     fn policies(&self) -> &dyn PolicyStore {
         self.store()
     }
@@ -132,10 +138,16 @@ impl Store for TestStore {
     fn tracking(&self) -> &dyn TrackingStore {
         self.store()
     }
-    fn work(&self) -> &dyn WorkStore {
+    fn retention(&self) -> &dyn RetentionStore {
         self.store()
     }
     fn usage(&self) -> &dyn UsageStore {
+        self.store()
+    }
+    fn tasks(&self) -> &dyn TaskStore {
+        self.store()
+    }
+    fn corrections(&self) -> &dyn CorrectionStore {
         self.store()
     }
     fn alerts(&self) -> &dyn AlertStore {

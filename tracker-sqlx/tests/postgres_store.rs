@@ -1,6 +1,7 @@
 //! What only a real PostgreSQL server can show: concurrent writers of one
 //! audit chain, append-only audit rows at the database level, migrations in
-//! the store's own schema, several nodes sharing one database, and clear
+//! the store's own schema, several nodes sharing one database, a write
+//! rolled back whole when the server refuses its last statement, and clear
 //! errors for bad settings. Each test runs in a schema of its own
 //! (skipped without `DATABASE_URL`, failed without it under `CI=true`).
 
@@ -9,7 +10,9 @@ use std::sync::Arc;
 
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use tracker_core::audit::{self, Actor, AuditAction, AuditChain, NewAuditEvent};
-use tracker_core::store::{AlertStore, AuditStore, CompanyChange, Store, TrackingStore};
+use tracker_core::store::{
+    AlertStore, AuditStore, CompanyChange, CorrectionStore, Store, TrackingStore, UsageStore,
+};
 use tracker_core::testkit;
 use tracker_core::*;
 use tracker_sqlx::testing::TestStore;
@@ -242,7 +245,9 @@ async fn another_node_changing_the_timezone_is_seen_by_ingest() {
         Utc.with_ymd_and_hms(2026, 5, 1, 10, 0, 0).unwrap(),
         60,
     );
-    db.insert_activity(c, &[warm]).await.unwrap();
+    testkit::insert_events(db.store(), c, &[warm])
+        .await
+        .unwrap();
 
     // Another node moves the company to Tokyo (UTC+9).
     let node = second_node(&db).await;
@@ -261,15 +266,14 @@ async fn another_node_changing_the_timezone_is_seen_by_ingest() {
 
     // 14:00-16:00 UTC is 23:00-01:00 in Tokyo: an hour on each local day.
     let start = Utc.with_ymd_and_hms(2026, 5, 10, 14, 0, 0).unwrap();
-    let n = db
-        .insert_activity(c, &[activity(c, user, start, 7_200)])
+    let n = testkit::insert_events(db.store(), c, &[activity(c, user, start, 7_200)])
         .await
         .unwrap();
     assert_eq!(n.inserted, 1);
     let d10 = NaiveDate::from_ymd_opt(2026, 5, 10).unwrap();
     let d11 = NaiveDate::from_ymd_opt(2026, 5, 11).unwrap();
     let rollups = db
-        .day_rollups(c, &Some(BTreeSet::from([user])), d10, d11)
+        .day_rollups(c, Some(&BTreeSet::from([user])), d10, d11)
         .await
         .unwrap()
         .unwrap();
@@ -286,7 +290,7 @@ async fn concurrent_overlapping_batches_of_one_user_are_flagged() {
     let db = Arc::new(db);
     let fx = testkit::company(db.as_ref(), 10, 1_000).await;
     let (c, user) = (fx.company.id, fx.admin.id);
-    let users = Some(BTreeSet::from([user]));
+    let users = BTreeSet::from([user]);
     // Two devices of one user upload overlapping time at the same moment,
     // on a different day each round. Without serialization each batch
     // would miss the other and leave the day marked exact.
@@ -296,14 +300,14 @@ async fn concurrent_overlapping_batches_of_one_user_are_flagged() {
         let b = activity(c, user, start + Duration::minutes(10), 1_800);
         let (d1, d2) = (Arc::clone(&db), Arc::clone(&db));
         let (ra, rb) = tokio::join!(
-            tokio::spawn(async move { d1.insert_activity(c, &[a]).await }),
-            tokio::spawn(async move { d2.insert_activity(c, &[b]).await }),
+            tokio::spawn(async move { testkit::insert_events(d1.store(), c, &[a]).await }),
+            tokio::spawn(async move { testkit::insert_events(d2.store(), c, &[b]).await }),
         );
         assert_eq!(ra.unwrap().unwrap().inserted, 1);
         assert_eq!(rb.unwrap().unwrap().inserted, 1);
         let date = NaiveDate::from_ymd_opt(2026, 3, day).unwrap();
         let rollups = db
-            .day_rollups(c, &users, date, date)
+            .day_rollups(c, Some(&users), date, date)
             .await
             .unwrap()
             .unwrap();
@@ -341,14 +345,16 @@ async fn concurrent_batches_of_one_company_mark_its_days_without_deadlock() {
         .cloned()
         .map(|batch| {
             let db = Arc::clone(&db);
-            tokio::spawn(async move { db.insert_activity(c, &batch).await })
+            tokio::spawn(async move { testkit::insert_events(db.store(), c, &batch).await })
         })
         .collect();
     for t in tasks {
         assert_eq!(t.await.unwrap().unwrap().inserted, 5);
     }
     // A retried batch inserts nothing, so it marks nothing.
-    let retried = db.insert_activity(c, &batches[0]).await.unwrap();
+    let retried = testkit::insert_events(db.store(), c, &batches[0])
+        .await
+        .unwrap();
     assert_eq!(retried.inserted, 0);
     let pending = db.pending_usage_days(c).await.unwrap();
     let expected: Vec<_> = (1..=5)
@@ -427,20 +433,18 @@ async fn a_batch_is_stored_whole_or_not_at_all() {
         company_id: CompanyId::new(),
         ..activity(c, user, start, 60)
     };
-    let err = db
-        .insert_activity(c, &[good.clone(), stranger])
+    let err = testkit::insert_events(db.store(), c, &[good.clone(), stranger])
         .await
         .unwrap_err();
     assert_eq!(err.code(), "validation");
     assert!(
-        db.activity_between(c, &None, start, start + Duration::hours(1))
+        db.activity_between(c, None, start, start + Duration::hours(1))
             .await
             .unwrap()
             .is_empty()
     );
     // Repeated ids inside one batch count as duplicates.
-    let n = db
-        .insert_activity(c, &[good.clone(), good.clone()])
+    let n = testkit::insert_events(db.store(), c, &[good.clone(), good.clone()])
         .await
         .unwrap();
     assert_eq!((n.inserted, n.duplicates), (1, 1));
@@ -454,7 +458,7 @@ async fn bounds_beyond_postgres_calendar_are_answered() {
     let fx = testkit::company(&*db, 10, 1_000).await;
     let c = fx.company.id;
     let start = Utc.with_ymd_and_hms(2026, 4, 1, 9, 0, 0).unwrap();
-    db.insert_activity(c, &[activity(c, fx.admin.id, start, 60)])
+    testkit::insert_events(db.store(), c, &[activity(c, fx.admin.id, start, 60)])
         .await
         .unwrap();
     let (min, max) = (
@@ -462,7 +466,7 @@ async fn bounds_beyond_postgres_calendar_are_answered() {
         chrono::DateTime::<Utc>::MAX_UTC,
     );
     assert_eq!(
-        db.activity_between(c, &None, min, max).await.unwrap().len(),
+        db.activity_between(c, None, min, max).await.unwrap().len(),
         1
     );
     let filter = tracker_core::store::TrackingFilter {
@@ -476,7 +480,7 @@ async fn bounds_beyond_postgres_calendar_are_answered() {
         .unwrap();
     assert_eq!(page.items.len(), 1);
     let rollups = db
-        .day_rollups(c, &None, NaiveDate::MIN, NaiveDate::MAX)
+        .day_rollups(c, None, NaiveDate::MIN, NaiveDate::MAX)
         .await
         .unwrap()
         .unwrap();
@@ -487,5 +491,77 @@ async fn bounds_beyond_postgres_calendar_are_answered() {
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+#[tokio::test]
+async fn an_approval_whose_audit_event_fails_leaves_nothing_behind() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let fx = testkit::company(&*db, 10, 1_000).await;
+    let (c, admin) = (fx.company.id, fx.admin.id);
+    let chain = AuditChain::Company(c);
+    let start = Utc.with_ymd_and_hms(2026, 4, 1, 22, 0, 0).unwrap();
+    let now = clock::normalize(Utc::now());
+    let fix = CorrectionRequest {
+        id: CorrectionId::new(),
+        company_id: c,
+        user_id: admin,
+        starts_at: start,
+        ends_at: start + Duration::hours(4),
+        reason: "the agent was off".into(),
+        status: CorrectionStatus::Pending,
+        decided_by: None,
+        decided_at: None,
+        decision_note: None,
+        created_at: now,
+    };
+    db.insert_correction(&fix).await.unwrap();
+    let approved = CorrectionRequest {
+        status: CorrectionStatus::Approved,
+        decided_by: Some(admin),
+        decided_at: Some(now),
+        ..fix.clone()
+    };
+    let events_before = db.read_chain(chain, 0, 100).await.unwrap().len();
+    // PostgreSQL refuses a NUL character in text: the append fails after
+    // the decision and its usage marks were written in the transaction.
+    let refused = NewAuditEvent {
+        description: "bad\0event".into(),
+        ..event(chain, 1)
+    };
+    let err = db.decide_correction(&approved, refused).await.unwrap_err();
+    assert!(matches!(err, Error::Storage { .. }), "{err:?}");
+    let stored = db.get_correction(c, fix.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.status,
+        CorrectionStatus::Pending,
+        "decision rolled back"
+    );
+    assert!(
+        db.pending_usage_days(c).await.unwrap().is_empty(),
+        "marks rolled back"
+    );
+    assert_eq!(
+        db.read_chain(chain, 0, 100).await.unwrap().len(),
+        events_before
+    );
+    // The same decision with a good event commits all three.
+    db.decide_correction(&approved, event(chain, 2))
+        .await
+        .unwrap();
+    let marked: Vec<NaiveDate> = db
+        .pending_usage_days(c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.date)
+        .collect();
+    let day = |d| NaiveDate::from_ymd_opt(2026, 4, d).unwrap();
+    assert_eq!(marked, [day(1), day(2)], "22:00 to 02:00 UTC");
+    assert_eq!(
+        db.read_chain(chain, 0, 100).await.unwrap().len(),
+        events_before + 1
     );
 }

@@ -13,7 +13,7 @@ use tracker_core::{Page, PageRequest, Screenshot, Task, WorkSession, WorkSession
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Agent, JsonBody, Listing, Params, parse_json, read_body};
-use crate::openapi::{
+use crate::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, ScreenshotForm, TooManyRequests,
     Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };

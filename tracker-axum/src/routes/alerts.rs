@@ -11,7 +11,7 @@ use super::Id;
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Listing};
-use crate::openapi::{
+use crate::responses::{
     BadRequest, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
     UnprocessableEntity, UnsupportedMediaType,
 };

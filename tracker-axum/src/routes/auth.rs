@@ -8,7 +8,7 @@ use tracker_core::protocol::{LoginRequest, LoginResponse};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{ClientIp, JsonBody, bearer};
-use crate::openapi::{
+use crate::responses::{
     BadRequest, Forbidden, PayloadTooLarge, TooManyRequests, Unauthorized, UnprocessableEntity,
     UnsupportedMediaType,
 };

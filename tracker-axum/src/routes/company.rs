@@ -22,7 +22,7 @@ use super::{Id, bytes_response, csv_response};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Listing, OptionalJson, Params};
-use crate::openapi::{
+use crate::responses::{
     BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
     UnprocessableEntity, UnsupportedMediaType,
 };

@@ -1,18 +1,18 @@
-//! Agent operations: heartbeat, policy, sessions, activity, screenshots.
+//! The agent protocol, and the fleet of agents as ADMINs see it.
 
-use super::Tracker;
+use std::collections::BTreeMap;
+
+use super::*;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result, Validator};
-use crate::ids::WorkSessionId;
+use crate::ids::*;
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;
 use crate::protocol::*;
-use crate::store::{Ingested, Store};
-use crate::tenancy::Company;
-use crate::tracking::{
-    AgentState, Screenshot, WorkSession, check_screenshot, liveness_at, prepare_batch,
-};
-use crate::work::{Task, TaskStatus};
+use crate::store::*;
+use crate::tenancy::*;
+use crate::tracking::*;
+use crate::work::*;
 
 /// An authenticated agent: a company user's token together with its
 /// company's key.
@@ -83,7 +83,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let now = self.now();
         let policy = &a.policy;
         self.store
-            .users()
+            .agents()
             .record_heartbeat(&AgentState {
                 company_id: company.id,
                 user_id: a.principal.user_id(),
@@ -181,25 +181,19 @@ impl<S: Store + ?Sized> Tracker<S> {
         a: &AgentContext,
         batch: ActivityBatch,
     ) -> Result<IngestReport> {
-        let company = a.company().id;
         let events = prepare_batch(
             &batch.events,
-            company,
+            a.company().id,
             a.principal.user_id(),
             &a.policy,
             &self.config.ingest,
             self.now(),
         )?;
-        let count = self
-            .store
-            .tracking()
-            .insert_activity(company, &events)
-            .await?;
-        let received = batch.events.len() as u64;
+        let count = self.store.tracking().insert_activity(&events).await?;
         Ok(IngestReport {
-            received,
+            received: batch.events.len() as u64,
             inserted: count.inserted,
-            duplicates: received - count.inserted,
+            duplicates: count.duplicates + events.repeated(),
         })
     }
 
@@ -282,7 +276,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let policy = &a.policy;
         let state = self
             .store
-            .users()
+            .agents()
             .agent_state(company.id, a.principal.user_id())
             .await?;
         let last = state.as_ref().map(|s| s.last_heartbeat_at);
@@ -294,5 +288,50 @@ impl<S: Store + ?Sized> Tracker<S> {
             agent_policy_version: state.and_then(|s| s.policy_version),
             company_status: company.effective_status(now),
         })
+    }
+
+    /// The agents of the users the caller may see, with liveness and
+    /// whether they run an outdated policy, ordered by username.
+    pub async fn agents(&self, p: &Principal, page: &PageRequest) -> Result<Page<AgentStatus>> {
+        let (company, ids) = self.scope(p, Action::ReadTracking, None).await?;
+        let now = self.now();
+        let policy = self.load_policy(company).await?;
+        let states: BTreeMap<UserId, _> = self
+            .store
+            .agents()
+            .list_agent_states(company)
+            .await?
+            .into_iter()
+            .map(|s| (s.user_id, s))
+            .collect();
+        let users = self
+            .all_users(
+                company,
+                &UserFilter {
+                    ids,
+                    active: Some(true),
+                    ..UserFilter::default()
+                },
+            )
+            .await?;
+        let agents = users
+            .into_iter()
+            .map(|u| {
+                let state = states.get(&u.id);
+                let last = state.map(|s| s.last_heartbeat_at);
+                let version = state.and_then(|s| s.policy_version);
+                AgentStatus {
+                    user_id: u.id,
+                    username: u.username,
+                    display_name: u.display_name,
+                    last_heartbeat_at: last,
+                    liveness: liveness_at(last, now),
+                    policy_version: version,
+                    policy_outdated: state.is_some() && version.is_none_or(|v| v < policy.version),
+                    agent_version: state.and_then(|s| s.agent_version.clone()),
+                }
+            })
+            .collect();
+        Page::of_all(agents, page, |a| a.username.clone())
     }
 }

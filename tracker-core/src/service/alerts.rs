@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::audit::{AuditAction, AuditChain};
-use crate::authz::{Action, Principal, Target, authorize};
+use crate::authz::{Action, Principal};
 use crate::error::{Error, Result, Validator};
 use crate::ids::{AlertId, CompanyId, DeliveryId, UserId};
 use crate::notify::{
@@ -53,10 +53,11 @@ impl<S: Store + ?Sized> Tracker<S> {
         let filter = AlertFilter {
             open: q.open,
             kind: q.kind,
+            ..AlertFilter::default()
         };
         self.store
             .alerts()
-            .list_alerts(company, &filter, page)
+            .list_alerts(Some(company), &filter, page)
             .await
     }
 
@@ -112,8 +113,7 @@ impl<S: Store + ?Sized> Tracker<S> {
     }
 
     fn alerts_company(&self, p: &Principal) -> Result<CompanyId> {
-        let company = Self::company_of(p, Action::ManageAlerts)?.id;
-        authorize(p, Action::ManageAlerts, Target::Company(company))?;
+        let company = Self::company_for(p, Action::ManageAlerts)?.id;
         Ok(company)
     }
 
@@ -209,7 +209,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let sessions = self.store.tracking().open_sessions(company.id).await?;
         let beats: BTreeMap<UserId, DateTime<Utc>> = self
             .store
-            .users()
+            .agents()
             .list_agent_states(company.id)
             .await?
             .into_iter()
@@ -260,6 +260,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 &UserFilter {
                     ids: None,
                     active: Some(true),
+                    ..UserFilter::default()
                 },
             )
             .await?;

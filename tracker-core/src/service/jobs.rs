@@ -12,8 +12,9 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
 use crate::error::Result;
 use crate::ids::CompanyId;
+use crate::paging::{MAX_LIMIT, PageRequest};
 use crate::report::{day_bounds, local_date};
-use crate::store::{PurgeBatch, PurgeCounts, Store};
+use crate::store::{PurgeBatch, PurgeCounts, Store, TrackingFilter};
 use crate::tenancy::{Company, CompanyStatus};
 
 use super::Tracker;
@@ -105,7 +106,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let now = self.now();
         let mut run = UsageRun::default();
         for company in self.store.tenants().all_companies().await? {
-            let pending = self.store.tracking().pending_usage_days(company.id).await?;
+            let pending = self.store.usage().pending_usage_days(company.id).await?;
             if pending.is_empty() {
                 continue;
             }
@@ -125,7 +126,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 self.aggregate_usage(company.id, from, to).await?;
             }
             self.store
-                .tracking()
+                .usage()
                 .clear_pending_usage(company.id, &pending)
                 .await?;
             run.companies += 1;
@@ -160,11 +161,11 @@ impl<S: Store + ?Sized> Tracker<S> {
     pub async fn purge_company(&self, company: CompanyId, batch: u32) -> Result<PurgeCounts> {
         let batch = batch.clamp(1, 100_000);
         let Some(c) = self.store.tenants().get_company(company).await? else {
-            return Err(crate::Error::not_found("company"));
+            return Err(crate::error::Error::not_found("company"));
         };
         let now = self.now();
-        let tracking = self.store.tracking();
-        let (before, before_date, started_at) = match tracking.purge_progress(company).await? {
+        let retention = self.store.retention();
+        let (before, before_date, started_at) = match retention.purge_progress(company).await? {
             Some(p) => (p.before, p.before_date, p.started_at),
             None => {
                 let (before, before_date) = retention_start(&c, now);
@@ -172,13 +173,22 @@ impl<S: Store + ?Sized> Tracker<S> {
             }
         };
         loop {
-            let shots = tracking.screenshots_before(company, before, batch).await?;
+            let old = TrackingFilter {
+                to: Some(before),
+                ..TrackingFilter::default()
+            };
+            let shots = self
+                .store
+                .tracking()
+                .list_screenshots(company, &old, &PageRequest::first(batch.min(MAX_LIMIT)))
+                .await?
+                .items;
             // Blobs go first: a crash in between leaves rows whose blobs
             // are gone, which the next run deletes; never an orphan blob.
             for s in &shots {
                 self.blobs.delete(&s.blob_key).await?;
             }
-            let step = tracking
+            let step = retention
                 .purge_tracking(
                     company,
                     &PurgeBatch {
@@ -194,7 +204,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 break;
             }
         }
-        let Some(progress) = tracking.purge_progress(company).await? else {
+        let Some(progress) = retention.purge_progress(company).await? else {
             return Ok(PurgeCounts::default());
         };
         let n = progress.counts;
@@ -214,7 +224,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             }),
             now,
         );
-        tracking.finish_purge(company, audit).await?;
+        retention.finish_purge(company, audit).await?;
         Ok(n)
     }
 }

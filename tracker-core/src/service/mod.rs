@@ -7,10 +7,15 @@
 
 mod agent;
 mod alerts;
-mod company;
+mod audit;
+mod auth;
 mod jobs;
-mod me;
-mod owner;
+mod people;
+mod policy;
+mod reports;
+mod tenants;
+mod tracking;
+mod work;
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, OnceLock};
@@ -21,24 +26,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
 use crate::authz::{Action, Principal, Target, authorize};
-use crate::blob::{BlobStore, MemoryBlobStore};
+use crate::blob::{BlobStore, NoBlobStore};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::identity::{Role, TokenRecord, User, normalize_username};
+use crate::identity::{Role, User};
 use crate::ids::{CompanyId, UserId};
 use crate::notify::{NoNotifier, Notifier};
 use crate::paging::{MAX_LIMIT, PageRequest};
-use crate::policy::TrackingPolicy;
-use crate::protocol::{LoginRequest, LoginResponse};
-use crate::secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};
+use crate::secret::{Argon2Hasher, PasswordHasher};
 use crate::store::{Store, UserFilter};
 use crate::tenancy::Company;
 use crate::tracking::IngestLimits;
 
 pub use agent::AgentContext;
 pub use alerts::AlertDetail;
-pub use company::UsageReport;
 pub use jobs::{AlertRun, DEFAULT_PURGE_BATCH, ExpiryRun, RetentionRun, UsageRun};
+pub use reports::UsageReport;
 
 /// Settings of a [`Tracker`].
 #[derive(Debug, Clone)]
@@ -128,7 +131,8 @@ impl<S: Store + ?Sized> TrackerBuilder<S> {
         self
     }
 
-    /// The blob store for screenshots (default: in memory).
+    /// The blob store for screenshot images (default: [`NoBlobStore`],
+    /// which refuses uploads rather than keep images in process memory).
     pub fn blobs(mut self, blobs: Arc<dyn BlobStore>) -> Self {
         self.blobs = blobs;
         self
@@ -180,7 +184,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         TrackerBuilder {
             store,
             clock: Arc::new(SystemClock),
-            blobs: Arc::new(MemoryBlobStore::default()),
+            blobs: Arc::new(NoBlobStore),
             hasher: Arc::new(Argon2Hasher::default()),
             notifier: Arc::new(NoNotifier),
             config: TrackerConfig::default(),
@@ -200,175 +204,6 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// The current time of the service's clock.
     pub fn now(&self) -> DateTime<Utc> {
         crate::clock::normalize(self.clock.now())
-    }
-
-    // ---- authentication -------------------------------------------------
-
-    /// Logs in with username and password (and the company key for company
-    /// users) and issues a token. A wrong key is `InvalidCompanyKey`; a
-    /// wrong username or password, or an inactive user, is
-    /// `InvalidCredentials` (and is audited); a suspended or expired
-    /// company is refused.
-    pub async fn login(
-        &self,
-        req: LoginRequest,
-        client_ip: Option<String>,
-    ) -> Result<LoginResponse> {
-        let now = self.now();
-        let company = match req.company_key.as_deref() {
-            Some(key) => {
-                let key = CompanyKey::parse(key.trim()).ok_or(Error::InvalidCompanyKey)?;
-                let company = self
-                    .store
-                    .tenants()
-                    .company_by_key_hash(&key.hash())
-                    .await?
-                    .ok_or(Error::InvalidCompanyKey)?;
-                company.check_access(now)?;
-                Some(company)
-            }
-            None => None,
-        };
-        let company_id = company.as_ref().map(|c| c.id);
-        let username = normalize_username(&req.username);
-        let user = self
-            .store
-            .users()
-            .user_by_username(company_id, &username)
-            .await?;
-        let verified = match &user {
-            Some(u) => self.hasher.verify(&req.password, &u.password_hash),
-            None => {
-                // Same work as a real check, so timing does not tell which usernames exist.
-                self.hasher.verify(&req.password, self.dummy_hash());
-                false
-            }
-        };
-        let user = match user {
-            Some(u) if verified && u.active => u,
-            _ => {
-                let chain = company_id.map_or(AuditChain::Platform, AuditChain::Company);
-                let event = NewAuditEvent {
-                    chain,
-                    actor: Actor::Anonymous,
-                    action: AuditAction::LoginFailed,
-                    description: format!("failed login for {username:?}"),
-                    details: serde_json::json!({ "username": username }),
-                    client_ip,
-                    at: now,
-                };
-                self.store.audit().append_audit(event).await?;
-                return Err(Error::InvalidCredentials);
-            }
-        };
-        let token = ApiToken::generate()?;
-        let expires_at = now + self.config.token_ttl;
-        self.store
-            .users()
-            .insert_token(&TokenRecord {
-                hash: token.hash(),
-                user_id: user.id,
-                company_id: user.company_id,
-                created_at: now,
-                expires_at,
-            })
-            .await?;
-        Ok(LoginResponse {
-            token,
-            expires_at,
-            user,
-            company,
-        })
-    }
-
-    /// Revokes a token. Revoking an unknown token is not an error.
-    pub async fn logout(&self, token: &str) -> Result<()> {
-        self.store
-            .users()
-            .delete_token(&ApiToken::from_client(token).hash())
-            .await
-    }
-
-    /// The caller behind a bearer token: unknown, expired or revoked
-    /// tokens and inactive users are `Unauthenticated`; users of a
-    /// suspended or expired company are refused.
-    pub async fn authenticate(&self, token: &str) -> Result<Principal> {
-        self.token_principal(token).await.map(|(p, _)| p)
-    }
-
-    /// [`authenticate`](Self::authenticate), with the policy of the
-    /// caller's company that the same store read returned.
-    pub(crate) async fn token_principal(
-        &self,
-        token: &str,
-    ) -> Result<(Principal, Option<TrackingPolicy>)> {
-        let hash = ApiToken::from_client(token).hash();
-        let owner = self
-            .store
-            .users()
-            .token_owner(&hash)
-            .await?
-            .ok_or(Error::Unauthenticated)?;
-        if owner.token.expires_at <= self.now() {
-            self.store.users().delete_token(&hash).await?;
-            return Err(Error::Unauthenticated);
-        }
-        let user = owner
-            .user
-            .filter(|u| u.active && u.id == owner.token.user_id)
-            .ok_or(Error::Unauthenticated)?;
-        let principal = self.principal_of(user, owner.company).await?;
-        Ok((principal, owner.policy))
-    }
-
-    /// Makes a [`Principal`] of an identity established elsewhere (see
-    /// [`Authenticator`]), with the same checks as [`authenticate`](Self::authenticate).
-    pub async fn resolve(&self, identity: Identity) -> Result<Principal> {
-        let user = self
-            .store
-            .users()
-            .get_user(identity.company_id, identity.user_id)
-            .await?
-            .filter(|u| u.active)
-            .ok_or(Error::Unauthenticated)?;
-        let company = match user.company_id {
-            Some(id) => self.store.tenants().get_company(id).await?,
-            None => None,
-        };
-        self.principal_of(user, company).await
-    }
-
-    /// The principal of an active user and the company the store holds for
-    /// it: the company must be the user's and open to its users.
-    async fn principal_of(&self, user: User, company: Option<Company>) -> Result<Principal> {
-        let Some(company_id) = user.company_id else {
-            return Ok(Principal::new(user, None, BTreeSet::new()));
-        };
-        let company = company
-            .filter(|c| c.id == company_id)
-            .ok_or(Error::Unauthenticated)?;
-        company.check_access(self.now())?;
-        let managed = if user.role == Role::Manager {
-            self.store
-                .users()
-                .list_teams(company_id)
-                .await?
-                .into_iter()
-                .filter(|t| t.managers.contains(&user.id))
-                .flat_map(|t| t.members)
-                .collect()
-        } else {
-            BTreeSet::new()
-        };
-        Ok(Principal::new(user, Some(company), managed))
-    }
-
-    fn dummy_hash(&self) -> &str {
-        self.dummy_hash.get_or_init(|| {
-            self.hasher
-                .hash("dummy password for timing")
-                .unwrap_or_default()
-        })
     }
 
     // ---- helpers shared by the operations ------------------------------
@@ -397,6 +232,15 @@ impl<S: Store + ?Sized> Tracker<S> {
             client_ip: p.client_ip().map(str::to_owned),
             at: self.now(),
         }
+    }
+
+    /// The caller's company, once the matrix lets the caller do `action`
+    /// over it as a whole: the pair every company-wide operation starts
+    /// with.
+    fn company_for(p: &Principal, action: Action) -> Result<&Company> {
+        let company = Self::company_of(p, action)?;
+        authorize(p, action, Target::Company(company.id))?;
+        Ok(company)
     }
 
     /// The caller's company; OWNER has none and is refused `action`.
@@ -441,7 +285,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             let p = self
                 .store
                 .users()
-                .list_users(company, filter, &page)
+                .list_users(Some(company), filter, &page)
                 .await?;
             out.extend(p.items);
             match p.next_cursor {

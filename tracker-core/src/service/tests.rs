@@ -11,9 +11,11 @@ use super::*;
 use crate::audit::AuditEvent;
 use crate::blob::MockBlobStore;
 use crate::clock::ManualClock;
+use crate::identity::TokenRecord;
 use crate::ids::{ActivityId, PlanId, ScreenshotId};
 use crate::policy::{PolicyUpdate, TrackingPolicy};
-use crate::protocol::{ActivityBatch, NewUser, ScreenshotUpload, TrackingQuery};
+use crate::protocol::{ActivityBatch, LoginRequest, NewUser, ScreenshotUpload, TrackingQuery};
+use crate::secret::{ApiToken, CompanyKey};
 use crate::store::*;
 use crate::tenancy::{CompanyStatus, Plan};
 use crate::tracking::{ActivityInput, ActivityKind, AgentState, Liveness};
@@ -22,11 +24,15 @@ use crate::tracking::{ActivityInput, ActivityKind, AgentState, Liveness};
 struct Mocks {
     tenants: MockTenantStore,
     users: MockUserStore,
+    teams: MockTeamStore,
+    agents: MockAgentStore,
     policies: MockPolicyStore,
     audit: MockAuditStore,
     tracking: MockTrackingStore,
-    work: MockWorkStore,
+    retention: MockRetentionStore,
     usage: MockUsageStore,
+    tasks: MockTaskStore,
+    corrections: MockCorrectionStore,
     alerts: MockAlertStore,
 }
 
@@ -37,6 +43,12 @@ impl Store for Mocks {
     fn users(&self) -> &dyn UserStore {
         &self.users
     }
+    fn teams(&self) -> &dyn TeamStore {
+        &self.teams
+    }
+    fn agents(&self) -> &dyn AgentStore {
+        &self.agents
+    }
     fn policies(&self) -> &dyn PolicyStore {
         &self.policies
     }
@@ -46,11 +58,17 @@ impl Store for Mocks {
     fn tracking(&self) -> &dyn TrackingStore {
         &self.tracking
     }
-    fn work(&self) -> &dyn WorkStore {
-        &self.work
+    fn retention(&self) -> &dyn RetentionStore {
+        &self.retention
     }
     fn usage(&self) -> &dyn UsageStore {
         &self.usage
+    }
+    fn tasks(&self) -> &dyn TaskStore {
+        &self.tasks
+    }
+    fn corrections(&self) -> &dyn CorrectionStore {
+        &self.corrections
     }
     fn alerts(&self) -> &dyn AlertStore {
         &self.alerts
@@ -262,7 +280,7 @@ fn a_failed_login_is_audited_once_and_issues_no_token() {
         .withf(move |e| e.action == AuditAction::LoginFailed && e.chain == AuditChain::Company(cid))
         .times(1)
         .returning(|e| Ok(e.link(None)));
-    m.users.expect_insert_token().times(0);
+    m.agents.expect_insert_token().times(0);
     let t = tracker(m);
     let req = LoginRequest {
         company_key: Some(key.expose().to_owned()),
@@ -337,7 +355,7 @@ fn user_creation_hands_the_plan_seat_limit_to_the_store() {
 /// Mocks that authenticate one agent of `c` whose company has `policy`:
 /// one `token_owner` read and no other lookup.
 fn agent_mocks(m: &mut Mocks, c: &Company, u: &User, policy: TrackingPolicy) {
-    let owner = TokenOwner {
+    let owner = TokenContext {
         token: TokenRecord {
             hash: ApiToken::from_client("tk_agent").hash(),
             user_id: u.id,
@@ -349,10 +367,9 @@ fn agent_mocks(m: &mut Mocks, c: &Company, u: &User, policy: TrackingPolicy) {
         company: Some(c.clone()),
         policy: Some(policy),
     };
-    m.users
-        .expect_token_owner()
+    m.agents
+        .expect_token_context()
         .returning(move |_| Ok(Some(owner.clone())));
-    m.users.expect_token_by_hash().times(0);
     m.users.expect_get_user().times(0);
     m.tenants.expect_get_company().times(0);
     m.policies.expect_get_policy().times(0);
@@ -370,16 +387,19 @@ fn ingest_drops_what_the_policy_disables_before_the_store_sees_it() {
     let uid = u.id;
     m.tracking
         .expect_insert_activity()
-        .withf(move |_, events| {
-            events.len() == 2
-                && events
+        .withf(move |batch| {
+            batch.events().len() == 2
+                && batch.repeated() == 1
+                && batch.user() == uid
+                && batch
+                    .events()
                     .iter()
-                    .all(|e| e.url.is_none() && e.app.is_some() && e.user_id == uid)
+                    .all(|e| e.url.is_none() && e.app.is_some())
         })
         .times(1)
-        .returning(|_, events| {
+        .returning(|batch| {
             Ok(IngestCount {
-                inserted: events.len() as u64 - 1,
+                inserted: batch.events().len() as u64 - 1,
                 duplicates: 1,
             })
         });
@@ -421,7 +441,7 @@ fn sync_status_reads_the_agents_own_state_only() {
     agent_mocks(&mut m, &c, &u, TrackingPolicy::default_for(c.id, now()));
     let (cid, uid) = (c.id, u.id);
     let seen = now() - Duration::minutes(12);
-    m.users
+    m.agents
         .expect_agent_state()
         .withf(move |company, user| *company == cid && *user == uid)
         .times(1)
@@ -435,7 +455,7 @@ fn sync_status_reads_the_agents_own_state_only() {
             }))
         });
     // A company's agents can be many; one agent's poll reads one row.
-    m.users.expect_list_agent_states().times(0);
+    m.agents.expect_list_agent_states().times(0);
     let t = tracker(m);
     let status = futures::executor::block_on(async {
         let agent = t.agent(key.expose(), "tk_agent").await?;
@@ -471,15 +491,18 @@ fn an_expired_token_is_deleted_and_refused() {
         created_at: now() - Duration::days(40),
         expires_at: now() - Duration::days(10),
     };
-    m.users.expect_token_owner().returning(move |_| {
-        Ok(Some(TokenOwner {
+    m.agents.expect_token_context().returning(move |_| {
+        Ok(Some(TokenContext {
             token: record.clone(),
             user: None,
             company: None,
             policy: None,
         }))
     });
-    m.users.expect_delete_token().times(1).returning(|_| Ok(()));
+    m.agents
+        .expect_delete_token()
+        .times(1)
+        .returning(|_| Ok(()));
     m.users.expect_get_user().times(0);
     let t = tracker(m);
     assert_eq!(

@@ -1,0 +1,91 @@
+//! Implementing your own store: the whole storage port in an afternoon.
+//!
+//! An integrator whose product already keeps its data somewhere (another
+//! database, a service of its own) implements the [storage port](crate::store)
+//! on one type and gets the whole product on it: the [`Tracker`](crate::Tracker)
+//! service, the HTTP adapter, the console, the jobs.
+//!
+//! # The worked example
+//!
+//! [`MemoryStore`](crate::MemoryStore) is a complete store of a few hundred
+//! lines: maps behind one lock, implementing only the required methods, one
+//! file per group of ports (`src/memory/people.rs`, `tracking.rs`,
+//! `work.rs`). Copy it and replace the maps with your storage.
+//!
+//! # The steps
+//!
+//! 1. Implement every trait below on one type, with
+//!    `#[tracker_core::async_trait]` (re-exported: no dependency of your
+//!    own). [`Store`](crate::store::Store) then comes for free.
+//! 2. Write each audited change and its audit event in one transaction: the
+//!    traits that take a [`NewAuditEvent`](crate::NewAuditEvent) and
+//!    [`AuditStore`](crate::store::AuditStore) belong to one transactional
+//!    store.
+//! 3. Scope every query by the company it is given; what belongs to another
+//!    company is absent. The filter structs' `matches` methods say what a
+//!    list's filter means.
+//! 4. Run the conformance kit (feature `testkit`) and the isolation attack
+//!    on your store, as below; each failure names the broken sentence of a
+//!    trait's contract.
+//! 5. Override a provided method only when you can answer it faster (the
+//!    SQL stores read one row where the default lists); the kit checks it
+//!    either way.
+//!
+//! | trait | required | provided over them |
+//! |---|---|---|
+//! | [`TenantStore`](crate::store::TenantStore) | `insert_plan`, `list_plans`, `insert_company`, `list_companies`, `update_company`, `list_subscriptions` | `get_plan`, `plan_by_code`, `get_company`, `company_by_key_hash`, `all_companies` |
+//! | [`UserStore`](crate::store::UserStore) | `insert_user`, `list_users`, `update_user` | `get_user`, `user_by_username`, `count_seats`, `has_owner` |
+//! | [`TeamStore`](crate::store::TeamStore) | `insert_team`, `list_teams`, `update_team`, `delete_team` | `get_team` |
+//! | [`AgentStore`](crate::store::AgentStore) | `insert_token`, `token_context`, `delete_token`, `record_heartbeat`, `list_agent_states` | `agent_state` |
+//! | [`PolicyStore`](crate::store::PolicyStore) | `get_policy`, `update_policy` | |
+//! | [`AuditStore`](crate::store::AuditStore) | `append_audit`, `list_audit` | `read_chain` |
+//! | [`TrackingStore`](crate::store::TrackingStore) | `insert_session`, `stop_session`, `list_sessions`, `open_sessions`, `insert_activity`, `list_activity`, `insert_screenshot`, `list_screenshots` | `get_session`, `get_screenshot`, `activity_between`, `storage_used`, `day_rollups` |
+//! | [`RetentionStore`](crate::store::RetentionStore) | `purge_tracking`, `purge_progress`, `finish_purge` | |
+//! | [`UsageStore`](crate::store::UsageStore) | `upsert_usage`, `list_usage`, `pending_usage_days`, `clear_pending_usage` | |
+//! | [`TaskStore`](crate::store::TaskStore) | `insert_task`, `list_tasks`, `update_task` | `get_task` |
+//! | [`CorrectionStore`](crate::store::CorrectionStore) | `insert_correction`, `list_corrections`, `decide_correction` | `get_correction`, `approved_corrections` |
+//! | [`AlertStore`](crate::store::AlertStore) | `open_alert`, `list_alerts`, `resolve_alert`, `get_alert_settings`, `put_alert_settings`, `insert_deliveries`, `list_deliveries` | `get_alert`, `open_alerts` |
+//!
+//! # Running the kit
+//!
+//! In a test file of your store's crate, with `tracker-core`'s `testkit`
+//! feature as a dev-dependency (the `store` expression is evaluated once
+//! per case, so each case gets a fresh store):
+//!
+//! ```
+//! tracker_core::conformance_tests!(
+//!     block_on = futures::executor::block_on,
+//!     store = tracker_core::MemoryStore::new(),
+//! );
+//! # fn main() {}
+//! ```
+//!
+//! and the model-based attack on tenant isolation, which drives the
+//! service with random callers and checks every answer and every change of
+//! the store against its own model:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use proptest::test_runner::TestRunner;
+//! use tracker_core::{MemoryStore, testkit::isolation};
+//!
+//! // In a test, `proptest! { #[test] fn …(case in isolation::case()) { … } }`
+//! // does the same and prints the shrunk case on failure.
+//! let mut runner = TestRunner::new(isolation::config(2));
+//! runner
+//!     .run(&isolation::case(), |case| {
+//!         let store = Arc::new(MemoryStore::new());
+//!         futures::executor::block_on(isolation::run(store, &case))
+//!     })
+//!     .expect("tenants stay isolated");
+//! ```
+//!
+//! A single check can also be called directly, for instance while a store
+//! is half written:
+//!
+//! ```
+//! # futures::executor::block_on(async {
+//! let store = tracker_core::MemoryStore::new();
+//! tracker_core::testkit::lookups_by_id_and_key_stay_in_their_company(&store).await;
+//! # });
+//! ```

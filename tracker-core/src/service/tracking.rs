@@ -1,0 +1,111 @@
+//! Sessions, activity and screenshots: a company's lists and one's own.
+
+use std::collections::BTreeSet;
+
+use super::*;
+use crate::authz::{Action, Principal, Target, authorize};
+use crate::error::{Error, Result};
+use crate::ids::*;
+use crate::paging::{Page, PageRequest};
+use crate::protocol::*;
+use crate::store::*;
+use crate::tracking::*;
+
+impl<S: Store + ?Sized> Tracker<S> {
+    pub(super) fn tracking_filter(
+        ids: Option<BTreeSet<UserId>>,
+        q: &TrackingQuery,
+    ) -> TrackingFilter {
+        TrackingFilter {
+            users: ids,
+            from: q.from,
+            to: q.to,
+            ids: None,
+        }
+    }
+
+    /// Work sessions the caller may see, ordered by start.
+    pub async fn sessions(
+        &self,
+        p: &Principal,
+        q: &TrackingQuery,
+        page: &PageRequest,
+    ) -> Result<Page<WorkSession>> {
+        let (company, ids) = self.scope(p, Action::ReadTracking, q.user_id).await?;
+        self.store
+            .tracking()
+            .list_sessions(company, &Self::tracking_filter(ids, q), page)
+            .await
+    }
+
+    /// Activity events the caller may see, ordered by start.
+    pub async fn activity(
+        &self,
+        p: &Principal,
+        q: &TrackingQuery,
+        page: &PageRequest,
+    ) -> Result<Page<ActivityEvent>> {
+        let (company, ids) = self.scope(p, Action::ReadTracking, q.user_id).await?;
+        self.store
+            .tracking()
+            .list_activity(company, &Self::tracking_filter(ids, q), page)
+            .await
+    }
+
+    /// Screenshot metadata the caller may see, ordered by time taken.
+    pub async fn screenshots(
+        &self,
+        p: &Principal,
+        q: &TrackingQuery,
+        page: &PageRequest,
+    ) -> Result<Page<Screenshot>> {
+        let (company, ids) = self.scope(p, Action::ReadTracking, q.user_id).await?;
+        self.store
+            .tracking()
+            .list_screenshots(company, &Self::tracking_filter(ids, q), page)
+            .await
+    }
+
+    /// One screenshot with its image, if the caller may see it.
+    pub async fn screenshot_image(
+        &self,
+        p: &Principal,
+        id: ScreenshotId,
+    ) -> Result<(Screenshot, Vec<u8>)> {
+        let company = Self::company_of(p, Action::ReadTracking)?.id;
+        let shot = self
+            .store
+            .tracking()
+            .get_screenshot(company, id)
+            .await?
+            .ok_or(Error::not_found("screenshot"))?;
+        authorize(
+            p,
+            Action::ReadTracking,
+            Target::Owned {
+                company,
+                owner: shot.user_id,
+                entity: "screenshot",
+            },
+        )?;
+        let bytes = self
+            .blobs
+            .get(&shot.blob_key)
+            .await?
+            .ok_or(Error::not_found("screenshot image"))?;
+        Ok((shot, bytes))
+    }
+
+    /// The caller's own work sessions.
+    pub async fn my_sessions(
+        &self,
+        p: &Principal,
+        page: &PageRequest,
+    ) -> Result<Page<WorkSession>> {
+        let q = TrackingQuery {
+            user_id: Some(p.user_id()),
+            ..Default::default()
+        };
+        self.sessions(p, &q, page).await
+    }
+}

@@ -1,0 +1,298 @@
+//! Usage rows, day rollups and pending-day marks.
+
+use std::collections::BTreeSet;
+
+use chrono::{Duration, NaiveDate, TimeZone, Utc};
+
+use crate::audit::{AuditAction, AuditChain};
+use crate::identity::Role;
+use crate::ids::*;
+use crate::store::*;
+use crate::tracking::{ActivityEvent, ActivityKind, Screenshot};
+use crate::work::{CompanyUsageDaily, CorrectionRequest, CorrectionStatus};
+
+use super::fixtures::*;
+
+/// Usage rows are replaced by (company, date) and listed by inclusive range.
+pub async fn usage_rows_upsert_by_day(store: &dyn Store) {
+    let (a, b) = (CompanyId::new(), CompanyId::new());
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 5, d).unwrap_or_default();
+    let row = |company: CompanyId, d: u32, active: u64| CompanyUsageDaily {
+        company_id: company,
+        date: day(d),
+        active_seconds: active,
+        idle_seconds: 10,
+        screenshots: 2,
+        storage_bytes: 2_048,
+        active_users: 3,
+    };
+    let us = store.usage();
+    us.upsert_usage(&[
+        row(a, 1, 100),
+        row(a, 2, 200),
+        row(a, 3, 300),
+        row(b, 2, 50),
+    ])
+    .await
+    .unwrap();
+    us.upsert_usage(&[row(a, 2, 222)]).await.unwrap();
+    let got = us.list_usage(Some(a), day(2), day(3)).await.unwrap();
+    assert_eq!(
+        got,
+        vec![row(a, 2, 222), row(a, 3, 300)],
+        "replaced, inclusive range, by date"
+    );
+    let mut all = us.list_usage(None, day(1), day(31)).await.unwrap();
+    assert_eq!(all.len(), 4);
+    let sorted = {
+        let mut s = all.clone();
+        s.sort_by_key(|r| (r.company_id, r.date));
+        s
+    };
+    assert_eq!(all, sorted, "all companies, by (company, date)");
+    all.retain(|r| r.company_id == b);
+    assert_eq!(all, vec![row(b, 2, 50)]);
+    assert!(
+        us.list_usage(Some(b), day(3), day(31))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// A store that keeps day rollups returns sums equal to the events clipped
+/// to local days (company timezone), exact unless events overlap, unchanged
+/// by replays, and scoped to the company and users asked for.
+pub async fn day_rollups_match_the_events(store: &dyn Store) {
+    let a = company(store, 10, 1_000).await; // Europe/Berlin
+    let b = company(store, 10, 1_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let bob = add_user(store, &a, "bob", Role::Employee).await;
+    let tz = a.company.tz();
+    // 23:30 local on May 4 (UTC+2) is 21:30 UTC: an hour across local midnight, then more.
+    let base = Utc
+        .with_ymd_and_hms(2026, 5, 4, 21, 30, 0)
+        .single()
+        .unwrap_or_default();
+    let ev = |offset_min: i64, secs: u32, kind: ActivityKind| ActivityEvent {
+        kind,
+        started_at: base + Duration::minutes(offset_min),
+        duration_seconds: secs,
+        ..activity(c, bob.id, 0, secs)
+    };
+    let events = vec![
+        ev(0, 3_600, ActivityKind::Active),
+        ev(60, 600, ActivityKind::Idle),
+        ev(70, 1_200, ActivityKind::Active),
+    ];
+    insert_events(tr, c, &events).await.unwrap();
+    insert_events(tr, c, &events).await.unwrap(); // a replay changes nothing
+    insert_events(
+        tr,
+        b.company.id,
+        &[ActivityEvent {
+            company_id: b.company.id,
+            user_id: b.admin.id,
+            ..events[0].clone()
+        }],
+    )
+    .await
+    .unwrap();
+    let (d4, d5) = (
+        NaiveDate::from_ymd_opt(2026, 5, 4).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(2026, 5, 5).unwrap_or_default(),
+    );
+    let users = Some(BTreeSet::from([bob.id]));
+    let Some(mut rollups) = tr.day_rollups(c, users.as_ref(), d4, d5).await.unwrap() else {
+        return; // this store keeps no rollups; reports compute from events
+    };
+    rollups.sort_by_key(|r| r.date);
+    let grid = crate::report::day_grid(tz, d4, d5, &[bob.id], &events, &[]);
+    assert_eq!(
+        rollups.len(),
+        2,
+        "one row per local day with events: {rollups:?}"
+    );
+    for (r, cell) in rollups.iter().zip(&grid) {
+        assert_eq!(r.date, cell.date);
+        assert!(r.exact, "no overlap: the sums are exact");
+        assert_eq!(
+            (r.active_seconds, r.idle_seconds),
+            (cell.totals.active_seconds, cell.totals.idle_seconds),
+            "{}",
+            r.date
+        );
+        assert_eq!(
+            (r.first_seen, r.last_seen),
+            (cell.totals.first_seen, cell.totals.last_seen),
+            "{}",
+            r.date
+        );
+    }
+    assert_eq!(
+        rollups[0].active_seconds, 1_800,
+        "the half hour before local midnight"
+    );
+    // An overlapping event makes its day inexact.
+    insert_events(tr, c, &[ev(75, 60, ActivityKind::Active)])
+        .await
+        .unwrap();
+    let after = tr
+        .day_rollups(c, users.as_ref(), d5, d5)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(after.len(), 1);
+    assert!(!after[0].exact, "overlapping events are flagged");
+    let before_midnight = tr
+        .day_rollups(c, users.as_ref(), d4, d4)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(before_midnight[0].exact, "the other day stays exact");
+    let strangers = tr
+        .day_rollups(c, Some(&BTreeSet::from([b.admin.id])), d4, d5)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        strangers.is_empty(),
+        "another company's user has no rollups here"
+    );
+    let theirs = tr
+        .day_rollups(b.company.id, None, d4, d5)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(theirs.iter().all(|r| r.user_id == b.admin.id));
+}
+
+/// Ingest marks the UTC dates it touched (an event across UTC midnight marks
+/// both), per company; clearing with a stale version keeps the mark; an
+/// approved correction marks the dates it spans, a rejected one none.
+pub async fn usage_marks_follow_ingest(store: &dyn Store) {
+    let a = company(store, 10, 10_000).await;
+    let b = company(store, 10, 10_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let bob = add_user(store, &a, "bob", Role::Employee).await;
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 5, d).unwrap_or_default();
+    assert!(
+        store
+            .usage()
+            .pending_usage_days(c)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing yet"
+    );
+    // t0 is May 4 08:00 UTC: 16 hours later is across UTC midnight.
+    let late = ActivityEvent {
+        started_at: t0() + Duration::hours(15) + Duration::minutes(50),
+        duration_seconds: 1_200,
+        ..activity(c, bob.id, 0, 1_200)
+    };
+    insert_events(tr, c, &[activity(c, bob.id, 0, 60), late])
+        .await
+        .unwrap();
+    tr.insert_screenshot(
+        &Screenshot {
+            taken_at: t0() + Duration::days(3),
+            ..shot(c, bob.id, 0, 10)
+        },
+        10_000,
+    )
+    .await
+    .unwrap();
+    let pending = store.usage().pending_usage_days(c).await.unwrap();
+    let dates: Vec<_> = pending.iter().map(|p| p.date).collect();
+    assert_eq!(
+        dates,
+        [day(4), day(5), day(7)],
+        "event start and end dates, the screenshot's date, in order"
+    );
+    assert!(
+        store
+            .usage()
+            .pending_usage_days(b.company.id)
+            .await
+            .unwrap()
+            .is_empty(),
+        "another company's ingest marks nothing here"
+    );
+    // New data on May 4 after the marks were read: its clear must not win.
+    insert_events(tr, c, &[activity(c, bob.id, 120, 60)])
+        .await
+        .unwrap();
+    store
+        .usage()
+        .clear_pending_usage(c, &pending)
+        .await
+        .unwrap();
+    let left: Vec<_> = store
+        .usage()
+        .pending_usage_days(c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.date)
+        .collect();
+    assert_eq!(
+        left,
+        [day(4)],
+        "a date marked again after the read stays pending"
+    );
+    store
+        .usage()
+        .clear_pending_usage(
+            b.company.id,
+            &store.usage().pending_usage_days(c).await.unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.usage().pending_usage_days(c).await.unwrap().len(),
+        1,
+        "clearing is scoped to the company"
+    );
+    let now = store.usage().pending_usage_days(c).await.unwrap();
+    store.usage().clear_pending_usage(c, &now).await.unwrap();
+    assert!(
+        store
+            .usage()
+            .pending_usage_days(c)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A decision marks the days an approved correction spans, and only those.
+    let approved = CorrectionRequest {
+        ends_at: t0() + Duration::hours(138),
+        ..new_correction(c, bob.id, 134) // May 9 22:00 to May 10 02:00
+    };
+    let rejected = new_correction(c, bob.id, 200); // May 12
+    for (fix, status) in [
+        (&approved, CorrectionStatus::Approved),
+        (&rejected, CorrectionStatus::Rejected),
+    ] {
+        store.corrections().insert_correction(fix).await.unwrap();
+        store
+            .corrections()
+            .decide_correction(
+                &decided(fix, status, a.admin.id),
+                event(AuditChain::Company(c), AuditAction::CorrectionDecided, 40),
+            )
+            .await
+            .unwrap();
+    }
+    let marked: Vec<_> = store
+        .usage()
+        .pending_usage_days(c)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.date)
+        .collect();
+    assert_eq!(marked, [day(9), day(10)]);
+}

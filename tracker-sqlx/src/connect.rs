@@ -1,0 +1,110 @@
+//! [`PgStore`]: the pool, connecting and migrating, closing.
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::config::{PgConfig, check_schema_name, migrator};
+use crate::error::PgError;
+use crate::zones::ZoneCache;
+
+/// Every storage port of `tracker-core` on PostgreSQL. Cheap to share
+/// behind an `Arc`; the pool inside is shared by every call.
+pub struct PgStore {
+    pub(crate) pool: PgPool,
+    schema: String,
+    /// Company timezones for cutting rollup days (see [`ZoneCache`]).
+    pub(crate) zones: ZoneCache,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("schema", &self.schema)
+            .field("pool_size", &self.pool.size())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (a `postgres://` URL) with
+    /// `config`, and applies pending migrations unless told not to.
+    pub async fn connect(url: &str, config: PgConfig) -> Result<Self, PgError> {
+        let options: PgConnectOptions = url.parse().map_err(PgError::Connect)?;
+        Self::connect_with(options, config).await
+    }
+
+    /// Like [`connect`](Self::connect), with connection options built by the
+    /// caller (TLS files, a socket, a password from a secret store…).
+    pub async fn connect_with(
+        options: PgConnectOptions,
+        config: PgConfig,
+    ) -> Result<Self, PgError> {
+        check_schema_name(&config.schema)?;
+        let mut settings = vec![("search_path", format!("\"{}\"", config.schema))];
+        if let Some(t) = config.statement_timeout {
+            settings.push(("statement_timeout", t.as_millis().to_string()));
+        }
+        if let Some(t) = config.lock_timeout {
+            settings.push(("lock_timeout", t.as_millis().to_string()));
+        }
+        let options = options
+            .application_name(&config.application_name)
+            .options(settings);
+        let pool = PgPoolOptions::new()
+            .max_connections(config.max_connections)
+            .min_connections(config.min_connections)
+            .acquire_timeout(config.acquire_timeout)
+            .idle_timeout(config.idle_timeout)
+            .max_lifetime(config.max_lifetime)
+            .connect_with(options)
+            .await
+            .map_err(PgError::Connect)?;
+        if config.run_migrations {
+            migrator(&config.schema)?
+                .run(&pool)
+                .await
+                .map_err(PgError::Migrate)?;
+        }
+        Ok(Self {
+            pool,
+            schema: config.schema,
+            zones: ZoneCache::default(),
+        })
+    }
+
+    /// The connection pool (every connection has the store's schema first
+    /// on its `search_path`).
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The schema holding the store's tables.
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    /// Whether the database answers (for readiness probes).
+    pub async fn ping(&self) -> Result<(), PgError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(PgError::Database)
+    }
+
+    /// Drops the store's schema with every table in it, then closes the
+    /// pool. Irreversible: for tests and teardown scripts.
+    pub async fn drop_schema(&self) -> Result<(), PgError> {
+        let sql = format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.schema);
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&self.pool)
+            .await
+            .map_err(PgError::Database)?;
+        self.pool.close().await;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for calls in flight.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,118 @@
+//! [`AgentStore`]: tokens and the context they open, heartbeats and agent
+//! states: what every authenticated request and every agent reads or
+//! writes, so each method is one statement.
+
+use async_trait::async_trait;
+use tracker_core::identity::TokenRecord;
+use tracker_core::rows;
+use tracker_core::secret::SecretHash;
+use tracker_core::store::{AgentStore, TokenContext};
+use tracker_core::{AgentState, CompanyId, Error, Result, UserId};
+
+use crate::PgStore;
+use crate::codec::{self, company_key, int};
+use crate::error::db;
+use crate::sql::{exec, q};
+
+#[async_trait]
+impl AgentStore for PgStore {
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
+        exec(
+            &mut *self.conn().await?,
+            q("INSERT INTO tokens (company_id, hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(company_key(token.company_id))
+                .bind(token.hash.as_str().to_owned())
+                .bind(token.user_id.0)
+                .bind(token.created_at)
+                .bind(token.expires_at),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn token_context(&self, hash: &SecretHash) -> Result<Option<TokenContext>> {
+        // One statement, one round trip: each table's row comes back as one
+        // JSON object (their column names overlap), read by the same
+        // decoders as the single lookups.
+        let row = q(
+            "SELECT to_jsonb(t) AS t, to_jsonb(u) AS u, to_jsonb(c) AS c, to_jsonb(p) AS p
+                   FROM tokens t
+                   LEFT JOIN users u ON u.company_id = t.company_id AND u.id = t.user_id
+                   LEFT JOIN companies c ON c.id = t.company_id
+                   LEFT JOIN policies p ON p.company_id = t.company_id
+                   WHERE t.hash = $1",
+        )
+        .bind(hash.as_str().to_owned())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let Some(token) = codec::json_row(&row, "t", |c| rows::token(c))? else {
+            return Err(codec::corrupt("t", "no token row"));
+        };
+        Ok(Some(TokenContext {
+            token,
+            user: codec::json_row(&row, "u", |c| rows::user(c))?,
+            company: codec::json_row(&row, "c", |c| rows::company(c))?,
+            policy: codec::json_row(&row, "p", |c| rows::policy(c))?,
+        }))
+    }
+
+    async fn delete_token(&self, hash: &SecretHash) -> Result<()> {
+        exec(
+            &mut *self.conn().await?,
+            q("DELETE FROM tokens WHERE hash = $1").bind(hash.as_str().to_owned()),
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
+        // One statement: the three writes commit together or not at all.
+        let found = self
+            .read_one(
+                q("WITH u AS (
+                       UPDATE users SET last_agent_sync_at = $3 WHERE company_id = $1 AND id = $2 RETURNING 1),
+                   -- Every agent of a company shares this row: writing it at most once a
+                   -- second per company keeps heartbeats from queueing on its lock.
+                   c AS (
+                       UPDATE companies SET last_sync_at = $3
+                       WHERE id = $1 AND EXISTS (SELECT 1 FROM u)
+                         AND (last_sync_at IS NULL OR last_sync_at < $3 - interval '1 second')),
+                   a AS (
+                       INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
+                       SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM u)
+                       ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
+                         policy_version = excluded.policy_version, agent_version = excluded.agent_version)
+                   SELECT 1 FROM u")
+                .bind(state.company_id.0)
+                .bind(state.user_id.0)
+                .bind(state.last_heartbeat_at)
+                .bind(state.policy_version.map(int))
+                .bind(state.agent_version.clone()),
+                |_| Ok(()),
+            )
+            .await?;
+        found.ok_or(Error::not_found("user"))
+    }
+
+    async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {
+        self.read_all(
+            q("SELECT * FROM agent_states WHERE company_id = $1 ORDER BY user_id").bind(company.0),
+            codec::agent_state,
+        )
+        .await
+    }
+
+    async fn agent_state(&self, company: CompanyId, user: UserId) -> Result<Option<AgentState>> {
+        self.read_one(
+            q("SELECT * FROM agent_states WHERE company_id = $1 AND user_id = $2")
+                .bind(company.0)
+                .bind(user.0),
+            codec::agent_state,
+        )
+        .await
+    }
+}
