@@ -232,6 +232,43 @@ impl std::fmt::Debug for UserChanges {
     }
 }
 
+/// A change a user makes to its own account; absent fields keep their
+/// value. A new password needs the current one.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ProfileChanges {
+    /// New display name.
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// New email; an empty one removes it.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// The current password: required with `new_password`.
+    #[serde(default)]
+    pub current_password: Option<String>,
+    /// New password.
+    #[serde(default)]
+    pub new_password: Option<String>,
+}
+
+impl std::fmt::Debug for ProfileChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProfileChanges")
+            .field("display_name", &self.display_name)
+            .field("email", &self.email)
+            .field(
+                "current_password",
+                &self.current_password.as_ref().map(|_| "[redacted]"),
+            )
+            .field(
+                "new_password",
+                &self.new_password.as_ref().map(|_| "[redacted]"),
+            )
+            .finish()
+    }
+}
+
 /// An OWNER creates a company with its first ADMIN.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -857,3 +857,119 @@ fn without_a_blob_store_screenshots_are_refused_and_nothing_is_kept() {
         assert!(shots.items.is_empty(), "no row without its image");
     });
 }
+
+#[test]
+fn users_change_their_own_account_and_a_new_password_ends_their_sessions() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        w.t.create_user(&w.admin, new_user("bob", Role::Employee))
+            .await
+            .unwrap();
+        let bob = login(&w.t, Some(&w.key), "bob").await.unwrap();
+        let renamed =
+            w.t.update_profile(
+                &bob,
+                ProfileChanges {
+                    display_name: Some("Bob Builder".into()),
+                    email: Some("bob@acme.example".into()),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(renamed.display_name, "Bob Builder");
+        assert_eq!(renamed.email.as_deref(), Some("bob@acme.example"));
+
+        let wrong = ProfileChanges {
+            current_password: Some("not-it".into()),
+            new_password: Some("a-new-password".into()),
+            ..Default::default()
+        };
+        let e = w.t.update_profile(&bob, wrong).await.unwrap_err();
+        assert_eq!(e.code(), "validation");
+        assert!(e.to_string().contains("current_password"), "{e}");
+
+        let token =
+            w.t.login(w.login_req(Some(&w.key), "bob"), None)
+                .await
+                .unwrap()
+                .token;
+        let right = ProfileChanges {
+            current_password: Some("bob-password".into()),
+            new_password: Some("a-new-password".into()),
+            ..Default::default()
+        };
+        w.t.update_profile(&bob, right).await.unwrap();
+        let e = w.t.authenticate(token.expose()).await.unwrap_err();
+        assert_eq!(e.code(), "unauthenticated", "the old sessions died");
+        let again = LoginRequest {
+            password: "a-new-password".into(),
+            ..w.login_req(Some(&w.key), "bob")
+        };
+        assert!(w.t.login(again, None).await.is_ok());
+        let actions = w.actions().await;
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|a| **a == AuditAction::EmployeeUpdated)
+                .count(),
+            2,
+            "both changes are audited"
+        );
+    });
+}
+
+#[test]
+fn an_employee_reads_its_own_agent() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        w.t.create_user(&w.admin, new_user("bob", Role::Employee))
+            .await
+            .unwrap();
+        let bob = login(&w.t, Some(&w.key), "bob").await.unwrap();
+        let never = w.t.my_agent(&bob).await.unwrap();
+        assert_eq!(
+            (never.liveness, never.last_heartbeat_at),
+            (Liveness::Never, None)
+        );
+        let agent = w.agent("bob").await;
+        w.t.heartbeat(
+            &agent,
+            HeartbeatRequest {
+                policy_version: Some(1),
+                agent_version: Some("1.2.3".into()),
+            },
+        )
+        .await
+        .unwrap();
+        let mine = w.t.my_agent(&bob).await.unwrap();
+        assert_eq!(mine.liveness, Liveness::Online);
+        assert_eq!(
+            (mine.policy_version, mine.agent_version.as_deref()),
+            (Some(1), Some("1.2.3"))
+        );
+        let owner = w.t.my_agent(&w.owner).await.unwrap_err();
+        assert_eq!(owner.code(), "forbidden", "the OWNER has no agent");
+    });
+}
+
+#[test]
+fn recurring_revenue_counts_the_amount_agreed_at_a_plan_change() {
+    let w = World::new("PRO", 0);
+    block_on(async {
+        w.t.change_plan(
+            &w.owner,
+            w.company,
+            ChangePlan {
+                plan: "ENTERPRISE".into(),
+                expires_at: None,
+                amount_cents: Some(12_345),
+            },
+        )
+        .await
+        .unwrap();
+        let day = w.t.now().date_naive();
+        let report = w.t.owner_report(&w.owner, day, day).await.unwrap();
+        assert_eq!(report.mrr_cents, 12_345, "not the plan's list price");
+    });
+}

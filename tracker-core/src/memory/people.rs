@@ -6,7 +6,6 @@ use super::{MemoryStore, in_company, page_id};
 use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
 use crate::error::{Error, Result};
 use crate::identity::{Team, TokenRecord, User};
-use crate::ids::*;
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;
 use crate::secret::SecretHash;

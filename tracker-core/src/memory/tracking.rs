@@ -6,7 +6,6 @@ use chrono::{DateTime, NaiveDate, Utc};
 use super::{MemoryStore, in_company, page_time_id};
 use crate::audit::NewAuditEvent;
 use crate::error::{Error, Result};
-use crate::ids::*;
 use crate::paging::{Page, PageRequest};
 use crate::store::*;
 use crate::tracking::{ActivityEvent, Screenshot, WorkSession};

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use super::{MemoryStore, in_company, page_id};
 use crate::audit::NewAuditEvent;
 use crate::error::{Error, Result};
-use crate::ids::*;
 use crate::notify::{Alert, AlertFilter, AlertSettings, DeliveryRecord};
 use crate::paging::{Page, PageRequest};
 use crate::store::*;

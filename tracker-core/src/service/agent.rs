@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use super::*;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result, Validator};
-use crate::ids::*;
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;
 use crate::protocol::*;
@@ -315,23 +314,44 @@ impl<S: Store + ?Sized> Tracker<S> {
             )
             .await?;
         let agents = users
-            .into_iter()
-            .map(|u| {
-                let state = states.get(&u.id);
-                let last = state.map(|s| s.last_heartbeat_at);
-                let version = state.and_then(|s| s.policy_version);
-                AgentStatus {
-                    user_id: u.id,
-                    username: u.username,
-                    display_name: u.display_name,
-                    last_heartbeat_at: last,
-                    liveness: liveness_at(last, now),
-                    policy_version: version,
-                    policy_outdated: state.is_some() && version.is_none_or(|v| v < policy.version),
-                    agent_version: state.and_then(|s| s.agent_version.clone()),
-                }
-            })
+            .iter()
+            .map(|u| agent_status(u, states.get(&u.id), &policy, now))
             .collect();
         Page::of_all(agents, page, |a| a.username.clone())
+    }
+
+    /// The caller's own agent: its liveness and the policy version it runs
+    /// (every company user).
+    pub async fn my_agent(&self, p: &Principal) -> Result<AgentStatus> {
+        let company = Self::company_of(p, Action::ReadTracking)?.id;
+        authorize(p, Action::ReadTracking, Target::user(company, p.user_id()))?;
+        let policy = self.load_policy(company).await?;
+        let state = self
+            .store
+            .agents()
+            .agent_state(company, p.user_id())
+            .await?;
+        Ok(agent_status(p.user(), state.as_ref(), &policy, self.now()))
+    }
+}
+
+/// One user's agent as the lists show it.
+fn agent_status(
+    user: &User,
+    state: Option<&AgentState>,
+    policy: &TrackingPolicy,
+    now: DateTime<Utc>,
+) -> AgentStatus {
+    let last = state.map(|s| s.last_heartbeat_at);
+    let version = state.and_then(|s| s.policy_version);
+    AgentStatus {
+        user_id: user.id,
+        username: user.username.clone(),
+        display_name: user.display_name.clone(),
+        last_heartbeat_at: last,
+        liveness: liveness_at(last, now),
+        policy_version: version,
+        policy_outdated: state.is_some() && version.is_none_or(|v| v < policy.version),
+        agent_version: state.and_then(|s| s.agent_version.clone()),
     }
 }

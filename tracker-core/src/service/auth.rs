@@ -7,7 +7,6 @@ use crate::audit::*;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result, Validator};
 use crate::identity::*;
-use crate::ids::*;
 use crate::policy::TrackingPolicy;
 use crate::protocol::*;
 use crate::secret::*;

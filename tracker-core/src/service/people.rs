@@ -7,7 +7,6 @@ use crate::audit::*;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result, Validator};
 use crate::identity::*;
-use crate::ids::*;
 use crate::paging::{Page, PageRequest};
 use crate::protocol::*;
 use crate::store::*;
@@ -160,6 +159,76 @@ impl<S: Store + ?Sized> Tracker<S> {
         let update = UserUpdate {
             seat_limit: None,
             revoke_tokens: changes.password.is_some(),
+        };
+        self.store
+            .users()
+            .update_user(&user, &update, audit)
+            .await?;
+        Ok(user)
+    }
+
+    /// Changes the caller's own display name, email or password (every
+    /// user, OWNER included). A new password needs the current one and
+    /// revokes every token of the user, the caller's own included: it
+    /// signs in again. Audited in the caller's chain.
+    pub async fn update_profile(&self, p: &Principal, changes: ProfileChanges) -> Result<User> {
+        let old = p.user().clone();
+        let stored = self
+            .store
+            .users()
+            .get_user(old.company_id, old.id)
+            .await?
+            .ok_or(Error::Unauthenticated)?;
+        let mut v = Validator::new();
+        if let Some(name) = &changes.display_name {
+            v.text("display_name", name, 1, 200);
+        }
+        if let Some(email) = changes
+            .email
+            .as_deref()
+            .map(str::trim)
+            .filter(|e| !e.is_empty())
+        {
+            crate::identity::validate_email(&mut v, "email", email);
+        }
+        if let Some(pw) = &changes.new_password {
+            crate::identity::validate_password(&mut v, "new_password", pw);
+            let current = changes.current_password.as_deref().unwrap_or("");
+            if !self.hasher.verify(current, &stored.password_hash) {
+                v.push("current_password", "is not the current password");
+            }
+        }
+        v.finish()?;
+        let mut user = stored.clone();
+        if let Some(name) = &changes.display_name {
+            user.display_name = name.trim().to_owned();
+        }
+        if let Some(email) = &changes.email {
+            let email = email.trim();
+            user.email = (!email.is_empty()).then(|| email.to_owned());
+        }
+        if let Some(pw) = &changes.new_password {
+            user.password_hash = self.hasher.hash(pw)?;
+        }
+        let chain = match user.company_id {
+            Some(company) => AuditChain::Company(company),
+            None => AuditChain::Platform,
+        };
+        let audit = self.event(
+            p,
+            chain,
+            AuditAction::EmployeeUpdated,
+            format!("user {} updated its own account", user.username),
+            serde_json::json!({
+                "user_id": user.id,
+                "old": { "email": stored.email, "display_name": stored.display_name },
+                "new": { "email": user.email, "display_name": user.display_name },
+                "password_changed": changes.new_password.is_some(),
+            }),
+        );
+        let update = UserUpdate {
+            seat_limit: None,
+            revoke_tokens: changes.new_password.is_some(),
         };
         self.store
             .users()

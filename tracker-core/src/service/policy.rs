@@ -4,7 +4,6 @@ use super::*;
 use crate::audit::*;
 use crate::authz::{Action, Principal};
 use crate::error::{Error, Result};
-use crate::ids::*;
 use crate::policy::{PolicyUpdate, TrackingPolicy};
 use crate::protocol::*;
 use crate::store::*;

@@ -9,7 +9,6 @@ use super::*;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result};
 use crate::identity::*;
-use crate::ids::*;
 use crate::paging::{MAX_LIMIT, PageRequest};
 use crate::protocol::*;
 use crate::report::{
@@ -313,7 +312,14 @@ impl<S: Store + ?Sized> Tracker<S> {
             let status = c.effective_status(now);
             *status_counts.entry(status.as_str().to_owned()).or_insert(0) += 1;
             if status == CompanyStatus::Active {
-                mrr_cents += plan.map_or(0, |p| p.price_monthly_cents);
+                // What the company pays now: the amount of its latest
+                // billing row (a plan change may agree another price than
+                // the list price), or the plan's price without one.
+                let subscriptions = self.store.tenants().list_subscriptions(c.id).await?;
+                mrr_cents += match subscriptions.iter().max_by_key(|s| s.starts_at) {
+                    Some(current) => current.amount_cents,
+                    None => plan.map_or(0, |p| p.price_monthly_cents),
+                };
             }
         }
         Ok(OwnerReport {

@@ -10,7 +10,6 @@ use crate::audit::*;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result, Validator};
 use crate::identity::*;
-use crate::ids::*;
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;
 use crate::protocol::*;

@@ -5,7 +5,6 @@ use std::collections::BTreeSet;
 use super::*;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result};
-use crate::ids::*;
 use crate::paging::{Page, PageRequest};
 use crate::protocol::*;
 use crate::store::*;

@@ -6,7 +6,6 @@ use super::*;
 use crate::audit::*;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result, Validator};
-use crate::ids::*;
 use crate::paging::{Page, PageRequest};
 use crate::protocol::*;
 use crate::store::*;

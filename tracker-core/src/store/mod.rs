@@ -37,8 +37,7 @@
 
 use std::future::Future;
 
-use crate::error::Result;
-use crate::paging::{MAX_LIMIT, Page, PageRequest};
+use crate::paging::MAX_LIMIT;
 
 mod agents;
 mod alerts;
@@ -53,6 +52,20 @@ mod usage;
 mod users;
 
 pub use crate::tracking::EventBatch;
+
+// What the ports' signatures name, so a store compiles with
+// `use tracker_core::store::*;` alone.
+pub use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
+pub use crate::error::{Error, Result};
+pub use crate::identity::{Team, TokenRecord, User};
+pub use crate::ids::*;
+pub use crate::notify::{Alert, AlertFilter, AlertKind, AlertSettings, DeliveryRecord};
+pub use crate::paging::{Page, PageRequest};
+pub use crate::policy::TrackingPolicy;
+pub use crate::secret::SecretHash;
+pub use crate::tenancy::{Company, Plan, Subscription};
+pub use crate::tracking::{ActivityEvent, AgentState, Screenshot, WorkSession};
+pub use crate::work::{CompanyUsageDaily, CorrectionRequest, Task};
 pub use agents::{AgentStore, TokenContext};
 pub use alerts::AlertStore;
 pub use audit::{AuditFilter, AuditStore};

@@ -3,7 +3,6 @@
 use chrono::Duration;
 
 use crate::audit::{AuditAction, AuditChain};
-use crate::ids::*;
 use crate::notify::{
     Alert, AlertEvent, AlertFilter, AlertKind, AlertSettings, DeliveryRecord, WebhookFormat,
     WebhookTarget,

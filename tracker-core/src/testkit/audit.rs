@@ -4,7 +4,6 @@ use chrono::Duration;
 
 use crate::audit::{AuditAction, AuditChain, verify};
 use crate::identity::{Role, Team};
-use crate::ids::*;
 use crate::paging::PageRequest;
 use crate::store::*;
 use crate::work::{CorrectionStatus, Task, TaskStatus};

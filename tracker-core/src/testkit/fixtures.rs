@@ -8,7 +8,6 @@ use serde_json::json;
 use crate::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
 use crate::error::Error;
 use crate::identity::{Role, User};
-use crate::ids::*;
 use crate::notify::{Alert, AlertKind};
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;

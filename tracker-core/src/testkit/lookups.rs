@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 
 use crate::audit::{AuditAction, AuditChain};
 use crate::identity::Role;
-use crate::ids::*;
 use crate::notify::{AlertFilter, AlertKind};
 use crate::paging::PageRequest;
 use crate::secret::SecretHash;

@@ -6,7 +6,6 @@ use chrono::{Duration, NaiveDate};
 
 use crate::audit::{AuditAction, AuditChain};
 use crate::identity::Role;
-use crate::ids::*;
 use crate::store::*;
 use crate::tracking::{ActivityEvent, Screenshot, WorkSession};
 

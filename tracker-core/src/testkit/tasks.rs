@@ -6,7 +6,6 @@ use chrono::Duration;
 
 use crate::audit::{AuditAction, AuditChain};
 use crate::identity::Role;
-use crate::ids::*;
 use crate::paging::PageRequest;
 use crate::store::*;
 use crate::work::{CorrectionRequest, CorrectionStatus, Task, TaskStatus};

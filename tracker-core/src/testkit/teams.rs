@@ -4,7 +4,6 @@ use chrono::Duration;
 
 use crate::audit::{AuditAction, AuditChain};
 use crate::identity::{Role, Team};
-use crate::ids::*;
 use crate::policy::TrackingPolicy;
 use crate::store::*;
 

@@ -4,7 +4,6 @@ use chrono::Duration;
 
 use crate::audit::{AuditAction, AuditChain};
 use crate::identity::Role;
-use crate::ids::*;
 use crate::policy::TrackingPolicy;
 use crate::secret::SecretHash;
 use crate::store::*;

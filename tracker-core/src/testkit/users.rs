@@ -4,7 +4,6 @@ use std::collections::BTreeSet;
 
 use crate::audit::{AuditAction, AuditChain};
 use crate::identity::{Role, User};
-use crate::ids::*;
 use crate::paging::PageRequest;
 use crate::store::*;
 
