@@ -5,8 +5,9 @@
 //! ```
 //!
 //! starts on 127.0.0.1:8080 with a SQLite file (`./tracker.db`) and needs
-//! nothing else. On first start it creates an OWNER account and prints its
-//! password once. `--database-url postgres://…` uses PostgreSQL instead;
+//! nothing else: the web console is at `/`, the JSON API under `/api/v1`.
+//! On first start it creates an OWNER account and prints its password
+//! once. `--database-url postgres://…` uses PostgreSQL instead;
 //! `--demo` also creates a demo company and prints its key and tokens.
 //! Every flag has an environment variable (`--help` lists them).
 //!
@@ -38,6 +39,7 @@ use tracker::protocol::{
 use tracker::store::Store;
 use tracker::{CompanyStatus, FsBlobStore, Identity, Principal, Role, Tracker};
 use tracker_axum::{HttpConfig, RateLimit};
+use tracker_console::ConsoleConfig;
 use tracker_jobs::scheduler::{JobBoard, JobSchedule, spawn_jobs};
 use tracker_jobs::webhook::{WebhookConfig, WebhookNotifier};
 
@@ -119,6 +121,10 @@ struct Args {
     /// without authentication or storage, for the load generator.
     #[arg(long)]
     bench_baseline: bool,
+    /// Mark the console's cookies `Secure`: set it when the server is
+    /// reached over HTTPS (directly or through a proxy).
+    #[arg(long, env = "TRACKER_SECURE_COOKIES")]
+    secure_cookies: bool,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -350,9 +356,17 @@ async fn main() -> Result<(), Error> {
     if args.bench_baseline {
         app = app.route("/bench/baseline", post(baseline));
     }
+    // The console answers every path the API does not: `/` and its pages.
+    let console = tracker_console::Console::new(Arc::clone(&tracker))
+        .config(ConsoleConfig {
+            secure_cookies: args.secure_cookies,
+            ..ConsoleConfig::default()
+        })
+        .router();
+    let app = app.fallback_service(console);
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     tracing::info!(address = %args.bind, database = %redact(&args.database_url), "serving");
-    println!("Listening on http://{}", args.bind);
+    println!("Listening on http://{}: the console is at /", args.bind);
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -19,3 +19,7 @@ pub use tracker_axum as axum;
 /// The background jobs on tokio and the webhook notifier.
 #[cfg(feature = "jobs")]
 pub use tracker_jobs as jobs;
+
+/// The web console.
+#[cfg(feature = "console")]
+pub use tracker_console as console;

@@ -28,11 +28,13 @@ pub fn now() -> DateTime<Utc> {
         .unwrap_or_default()
 }
 
-/// The bench database: one company of 100 employees and their events.
+/// The bench database: one company of employees and their events.
 pub struct World<S: Store> {
     pub tracker: Tracker<S>,
     pub admin: Principal,
     pub company: CompanyId,
+    /// The company key.
+    pub key: String,
     pub users: Vec<UserId>,
 }
 
@@ -86,9 +88,15 @@ pub fn day_events(
         .collect()
 }
 
-/// Fills `store` through the service: the company, its users, and
-/// `events_per_day()` events per user and day of April.
+/// Fills `store` through the service: the company, its [`USERS`] users,
+/// and `events_per_day()` events per user and day of April.
 pub async fn build<S: Store>(store: S) -> World<S> {
+    build_users(store, USERS).await
+}
+
+/// [`build`] with `count` users (`user000`, `user001`… with the password
+/// `user-password`).
+pub async fn build_users<S: Store>(store: S, count: usize) -> World<S> {
     let tracker = Tracker::builder(store)
         .clock(ManualClock::new(now()))
         .password_hasher(Argon2Hasher::insecure_fast())
@@ -133,13 +141,13 @@ pub async fn build<S: Store>(store: S) -> World<S> {
             .unwrap();
         let key = created.company_key.expose().to_owned();
         let admin = tracker
-            .login(login(Some(key), "admin", "admin-password"), None)
+            .login(login(Some(key.clone()), "admin", "admin-password"), None)
             .await
             .unwrap();
         let admin = tracker.authenticate(admin.token.expose()).await.unwrap();
         let company = created.company.id;
-        let mut users = Vec::with_capacity(USERS);
-        for i in 0..USERS {
+        let mut users = Vec::with_capacity(count);
+        for i in 0..count {
             let u = tracker
                 .create_user(
                     &admin,
@@ -171,14 +179,15 @@ pub async fn build<S: Store>(store: S) -> World<S> {
             tracker,
             admin,
             company,
+            key,
             users,
         }
     }
     .await;
     eprintln!(
         "built {} events ({} users x {} days x {per_day}) in {:.1?}",
-        USERS * DAYS as usize * per_day,
-        USERS,
+        count * DAYS as usize * per_day,
+        count,
         DAYS,
         started.elapsed()
     );

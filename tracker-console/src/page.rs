@@ -1,0 +1,240 @@
+//! The page shell (head, navigation by role, footer), the console's base
+//! path, and error pages in the API's words.
+
+use axum::extract::OriginalUri;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::{Html, IntoResponse, Response};
+use maud::{DOCTYPE, Markup, html};
+use tracker_core::{Principal, Role};
+
+use crate::session::Session;
+
+/// Where the console is mounted: `""` at the root, or the prefix it is
+/// nested under (told apart by the original and the routed path).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Base(String);
+
+impl Base {
+    /// The base of a request.
+    pub(crate) fn of(parts: &Parts) -> Self {
+        let routed = parts.uri.path();
+        let original = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|u| u.0.path().to_owned())
+            .unwrap_or_else(|| routed.to_owned());
+        let prefix = original
+            .strip_suffix(routed)
+            .unwrap_or("")
+            .trim_end_matches('/');
+        Self(prefix.to_owned())
+    }
+
+    /// The prefix, without a trailing slash (`""` at the root).
+    pub(crate) fn prefix(&self) -> &str {
+        &self.0
+    }
+
+    /// A path of the console.
+    pub(crate) fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+
+    /// The cookies' path.
+    pub(crate) fn cookie_path(&self) -> &str {
+        if self.0.is_empty() { "/" } else { &self.0 }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Base {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self::of(parts))
+    }
+}
+
+/// One link of the navigation.
+struct Link {
+    path: &'static str,
+    label: &'static str,
+}
+
+const fn link(path: &'static str, label: &'static str) -> Link {
+    Link { path, label }
+}
+
+/// The pages a role may open, in the order of the navigation.
+fn links(role: Role) -> &'static [Link] {
+    const OWNER: &[Link] = &[
+        link("/owner", "Dashboard"),
+        link("/owner/companies/new", "New company"),
+        link("/owner/reports", "Reports"),
+        link("/owner/audit", "Audit log"),
+        link("/owner/no-sync", "No sync"),
+        link("/me/account", "My account"),
+    ];
+    const COMPANY: &[Link] = &[
+        link("/me/day", "My day"),
+        link("/me/tasks", "My tasks"),
+        link("/me/corrections", "My corrections"),
+        link("/me/agent", "My agent"),
+        link("/me/policy", "What is tracked"),
+        link("/me/account", "My data"),
+    ];
+    match role {
+        Role::Owner => OWNER,
+        _ => COMPANY,
+    }
+}
+
+/// A whole page: the shell around `body`, with the navigation of the
+/// signed-in user (none on the sign-in page).
+pub(crate) fn shell(base: &Base, session: Option<&Session>, title: &str, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · tracker" }
+                link rel="stylesheet" href=(base.at("/assets/console.css"));
+                script src=(base.at("/assets/console.js")) defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to the content" }
+                header.top {
+                    a.brand href=(base.at("/")) { "tracker" }
+                    @if let Some(s) = session {
+                        nav aria-label="Main" {
+                            ul {
+                                @for l in links(s.principal.role()) {
+                                    li { a href=(base.at(l.path)) { (l.label) } }
+                                }
+                            }
+                        }
+                        (who(&s.principal))
+                        form.sign-out method="post" action=(base.at("/sign-out")) {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main {
+                    h1 { (title) }
+                    (body)
+                }
+            }
+        }
+    }
+}
+
+/// Who is signed in, and where.
+fn who(p: &Principal) -> Markup {
+    let user = p.user();
+    let name = if user.display_name.is_empty() {
+        &user.username
+    } else {
+        &user.display_name
+    };
+    html! {
+        p.who {
+            (name) " · " (p.role().to_string())
+            @if let Some(c) = p.company() { " · " (c.name) }
+        }
+    }
+}
+
+/// A page as an answer.
+pub(crate) fn page(base: &Base, session: &Session, title: &str, body: Markup) -> Response {
+    session.respond(Html(shell(base, Some(session), title, body).into_string()))
+}
+
+/// What can go wrong on a page.
+#[derive(Debug)]
+pub(crate) enum PageError {
+    /// The service refused or failed.
+    Core(tracker_core::Error),
+    /// A form without its CSRF token, or with another session's.
+    Csrf,
+    /// A form field the console could not read.
+    BadForm(String),
+}
+
+impl From<tracker_core::Error> for PageError {
+    fn from(e: tracker_core::Error) -> Self {
+        PageError::Core(e)
+    }
+}
+
+impl PageError {
+    /// Status, title and what to tell the user (the API's words for the
+    /// service's errors).
+    fn describe(self) -> (StatusCode, String, String, Vec<String>) {
+        match self {
+            PageError::Core(e) => {
+                let p = tracker_axum::error::ApiError::Core(e).problem();
+                let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
+                let fields = p
+                    .errors
+                    .iter()
+                    .map(|f| format!("{}: {}", f.field, f.message))
+                    .collect();
+                (status, p.title.to_owned(), p.detail, fields)
+            }
+            PageError::Csrf => (
+                StatusCode::FORBIDDEN,
+                "Form expired".to_owned(),
+                "The form was not sent from this page of this session. Go back, reload the page \
+                 and send it again."
+                    .to_owned(),
+                Vec::new(),
+            ),
+            PageError::BadForm(what) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "Invalid form".to_owned(),
+                what,
+                Vec::new(),
+            ),
+        }
+    }
+
+    /// The error page, with the navigation of `session` when there is one.
+    pub(crate) fn page(self, base: &Base, session: Option<&Session>) -> Response {
+        let (status, title, detail, fields) = self.describe();
+        let next = match status {
+            StatusCode::NOT_FOUND => "It does not exist, or it is not yours to see.",
+            StatusCode::FORBIDDEN => "Your role or your company's state does not allow it.",
+            StatusCode::UNAUTHORIZED => "Sign in again.",
+            _ => "Go back, correct what is named above, and send it again.",
+        };
+        let body = html! {
+            div.problem role="alert" {
+                p { (detail) }
+                @if !fields.is_empty() {
+                    ul { @for f in &fields { li { (f) } } }
+                }
+                p { (next) }
+                p { a href=(base.at("/")) { "Back to the start page" } }
+            }
+        };
+        let markup = shell(base, session, &title, body);
+        match session {
+            Some(s) => (status, s.respond(Html(markup.into_string()))).into_response(),
+            None => (status, Html(markup.into_string())).into_response(),
+        }
+    }
+}
+
+impl Session {
+    /// The error page of `e` for this session.
+    pub(crate) fn error(&self, e: impl Into<PageError>) -> Response {
+        e.into().page(&self.base, Some(self))
+    }
+}
+
+/// A 404 page for a path the console does not have.
+pub(crate) async fn not_found(base: Base) -> Response {
+    PageError::Core(tracker_core::Error::not_found("page")).page(&base, None)
+}

@@ -1,0 +1,536 @@
+//! Every company user's own pages: My Day, tasks, corrections, the agent,
+//! what is tracked, and the account with its data export. The OWNER has an
+//! account page too.
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, Query, State as Extract};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use chrono::{Duration, NaiveDate, NaiveTime, TimeZone};
+use chrono_tz::Tz;
+use maud::{Markup, html};
+use serde::Deserialize;
+use tracker_core::protocol::{CompleteTask, NewCorrection, ProfileChanges, TrackingQuery};
+use tracker_core::report::{day_bounds, local_date, timesheet_csv};
+use tracker_core::{
+    CorrectionStatus, Liveness, PageRequest, Role, ScreenshotId, TaskId, TaskStatus,
+};
+
+use super::{csrf_field, see_other};
+use crate::State;
+use crate::chart;
+use crate::format::{self, tz_of};
+use crate::page::{PageError, page};
+use crate::session::Session;
+
+pub(super) fn routes() -> Router<State> {
+    Router::new()
+        .route("/me/day", get(day))
+        .route("/me/screenshots/{id}", get(screenshot))
+        .route("/me/tasks", get(tasks))
+        .route("/me/tasks/{id}/complete", post(complete_task))
+        .route("/me/corrections", get(corrections).post(request_correction))
+        .route("/me/agent", get(agent))
+        .route("/me/policy", get(policy))
+        .route("/me/account", get(account).post(update_account))
+        .route("/me/export.csv", get(export))
+}
+
+/// The largest page a console list shows.
+fn all() -> PageRequest {
+    PageRequest::first(tracker_core::paging::MAX_LIMIT)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DayQuery {
+    #[serde(default)]
+    date: Option<NaiveDate>,
+}
+
+async fn day(Extract(shared): Extract<State>, s: Session, Query(q): Query<DayQuery>) -> Response {
+    let t = &shared.tracker;
+    let p = &s.principal;
+    let my = match t.my_day(p, q.date).await {
+        Ok(day) => day,
+        Err(e) => return s.error(e),
+    };
+    let tz = tz_of(p);
+    let window = day_bounds(tz, my.date);
+    let shots = if my.policy.screenshots_enabled || my.screenshots > 0 {
+        let query = TrackingQuery {
+            user_id: Some(p.user_id()),
+            from: Some(window.0),
+            to: Some(window.1),
+        };
+        match t.screenshots(p, &query, &all()).await {
+            Ok(page) => page.items,
+            Err(e) => return s.error(e),
+        }
+    } else {
+        Vec::new()
+    };
+    let apps: Vec<(String, u64)> = my
+        .top_apps
+        .iter()
+        .map(|e| (e.name.clone(), e.seconds))
+        .collect();
+    let sites: Vec<(String, u64)> = my
+        .top_domains
+        .iter()
+        .map(|e| (e.name.clone(), e.seconds))
+        .collect();
+    let body = html! {
+        form.inline method="get" action=(s.base.at("/me/day")) {
+            label { "Day" input type="date" name="date" value=(my.date) data-autosubmit; }
+            button.secondary type="submit" { "Show" }
+            a href=(s.base.at(&format!("/me/day?date={}", my.date - Duration::days(1)))) { "Previous day" }
+            a href=(s.base.at(&format!("/me/day?date={}", my.date + Duration::days(1)))) { "Next day" }
+        }
+        div.kpis {
+            div.kpi { b { (format::duration(my.totals.active_seconds)) } span { "active" } }
+            div.kpi { b { (format::duration(my.totals.idle_seconds)) } span { "idle" } }
+            div.kpi {
+                b { (my.totals.first_seen.map_or("–".to_owned(), |t| format::time(tz, t))) }
+                span { "first seen" }
+            }
+            div.kpi {
+                b { (my.totals.last_seen.map_or("–".to_owned(), |t| format::time(tz, t))) }
+                span { "last seen" }
+            }
+            @if my.totals.corrected_seconds > 0 {
+                div.kpi { b { (format::duration(my.totals.corrected_seconds)) } span { "added by approved corrections" } }
+            }
+        }
+        section {
+            h2 { "Timeline" }
+            p.legend { span { i.active {} "active" } span { i.idle {} "idle" } span.hint { "Times in " (tz.name()) } }
+            @if my.blocks.is_empty() {
+                p { "Nothing was recorded on this day." }
+            } @else {
+                (chart::timeline(tz, window, &my.blocks))
+            }
+        }
+        section {
+            h2 { "Top apps" }
+            @if apps.is_empty() { p { "No app time on this day" (off_note(my.policy.app_tracking_enabled, "app")) } }
+            @else { (chart::bars("Top apps by active time", &apps)) }
+            h2 { "Top websites" }
+            @if sites.is_empty() { p { "No website time on this day" (off_note(my.policy.website_tracking_enabled, "website")) } }
+            @else { (chart::bars("Top websites by active time", &sites)) }
+        }
+        section {
+            h2 { "Screenshots" }
+            @if shots.is_empty() {
+                p { "No screenshot on this day" (off_note(my.policy.screenshots_enabled, "screenshot")) }
+            } @else {
+                ul.gallery {
+                    @for shot in &shots {
+                        li {
+                            a href=(s.base.at(&format!("/me/screenshots/{}", shot.id))) {
+                                img src=(s.base.at(&format!("/me/screenshots/{}", shot.id)))
+                                    alt=(format!("Screenshot at {}", format::time(tz, shot.taken_at)))
+                                    width="240" loading="lazy";
+                            }
+                            br;
+                            (format::time(tz, shot.taken_at))
+                            @if shot.blurred { " · blurred" }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    page(&s.base, &s, &format!("My day, {}", my.date), body)
+}
+
+/// Why a list is empty when the policy does not collect it.
+fn off_note(enabled: bool, what: &str) -> String {
+    if enabled {
+        ".".to_owned()
+    } else {
+        format!(": the policy does not record {what}s.")
+    }
+}
+
+async fn screenshot(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Path(id): Path<String>,
+) -> Response {
+    let Ok(id) = id.parse::<ScreenshotId>() else {
+        return s.error(tracker_core::Error::not_found("screenshot"));
+    };
+    // Only one's own: another user's id is not found here.
+    match shared.tracker.screenshot_image(&s.principal, id).await {
+        Ok((shot, bytes)) if shot.user_id == s.principal.user_id() => {
+            s.respond(([(header::CONTENT_TYPE, shot.content_type)], bytes))
+        }
+        Ok(_) => s.error(tracker_core::Error::not_found("screenshot")),
+        Err(e) => s.error(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TasksQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn tasks(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Query(q): Query<TasksQuery>,
+) -> Response {
+    let status = match q.status.as_deref() {
+        Some("DONE") => Some(TaskStatus::Done),
+        Some("OPEN") | None => Some(TaskStatus::Open),
+        Some(_) => None,
+    };
+    let list = match shared.tracker.my_tasks(&s.principal, status, &all()).await {
+        Ok(page) => page.items,
+        Err(e) => return s.error(e),
+    };
+    let tz = tz_of(&s.principal);
+    let body = html! {
+        p {
+            a href=(s.base.at("/me/tasks?status=OPEN")) { "Open" } " · "
+            a href=(s.base.at("/me/tasks?status=DONE")) { "Done" } " · "
+            a href=(s.base.at("/me/tasks?status=ALL")) { "All" }
+        }
+        @if list.is_empty() { p { "No task here." } }
+        @for task in &list {
+            section {
+                h2 { (task.title) }
+                @if let Some(d) = &task.description { p { (d) } }
+                p.hint {
+                    "Status: " (task.status.as_str())
+                    @if let Some(due) = task.due_on { " · due " (due) }
+                    @if let Some(done) = task.completed_at { " · completed " (format::date_time(tz, done)) }
+                }
+                @if let Some(note) = &task.completion_note { p { "Note: " (note) } }
+                @if task.status == TaskStatus::Open {
+                    form.stack method="post" action=(s.base.at(&format!("/me/tasks/{}/complete", task.id))) {
+                        (csrf_field(&s.csrf))
+                        label { "What was done (optional)" textarea name="note" rows="2" maxlength="2000" {} }
+                        button type="submit" { "Mark as done" }
+                    }
+                }
+            }
+        }
+    };
+    page(&s.base, &s, "My tasks", body)
+}
+
+#[derive(Deserialize)]
+struct CompleteForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn complete_task(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CompleteForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let Ok(id) = id.parse::<TaskId>() else {
+        return s.error(tracker_core::Error::not_found("task"));
+    };
+    let note = form.note.trim();
+    let req = CompleteTask {
+        note: (!note.is_empty()).then(|| note.to_owned()),
+    };
+    match shared.tracker.complete_task(&s.principal, id, req).await {
+        Ok(_) => see_other(&s, "/me/tasks?status=DONE"),
+        Err(e) => s.error(e),
+    }
+}
+
+async fn corrections(Extract(shared): Extract<State>, s: Session) -> Response {
+    let p = &s.principal;
+    let list = match shared
+        .tracker
+        .corrections(p, None, Some(p.user_id()), &all())
+        .await
+    {
+        Ok(page) => page.items,
+        Err(e) => return s.error(e),
+    };
+    let tz = tz_of(p);
+    let today = local_date(tz, shared.tracker.now());
+    let body = html! {
+        section {
+            h2 { "Request a correction" }
+            p.hint { "For time the agent missed or counted as idle: a meeting away from the computer, a call. Times in " (tz.name()) "." }
+            form.stack method="post" action=(s.base.at("/me/corrections")) {
+                (csrf_field(&s.csrf))
+                label { "Day" input type="date" name="date" value=(today) required; }
+                label { "From" input type="time" name="from" required; }
+                label { "To" input type="time" name="to" required; }
+                label { "Reason" textarea name="reason" rows="2" required maxlength="1000" {} }
+                button type="submit" { "Send the request" }
+            }
+        }
+        h2 { "My requests" }
+        @if list.is_empty() { p { "No request yet." } }
+        @else {
+            div.table-wrap { table {
+                thead { tr { th { "Span" } th { "Reason" } th { "Status" } th { "Decision" } } }
+                tbody {
+                    @for c in list.iter().rev() {
+                        tr {
+                            td { (format::date_time(tz, c.starts_at)) "–" (format::time(tz, c.ends_at)) }
+                            td { (c.reason) }
+                            td { span class=(status_class(c.status)) { (c.status.as_str()) } }
+                            td { @if let Some(n) = &c.decision_note { (n) } }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    page(&s.base, &s, "My corrections", body)
+}
+
+fn status_class(status: CorrectionStatus) -> &'static str {
+    match status {
+        CorrectionStatus::Approved => "status good",
+        CorrectionStatus::Rejected => "status bad",
+        _ => "status warn",
+    }
+}
+
+#[derive(Deserialize)]
+struct CorrectionForm {
+    csrf: String,
+    date: String,
+    from: String,
+    to: String,
+    reason: String,
+}
+
+/// An instant of a local date and time in `tz` (the earlier of two when a
+/// clock change repeats it).
+fn local_instant(
+    tz: Tz,
+    date: NaiveDate,
+    time: NaiveTime,
+) -> Option<chrono::DateTime<chrono::Utc>> {
+    tz.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .map(|t| t.with_timezone(&chrono::Utc))
+}
+
+async fn request_correction(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Form(form): Form<CorrectionForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let tz = tz_of(&s.principal);
+    let parsed = (|| {
+        let date = form.date.parse::<NaiveDate>().ok()?;
+        let from = NaiveTime::parse_from_str(&form.from, "%H:%M").ok()?;
+        let to = NaiveTime::parse_from_str(&form.to, "%H:%M").ok()?;
+        Some((local_instant(tz, date, from)?, local_instant(tz, date, to)?))
+    })();
+    let Some((starts_at, ends_at)) = parsed else {
+        return s.error(PageError::BadForm(
+            "The day or a time is not a date (YYYY-MM-DD) or a time (HH:MM) of this timezone."
+                .into(),
+        ));
+    };
+    let req = NewCorrection {
+        starts_at,
+        ends_at,
+        reason: form.reason,
+    };
+    match shared.tracker.request_correction(&s.principal, req).await {
+        Ok(_) => see_other(&s, "/me/corrections"),
+        Err(e) => s.error(e),
+    }
+}
+
+async fn agent(Extract(shared): Extract<State>, s: Session) -> Response {
+    let status = match shared.tracker.my_agent(&s.principal).await {
+        Ok(status) => status,
+        Err(e) => return s.error(e),
+    };
+    let policy = match shared.tracker.policy(&s.principal).await {
+        Ok(p) => p.policy,
+        Err(e) => return s.error(e),
+    };
+    let tz = tz_of(&s.principal);
+    let (class, words) = match status.liveness {
+        Liveness::Online => ("status good", "online: a heartbeat in the last 10 minutes"),
+        Liveness::Stale => ("status warn", "stale: no heartbeat for 10 minutes"),
+        Liveness::Offline => ("status bad", "offline: no heartbeat for 15 minutes"),
+        _ => ("status bad", "never connected"),
+    };
+    let body = html! {
+        section {
+            p { "Your desktop agent is " span class=(class) { (words) } "." }
+            dl {
+                dt { "Last heartbeat" }
+                dd { (status.last_heartbeat_at.map_or("never".to_owned(), |t| format::date_time(tz, t))) }
+                dt { "Policy version it runs" }
+                dd {
+                    (status.policy_version.map_or("unknown".to_owned(), |v| v.to_string()))
+                    " (current: " (policy.version) ")"
+                    @if status.policy_outdated { " · it fetches the new one within the hour" }
+                }
+                dt { "Agent version" }
+                dd { (status.agent_version.as_deref().unwrap_or("unknown")) }
+            }
+        }
+    };
+    page(&s.base, &s, "My agent", body)
+}
+
+async fn policy(Extract(shared): Extract<State>, s: Session) -> Response {
+    let answer = match shared.tracker.policy(&s.principal).await {
+        Ok(p) => p,
+        Err(e) => return s.error(e),
+    };
+    page(
+        &s.base,
+        &s,
+        "What is tracked",
+        policy_words(&answer.policy, answer.tracking_allowed),
+    )
+}
+
+/// The policy in plain words.
+pub(crate) fn policy_words(p: &tracker_core::TrackingPolicy, allowed: bool) -> Markup {
+    let on_off = |b: bool| if b { "on" } else { "off" };
+    html! {
+        section {
+            @if !allowed {
+                p.problem { "Tracking is stopped now: your account or your company is not active." }
+            }
+            ul {
+                li {
+                    "Screenshots: " strong { (on_off(p.screenshots_enabled)) }
+                    @if p.screenshots_enabled {
+                        ", one every " (format::duration(u64::from(p.screenshot_interval_seconds)))
+                        @if p.blur_screenshots { ", blurred before they are stored" }
+                        @else { ", not blurred" }
+                    }
+                    "."
+                }
+                li { "Websites (the address of the page in front): " strong { (on_off(p.website_tracking_enabled)) } "." }
+                li { "Apps and window titles: " strong { (on_off(p.app_tracking_enabled)) } "." }
+                li {
+                    "Idle after " (format::duration(u64::from(p.idle_threshold_seconds)))
+                    " without keyboard or mouse: that time counts as idle, not active."
+                }
+            }
+            p.hint { "Policy version " (p.version) ". What the policy turns off is dropped by the server before anything is stored." }
+        }
+    }
+}
+
+async fn account(Extract(shared): Extract<State>, s: Session) -> Response {
+    let user = s.principal.user();
+    let today = local_date(tz_of(&s.principal), shared.tracker.now());
+    let body = html! {
+        section {
+            h2 { "Profile" }
+            form.stack method="post" action=(s.base.at("/me/account")) {
+                (csrf_field(&s.csrf))
+                label { "Display name" input type="text" name="display_name" value=(user.display_name) maxlength="200" required; }
+                label { "Email" input type="email" name="email" value=(user.email.as_deref().unwrap_or("")) autocomplete="email"; }
+                label {
+                    "New password"
+                    span.hint { "Leave empty to keep it. At least 8 characters. You then sign in again." }
+                    input type="password" name="new_password" autocomplete="new-password";
+                }
+                label { "Current password" span.hint { "Needed for a new password." } input type="password" name="current_password" autocomplete="current-password"; }
+                button type="submit" { "Save" }
+            }
+        }
+        @if s.principal.role() != Role::Owner {
+            section {
+                h2 { "My data" }
+                p { "Your recorded time per day, corrections applied, as CSV." }
+                form.inline method="get" action=(s.base.at("/me/export.csv")) {
+                    label { "From" input type="date" name="from" value=(today - Duration::days(30)) required; }
+                    label { "To" input type="date" name="to" value=(today) required; }
+                    button type="submit" { "Download" }
+                }
+            }
+        }
+    };
+    page(&s.base, &s, "My account", body)
+}
+
+#[derive(Deserialize)]
+struct AccountForm {
+    csrf: String,
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    current_password: String,
+}
+
+async fn update_account(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Form(form): Form<AccountForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let new_password = (!form.new_password.is_empty()).then_some(form.new_password);
+    let changes = ProfileChanges {
+        display_name: Some(form.display_name),
+        email: Some(form.email),
+        current_password: (!form.current_password.is_empty()).then_some(form.current_password),
+        new_password: new_password.clone(),
+    };
+    match shared.tracker.update_profile(&s.principal, changes).await {
+        Ok(_) if new_password.is_some() => {
+            // The tokens died with the password; the session with them.
+            axum::response::Redirect::to(&s.base.at("/sign-in?ended=password")).into_response()
+        }
+        Ok(_) => see_other(&s, "/me/account"),
+        Err(e) => s.error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct ExportQuery {
+    from: NaiveDate,
+    to: NaiveDate,
+}
+
+async fn export(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Query(q): Query<ExportQuery>,
+) -> Response {
+    match shared.tracker.my_export(&s.principal, q.from, q.to).await {
+        Ok(rows) => s.respond((
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"my-time-{}-{}.csv\"", q.from, q.to),
+                ),
+            ],
+            timesheet_csv(&rows),
+        )),
+        Err(e) => s.error(e),
+    }
+}

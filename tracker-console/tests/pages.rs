@@ -1,0 +1,398 @@
+//! The console's pages over HTTP round trips in process: sign-in and
+//! sign-out, sessions that end, CSRF, escaping, roles and tenants. The
+//! browser tests drive the same pages in Chromium.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use tower::ServiceExt;
+use tracker_console::{Console, ConsoleConfig};
+use tracker_core::protocol::{CreateCompany, LoginRequest, NewUser};
+use tracker_core::store::Store;
+use tracker_core::{Argon2Hasher, MemoryStore, Role, Tracker};
+
+const OWNER: (&str, &str) = ("operator", "operator-password");
+
+/// A browser of one: its cookies, and the last page's CSRF token.
+struct Browser {
+    app: Router,
+    cookies: BTreeMap<String, String>,
+}
+
+struct Page {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+    headers: axum::http::HeaderMap,
+}
+
+impl Page {
+    /// The CSRF token of the page's first form.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find(r#"name="csrf" value=""#)
+            .expect("a form with a CSRF token");
+        let rest = &self.body[at + r#"name="csrf" value=""#.len()..];
+        rest[..rest.find('"').unwrap()].to_owned()
+    }
+}
+
+impl Browser {
+    fn new(app: Router) -> Self {
+        Self {
+            app,
+            cookies: BTreeMap::new(),
+        }
+    }
+
+    async fn send(&mut self, request: Request<Body>) -> Page {
+        let response = self.app.clone().oneshot(request).await.unwrap();
+        for value in response.headers().get_all(header::SET_COOKIE) {
+            let value = value.to_str().unwrap();
+            let (pair, attrs) = value.split_once(';').unwrap_or((value, ""));
+            let (name, v) = pair.split_once('=').unwrap();
+            assert!(
+                attrs.contains("HttpOnly") && attrs.contains("SameSite=Strict"),
+                "{value}"
+            );
+            if v.is_empty() || attrs.contains("Max-Age=0") {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_owned(), v.to_owned());
+            }
+        }
+        let status = response.status();
+        let headers = response.headers().clone();
+        let location = headers
+            .get(header::LOCATION)
+            .map(|l| l.to_str().unwrap().to_owned());
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        Page {
+            status,
+            location,
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+            headers,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> Page {
+        let request = Request::get(path)
+            .header(header::COOKIE, self.cookie_header())
+            .body(Body::empty())
+            .unwrap();
+        self.send(request).await
+    }
+
+    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = form
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let request = Request::post(path)
+            .header(header::COOKIE, self.cookie_header())
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap();
+        self.send(request).await
+    }
+
+    /// Signs in through the form; returns the page signing in answered.
+    async fn sign_in(&mut self, key: &str, username: &str, password: &str) -> Page {
+        let form = self.get("/sign-in").await;
+        let csrf = form.csrf();
+        self.post(
+            "/sign-in",
+            &[
+                ("company_key", key),
+                ("username", username),
+                ("password", password),
+                ("csrf", &csrf),
+            ],
+        )
+        .await
+    }
+}
+
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A platform with one company (admin `ada`, employee `bob`) and its key.
+async fn platform(config: ConsoleConfig) -> (Arc<Tracker>, Router, String) {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let tracker = Arc::new(
+        Tracker::builder_shared(store)
+            .password_hasher(Argon2Hasher::insecure_fast())
+            .build(),
+    );
+    tracker.ensure_default_plans().await.unwrap();
+    tracker.bootstrap_owner(OWNER.0, OWNER.1).await.unwrap();
+    let key = company(&tracker, "Acme", "ada").await;
+    let app = Console::new(Arc::clone(&tracker)).config(config).router();
+    (tracker, app, key)
+}
+
+async fn company(tracker: &Tracker, name: &str, admin: &str) -> String {
+    let login = LoginRequest {
+        company_key: None,
+        username: OWNER.0.into(),
+        password: OWNER.1.into(),
+    };
+    let owner = tracker.login(login, None).await.unwrap();
+    let owner = tracker.authenticate(owner.token.expose()).await.unwrap();
+    let created = tracker
+        .create_company(
+            &owner,
+            CreateCompany {
+                name: name.into(),
+                plan: Some("PRO".into()),
+                timezone: Some("Europe/Berlin".into()),
+                trial_days: None,
+                retention_days: None,
+                admin: NewUser {
+                    username: admin.into(),
+                    password: format!("{admin}-password"),
+                    email: None,
+                    display_name: None,
+                    role: None,
+                },
+            },
+        )
+        .await
+        .unwrap();
+    let key = created.company_key.expose().to_owned();
+    let ada = tracker
+        .login(
+            LoginRequest {
+                company_key: Some(key.clone()),
+                username: admin.into(),
+                password: format!("{admin}-password"),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    let ada = tracker.authenticate(ada.token.expose()).await.unwrap();
+    tracker
+        .create_user(
+            &ada,
+            NewUser {
+                username: "bob".into(),
+                password: "bob-password".into(),
+                email: None,
+                display_name: Some("<script>alert(1)</script>".into()),
+                role: Some(Role::Employee),
+            },
+        )
+        .await
+        .unwrap();
+    key
+}
+
+#[tokio::test]
+async fn an_employee_signs_in_sees_its_day_and_signs_out() {
+    let (_, app, key) = platform(ConsoleConfig::default()).await;
+    let mut b = Browser::new(app);
+    let start = b.get("/").await;
+    assert_eq!(
+        start.location.as_deref(),
+        Some("/sign-in"),
+        "no session: to the sign-in"
+    );
+    let signed = b.sign_in(&key, "bob", "bob-password").await;
+    assert_eq!(
+        (signed.status, signed.location.as_deref()),
+        (StatusCode::SEE_OTHER, Some("/"))
+    );
+    let home = b.get("/").await;
+    assert_eq!(home.location.as_deref(), Some("/me/day"));
+    let day = b.get("/me/day").await;
+    assert_eq!(day.status, StatusCode::OK, "{}", day.body);
+    assert!(day.body.contains("Timeline"));
+    for (name, value) in [
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "same-origin"),
+        ("x-content-type-options", "nosniff"),
+    ] {
+        assert_eq!(day.headers[name], value);
+    }
+    let csp = day.headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"));
+    assert!(csp.contains("frame-ancestors 'none'"));
+    // The display name is shown as text, never run.
+    assert!(day.body.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
+    assert!(!day.body.contains("<script>alert(1)"));
+
+    let csrf = day.csrf();
+    let kept = b.cookies.clone();
+    let out = b.post("/sign-out", &[("csrf", &csrf)]).await;
+    assert_eq!(out.location.as_deref(), Some("/sign-in?ended=signed-out"));
+    assert!(
+        !b.cookies.contains_key("tracker_session"),
+        "the cookie is cleared"
+    );
+    assert_eq!(b.get("/me/day").await.location.as_deref(), Some("/sign-in"));
+    // A copy of the old cookie is worth nothing: its token died.
+    b.cookies = kept;
+    let after = b.get("/me/day").await;
+    assert_eq!(after.location.as_deref(), Some("/sign-in?ended=revoked"));
+}
+
+#[tokio::test]
+async fn a_wrong_password_is_refused_with_the_apis_words() {
+    let (_, app, key) = platform(ConsoleConfig::default()).await;
+    let mut b = Browser::new(app);
+    let page = b.sign_in(&key, "bob", "not-the-password").await;
+    assert_eq!(page.status, StatusCode::UNAUTHORIZED);
+    assert!(page.body.contains("Check the company key"), "{}", page.body);
+    assert!(!b.cookies.contains_key("tracker_session"));
+}
+
+#[tokio::test]
+async fn a_form_without_its_csrf_token_changes_nothing() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    let mut b = Browser::new(app);
+    // The sign-in form itself needs its token.
+    let refused = b
+        .post(
+            "/sign-in",
+            &[
+                ("company_key", &key),
+                ("username", "bob"),
+                ("password", "bob-password"),
+                ("csrf", "forged"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    b.sign_in(&key, "bob", "bob-password").await;
+    let refused = b
+        .post(
+            "/me/account",
+            &[("csrf", "forged"), ("display_name", "Mallory")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("Form expired"));
+    let bob = tracker
+        .login(
+            LoginRequest {
+                company_key: Some(key),
+                username: "bob".into(),
+                password: "bob-password".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        bob.user.display_name, "<script>alert(1)</script>",
+        "unchanged"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_session_ends() {
+    let config = ConsoleConfig {
+        idle_timeout: Duration::from_secs(1),
+        ..ConsoleConfig::default()
+    };
+    let (_, app, key) = platform(config).await;
+    let mut b = Browser::new(app);
+    b.sign_in(&key, "bob", "bob-password").await;
+    assert_eq!(b.get("/me/day").await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let ended = b.get("/me/day").await;
+    assert_eq!(ended.location.as_deref(), Some("/sign-in?ended=idle"));
+    let notice = b.get("/sign-in?ended=idle").await;
+    assert!(notice.body.contains("without activity"));
+}
+
+#[tokio::test]
+async fn pages_of_another_role_are_forbidden_and_another_tenants_objects_are_not_found() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    company(&tracker, "Globex", "gus").await;
+    let mut b = Browser::new(app.clone());
+    b.sign_in(&key, "bob", "bob-password").await;
+    let owner_page = b.get("/owner").await;
+    assert_eq!(owner_page.status, StatusCode::FORBIDDEN);
+    let report = b.get("/owner/reports").await;
+    assert_eq!(report.status, StatusCode::FORBIDDEN);
+
+    let mut owner = Browser::new(app);
+    let signed = owner.sign_in("", OWNER.0, OWNER.1).await;
+    assert_eq!(signed.location.as_deref(), Some("/"));
+    let dashboard = owner.get("/owner").await;
+    assert_eq!(dashboard.status, StatusCode::OK, "{}", dashboard.body);
+    assert!(dashboard.body.contains("Acme") && dashboard.body.contains("Globex"));
+    // The OWNER never reads a person: an employee's page is refused.
+    let day = owner.get("/me/day").await;
+    assert_eq!(day.status, StatusCode::FORBIDDEN);
+    let unknown = owner
+        .get(&format!("/owner/companies/{}", uuid::Uuid::now_v7()))
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    let nonsense = b.get("/me/screenshots/not-an-id").await;
+    assert_eq!(nonsense.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_owner_creates_a_company_and_reads_its_key_once() {
+    let (_, app, _) = platform(ConsoleConfig::default()).await;
+    let mut owner = Browser::new(app);
+    owner.sign_in("", OWNER.0, OWNER.1).await;
+    let form = owner.get("/owner/companies/new").await;
+    let csrf = form.csrf();
+    let created = owner
+        .post(
+            "/owner/companies",
+            &[
+                ("csrf", &csrf),
+                ("name", "Initech"),
+                ("plan", "FREE"),
+                ("timezone", "America/New_York"),
+                ("trial_days", "0"),
+                ("admin_username", "peter"),
+                ("admin_password", "peter-password"),
+                ("admin_email", ""),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let marker = r#"id="company-key">"#;
+    let at = created.body.find(marker).expect("the key is shown") + marker.len();
+    let key = created.body[at..][..8 + 32].to_owned();
+    assert!(key.starts_with("company_"), "{key}");
+    let mut peter = Browser::new(owner.app.clone());
+    let signed = peter.sign_in(&key, "peter", "peter-password").await;
+    assert_eq!(
+        signed.location.as_deref(),
+        Some("/"),
+        "the shown key signs in"
+    );
+    assert!(
+        !peter.cookies.contains_key("tracker_company_key"),
+        "the key is not remembered unless asked"
+    );
+}
