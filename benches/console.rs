@@ -98,6 +98,9 @@ fn benches(c: &mut Criterion) {
             .password_hasher(Argon2Hasher::insecure_fast())
             .build(),
     );
+    // The usage rows the dashboard reads, as the usage job leaves them.
+    let run = rt.block_on(tracker.aggregate_pending_usage()).unwrap();
+    assert!(run.days > 0, "usage computed");
     let app = Console::new(tracker).router();
     let owner = rt.block_on(sign_in(&app, "", "operator", "operator-password"));
     let employee = rt.block_on(sign_in(&app, &key, "user000", "user-password"));

@@ -213,6 +213,8 @@ impl Camera {
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
         let dir = target.join("console-screenshots").join(test);
+        // A run's pictures only: none of an earlier run's left beside them.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let axe_path = std::env::var_os("AXE_CORE_JS")
             .map(PathBuf::from)
@@ -381,6 +383,10 @@ async fn the_owner_creates_a_company_reads_its_key_once_and_suspends_it() {
         .unwrap();
     submit(&c, "form[action$='/reactivate']").await;
     assert!(!text(&c).await.contains("SUSPENDED"));
+
+    c.goto(&format!("{base}/owner")).await.unwrap();
+    assert!(text(&c).await.contains("Initech"));
+    cam.take(&c, "dashboard-with-a-company").await;
 
     for page in ["reports", "audit", "no-sync"] {
         c.goto(&format!("{base}/owner/{page}")).await.unwrap();
