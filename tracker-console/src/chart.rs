@@ -11,18 +11,20 @@ use tracker_core::report::TimelineBlock;
 use crate::format;
 
 /// A day as one row of active and idle blocks between local midnights,
-/// with an hour scale.
+/// the work sessions as a thin row beneath (an open one runs to `now`),
+/// and an hour scale.
 pub(crate) fn timeline(
     tz: Tz,
     day: (DateTime<Utc>, DateTime<Utc>),
     blocks: &[TimelineBlock],
+    sessions: &[(DateTime<Utc>, DateTime<Utc>)],
 ) -> Markup {
     const W: f64 = 960.0;
     let span = (day.1 - day.0).num_seconds().max(1) as f64;
     let x = |t: DateTime<Utc>| ((t - day.0).num_seconds() as f64 / span * W).clamp(0.0, W);
     let label = format!("Timeline of {} blocks", blocks.len());
     html! {
-        svg.timeline viewBox="0 0 960 64" role="img" aria-label=(label) preserveAspectRatio="none" {
+        svg.timeline viewBox="0 0 960 76" role="img" aria-label=(label) preserveAspectRatio="none" {
             rect.track x="0" y="8" width="960" height="32" {}
             @for b in blocks {
                 @let class = match b.kind { ActivityKind::Active => "active", ActivityKind::Idle => "idle" };
@@ -35,9 +37,15 @@ pub(crate) fn timeline(
                     }
                 }
             }
+            @for (start, end) in sessions {
+                @let (x0, x1) = (x(*start), x(*end));
+                rect.session x=(format!("{x0:.1}")) y="44" width=(format!("{:.1}", (x1 - x0).max(1.0))) height="6" {
+                    title { "session " (format::time(tz, *start)) "–" (format::time(tz, *end)) }
+                }
+            }
             @for h in (0..=24).step_by(3) {
                 @let px = f64::from(h) / 24.0 * W;
-                text.tick x=(format!("{:.1}", px.min(W - 14.0))) y="58" { (format!("{h:02}")) }
+                text.tick x=(format!("{:.1}", px.min(W - 14.0))) y="70" { (format!("{h:02}")) }
             }
         }
     }

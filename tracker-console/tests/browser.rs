@@ -19,13 +19,13 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 use tracker_console::{Console, ConsoleConfig};
 use tracker_core::protocol::{
-    ActivityBatch, CreateCompany, LoginRequest, NewTask, NewUser, ScreenshotUpload,
+    ActivityBatch, CreateCompany, LoginRequest, NewTask, NewUser, ScreenshotUpload, StartSession,
 };
 use tracker_core::store::Store;
 use tracker_core::tracking::ActivityInput;
 use tracker_core::{
     ActivityId, ActivityKind, Argon2Hasher, MemoryBlobStore, MemoryStore, Principal, Role,
-    ScreenshotId, Tracker,
+    ScreenshotId, Tracker, WorkSessionId,
 };
 
 const OWNER: (&str, &str) = ("operator", "operator-password");
@@ -467,6 +467,16 @@ async fn an_employee_sees_its_day_completes_a_task_and_asks_for_a_correction() {
         .collect();
     tracker
         .upload_activity(&agent, ActivityBatch { events })
+        .await
+        .unwrap();
+    tracker
+        .start_session(
+            &agent,
+            StartSession {
+                id: WorkSessionId::new(),
+                started_at: now - chrono::Duration::minutes(61),
+            },
+        )
         .await
         .unwrap();
     // A screenshot of another company, which Bob must not reach.

@@ -369,6 +369,8 @@ pub struct CompanyUsageTotal {
     pub screenshots: u64,
     /// Most active users on a day in the period.
     pub peak_active_users: u32,
+    /// Screenshot bytes stored, as of the period's last day with usage.
+    pub storage_bytes: u64,
 }
 
 /// The OWNER's platform report.

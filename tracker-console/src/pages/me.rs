@@ -71,6 +71,23 @@ async fn day(Extract(shared): Extract<State>, s: Session, Query(q): Query<DayQue
     } else {
         Vec::new()
     };
+    // Sessions that started that day or the day before (one may run past
+    // midnight), cut to the day by the chart.
+    let query = TrackingQuery {
+        user_id: Some(p.user_id()),
+        from: Some(window.0 - Duration::days(1)),
+        to: Some(window.1),
+    };
+    let now = t.now();
+    let sessions: Vec<_> = match t.sessions(p, &query, &all()).await {
+        Ok(page) => page
+            .items
+            .iter()
+            .map(|s| (s.started_at, s.stopped_at.unwrap_or(now).min(window.1)))
+            .filter(|(_, end)| *end > window.0)
+            .collect(),
+        Err(e) => return s.error(e),
+    };
     let apps: Vec<(String, u64)> = my
         .top_apps
         .iter()
@@ -105,11 +122,14 @@ async fn day(Extract(shared): Extract<State>, s: Session, Query(q): Query<DayQue
         }
         section {
             h2 { "Timeline" }
-            p.legend { span { i.active {} "active" } span { i.idle {} "idle" } span.hint { "Times in " (tz.name()) } }
+            p.legend {
+                span { i.active {} "active" } span { i.idle {} "idle" } span { i.session {} "work session" }
+                span.hint { "Times in " (tz.name()) }
+            }
             @if my.blocks.is_empty() {
                 p { "Nothing was recorded on this day." }
             } @else {
-                (chart::timeline(tz, window, &my.blocks))
+                (chart::timeline(tz, window, &my.blocks, &sessions))
             }
         }
         section {

@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use serde::Deserialize;
 use tracker_core::protocol::{ChangePlan, CreateCompany, NewUser};
 use tracker_core::store::AuditFilter;
-use tracker_core::{CompanyId, CompanyStatus, PageRequest, Role};
+use tracker_core::{AuditAction, CompanyId, CompanyStatus, PageRequest, Role};
 
 use super::{CsrfForm, csrf_field, see_other};
 use crate::State;
@@ -146,7 +146,7 @@ async fn dashboard(
             caption.hint { "Last 30 days of usage; times in UTC." }
             thead { tr {
                 th { "Company" } th { "Status" } th { "Plan" } th { "Seats" }
-                th { "Last sync" } th { "Active hours" } th { "Screenshots" }
+                th { "Last sync" } th { "Active hours" } th { "Screenshots" } th { "Storage" }
             } }
             tbody {
                 @for c in &companies {
@@ -161,6 +161,7 @@ async fn dashboard(
                         }
                         td { (format::hours(active(&c.company.id))) }
                         td { (usage.get(&c.company.id).map_or(0, |u| u.screenshots)) }
+                        td { (format::bytes(usage.get(&c.company.id).map_or(0, |u| u.storage_bytes))) }
                     }
                 }
             }
@@ -522,6 +523,9 @@ struct RangeQuery {
     from: Option<NaiveDate>,
     #[serde(default)]
     to: Option<NaiveDate>,
+    /// Only this action (audit log).
+    #[serde(default)]
+    action: Option<String>,
 }
 
 async fn reports(
@@ -583,7 +587,9 @@ async fn audit(
     Query(q): Query<RangeQuery>,
 ) -> Response {
     let t = &shared.tracker;
+    let action = q.action.as_deref().filter(|a| !a.is_empty());
     let filter = AuditFilter {
+        action: action.and_then(AuditAction::parse),
         from: q.from.map(|d| d.and_time(chrono::NaiveTime::MIN).and_utc()),
         to: q.to.map(|d| {
             (d + Duration::days(1))
@@ -609,6 +615,14 @@ async fn audit(
         form.inline method="get" action=(s.base.at("/owner/audit")) {
             label { "From" input type="date" name="from" value=(q.from.map(|d| d.to_string()).unwrap_or_default()); }
             label { "To" input type="date" name="to" value=(q.to.map(|d| d.to_string()).unwrap_or_default()); }
+            label { "Action"
+                select name="action" {
+                    option value="" { "any" }
+                    @for a in AuditAction::ALL {
+                        option value=(a.as_str()) selected[action == Some(a.as_str())] { (a.as_str()) }
+                    }
+                }
+            }
             button.secondary type="submit" { "Filter" }
         }
         div.table-wrap { table {

@@ -284,6 +284,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                         active_seconds: 0,
                         screenshots: 0,
                         peak_active_users: 0,
+                        storage_bytes: 0,
                     },
                 )
             })
@@ -293,6 +294,8 @@ impl<S: Store + ?Sized> Tracker<S> {
                 t.active_seconds += row.active_seconds;
                 t.screenshots += row.screenshots;
                 t.peak_active_users = t.peak_active_users.max(row.active_users);
+                // Rows come by date: the last one holds the latest storage.
+                t.storage_bytes = row.storage_bytes;
             }
         }
         let mut companies_by_usage: Vec<_> = by_company.into_values().collect();
