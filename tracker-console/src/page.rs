@@ -75,6 +75,25 @@ fn links(role: Role) -> &'static [Link] {
         link("/owner/no-sync", "No sync"),
         link("/me/account", "My account"),
     ];
+    const ADMIN: &[Link] = &[
+        link("/company/employees", "Employees"),
+        link("/company/policy", "Policy"),
+        link("/company/agents", "Agents"),
+        link("/company/corrections", "Corrections"),
+        link("/company/audit", "Audit log"),
+        link("/me/day", "My day"),
+        link("/me/tasks", "My tasks"),
+        link("/me/account", "My data"),
+    ];
+    const MANAGER: &[Link] = &[
+        link("/company/employees", "My team"),
+        link("/company/agents", "Agents"),
+        link("/company/corrections", "Corrections"),
+        link("/me/day", "My day"),
+        link("/me/tasks", "My tasks"),
+        link("/me/corrections", "My corrections"),
+        link("/me/account", "My data"),
+    ];
     const COMPANY: &[Link] = &[
         link("/me/day", "My day"),
         link("/me/tasks", "My tasks"),
@@ -85,6 +104,8 @@ fn links(role: Role) -> &'static [Link] {
     ];
     match role {
         Role::Owner => OWNER,
+        Role::Admin => ADMIN,
+        Role::Manager => MANAGER,
         _ => COMPANY,
     }
 }

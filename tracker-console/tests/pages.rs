@@ -396,3 +396,97 @@ async fn the_owner_creates_a_company_and_reads_its_key_once() {
         "the key is not remembered unless asked"
     );
 }
+
+#[tokio::test]
+async fn an_admin_manages_employees_and_the_policy_and_reads_the_audit_log() {
+    let (_, app, key) = platform(ConsoleConfig::default()).await;
+    let mut ada = Browser::new(app);
+    ada.sign_in(&key, "ada", "ada-password").await;
+    let list = ada.get("/company/employees").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.body);
+    assert!(list.body.contains("bob"));
+    let csrf = list.csrf();
+    let added = ada
+        .post(
+            "/company/employees",
+            &[
+                ("csrf", &csrf),
+                ("username", "max"),
+                ("display_name", "Max"),
+                ("email", ""),
+                ("password", "max-password"),
+                ("role", "MANAGER"),
+            ],
+        )
+        .await;
+    assert_eq!(added.location.as_deref(), Some("/company/employees"));
+    let list = ada.get("/company/employees").await;
+    assert!(list.body.contains("max") && list.body.contains("MANAGER"));
+    let refused = ada
+        .post(
+            "/company/employees",
+            &[
+                ("csrf", &csrf),
+                ("username", "max"),
+                ("password", "max-password"),
+                ("role", "EMPLOYEE"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "a username in use");
+
+    let policy = ada.get("/company/policy").await;
+    assert!(policy.body.contains("Save as version 2"));
+    let saved = ada
+        .post(
+            "/company/policy",
+            &[
+                ("csrf", &csrf),
+                ("screenshot_interval_seconds", "600"),
+                ("website_tracking_enabled", "on"),
+                ("idle_threshold_seconds", "300"),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location.as_deref(), Some("/company/policy"));
+    let policy = ada.get("/company/policy").await;
+    assert!(
+        policy.body.contains("Save as version 3"),
+        "version 2 is stored"
+    );
+    assert!(policy.body.contains("Screenshots: <strong>off</strong>"));
+    let out_of_range = ada
+        .post(
+            "/company/policy",
+            &[
+                ("csrf", &csrf),
+                ("screenshot_interval_seconds", "1"),
+                ("idle_threshold_seconds", "300"),
+            ],
+        )
+        .await;
+    assert_eq!(out_of_range.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(out_of_range.body.contains("screenshot_interval_seconds"));
+
+    let audit = ada.get("/company/audit").await;
+    assert!(audit.body.contains("every link holds"));
+    assert!(audit.body.contains("policy_updated") && audit.body.contains("employee_created"));
+    let agents = ada.get("/company/agents").await;
+    assert_eq!(agents.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_employee_gets_403_on_the_company_pages() {
+    let (_, app, key) = platform(ConsoleConfig::default()).await;
+    let mut bob = Browser::new(app);
+    bob.sign_in(&key, "bob", "bob-password").await;
+    for path in [
+        "/company/employees",
+        "/company/policy",
+        "/company/agents",
+        "/company/corrections",
+        "/company/audit",
+    ] {
+        assert_eq!(bob.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+}

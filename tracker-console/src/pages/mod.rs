@@ -1,5 +1,6 @@
 //! The pages, one module per portal, and signing in and out.
 
+mod company;
 mod me;
 mod owner;
 
@@ -26,6 +27,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/", get(home))
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
+        .merge(company::routes())
         .merge(me::routes())
         .merge(owner::routes())
         .fallback(not_found)

@@ -643,7 +643,8 @@ async fn audit(
     page(&s.base, &s, "Platform audit log", body)
 }
 
-fn actor(a: &tracker_core::Actor) -> String {
+/// Who did it, as the audit logs show it.
+pub(super) fn actor(a: &tracker_core::Actor) -> String {
     match a {
         tracker_core::Actor::User { username, .. } => username.clone(),
         tracker_core::Actor::System => "system".to_owned(),

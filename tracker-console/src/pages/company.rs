@@ -1,0 +1,500 @@
+//! The company's pages for ADMINs and MANAGERs: employees, the tracking
+//! policy, the agents, corrections to decide, and the audit log. A MANAGER
+//! sees the people of its teams: the service scopes every list.
+
+use axum::Form;
+use axum::Router;
+use axum::extract::{Path, Query, State as Extract};
+use axum::response::Response;
+use axum::routing::{get, post};
+use maud::html;
+use serde::Deserialize;
+use tracker_core::policy::bounds;
+use tracker_core::protocol::{Decision, NewUser, UserChanges};
+use tracker_core::store::AuditFilter;
+use tracker_core::{
+    CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, UserId,
+};
+
+use super::{CsrfForm, csrf_field, see_other};
+use crate::State;
+use crate::format::{self, tz_of};
+use crate::page::{PageError, page};
+use crate::session::Session;
+
+pub(super) fn routes() -> Router<State> {
+    Router::new()
+        .route("/company/employees", get(employees).post(create_employee))
+        .route("/company/employees/{id}/role", post(change_role))
+        .route("/company/employees/{id}/deactivate", post(deactivate))
+        .route("/company/employees/{id}/reactivate", post(reactivate))
+        .route("/company/policy", get(policy).post(update_policy))
+        .route("/company/agents", get(agents))
+        .route("/company/corrections", get(corrections))
+        .route("/company/corrections/{id}/{decision}", post(decide))
+        .route("/company/audit", get(audit))
+}
+
+fn all() -> PageRequest {
+    PageRequest::first(tracker_core::paging::MAX_LIMIT)
+}
+
+fn parse<T: std::str::FromStr>(id: &str, what: &'static str) -> Result<T, PageError> {
+    id.parse()
+        .map_err(|_| PageError::Core(tracker_core::Error::not_found(what)))
+}
+
+const ROLES: [Role; 3] = [Role::Employee, Role::Manager, Role::Admin];
+
+/// These pages are the ADMINs' and MANAGERs'; an employee has its own.
+fn refused_unless_staff(s: &Session) -> Option<Response> {
+    (!matches!(s.principal.role(), Role::Admin | Role::Manager)).then(|| {
+        s.error(tracker_core::Error::Forbidden {
+            action: "read_users",
+        })
+    })
+}
+
+async fn employees(Extract(shared): Extract<State>, s: Session) -> Response {
+    if let Some(refused) = refused_unless_staff(&s) {
+        return refused;
+    }
+    let users = match shared.tracker.list_users(&s.principal, None, &all()).await {
+        Ok(p) => p.items,
+        Err(e) => return s.error(e),
+    };
+    let admin = s.principal.role() == Role::Admin;
+    let tz = tz_of(&s.principal);
+    let body = html! {
+        @if admin {
+            section {
+                h2 { "Add an employee" }
+                form.stack method="post" action=(s.base.at("/company/employees")) {
+                    (csrf_field(&s.csrf))
+                    label { "Username" input type="text" name="username" required autocomplete="off"; }
+                    label { "Display name" input type="text" name="display_name" maxlength="200"; }
+                    label { "Email" input type="email" name="email"; }
+                    label { "Password" span.hint { "At least 8 characters; the employee can change it." }
+                        input type="password" name="password" required minlength="8" autocomplete="new-password"; }
+                    label { "Role" select name="role" { @for r in ROLES { option value=(r.to_string()) { (r.to_string()) } } } }
+                    button type="submit" { "Add" }
+                }
+                p.hint { "Each active employee holds a seat of the plan; adding past the plan's seats is refused." }
+            }
+        }
+        div.table-wrap { table {
+            thead { tr { th { "Username" } th { "Name" } th { "Role" } th { "Active" } th { "Last sync" } @if admin { th { "Actions" } } } }
+            tbody {
+                @for u in &users {
+                    tr {
+                        td { (u.username) }
+                        td { (u.display_name) }
+                        td { (u.role.to_string()) }
+                        td { @if u.active { "yes" } @else { span.status.bad { "deactivated" } } }
+                        td { (u.last_agent_sync_at.map_or("never".to_owned(), |t| format::date_time(tz, t))) }
+                        @if admin {
+                            td {
+                                @if u.id != s.principal.user_id() {
+                                    form.inline method="post" action=(s.base.at(&format!("/company/employees/{}/role", u.id))) {
+                                        (csrf_field(&s.csrf))
+                                        label { span.hint { "Role" }
+                                            select name="role" { @for r in ROLES { option value=(r.to_string()) selected[r == u.role] { (r.to_string()) } } }
+                                        }
+                                        button.secondary type="submit" { "Change" }
+                                    }
+                                    @let action = if u.active { "deactivate" } else { "reactivate" };
+                                    form.inline method="post" action=(s.base.at(&format!("/company/employees/{}/{action}", u.id))) {
+                                        (csrf_field(&s.csrf))
+                                        button.secondary type="submit" { (if u.active { "Deactivate" } else { "Reactivate" }) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        } }
+    };
+    page(&s.base, &s, "Employees", body)
+}
+
+#[derive(Deserialize)]
+struct EmployeeForm {
+    csrf: String,
+    username: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+    password: String,
+    role: String,
+}
+
+fn role_of(text: &str) -> Result<Role, PageError> {
+    ROLES
+        .into_iter()
+        .find(|r| r.to_string() == text)
+        .ok_or_else(|| PageError::BadForm("The role is not EMPLOYEE, MANAGER or ADMIN.".into()))
+}
+
+async fn create_employee(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Form(form): Form<EmployeeForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let role = match role_of(&form.role) {
+        Ok(r) => r,
+        Err(e) => return s.error(e),
+    };
+    let nonempty = |v: String| {
+        let v = v.trim().to_owned();
+        (!v.is_empty()).then_some(v)
+    };
+    let new = NewUser {
+        username: form.username,
+        password: form.password,
+        email: nonempty(form.email),
+        display_name: nonempty(form.display_name),
+        role: Some(role),
+    };
+    match shared.tracker.create_user(&s.principal, new).await {
+        Ok(_) => see_other(&s, "/company/employees"),
+        Err(e) => s.error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct RoleForm {
+    csrf: String,
+    role: String,
+}
+
+async fn change_role(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let (id, role) = match (parse::<UserId>(&id, "user"), role_of(&form.role)) {
+        (Ok(id), Ok(role)) => (id, role),
+        (Err(e), _) | (_, Err(e)) => return s.error(e),
+    };
+    let changes = UserChanges {
+        role: Some(role),
+        ..UserChanges::default()
+    };
+    match shared.tracker.update_user(&s.principal, id, changes).await {
+        Ok(_) => see_other(&s, "/company/employees"),
+        Err(e) => s.error(e),
+    }
+}
+
+async fn deactivate(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let id = match parse::<UserId>(&id, "user") {
+        Ok(id) => id,
+        Err(e) => return s.error(e),
+    };
+    match shared.tracker.deactivate_user(&s.principal, id).await {
+        Ok(_) => see_other(&s, "/company/employees"),
+        Err(e) => s.error(e),
+    }
+}
+
+async fn reactivate(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let id = match parse::<UserId>(&id, "user") {
+        Ok(id) => id,
+        Err(e) => return s.error(e),
+    };
+    match shared.tracker.reactivate_user(&s.principal, id).await {
+        Ok(_) => see_other(&s, "/company/employees"),
+        Err(e) => s.error(e),
+    }
+}
+
+async fn policy(Extract(shared): Extract<State>, s: Session) -> Response {
+    if let Some(refused) = refused_unless_staff(&s) {
+        return refused;
+    }
+    let current = match shared.tracker.policy(&s.principal).await {
+        Ok(p) => p.policy,
+        Err(e) => return s.error(e),
+    };
+    let admin = s.principal.role() == Role::Admin;
+    let body = html! {
+        (super::me::policy_words(&current, true))
+        @if admin {
+            section {
+                h2 { "Change the policy" }
+                p.hint { "Agents fetch the new version within the hour; what the policy turns off is dropped by the server from then on. The change is recorded in the audit log with the old and new values." }
+                form.stack method="post" action=(s.base.at("/company/policy")) {
+                    (csrf_field(&s.csrf))
+                    label.check { input type="checkbox" name="screenshots_enabled" value="on" checked[current.screenshots_enabled]; "Take screenshots" }
+                    label { "Screenshot interval, seconds"
+                        span.hint { (bounds::SCREENSHOT_INTERVAL_MIN) " to " (bounds::SCREENSHOT_INTERVAL_MAX) }
+                        input type="number" name="screenshot_interval_seconds" value=(current.screenshot_interval_seconds)
+                            min=(bounds::SCREENSHOT_INTERVAL_MIN) max=(bounds::SCREENSHOT_INTERVAL_MAX) required; }
+                    label.check { input type="checkbox" name="blur_screenshots" value="on" checked[current.blur_screenshots]; "Blur screenshots before they are stored" }
+                    label.check { input type="checkbox" name="website_tracking_enabled" value="on" checked[current.website_tracking_enabled]; "Record websites" }
+                    label.check { input type="checkbox" name="app_tracking_enabled" value="on" checked[current.app_tracking_enabled]; "Record apps and window titles" }
+                    label { "Idle after, seconds without input"
+                        span.hint { (bounds::IDLE_THRESHOLD_MIN) " to " (bounds::IDLE_THRESHOLD_MAX) }
+                        input type="number" name="idle_threshold_seconds" value=(current.idle_threshold_seconds)
+                            min=(bounds::IDLE_THRESHOLD_MIN) max=(bounds::IDLE_THRESHOLD_MAX) required; }
+                    button type="submit" { "Save as version " (current.version + 1) }
+                }
+            }
+        }
+    };
+    page(&s.base, &s, "Tracking policy", body)
+}
+
+#[derive(Deserialize)]
+struct PolicyForm {
+    csrf: String,
+    #[serde(default)]
+    screenshots_enabled: Option<String>,
+    screenshot_interval_seconds: u32,
+    #[serde(default)]
+    blur_screenshots: Option<String>,
+    #[serde(default)]
+    website_tracking_enabled: Option<String>,
+    #[serde(default)]
+    app_tracking_enabled: Option<String>,
+    idle_threshold_seconds: u32,
+}
+
+async fn update_policy(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Form(form): Form<PolicyForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    // An unchecked box is absent from the form: off.
+    let update = PolicyUpdate {
+        screenshots_enabled: Some(form.screenshots_enabled.is_some()),
+        screenshot_interval_seconds: Some(form.screenshot_interval_seconds),
+        blur_screenshots: Some(form.blur_screenshots.is_some()),
+        website_tracking_enabled: Some(form.website_tracking_enabled.is_some()),
+        app_tracking_enabled: Some(form.app_tracking_enabled.is_some()),
+        idle_threshold_seconds: Some(form.idle_threshold_seconds),
+    };
+    match shared.tracker.update_policy(&s.principal, update).await {
+        Ok(_) => see_other(&s, "/company/policy"),
+        Err(e) => s.error(e),
+    }
+}
+
+async fn agents(Extract(shared): Extract<State>, s: Session) -> Response {
+    if let Some(refused) = refused_unless_staff(&s) {
+        return refused;
+    }
+    let list = match shared.tracker.agents(&s.principal, &all()).await {
+        Ok(p) => p.items,
+        Err(e) => return s.error(e),
+    };
+    let tz = tz_of(&s.principal);
+    let count = |l: Liveness| list.iter().filter(|a| a.liveness == l).count();
+    let outdated = list.iter().filter(|a| a.policy_outdated).count();
+    let body = html! {
+        div.kpis {
+            div.kpi { b { (count(Liveness::Online)) } span { "online" } }
+            div.kpi { b { (count(Liveness::Stale)) } span { "stale" } }
+            div.kpi { b { (count(Liveness::Offline)) } span { "offline" } }
+            div.kpi { b { (count(Liveness::Never)) } span { "never connected" } }
+            div.kpi { b { (outdated) } span { "on an outdated policy" } }
+        }
+        div.table-wrap { table {
+            thead { tr { th { "Employee" } th { "Liveness" } th { "Last heartbeat" } th { "Agent" } th { "Policy version" } } }
+            tbody {
+                @for a in &list {
+                    tr {
+                        td { (a.username) }
+                        td { (format!("{:?}", a.liveness).to_lowercase()) }
+                        td { (a.last_heartbeat_at.map_or("never".to_owned(), |t| format::date_time(tz, t))) }
+                        td { (a.agent_version.as_deref().unwrap_or("–")) }
+                        td {
+                            (a.policy_version.map_or("–".to_owned(), |v| v.to_string()))
+                            @if a.policy_outdated { " " span.status.warn { "outdated" } }
+                        }
+                    }
+                }
+            }
+        } }
+    };
+    page(&s.base, &s, "Agents", body)
+}
+
+async fn corrections(Extract(shared): Extract<State>, s: Session) -> Response {
+    if let Some(refused) = refused_unless_staff(&s) {
+        return refused;
+    }
+    let p = &s.principal;
+    let list = match shared.tracker.corrections(p, None, None, &all()).await {
+        Ok(page) => page.items,
+        Err(e) => return s.error(e),
+    };
+    let names = match shared.tracker.list_users(p, None, &all()).await {
+        Ok(page) => page.items,
+        Err(e) => return s.error(e),
+    };
+    let name = |id: UserId| {
+        names
+            .iter()
+            .find(|u| u.id == id)
+            .map_or_else(|| id.to_string(), |u| u.username.clone())
+    };
+    let tz = tz_of(p);
+    let body = html! {
+        @if list.is_empty() { p { "No correction requested." } }
+        @else {
+            div.table-wrap { table {
+                thead { tr { th { "Employee" } th { "Span" } th { "Reason" } th { "Status" } th { "Decision" } } }
+                tbody {
+                    @for c in list.iter().rev() {
+                        tr {
+                            td { (name(c.user_id)) }
+                            td { (format::date_time(tz, c.starts_at)) "–" (format::time(tz, c.ends_at)) }
+                            td { (c.reason) }
+                            td { (c.status.as_str()) }
+                            td {
+                                @if c.status == CorrectionStatus::Pending && c.user_id != p.user_id() {
+                                    @for (decision, label) in [("approve", "Approve"), ("reject", "Reject")] {
+                                        form.inline method="post" action=(s.base.at(&format!("/company/corrections/{}/{decision}", c.id))) {
+                                            (csrf_field(&s.csrf))
+                                            label { span.hint { "Note" } input type="text" name="note" maxlength="1000"; }
+                                            button.secondary type="submit" { (label) }
+                                        }
+                                    }
+                                } @else if let Some(n) = &c.decision_note { (n) }
+                            }
+                        }
+                    }
+                }
+            } }
+        }
+    };
+    page(&s.base, &s, "Corrections", body)
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    csrf: String,
+    #[serde(default)]
+    note: String,
+}
+
+async fn decide(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Path((id, decision)): Path<(String, String)>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let id = match parse::<CorrectionId>(&id, "correction") {
+        Ok(id) => id,
+        Err(e) => return s.error(e),
+    };
+    let note = form.note.trim();
+    let d = Decision {
+        note: (!note.is_empty()).then(|| note.to_owned()),
+    };
+    let t = &shared.tracker;
+    let result = match decision.as_str() {
+        "approve" => t.approve_correction(&s.principal, id, d).await,
+        "reject" => t.reject_correction(&s.principal, id, d).await,
+        _ => return s.error(tracker_core::Error::not_found("page")),
+    };
+    match result {
+        Ok(_) => see_other(&s, "/company/corrections"),
+        Err(e) => s.error(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AuditQuery {
+    #[serde(default)]
+    action: Option<String>,
+}
+
+async fn audit(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Query(q): Query<AuditQuery>,
+) -> Response {
+    if let Some(refused) = refused_unless_staff(&s) {
+        return refused;
+    }
+    let t = &shared.tracker;
+    let action = q.action.as_deref().filter(|a| !a.is_empty());
+    let filter = AuditFilter {
+        action: action.and_then(tracker_core::AuditAction::parse),
+        ..AuditFilter::default()
+    };
+    let events = match t.company_audit(&s.principal, &filter, &all()).await {
+        Ok(p) => p.items,
+        Err(e) => return s.error(e),
+    };
+    let verified = match t.verify_company_audit(&s.principal).await {
+        Ok(v) => v,
+        Err(e) => return s.error(e),
+    };
+    let tz = tz_of(&s.principal);
+    let body = html! {
+        @match &verified.broken {
+            None => p.notice role="status" { "The company's chain verifies: " (verified.events) " events, every link holds." },
+            Some(b) => p.problem role="alert" { "The chain is broken at event " (b.seq) ": " (b.reason) },
+        }
+        form.inline method="get" action=(s.base.at("/company/audit")) {
+            label { "Action"
+                select name="action" {
+                    option value="" { "any" }
+                    @for a in tracker_core::AuditAction::ALL {
+                        option value=(a.as_str()) selected[action == Some(a.as_str())] { (a.as_str()) }
+                    }
+                }
+            }
+            button.secondary type="submit" { "Filter" }
+        }
+        div.table-wrap { table {
+            thead { tr { th { "#" } th { "When" } th { "Actor" } th { "Action" } th { "What" } } }
+            tbody {
+                @for e in events.iter().rev() {
+                    tr {
+                        td { (e.seq) }
+                        td { (format::date_time(tz, e.at)) }
+                        td { (super::owner::actor(&e.actor)) }
+                        td { (e.action.as_str()) }
+                        td { (e.description) }
+                    }
+                }
+            }
+        } }
+    };
+    page(&s.base, &s, "Audit log", body)
+}
