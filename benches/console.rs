@@ -101,7 +101,7 @@ fn benches(c: &mut Criterion) {
     // The usage rows the dashboard reads, as the usage job leaves them.
     let run = rt.block_on(tracker.aggregate_pending_usage()).unwrap();
     assert!(run.days > 0, "usage computed");
-    let app = Console::new(tracker).router();
+    let app = Console::new(Arc::clone(&tracker)).router();
     let owner = rt.block_on(sign_in(&app, "", "operator", "operator-password"));
     let employee = rt.block_on(sign_in(&app, &key, "user000", "user-password"));
 
@@ -112,6 +112,26 @@ fn benches(c: &mut Criterion) {
     });
     g.bench_function("my_day", |b| {
         b.iter(|| rt.block_on(get(&app, &employee, "/me/day?date=2026-04-15")))
+    });
+    // The baseline of the same run: the service call My Day is made of,
+    // without the session check, the other reads and the HTML.
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 4, 15);
+    let bob = rt.block_on(async {
+        let login = tracker
+            .login(
+                tracker_core::protocol::LoginRequest {
+                    company_key: Some(key.clone()),
+                    username: "user000".into(),
+                    password: "user-password".into(),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        tracker.authenticate(login.token.expose()).await.unwrap()
+    });
+    g.bench_function("my_day_service_call", |b| {
+        b.iter(|| rt.block_on(tracker.my_day(&bob, day)).unwrap())
     });
     g.finish();
 }

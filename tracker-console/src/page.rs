@@ -1,7 +1,7 @@
 //! The page shell (head, navigation by role, footer), the console's base
 //! path, and error pages in the API's words.
 
-use axum::extract::OriginalUri;
+use axum::extract::NestedPath;
 use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
@@ -11,22 +11,18 @@ use tracker_core::{Principal, Role};
 use crate::session::Session;
 
 /// Where the console is mounted: `""` at the root, or the prefix it is
-/// nested under (told apart by the original and the routed path).
+/// nested under.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Base(String);
 
 impl Base {
-    /// The base of a request.
+    /// The base of a request: the path the console is nested under, if
+    /// it is (axum records it on the request).
     pub(crate) fn of(parts: &Parts) -> Self {
-        let routed = parts.uri.path();
-        let original = parts
+        let prefix = parts
             .extensions
-            .get::<OriginalUri>()
-            .map(|u| u.0.path().to_owned())
-            .unwrap_or_else(|| routed.to_owned());
-        let prefix = original
-            .strip_suffix(routed)
-            .unwrap_or("")
+            .get::<NestedPath>()
+            .map_or("", |n| n.as_str())
             .trim_end_matches('/');
         Self(prefix.to_owned())
     }
@@ -39,6 +35,16 @@ impl Base {
     /// A path of the console.
     pub(crate) fn at(&self, path: &str) -> String {
         format!("{}{path}", self.0)
+    }
+
+    /// The console's start page (`/`, or the prefix itself: a nested
+    /// router has no path with a trailing slash).
+    pub(crate) fn home(&self) -> String {
+        if self.0.is_empty() {
+            "/".to_owned()
+        } else {
+            self.0.clone()
+        }
     }
 
     /// The cookies' path.
@@ -126,7 +132,7 @@ pub(crate) fn shell(base: &Base, session: Option<&Session>, title: &str, body: M
             body {
                 a.skip href="#main" { "Skip to the content" }
                 header.top {
-                    a.brand href=(base.at("/")) { "tracker" }
+                    a.brand href=(base.home()) { "tracker" }
                     @if let Some(s) = session {
                         nav aria-label="Main" {
                             ul {
@@ -237,7 +243,7 @@ impl PageError {
                     ul { @for f in &fields { li { (f) } } }
                 }
                 p { (next) }
-                p { a href=(base.at("/")) { "Back to the start page" } }
+                p { a href=(base.home()) { "Back to the start page" } }
             }
         };
         let markup = shell(base, session, &title, body);

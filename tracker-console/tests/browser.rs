@@ -17,6 +17,7 @@ use std::time::Duration;
 use chrono::Utc;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
+use tracker_axum::testing::send;
 use tracker_console::{Console, ConsoleConfig};
 use tracker_core::protocol::{
     ActivityBatch, CreateCompany, LoginRequest, NewTask, NewUser, ScreenshotUpload, StartSession,
@@ -435,7 +436,10 @@ async fn an_employee_sees_its_day_completes_a_task_and_asks_for_a_correction() {
         )
         .await
         .unwrap();
-    // Bob's agent uploads an hour of activity ending now.
+    // Bob's agent uploads an hour of activity ending now, over HTTP, as
+    // the agent simulator does.
+    let base = serve(Arc::clone(&tracker), ConsoleConfig::default()).await;
+    let addr: SocketAddr = base.trim_start_matches("http://").parse().unwrap();
     let login = tracker
         .login(
             LoginRequest {
@@ -447,9 +451,14 @@ async fn an_employee_sees_its_day_completes_a_task_and_asks_for_a_correction() {
         )
         .await
         .unwrap();
-    let agent = tracker.agent(&key, login.token.expose()).await.unwrap();
+    let bearer = format!("Bearer {}", login.token.expose());
+    let agent_headers = [
+        ("authorization", bearer.as_str()),
+        ("x-company-key", key.as_str()),
+        ("content-type", "application/json"),
+    ];
     let now = Utc::now();
-    let events = (0..12)
+    let events: Vec<ActivityInput> = (0..12)
         .map(|i| ActivityInput {
             id: ActivityId::new(),
             session_id: None,
@@ -465,20 +474,34 @@ async fn an_employee_sees_its_day_completes_a_task_and_asks_for_a_correction() {
             url: Some("https://docs.example.com/report".into()),
         })
         .collect();
-    tracker
-        .upload_activity(&agent, ActivityBatch { events })
-        .await
-        .unwrap();
-    tracker
-        .start_session(
-            &agent,
-            StartSession {
-                id: WorkSessionId::new(),
-                started_at: now - chrono::Duration::minutes(61),
-            },
-        )
-        .await
-        .unwrap();
+    let batch = serde_json::to_vec(&ActivityBatch { events }).unwrap();
+    let stored = send(
+        addr,
+        "POST",
+        "/api/v1/agent/activity",
+        &agent_headers,
+        &batch,
+    )
+    .await;
+    assert_eq!(stored.status, 200, "{:?}", stored.body);
+    let session = StartSession {
+        id: WorkSessionId::new(),
+        started_at: now - chrono::Duration::minutes(61),
+    };
+    let session = serde_json::to_vec(&session).unwrap();
+    let opened = send(
+        addr,
+        "POST",
+        "/api/v1/agent/sessions",
+        &agent_headers,
+        &session,
+    )
+    .await;
+    assert!(
+        opened.status == 200 || opened.status == 201,
+        "{:?}",
+        opened.body
+    );
     // A screenshot of another company, which Bob must not reach.
     let their_login = tracker
         .login(
@@ -509,7 +532,6 @@ async fn an_employee_sees_its_day_completes_a_task_and_asks_for_a_correction() {
         .unwrap()
         .stored;
 
-    let base = serve(Arc::clone(&tracker), ConsoleConfig::default()).await;
     let driver = start_driver(&driver).await;
     let c = open_browser(&driver, &browser).await;
     let mut cam = Camera::new("employee");
@@ -582,6 +604,19 @@ async fn an_employee_sees_its_day_completes_a_task_and_asks_for_a_correction() {
     cam.take(&c, "csrf-refused").await;
     let stored = tracker.get_user(&admin, bob.id).await.unwrap();
     assert_eq!(stored.display_name, "<script>alert(1)</script>");
+
+    // A phone's width: the same day, one column, nothing cut off.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&format!("{base}/me/day")).await.unwrap();
+    let overflow = c
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(overflow, json!(false), "no sideways scrolling at 390 px");
+    cam.take(&c, "my-day-phone").await;
     c.close().await.unwrap();
 }
 

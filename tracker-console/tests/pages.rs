@@ -490,3 +490,33 @@ async fn an_employee_gets_403_on_the_company_pages() {
         assert_eq!(bob.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
     }
 }
+
+#[tokio::test]
+async fn nested_under_a_prefix_the_console_links_and_scopes_its_cookies_there() {
+    let (_, console, key) = platform(ConsoleConfig::default()).await;
+    let app = Router::new().nest("/console", console);
+    let mut b = Browser::new(app);
+    let start = b.get("/console").await;
+    assert_eq!(start.location.as_deref(), Some("/console/sign-in"));
+    let form = b.get("/console/sign-in").await;
+    assert!(form.body.contains(r#"action="/console/sign-in""#));
+    assert!(form.body.contains(r#"href="/console/assets/console.css""#));
+    let csrf = form.csrf();
+    let request = Request::post("/console/sign-in")
+        .header(header::COOKIE, b.cookie_header())
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(format!(
+            "company_key={key}&username=bob&password=bob-password&csrf={csrf}"
+        )))
+        .unwrap();
+    let response = b.app.clone().oneshot(request).await.unwrap();
+    assert_eq!(response.headers()[header::LOCATION], "/console");
+    let session = response
+        .headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|v| v.starts_with("tracker_session="))
+        .unwrap();
+    assert!(session.contains("Path=/console;"), "{session}");
+}

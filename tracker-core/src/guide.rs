@@ -46,6 +46,76 @@
 //! | [`CorrectionStore`](crate::store::CorrectionStore) | `insert_correction`, `list_corrections`, `decide_correction` | `get_correction`, `approved_corrections` |
 //! | [`AlertStore`](crate::store::AlertStore) | `open_alert`, `list_alerts`, `resolve_alert`, `get_alert_settings`, `put_alert_settings`, `insert_deliveries`, `list_deliveries` | `get_alert`, `open_alerts` |
 //!
+//! One glob import names everything the signatures use. A port of two
+//! of the traits, on maps behind a lock:
+//!
+//! ```
+//! use std::collections::HashMap;
+//! use std::sync::Mutex;
+//! use tracker_core::store::*;
+//!
+//! #[derive(Default)]
+//! struct Policies(Mutex<HashMap<CompanyId, TrackingPolicy>>);
+//!
+//! #[tracker_core::async_trait]
+//! impl PolicyStore for Policies {
+//!     async fn get_policy(&self, company: CompanyId) -> Result<Option<TrackingPolicy>> {
+//!         Ok(self.0.lock().unwrap().get(&company).cloned())
+//!     }
+//!     async fn update_policy(&self, policy: &TrackingPolicy, _audit: NewAuditEvent) -> Result<()> {
+//!         let mut map = self.0.lock().unwrap();
+//!         let stored = map.get(&policy.company_id).ok_or(Error::not_found("policy"))?;
+//!         if stored.version + 1 != policy.version {
+//!             return Err(Error::invalid_state("the policy changed meanwhile"));
+//!         }
+//!         // A real store appends `_audit` in the same transaction.
+//!         map.insert(policy.company_id, policy.clone());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! #[derive(Default)]
+//! struct Teams(Mutex<Vec<Team>>);
+//!
+//! #[tracker_core::async_trait]
+//! impl TeamStore for Teams {
+//!     async fn insert_team(&self, team: &Team, _audit: NewAuditEvent) -> Result<()> {
+//!         let mut teams = self.0.lock().unwrap();
+//!         if teams.iter().any(|t| t.company_id == team.company_id && t.name == team.name) {
+//!             return Err(Error::AlreadyExists { entity: "team", value: team.name.clone() });
+//!         }
+//!         teams.push(team.clone());
+//!         Ok(())
+//!     }
+//!     async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>> {
+//!         let mut teams: Vec<Team> =
+//!             self.0.lock().unwrap().iter().filter(|t| t.company_id == company).cloned().collect();
+//!         teams.sort_by(|a, b| a.name.cmp(&b.name));
+//!         Ok(teams)
+//!     }
+//!     async fn update_team(&self, team: &Team, _audit: NewAuditEvent) -> Result<()> {
+//!         let mut teams = self.0.lock().unwrap();
+//!         let same = |t: &Team| t.company_id == team.company_id;
+//!         if teams.iter().any(|t| same(t) && t.id != team.id && t.name == team.name) {
+//!             return Err(Error::AlreadyExists { entity: "team", value: team.name.clone() });
+//!         }
+//!         let slot = teams
+//!             .iter_mut()
+//!             .find(|t| same(t) && t.id == team.id)
+//!             .ok_or(Error::not_found("team"))?;
+//!         *slot = team.clone();
+//!         Ok(())
+//!     }
+//!     async fn delete_team(&self, company: CompanyId, id: TeamId, _audit: NewAuditEvent) -> Result<()> {
+//!         let mut teams = self.0.lock().unwrap();
+//!         let before = teams.len();
+//!         teams.retain(|t| !(t.id == id && t.company_id == company));
+//!         if teams.len() == before { Err(Error::not_found("team")) } else { Ok(()) }
+//!     }
+//! }
+//! # let _ = (Policies::default(), Teams::default());
+//! ```
+//!
 //! # Running the kit
 //!
 //! In a test file of your store's crate, with `tracker-core`'s `testkit`

@@ -170,7 +170,7 @@ async fn sign_in(
                 }
                 _ => set_cookie(&shared, &base, REMEMBERED_KEY, "", Some(0)),
             };
-            let mut response = Redirect::to(&base.at("/")).into_response();
+            let mut response = Redirect::to(&base.home()).into_response();
             let h = response.headers_mut();
             h.append(
                 header::SET_COOKIE,

@@ -7,8 +7,8 @@
 //! - Every method that touches tenant data takes the [`CompanyId`] and MUST
 //!   only read or change rows of that company: an id of another company is
 //!   answered as absent (`None`, an empty list, or
-//!   [`Error::NotFound`](crate::Error::NotFound)).
-//! - Every audited mutation takes its [`NewAuditEvent`](crate::NewAuditEvent)
+//!   [`Error::NotFound`]).
+//! - Every audited mutation takes its [`NewAuditEvent`]
 //!   and MUST write the change and the event in one transaction: both or
 //!   neither. The traits are therefore not a menu to mix backends from:
 //!   every trait that takes an audit event, and [`AuditStore`] itself,

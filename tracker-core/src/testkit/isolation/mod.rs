@@ -1,6 +1,6 @@
 //! Tenant isolation as a property.
 //!
-//! Each case builds a small platform through the public [`Tracker`] API (an
+//! Each case builds a small platform through the public [`Tracker`](crate::Tracker) API (an
 //! OWNER, 2 or 3 companies with an ADMIN, two MANAGERs with a team each and
 //! a few EMPLOYEEs), then applies 20 to 60 random operations by random
 //! callers: agent ingest, policy changes, tasks, corrections, every read,
