@@ -82,7 +82,9 @@ fn links(role: Role) -> &'static [Link] {
         link("/me/account", "My account"),
     ];
     const ADMIN: &[Link] = &[
+        link("/company", "Company"),
         link("/company/employees", "Employees"),
+        link("/company/tasks", "Tasks"),
         link("/company/policy", "Policy"),
         link("/company/agents", "Agents"),
         link("/company/corrections", "Corrections"),
@@ -92,7 +94,9 @@ fn links(role: Role) -> &'static [Link] {
         link("/me/account", "My data"),
     ];
     const MANAGER: &[Link] = &[
+        link("/company", "Team"),
         link("/company/employees", "My team"),
+        link("/company/tasks", "Tasks"),
         link("/company/agents", "Agents"),
         link("/company/corrections", "Corrections"),
         link("/me/day", "My day"),

@@ -473,6 +473,51 @@ async fn an_admin_manages_employees_and_the_policy_and_reads_the_audit_log() {
     assert!(audit.body.contains("policy_updated") && audit.body.contains("employee_created"));
     let agents = ada.get("/company/agents").await;
     assert_eq!(agents.status, StatusCode::OK);
+
+    let home = ada.get("/").await;
+    assert_eq!(home.location.as_deref(), Some("/company"));
+    let dashboard = ada.get("/company").await;
+    assert!(
+        dashboard.body.contains("Getting started"),
+        "no agent connected yet"
+    );
+    assert!(
+        dashboard.body.contains("<b>3 / 50</b>"),
+        "ada, bob and max of PRO's 50"
+    );
+    assert!(dashboard.body.contains("seats of the plan"));
+
+    let tasks = ada.get("/company/tasks").await;
+    let bob_id = {
+        let at = tasks.body.find(r#"<option value=""#).unwrap();
+        let rest = &tasks.body[at..];
+        let bob = rest.find(">bob<").unwrap();
+        let option = &rest[..bob];
+        let start = option.rfind(r#"value=""#).unwrap() + 7;
+        option[start..start + 36].to_owned()
+    };
+    let assigned = ada
+        .post(
+            "/company/tasks",
+            &[
+                ("csrf", &csrf),
+                ("title", "Quarterly report"),
+                ("description", ""),
+                ("assignee", &bob_id),
+                ("due_on", ""),
+            ],
+        )
+        .await;
+    assert_eq!(assigned.location.as_deref(), Some("/company/tasks"));
+    let tasks = ada.get("/company/tasks").await;
+    assert!(tasks.body.contains("Quarterly report"));
+
+    // The MANAGER's dashboard has no seats: the plan is the ADMIN's.
+    let mut max = Browser::new(ada.app.clone());
+    max.sign_in(&key, "max", "max-password").await;
+    let team = max.get("/company").await;
+    assert_eq!(team.status, StatusCode::OK, "{}", team.body);
+    assert!(!team.body.contains("seats of the plan"));
 }
 
 #[tokio::test]

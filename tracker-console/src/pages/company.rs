@@ -10,10 +10,10 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 use tracker_core::policy::bounds;
-use tracker_core::protocol::{Decision, NewUser, UserChanges};
+use tracker_core::protocol::{AlertQuery, Decision, NewTask, NewUser, TaskQuery, UserChanges};
 use tracker_core::store::AuditFilter;
 use tracker_core::{
-    CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, UserId,
+    CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, TaskStatus, UserId,
 };
 
 use super::{CsrfForm, csrf_field, see_other};
@@ -24,6 +24,8 @@ use crate::session::Session;
 
 pub(super) fn routes() -> Router<State> {
     Router::new()
+        .route("/company", get(dashboard))
+        .route("/company/tasks", get(tasks).post(create_task))
         .route("/company/employees", get(employees).post(create_employee))
         .route("/company/employees/{id}/role", post(change_role))
         .route("/company/employees/{id}/deactivate", post(deactivate))
@@ -497,4 +499,225 @@ async fn audit(
         } }
     };
     page(&s.base, &s, "Audit log", body)
+}
+
+async fn dashboard(Extract(shared): Extract<State>, s: Session) -> Response {
+    if let Some(refused) = refused_unless_staff(&s) {
+        return refused;
+    }
+    let t = &shared.tracker;
+    let p = &s.principal;
+    let agents = match t.agents(p, &all()).await {
+        Ok(page) => page.items,
+        Err(e) => return s.error(e),
+    };
+    let count = |l: Liveness| agents.iter().filter(|a| a.liveness == l).count();
+    let outdated = agents.iter().filter(|a| a.policy_outdated).count();
+    let pending = match t
+        .corrections(p, Some(CorrectionStatus::Pending), None, &all())
+        .await
+    {
+        Ok(page) => page.items.len(),
+        Err(e) => return s.error(e),
+    };
+    let admin = p.role() == Role::Admin;
+    // What only an ADMIN may read: seats, alerts, the policy's version.
+    let (seats, open_alerts, policy_version) = if admin {
+        let seats = match t.seat_usage(p).await {
+            Ok(s) => s,
+            Err(e) => return s.error(e),
+        };
+        let query = AlertQuery {
+            open: Some(true),
+            kind: None,
+        };
+        let alerts = match t.alerts(p, &query, &all()).await {
+            Ok(page) => page.items.len(),
+            Err(e) => return s.error(e),
+        };
+        let version = match t.policy(p).await {
+            Ok(r) => r.policy.version,
+            Err(e) => return s.error(e),
+        };
+        (Some(seats), Some(alerts), version)
+    } else {
+        (None, None, 0)
+    };
+    let connected = agents.iter().any(|a| a.liveness != Liveness::Never);
+    let checklist = [
+        (
+            policy_version > 1,
+            "Set the tracking policy",
+            "/company/policy",
+        ),
+        (agents.len() > 1, "Add employees", "/company/employees"),
+        (connected, "Connect an agent", "/company/agents"),
+    ];
+    let first_run = admin && checklist.iter().any(|(done, _, _)| !done);
+    let body = html! {
+        @if first_run {
+            section {
+                h2 { "Getting started" }
+                ol {
+                    @for (done, label, path) in checklist {
+                        li {
+                            @if done { s { (label) } " · done" }
+                            @else { a href=(s.base.at(path)) { (label) } }
+                        }
+                    }
+                }
+                p.hint {
+                    "Agents sign in with the company key, a username and a password, and send a heartbeat every 5 minutes; "
+                    "the key was shown to the operator when the company was created."
+                }
+            }
+        }
+        div.kpis {
+            div.kpi { b { (count(Liveness::Online)) } span { "agents online" } }
+            div.kpi { b { (count(Liveness::Stale)) } span { "stale" } }
+            div.kpi { b { (count(Liveness::Offline)) } span { "offline" } }
+            div.kpi { b { (outdated) } span { "on an outdated policy" } }
+            div.kpi { b { (pending) } span { a href=(s.base.at("/company/corrections")) { "corrections to decide" } } }
+            @if let Some((used, limit)) = seats {
+                div.kpi { b { (used) " / " (limit) } span { "seats of the plan" } }
+            }
+            @if let Some(n) = open_alerts {
+                div.kpi { b { (n) } span { "open alerts" } }
+            }
+        }
+    };
+    page(&s.base, &s, "Company", body)
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct TasksQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn tasks(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Query(q): Query<TasksQuery>,
+) -> Response {
+    if let Some(refused) = refused_unless_staff(&s) {
+        return refused;
+    }
+    let t = &shared.tracker;
+    let p = &s.principal;
+    let status = match q.status.as_deref() {
+        Some("DONE") => Some(TaskStatus::Done),
+        Some("ALL") => None,
+        _ => Some(TaskStatus::Open),
+    };
+    let query = TaskQuery {
+        assignee_id: None,
+        status,
+    };
+    let list = match t.tasks(p, &query, &all()).await {
+        Ok(page) => page.items,
+        Err(e) => return s.error(e),
+    };
+    let people = match t.list_users(p, Some(true), &all()).await {
+        Ok(page) => page.items,
+        Err(e) => return s.error(e),
+    };
+    let name = |id: UserId| {
+        people
+            .iter()
+            .find(|u| u.id == id)
+            .map_or_else(|| id.to_string(), |u| u.username.clone())
+    };
+    let tz = tz_of(p);
+    let body = html! {
+        section {
+            h2 { "Assign a task" }
+            form.stack method="post" action=(s.base.at("/company/tasks")) {
+                (csrf_field(&s.csrf))
+                label { "Title" input type="text" name="title" required maxlength="200"; }
+                label { "Description" textarea name="description" rows="2" maxlength="2000" {} }
+                label { "Assignee"
+                    select name="assignee" {
+                        @for u in &people {
+                            @if u.id != p.user_id() || p.role() == Role::Admin {
+                                option value=(u.id) { (u.username) }
+                            }
+                        }
+                    }
+                }
+                label { "Due (optional)" input type="date" name="due_on"; }
+                button type="submit" { "Assign" }
+            }
+        }
+        p {
+            a href=(s.base.at("/company/tasks?status=OPEN")) { "Open" } " · "
+            a href=(s.base.at("/company/tasks?status=DONE")) { "Done" } " · "
+            a href=(s.base.at("/company/tasks?status=ALL")) { "All" }
+        }
+        div.table-wrap { table {
+            thead { tr { th { "Task" } th { "Assignee" } th { "Status" } th { "Due" } th { "Completion note" } } }
+            tbody {
+                @for task in &list {
+                    tr {
+                        td { (task.title) }
+                        td { (name(task.assignee_id)) }
+                        td { (task.status.as_str()) }
+                        td { (task.due_on.map(|d| d.to_string()).unwrap_or_default()) }
+                        td {
+                            @if let Some(n) = &task.completion_note { (n) }
+                            @if let Some(at) = task.completed_at { " (" (format::date_time(tz, at)) ")" }
+                        }
+                    }
+                }
+            }
+        } }
+    };
+    page(&s.base, &s, "Tasks", body)
+}
+
+#[derive(Deserialize)]
+struct TaskForm {
+    csrf: String,
+    title: String,
+    #[serde(default)]
+    description: String,
+    assignee: String,
+    #[serde(default)]
+    due_on: String,
+}
+
+async fn create_task(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Form(form): Form<TaskForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let assignee = match parse::<UserId>(&form.assignee, "user") {
+        Ok(id) => id,
+        Err(e) => return s.error(e),
+    };
+    let due_on = match form.due_on.trim() {
+        "" => None,
+        d => match d.parse() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                return s.error(PageError::BadForm(
+                    "The due date is not a date (YYYY-MM-DD).".into(),
+                ));
+            }
+        },
+    };
+    let description = form.description.trim();
+    let new = NewTask {
+        title: form.title,
+        description: (!description.is_empty()).then(|| description.to_owned()),
+        assignee_id: assignee,
+        due_on,
+    };
+    match shared.tracker.create_task(&s.principal, new).await {
+        Ok(_) => see_other(&s, "/company/tasks"),
+        Err(e) => s.error(e),
+    }
 }

@@ -37,6 +37,7 @@ pub(crate) fn routes() -> Router<State> {
 async fn home(session: Session) -> Response {
     let to = match session.principal.role() {
         Role::Owner => "/owner",
+        Role::Admin | Role::Manager => "/company",
         _ => "/me/day",
     };
     session.respond(Redirect::to(&session.base.at(to)))

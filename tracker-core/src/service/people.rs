@@ -52,6 +52,14 @@ impl<S: Store + ?Sized> Tracker<S> {
             .max_employees)
     }
 
+    /// The company's seats: active users and the plan's limit (ADMIN).
+    pub async fn seat_usage(&self, p: &Principal) -> Result<(u32, u32)> {
+        let company = Self::company_for(p, Action::ManageUsers)?;
+        let limit = self.seat_limit(company).await?;
+        let used = self.store.users().count_seats(company.id).await?;
+        Ok((used, limit))
+    }
+
     /// Creates a user (ADMIN). Refused with `SeatLimitReached` past the
     /// plan's seats and `UsernameTaken` for a duplicate.
     pub async fn create_user(&self, p: &Principal, new: NewUser) -> Result<User> {
