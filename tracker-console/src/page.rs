@@ -84,6 +84,7 @@ fn links(role: Role) -> &'static [Link] {
     const ADMIN: &[Link] = &[
         link("/company", "Company"),
         link("/company/employees", "Employees"),
+        link("/company/teams", "Teams"),
         link("/company/tasks", "Tasks"),
         link("/company/policy", "Policy"),
         link("/company/agents", "Agents"),

@@ -565,3 +565,69 @@ async fn nested_under_a_prefix_the_console_links_and_scopes_its_cookies_there() 
         .unwrap();
     assert!(session.contains("Path=/console;"), "{session}");
 }
+
+/// The id in the `manager:`/`member:` checkbox of `username` on a teams page.
+fn checkbox_id(body: &str, username: &str) -> String {
+    let row = body.find(&format!("<td>{username}</td>")).unwrap();
+    let rest = &body[row..];
+    let at = rest.find(r#"name="manager:"#).unwrap() + r#"name="manager:"#.len();
+    rest[at..at + 36].to_owned()
+}
+
+#[tokio::test]
+async fn an_admin_builds_a_team_and_its_manager_sees_only_its_people() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    let ada = {
+        let login = LoginRequest {
+            company_key: Some(key.clone()),
+            username: "ada".into(),
+            password: "ada-password".into(),
+        };
+        let token = tracker.login(login, None).await.unwrap().token;
+        tracker.authenticate(token.expose()).await.unwrap()
+    };
+    for (name, role) in [("max", Role::Manager), ("eve", Role::Employee)] {
+        let new = NewUser {
+            username: name.into(),
+            password: format!("{name}-password"),
+            email: None,
+            display_name: None,
+            role: Some(role),
+        };
+        tracker.create_user(&ada, new).await.unwrap();
+    }
+    let mut admin = Browser::new(app.clone());
+    admin.sign_in(&key, "ada", "ada-password").await;
+    let page = admin.get("/company/teams").await;
+    assert!(page.body.contains("No team yet"));
+    let (max, bob) = (
+        checkbox_id(&page.body, "max"),
+        checkbox_id(&page.body, "bob"),
+    );
+    let csrf = page.csrf();
+    let created = admin
+        .post(
+            "/company/teams",
+            &[
+                ("csrf", &csrf),
+                ("name", "Support"),
+                (&format!("manager:{max}"), "on"),
+                (&format!("member:{bob}"), "on"),
+            ],
+        )
+        .await;
+    assert_eq!(created.location.as_deref(), Some("/company/teams"));
+    let page = admin.get("/company/teams").await;
+    assert!(page.body.contains("Managers: max") && page.body.contains("Members: bob"));
+
+    let mut manager = Browser::new(app);
+    manager.sign_in(&key, "max", "max-password").await;
+    let people = manager.get("/company/employees").await;
+    assert_eq!(people.status, StatusCode::OK);
+    assert!(people.body.contains("<td>bob</td>"), "its team member");
+    assert!(!people.body.contains("<td>eve</td>"), "not in its team");
+    assert!(
+        !people.body.contains("Add an employee"),
+        "a MANAGER manages nobody"
+    );
+}
