@@ -60,6 +60,12 @@ pub(crate) fn set_cookie(
     value: &str,
     max_age: Option<u64>,
 ) -> HeaderValue {
+    // Every value the console sets is hex, ids and `_`; anything else (a
+    // remembered key the user typed) is dropped rather than sent.
+    let safe = value
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.');
+    let value = if safe { value } else { "" };
     let mut c = format!(
         "{name}={value}; Path={}; HttpOnly; SameSite=Strict",
         base.cookie_path()
@@ -70,7 +76,7 @@ pub(crate) fn set_cookie(
     if shared.config.secure_cookies {
         c.push_str("; Secure");
     }
-    HeaderValue::from_str(&c).expect("cookie values are ASCII")
+    HeaderValue::from_str(&c).expect("an ASCII value and a prefix axum routed")
 }
 
 /// The session cookie's value for `token`, stamped now.

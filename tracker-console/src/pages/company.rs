@@ -10,13 +10,10 @@ use axum::routing::{get, post};
 use maud::html;
 use serde::Deserialize;
 use tracker_core::policy::bounds;
-use tracker_core::protocol::{
-    AlertQuery, Decision, NewTask, NewTeam, NewUser, TaskQuery, TeamChanges, UserChanges,
-};
+use tracker_core::protocol::{AlertQuery, Decision, NewTask, NewUser, TaskQuery, UserChanges};
 use tracker_core::store::AuditFilter;
 use tracker_core::{
-    CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, TaskStatus, Team,
-    TeamId, User, UserId,
+    CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, TaskStatus, UserId,
 };
 
 use super::{CsrfForm, csrf_field, see_other};
@@ -29,13 +26,9 @@ pub(super) fn routes() -> Router<State> {
     Router::new()
         .route("/company", get(dashboard))
         .route("/company/tasks", get(tasks).post(create_task))
-        .route("/company/teams", get(teams).post(create_team))
-        .route("/company/teams/{id}", post(update_team))
-        .route("/company/teams/{id}/delete", post(delete_team))
         .route("/company/employees", get(employees).post(create_employee))
         .route("/company/employees/{id}/role", post(change_role))
-        .route("/company/employees/{id}/deactivate", post(deactivate))
-        .route("/company/employees/{id}/reactivate", post(reactivate))
+        .route("/company/employees/{id}/{action}", post(set_active))
         .route("/company/policy", get(policy).post(update_policy))
         .route("/company/agents", get(agents))
         .route("/company/corrections", get(corrections))
@@ -43,11 +36,11 @@ pub(super) fn routes() -> Router<State> {
         .route("/company/audit", get(audit))
 }
 
-fn all() -> PageRequest {
+pub(super) fn all() -> PageRequest {
     PageRequest::first(tracker_core::paging::MAX_LIMIT)
 }
 
-fn parse<T: std::str::FromStr>(id: &str, what: &'static str) -> Result<T, PageError> {
+pub(super) fn parse<T: std::str::FromStr>(id: &str, what: &'static str) -> Result<T, PageError> {
     id.parse()
         .map_err(|_| PageError::Core(tracker_core::Error::not_found(what)))
 }
@@ -55,7 +48,7 @@ fn parse<T: std::str::FromStr>(id: &str, what: &'static str) -> Result<T, PageEr
 const ROLES: [Role; 3] = [Role::Employee, Role::Manager, Role::Admin];
 
 /// These pages are the ADMINs' and MANAGERs'; an employee has its own.
-fn refused_unless_staff(s: &Session) -> Option<Response> {
+pub(super) fn refused_unless_staff(s: &Session) -> Option<Response> {
     (!matches!(s.principal.role(), Role::Admin | Role::Manager)).then(|| {
         s.error(tracker_core::Error::Forbidden {
             action: "read_users",
@@ -203,10 +196,11 @@ async fn change_role(
     }
 }
 
-async fn deactivate(
+/// Deactivates or reactivates a user (`action` is the path's last part).
+async fn set_active(
     Extract(shared): Extract<State>,
     s: Session,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if let Err(e) = s.check(&shared, &form.csrf) {
@@ -216,26 +210,13 @@ async fn deactivate(
         Ok(id) => id,
         Err(e) => return s.error(e),
     };
-    match shared.tracker.deactivate_user(&s.principal, id).await {
-        Ok(_) => see_other(&s, "/company/employees"),
-        Err(e) => s.error(e),
-    }
-}
-
-async fn reactivate(
-    Extract(shared): Extract<State>,
-    s: Session,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(e) = s.check(&shared, &form.csrf) {
-        return s.error(e);
-    }
-    let id = match parse::<UserId>(&id, "user") {
-        Ok(id) => id,
-        Err(e) => return s.error(e),
+    let t = &shared.tracker;
+    let result = match action.as_str() {
+        "deactivate" => t.deactivate_user(&s.principal, id).await,
+        "reactivate" => t.reactivate_user(&s.principal, id).await,
+        _ => return s.error(tracker_core::Error::not_found("page")),
     };
-    match shared.tracker.reactivate_user(&s.principal, id).await {
+    match result {
         Ok(_) => see_other(&s, "/company/employees"),
         Err(e) => s.error(e),
     }
@@ -724,185 +705,6 @@ async fn create_task(
     };
     match shared.tracker.create_task(&s.principal, new).await {
         Ok(_) => see_other(&s, "/company/tasks"),
-        Err(e) => s.error(e),
-    }
-}
-
-/// The form fields of a team: its name and a checkbox per person as a
-/// manager (`manager:<id>`) or a member (`member:<id>`).
-fn team_fields(s: &Session, people: &[User], team: Option<&Team>) -> maud::Markup {
-    let has = |list: Option<&Vec<UserId>>, id: UserId| list.is_some_and(|l| l.contains(&id));
-    html! {
-        (csrf_field(&s.csrf))
-        label { "Name" input type="text" name="name" required maxlength="200" value=(team.map_or("", |t| t.name.as_str())); }
-        fieldset {
-            legend { "People" }
-            div.table-wrap { table {
-                thead { tr { th { "Person" } th { "Manager" } th { "Member" } } }
-                tbody {
-                    @for u in people {
-                        tr {
-                            td { (u.username) }
-                            td { input type="checkbox" name=(format!("manager:{}", u.id)) value="on"
-                                aria-label=(format!("{} manages", u.username))
-                                checked[has(team.map(|t| &t.managers), u.id)]; }
-                            td { input type="checkbox" name=(format!("member:{}", u.id)) value="on"
-                                aria-label=(format!("{} is a member", u.username))
-                                checked[has(team.map(|t| &t.members), u.id)]; }
-                        }
-                    }
-                }
-            } }
-        }
-    }
-}
-
-async fn teams(Extract(shared): Extract<State>, s: Session) -> Response {
-    if let Some(refused) = refused_unless_staff(&s) {
-        return refused;
-    }
-    let t = &shared.tracker;
-    let p = &s.principal;
-    let list = match t.list_teams(p, &all()).await {
-        Ok(page) => page.items,
-        Err(e) => return s.error(e),
-    };
-    let people = match t.list_users(p, Some(true), &all()).await {
-        Ok(page) => page.items,
-        Err(e) => return s.error(e),
-    };
-    let name = |id: &UserId| {
-        people
-            .iter()
-            .find(|u| u.id == *id)
-            .map_or_else(|| id.to_string(), |u| u.username.clone())
-    };
-    let admin = p.role() == Role::Admin;
-    let body = html! {
-        @if list.is_empty() { p { "No team yet." } }
-        @for team in &list {
-            section {
-                h2 { (team.name) }
-                p { "Managers: " (team.managers.iter().map(name).collect::<Vec<_>>().join(", ")) }
-                p { "Members: " (team.members.iter().map(name).collect::<Vec<_>>().join(", ")) }
-                @if admin {
-                    details {
-                        summary { "Change " (team.name) }
-                        form.stack method="post" action=(s.base.at(&format!("/company/teams/{}", team.id))) {
-                            (team_fields(&s, &people, Some(team)))
-                            button type="submit" { "Save" }
-                        }
-                    }
-                    form.inline method="post" action=(s.base.at(&format!("/company/teams/{}/delete", team.id)))
-                        data-confirm="Delete this team? Its manager no longer sees its members." {
-                        (csrf_field(&s.csrf))
-                        button.danger type="submit" { "Delete " (team.name) }
-                    }
-                }
-            }
-        }
-        @if admin {
-            section {
-                h2 { "New team" }
-                form.stack method="post" action=(s.base.at("/company/teams")) {
-                    (team_fields(&s, &people, None))
-                    button type="submit" { "Create the team" }
-                }
-            }
-        }
-    };
-    page(&s.base, &s, "Teams", body)
-}
-
-/// A team form: its CSRF token, name, managers and members.
-struct TeamForm {
-    csrf: String,
-    name: String,
-    managers: Vec<UserId>,
-    members: Vec<UserId>,
-}
-
-fn team_form(fields: Vec<(String, String)>) -> Result<TeamForm, PageError> {
-    let mut form = TeamForm {
-        csrf: String::new(),
-        name: String::new(),
-        managers: Vec::new(),
-        members: Vec::new(),
-    };
-    for (key, value) in fields {
-        match key.split_once(':') {
-            Some(("manager", id)) => form.managers.push(parse(id, "user")?),
-            Some(("member", id)) => form.members.push(parse(id, "user")?),
-            _ if key == "csrf" => form.csrf = value,
-            _ if key == "name" => form.name = value,
-            _ => {}
-        }
-    }
-    Ok(form)
-}
-
-async fn create_team(
-    Extract(shared): Extract<State>,
-    s: Session,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    let form = match team_form(fields) {
-        Ok(f) => f,
-        Err(e) => return s.error(e),
-    };
-    if let Err(e) = s.check(&shared, &form.csrf) {
-        return s.error(e);
-    }
-    let new = NewTeam {
-        name: form.name,
-        managers: form.managers,
-        members: form.members,
-    };
-    match shared.tracker.create_team(&s.principal, new).await {
-        Ok(_) => see_other(&s, "/company/teams"),
-        Err(e) => s.error(e),
-    }
-}
-
-async fn update_team(
-    Extract(shared): Extract<State>,
-    s: Session,
-    Path(id): Path<String>,
-    Form(fields): Form<Vec<(String, String)>>,
-) -> Response {
-    let (form, id) = match (team_form(fields), parse::<TeamId>(&id, "team")) {
-        (Ok(f), Ok(id)) => (f, id),
-        (Err(e), _) | (_, Err(e)) => return s.error(e),
-    };
-    if let Err(e) = s.check(&shared, &form.csrf) {
-        return s.error(e);
-    }
-    let changes = TeamChanges {
-        name: Some(form.name),
-        managers: Some(form.managers),
-        members: Some(form.members),
-    };
-    match shared.tracker.update_team(&s.principal, id, changes).await {
-        Ok(_) => see_other(&s, "/company/teams"),
-        Err(e) => s.error(e),
-    }
-}
-
-async fn delete_team(
-    Extract(shared): Extract<State>,
-    s: Session,
-    Path(id): Path<String>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(e) = s.check(&shared, &form.csrf) {
-        return s.error(e);
-    }
-    let id = match parse::<TeamId>(&id, "team") {
-        Ok(id) => id,
-        Err(e) => return s.error(e),
-    };
-    match shared.tracker.delete_team(&s.principal, id).await {
-        Ok(()) => see_other(&s, "/company/teams"),
         Err(e) => s.error(e),
     }
 }

@@ -3,6 +3,7 @@
 mod company;
 mod me;
 mod owner;
+mod teams;
 
 use axum::Router;
 use axum::extract::{Query, State as Extract};
@@ -28,6 +29,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
         .merge(company::routes())
+        .merge(teams::routes())
         .merge(me::routes())
         .merge(owner::routes())
         .fallback(not_found)
