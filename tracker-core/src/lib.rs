@@ -147,7 +147,9 @@ pub use service::{
 };
 pub use store::Store;
 pub use tenancy::{Company, CompanyStatus, Plan, Subscription};
-pub use tracking::{ActivityEvent, ActivityKind, AgentState, Liveness, Screenshot, WorkSession};
+pub use tracking::{
+    ActivityEvent, ActivityKind, AgentState, Liveness, Preview, Screenshot, WorkSession,
+};
 pub use work::{CompanyUsageDaily, CorrectionRequest, CorrectionStatus, Task, TaskStatus};
 
 #[cfg(feature = "memory")]

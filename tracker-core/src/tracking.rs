@@ -115,6 +115,24 @@ pub struct Screenshot {
     pub blob_key: String,
 }
 
+impl Screenshot {
+    /// Where the blob store keeps this screenshot's thumbnail, beside the
+    /// image, so that retention deletes both.
+    pub fn thumbnail_key(&self) -> String {
+        format!("{}.thumb", self.blob_key)
+    }
+}
+
+/// A small picture of a screenshot for galleries, or the image itself when
+/// no thumbnail could be drawn from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Preview {
+    /// A thumbnail in the format its maker chose.
+    Thumbnail(Vec<u8>),
+    /// The stored image, in the screenshot's `content_type`.
+    Original(Vec<u8>),
+}
+
 /// The last heartbeat of one user's agent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AgentState {

@@ -973,3 +973,112 @@ fn recurring_revenue_counts_the_amount_agreed_at_a_plan_change() {
         assert_eq!(report.mrr_cents, 12_345, "not the plan's list price");
     });
 }
+
+#[test]
+fn a_thumbnail_is_drawn_once_kept_beside_its_image_and_purged_with_it() {
+    let blobs = Arc::new(MemoryBlobStore::default());
+    let w = World::with_blobs("PRO", 14, Some(blobs.clone()));
+    block_on(async {
+        let (_, bob) = w.user("bob", Role::Employee).await;
+        let (_, carol) = w.user("carol", Role::Employee).await;
+        let (_, lead) = w.user("lead", Role::Manager).await;
+        let agent = w.agent("bob").await;
+        let meta = ScreenshotUpload {
+            id: ScreenshotId::from_uuid(uuid_v4()),
+            taken_at: w.t.now(),
+            blurred: true,
+        };
+        let png = b"\x89PNG\r\n\x1a\nimage-bytes".to_vec();
+        let shot =
+            w.t.upload_screenshot(&agent, meta, png)
+                .await
+                .unwrap()
+                .stored;
+
+        let drawn = std::sync::atomic::AtomicUsize::new(0);
+        let make = |image: Vec<u8>| {
+            drawn.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move { Some(image[..4].to_vec()) }
+        };
+        for viewer in [&w.admin, &bob, &w.admin] {
+            let (seen, preview) =
+                w.t.screenshot_thumbnail(viewer, shot.id, make)
+                    .await
+                    .unwrap();
+            assert_eq!(seen.id, shot.id);
+            assert_eq!(preview, Preview::Thumbnail(b"\x89PNG".to_vec()));
+        }
+        assert_eq!(drawn.into_inner(), 1, "drawn on the first view only");
+        assert_eq!(blobs.len(), 2, "the image and its thumbnail");
+
+        // Those who may not see the image may not see its thumbnail.
+        for stranger in [&carol, &lead] {
+            let r =
+                w.t.screenshot_thumbnail(stranger, shot.id, |_| async { None })
+                    .await;
+            assert_eq!(code(r), "not_found");
+        }
+        // An image no thumbnail can be drawn from is shown as it is.
+        let other = ScreenshotUpload {
+            id: ScreenshotId::from_uuid(uuid_v4()),
+            taken_at: w.t.now(),
+            blurred: false,
+        };
+        let odd =
+            w.t.upload_screenshot(&agent, other, b"\x89PNG\r\n\x1a\nodd".to_vec())
+                .await
+                .unwrap()
+                .stored;
+        let (_, preview) =
+            w.t.screenshot_thumbnail(&w.admin, odd.id, |_| async { None })
+                .await
+                .unwrap();
+        assert!(matches!(preview, Preview::Original(ref b) if b.ends_with(b"odd")));
+        assert_eq!(blobs.len(), 3, "nothing cached for it");
+
+        w.clock.advance(Duration::days(400));
+        w.t.purge_company(w.company, 100).await.unwrap();
+        assert!(blobs.is_empty(), "retention took the thumbnail too");
+    });
+}
+
+#[test]
+fn staff_read_a_persons_day_as_the_person_sees_it() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        let (bob_user, bob) = w.user("bob", Role::Employee).await;
+        let (_, carol) = w.user("carol", Role::Employee).await;
+        let (_, lead) = w.user("lead", Role::Manager).await;
+        let agent = w.agent("bob").await;
+        let at = w.t.now() - Duration::hours(2);
+        w.t.upload_activity(
+            &agent,
+            ActivityBatch {
+                events: vec![event(at, 1800, ActivityKind::Active)],
+            },
+        )
+        .await
+        .unwrap();
+        let own = w.t.my_day(&bob, None).await.unwrap();
+        assert_eq!(own.totals.active_seconds, 1800);
+        let seen = w.t.person_day(&w.admin, bob_user.id, None).await.unwrap();
+        assert_eq!(seen, own, "the ADMIN sees what bob sees");
+        for stranger in [&carol, &lead] {
+            let r = w.t.person_day(stranger, bob_user.id, None).await;
+            assert_eq!(code(r), "not_found", "outside one's team is not found");
+        }
+        w.t.create_team(
+            &w.admin,
+            NewTeam {
+                name: "Builders".into(),
+                managers: vec![lead.user_id()],
+                members: vec![bob_user.id],
+            },
+        )
+        .await
+        .unwrap();
+        let lead = login(&w.t, Some(&w.key), "lead").await.unwrap();
+        let managed = w.t.person_day(&lead, bob_user.id, None).await.unwrap();
+        assert_eq!(managed.totals.active_seconds, 1800, "its MANAGER sees it");
+    });
+}

@@ -186,6 +186,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             // Blobs go first: a crash in between leaves rows whose blobs
             // are gone, which the next run deletes; never an orphan blob.
             for s in &shots {
+                self.blobs.delete(&s.thumbnail_key()).await?;
                 self.blobs.delete(&s.blob_key).await?;
             }
             let step = retention

@@ -227,17 +227,28 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// The caller's own day (today in the company's timezone by default):
     /// totals, the merged timeline, top apps and sites, and what is tracked.
     pub async fn my_day(&self, p: &Principal, date: Option<NaiveDate>) -> Result<MyDay> {
+        self.person_day(p, p.user_id(), date).await
+    }
+
+    /// One person's day as [`my_day`](Self::my_day) shows it, for whoever
+    /// may read that person's tracking (an ADMIN, the person's MANAGER, the
+    /// person); anyone else gets "not found".
+    pub async fn person_day(
+        &self,
+        p: &Principal,
+        user: UserId,
+        date: Option<NaiveDate>,
+    ) -> Result<MyDay> {
         let company = Self::company_of(p, Action::ReadTracking)?;
-        authorize(
-            p,
-            Action::ReadTracking,
-            Target::user(company.id, p.user_id()),
-        )?;
+        authorize(p, Action::ReadTracking, Target::user(company.id, user))?;
+        if user != p.user_id() {
+            self.scope(p, Action::ReadTracking, Some(user)).await?;
+        }
         let tz = company.tz();
         let date = date.unwrap_or_else(|| local_date(tz, self.now()));
-        let (events, corrections, screenshots) = self.day_data(company, p.user_id(), date).await?;
+        let (events, corrections, screenshots) = self.day_data(company, user, date).await?;
         let window = day_bounds(tz, date);
-        let daily = report::daily_report(p.user_id(), date, tz, &events, &corrections, screenshots);
+        let daily = report::daily_report(user, date, tz, &events, &corrections, screenshots);
         Ok(MyDay {
             date,
             totals: daily.totals,

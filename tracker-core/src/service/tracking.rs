@@ -71,6 +71,52 @@ impl<S: Store + ?Sized> Tracker<S> {
         p: &Principal,
         id: ScreenshotId,
     ) -> Result<(Screenshot, Vec<u8>)> {
+        let shot = self.visible_screenshot(p, id).await?;
+        let bytes = self.image_of(&shot).await?;
+        Ok((shot, bytes))
+    }
+
+    /// One screenshot's thumbnail, if the caller may see it. The first view
+    /// draws it with `make` from the image and keeps it in the blob store
+    /// beside the image; later views read it back. `make` is async so that a
+    /// caller can draw on a blocking thread. When it cannot draw one (an
+    /// image it cannot decode), the image itself is returned.
+    pub async fn screenshot_thumbnail<F, Fut>(
+        &self,
+        p: &Principal,
+        id: ScreenshotId,
+        make: F,
+    ) -> Result<(Screenshot, Preview)>
+    where
+        F: FnOnce(Vec<u8>) -> Fut + Send,
+        Fut: std::future::Future<Output = Option<Vec<u8>>> + Send,
+    {
+        let shot = self.visible_screenshot(p, id).await?;
+        let key = shot.thumbnail_key();
+        if let Some(thumb) = self.blobs.get(&key).await? {
+            return Ok((shot, Preview::Thumbnail(thumb)));
+        }
+        let image = self.image_of(&shot).await?;
+        match make(image).await {
+            Some(thumb) => {
+                self.blobs.put(&key, thumb.clone()).await?;
+                Ok((shot, Preview::Thumbnail(thumb)))
+            }
+            None => {
+                let image = self.image_of(&shot).await?;
+                Ok((shot, Preview::Original(image)))
+            }
+        }
+    }
+
+    async fn image_of(&self, shot: &Screenshot) -> Result<Vec<u8>> {
+        self.blobs
+            .get(&shot.blob_key)
+            .await?
+            .ok_or(Error::not_found("screenshot image"))
+    }
+
+    async fn visible_screenshot(&self, p: &Principal, id: ScreenshotId) -> Result<Screenshot> {
         let company = Self::company_of(p, Action::ReadTracking)?.id;
         let shot = self
             .store
@@ -87,12 +133,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 entity: "screenshot",
             },
         )?;
-        let bytes = self
-            .blobs
-            .get(&shot.blob_key)
-            .await?
-            .ok_or(Error::not_found("screenshot image"))?;
-        Ok((shot, bytes))
+        Ok(shot)
     }
 
     /// The caller's own work sessions.
