@@ -93,6 +93,55 @@ pub(crate) fn columns(label: &str, unit: &str, days: &[(NaiveDate, f64)]) -> Mar
     }
 }
 
+/// One person's row of a [`heat_map`]: seconds per day of the month.
+pub(crate) struct HeatRow {
+    /// Who.
+    pub(crate) name: String,
+    /// Where the name leads (the person's day).
+    pub(crate) link: String,
+    /// Active seconds per day, in the order of the map's days.
+    pub(crate) seconds: Vec<u64>,
+}
+
+/// Hours per person and day as a table whose cells darken with the hours,
+/// so it reads as a heat map and as numbers (to screen readers too).
+pub(crate) fn heat_map(caption: &str, days: &[NaiveDate], rows: &[HeatRow]) -> Markup {
+    html! {
+        div.table-wrap {
+            table.heat {
+                caption { (caption) }
+                thead { tr {
+                    th scope="col" { "Person" }
+                    @for d in days { th scope="col" { (d.format("%d")) } }
+                    th scope="col" { "Total" }
+                } }
+                tbody {
+                    @for row in rows {
+                        tr {
+                            th scope="row" { a href=(row.link) { (row.name) } }
+                            @for seconds in &row.seconds {
+                                @if *seconds == 0 { td.h0 {} }
+                                @else { td class=(heat_level(*seconds)) { (format::hours(*seconds)) } }
+                            }
+                            td.total { (format::hours(row.seconds.iter().sum())) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The shade of a day's cell: under 2, 4, 6 hours, or more.
+fn heat_level(seconds: u64) -> &'static str {
+    match seconds / 3600 {
+        0..2 => "h1",
+        2..4 => "h2",
+        4..6 => "h3",
+        _ => "h4",
+    }
+}
+
 /// At most `n` characters of `s`, with an ellipsis when cut.
 fn short(s: &str, n: usize) -> String {
     if s.chars().count() <= n {

@@ -51,6 +51,7 @@ mod format;
 mod page;
 mod pages;
 mod session;
+mod thumbnail;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -85,10 +85,15 @@ fn links(role: Role) -> &'static [Link] {
         link("/company", "Company"),
         link("/company/employees", "Employees"),
         link("/company/teams", "Teams"),
+        link("/company/reports", "Reports"),
+        link("/company/screenshots", "Screenshots"),
+        link("/company/sessions", "Sessions"),
+        link("/company/activity", "Activity"),
         link("/company/tasks", "Tasks"),
+        link("/company/corrections", "Corrections"),
         link("/company/policy", "Policy"),
         link("/company/agents", "Agents"),
-        link("/company/corrections", "Corrections"),
+        link("/company/alerts", "Alerts"),
         link("/company/audit", "Audit log"),
         link("/me/day", "My day"),
         link("/me/tasks", "My tasks"),
@@ -97,6 +102,10 @@ fn links(role: Role) -> &'static [Link] {
     const MANAGER: &[Link] = &[
         link("/company", "Team"),
         link("/company/employees", "My team"),
+        link("/company/reports", "Reports"),
+        link("/company/screenshots", "Screenshots"),
+        link("/company/sessions", "Sessions"),
+        link("/company/activity", "Activity"),
         link("/company/tasks", "Tasks"),
         link("/company/agents", "Agents"),
         link("/company/corrections", "Corrections"),
@@ -200,12 +209,24 @@ impl From<tracker_core::Error> for PageError {
     }
 }
 
+/// What a person can do about a refusal whose cause is not a field.
+fn advice(e: &tracker_core::Error) -> Option<&'static str> {
+    match e {
+        tracker_core::Error::SeatLimitReached { .. } => Some(
+            "Every active employee holds a seat of the plan. Deactivate someone who has \
+             left, or ask the operator for a plan with more seats.",
+        ),
+        _ => None,
+    }
+}
+
 impl PageError {
     /// Status, title and what to tell the user (the API's words for the
     /// service's errors).
     fn describe(self) -> (StatusCode, String, String, Vec<String>) {
         match self {
             PageError::Core(e) => {
+                let advice = advice(&e);
                 let p = tracker_axum::error::ApiError::Core(e).problem();
                 let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::BAD_REQUEST);
                 let fields = p
@@ -213,7 +234,11 @@ impl PageError {
                     .iter()
                     .map(|f| format!("{}: {}", f.field, f.message))
                     .collect();
-                (status, p.title.to_owned(), p.detail, fields)
+                let detail = match advice {
+                    Some(a) => format!("{} {a}", p.detail),
+                    None => p.detail,
+                };
+                (status, p.title.to_owned(), detail, fields)
             }
             PageError::Csrf => (
                 StatusCode::FORBIDDEN,

@@ -11,9 +11,15 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 use tracker_console::{Console, ConsoleConfig};
-use tracker_core::protocol::{CreateCompany, LoginRequest, NewUser};
+use tracker_core::protocol::{
+    ActivityBatch, CreateCompany, LoginRequest, NewUser, ScreenshotUpload,
+};
 use tracker_core::store::Store;
-use tracker_core::{Argon2Hasher, MemoryStore, Role, Tracker};
+use tracker_core::tracking::ActivityInput;
+use tracker_core::{
+    ActivityId, ActivityKind, AgentContext, Argon2Hasher, MemoryBlobStore, MemoryStore,
+    RecordingNotifier, Role, ScreenshotId, Tracker, UserId,
+};
 
 const OWNER: (&str, &str) = ("operator", "operator-password");
 
@@ -144,6 +150,8 @@ async fn platform(config: ConsoleConfig) -> (Arc<Tracker>, Router, String) {
     let tracker = Arc::new(
         Tracker::builder_shared(store)
             .password_hasher(Argon2Hasher::insecure_fast())
+            .blobs(Arc::new(MemoryBlobStore::default()))
+            .notifier(Arc::new(RecordingNotifier::default()))
             .build(),
     );
     tracker.ensure_default_plans().await.unwrap();
@@ -448,11 +456,21 @@ async fn an_admin_manages_employees_and_the_policy_and_reads_the_audit_log() {
             ],
         )
         .await;
-    assert_eq!(saved.location.as_deref(), Some("/company/policy"));
-    let policy = ada.get("/company/policy").await;
+    assert_eq!(saved.location.as_deref(), Some("/company/policy?saved=1"));
+    let policy = ada.get("/company/policy?saved=1").await;
     assert!(
         policy.body.contains("Save as version 3"),
         "version 2 is stored"
+    );
+    assert!(
+        policy
+            .body
+            .contains("Saved as version 2. The audit log recorded event"),
+        "saving shows the audit event it made"
+    );
+    assert!(
+        policy.body.contains("screenshot_interval_seconds"),
+        "with its values"
     );
     assert!(policy.body.contains("Screenshots: <strong>off</strong>"));
     let out_of_range = ada
@@ -577,15 +595,7 @@ fn checkbox_id(body: &str, username: &str) -> String {
 #[tokio::test]
 async fn an_admin_builds_a_team_and_its_manager_sees_only_its_people() {
     let (tracker, app, key) = platform(ConsoleConfig::default()).await;
-    let ada = {
-        let login = LoginRequest {
-            company_key: Some(key.clone()),
-            username: "ada".into(),
-            password: "ada-password".into(),
-        };
-        let token = tracker.login(login, None).await.unwrap().token;
-        tracker.authenticate(token.expose()).await.unwrap()
-    };
+    let ada = principal(&tracker, &key, "ada").await;
     for (name, role) in [("max", Role::Manager), ("eve", Role::Employee)] {
         let new = NewUser {
             username: name.into(),
@@ -630,4 +640,311 @@ async fn an_admin_builds_a_team_and_its_manager_sees_only_its_people() {
         !people.body.contains("Add an employee"),
         "a MANAGER manages nobody"
     );
+}
+
+/// `name` signed in with its password, as the service sees it.
+async fn principal(tracker: &Tracker, key: &str, name: &str) -> tracker_core::Principal {
+    let login = LoginRequest {
+        company_key: Some(key.into()),
+        username: name.into(),
+        password: format!("{name}-password"),
+    };
+    let token = tracker.login(login, None).await.unwrap().token;
+    tracker.authenticate(token.expose()).await.unwrap()
+}
+
+/// `name`'s agent, signed in with its password.
+async fn agent_of(tracker: &Tracker, key: &str, name: &str) -> AgentContext {
+    let login = LoginRequest {
+        company_key: Some(key.into()),
+        username: name.into(),
+        password: format!("{name}-password"),
+    };
+    let token = tracker.login(login, None).await.unwrap().token;
+    tracker.agent(key, token.expose()).await.unwrap()
+}
+
+/// A screenshot-sized PNG.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let picture = image::RgbImage::from_fn(width, height, |x, y| {
+        image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+    });
+    let mut out = std::io::Cursor::new(Vec::new());
+    picture.write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+/// The number of body rows of the page's first table.
+fn rows(body: &str) -> usize {
+    let Some(start) = body.find("<tbody>") else {
+        return 0;
+    };
+    let end = body[start..].find("</tbody>").unwrap() + start;
+    body[start..end].matches("<tr>").count()
+}
+
+/// Bob's yesterday (in Berlin): an hour of editor time at 10:00 as 60
+/// one-minute events, and a screenshot. Returns the day, Bob's id and
+/// the screenshot's.
+async fn bobs_yesterday(tracker: &Tracker, key: &str) -> (chrono::NaiveDate, UserId, ScreenshotId) {
+    let agent = agent_of(tracker, key, "bob").await;
+    let tz: chrono_tz::Tz = "Europe/Berlin".parse().unwrap();
+    let day = tracker_core::report::local_date(tz, tracker.now()) - chrono::Duration::days(1);
+    let ten = tracker_core::report::day_start(tz, day) + chrono::Duration::hours(10);
+    let events = (0..60)
+        .map(|i| ActivityInput {
+            id: ActivityId::new(),
+            session_id: None,
+            started_at: ten + chrono::Duration::minutes(i),
+            duration_seconds: 60,
+            kind: ActivityKind::Active,
+            app: Some("editor".into()),
+            window_title: None,
+            url: Some("https://docs.example.com/plan".into()),
+        })
+        .collect();
+    tracker
+        .upload_activity(&agent, ActivityBatch { events })
+        .await
+        .unwrap();
+    let shot = tracker
+        .upload_screenshot(
+            &agent,
+            ScreenshotUpload {
+                id: ScreenshotId::new(),
+                taken_at: ten + chrono::Duration::minutes(30),
+                blurred: true,
+            },
+            png(1280, 720),
+        )
+        .await
+        .unwrap()
+        .stored;
+    (day, agent.principal().user_id(), shot.id)
+}
+
+#[tokio::test]
+async fn an_admin_reads_reports_lists_screenshots_and_alerts() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    let (day, bob, shot) = bobs_yesterday(&tracker, &key).await;
+    let mut ada = Browser::new(app);
+    ada.sign_in(&key, "ada", "ada-password").await;
+
+    let month = ada
+        .get(&format!("/company/reports?month={}", day.format("%Y-%m")))
+        .await;
+    assert_eq!(month.status, StatusCode::OK, "{}", month.body);
+    assert!(month.body.contains(r#"<table class="heat">"#));
+    assert!(
+        month.body.contains(r#"<td class="h1">1.0</td>"#),
+        "an hour on one day"
+    );
+    assert!(month.body.contains(r#"<td class="total">1.0</td>"#));
+
+    let one_day = ada
+        .get(&format!("/company/reports/day?user={bob}&date={day}"))
+        .await;
+    assert_eq!(one_day.status, StatusCode::OK, "{}", one_day.body);
+    assert!(one_day.body.contains("1 h 00 min") && one_day.body.contains(r#"class="timeline""#));
+    assert!(
+        one_day
+            .body
+            .contains(&format!("/company/screenshots/{shot}/thumbnail"))
+    );
+
+    let usage = ada
+        .get(&format!("/company/reports/usage?from={day}&to={day}"))
+        .await;
+    assert!(usage.body.contains("editor") && usage.body.contains("docs.example.com"));
+    let backwards = ada
+        .get(&format!(
+            "/company/reports/usage?from={day}&to={}",
+            day - chrono::Duration::days(3)
+        ))
+        .await;
+    assert_eq!(backwards.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(backwards.body.contains("before it starts"));
+
+    let company = agent_of(&tracker, &key, "bob")
+        .await
+        .principal()
+        .company_id()
+        .unwrap();
+    tracker.aggregate_usage(company, day, day).await.unwrap();
+    let numbers = ada
+        .get(&format!("/company/reports/company?from={day}&to={day}"))
+        .await;
+    assert!(numbers.body.contains(r#"class="columns""#) && numbers.body.contains("1 h 00 min"));
+
+    let csv = ada
+        .get(&format!(
+            "/company/exports/timesheet.csv?from={day}&to={day}"
+        ))
+        .await;
+    assert_eq!(csv.headers[header::CONTENT_TYPE], "text/csv; charset=utf-8");
+    assert!(
+        csv.body
+            .lines()
+            .any(|l| l.contains("bob") && l.contains(&day.to_string()))
+    );
+
+    // Activity pages by 50, keeping its filters.
+    let first = ada
+        .get(&format!("/company/activity?user={bob}&from={day}&to={day}"))
+        .await;
+    assert_eq!(rows(&first.body), 50);
+    let next = first.body.find(r#"rel="next""#).map(|at| {
+        let href = first.body[..at].rfind("href=\"").unwrap() + 6;
+        first.body[href..first.body[href..].find('"').unwrap() + href].replace("&amp;", "&")
+    });
+    let next = next.expect("a next page");
+    assert!(next.contains(&format!("user={bob}")), "{next}");
+    let second = ada.get(&next).await;
+    assert_eq!(rows(&second.body), 10);
+    assert!(!second.body.contains(r#"rel="next""#));
+    let bad = ada.get("/company/sessions?from=yesterday").await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("first day"), "the bad field is named");
+
+    // The gallery's thumbnail is a small JPEG, the same on each view.
+    let gallery = ada.get(&format!("/company/screenshots?date={day}")).await;
+    assert!(
+        gallery
+            .body
+            .contains(&format!("/company/screenshots/{shot}/thumbnail"))
+    );
+    assert!(gallery.body.contains("blurred"));
+    let thumb = ada
+        .get(&format!("/company/screenshots/{shot}/thumbnail"))
+        .await;
+    assert_eq!(thumb.headers[header::CONTENT_TYPE], "image/jpeg");
+    let again = ada
+        .get(&format!("/company/screenshots/{shot}/thumbnail"))
+        .await;
+    assert_eq!(thumb.body, again.body);
+    let full = ada.get(&format!("/company/screenshots/{shot}")).await;
+    assert_eq!(full.headers[header::CONTENT_TYPE], "image/png");
+    assert!(full.body.len() > thumb.body.len());
+
+    // Alerts, and a webhook whose secret is written, never shown.
+    let alerts = ada.get("/company/alerts").await;
+    assert!(alerts.body.contains("No alert matches."));
+    let settings = ada.get("/company/alerts/settings").await;
+    let csrf = settings.csrf();
+    let secret = "a-long-enough-webhook-secret";
+    let saved = ada
+        .post(
+            "/company/alerts/settings",
+            &[
+                ("csrf", &csrf),
+                ("no_sync_enabled", "on"),
+                ("no_sync_hours", "12"),
+                ("offline_minutes", "30"),
+                ("high_idle_percent", "60"),
+                ("high_idle_min_minutes", "120"),
+                ("url0", "https://hooks.example.com/tracker"),
+                ("format0", "slack"),
+                ("secret0", secret),
+            ],
+        )
+        .await;
+    assert_eq!(saved.location.as_deref(), Some("/company/alerts/settings"));
+    let settings = ada.get("/company/alerts/settings").await;
+    assert!(settings.body.contains("https://hooks.example.com/tracker"));
+    assert!(settings.body.contains("A secret is stored"));
+    assert!(!settings.body.contains(secret), "the secret is never shown");
+    assert!(settings.body.contains(r#"value="12""#));
+    let short = ada
+        .post(
+            "/company/alerts/settings",
+            &[
+                ("csrf", &csrf),
+                ("no_sync_hours", "0"),
+                ("offline_minutes", "30"),
+                ("high_idle_percent", "60"),
+                ("high_idle_min_minutes", "120"),
+            ],
+        )
+        .await;
+    assert_eq!(short.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(short.body.contains("no_sync_hours"));
+
+    // A new password for Bob, who lost his.
+    let page = ada.get(&format!("/company/employees/{bob}")).await;
+    let csrf = page.csrf();
+    let reset = ada
+        .post(
+            &format!("/company/employees/{bob}"),
+            &[("csrf", &csrf), ("password", "a-brand-new-password")],
+        )
+        .await;
+    assert_eq!(reset.location, Some(format!("/company/employees/{bob}")));
+    let login = LoginRequest {
+        company_key: Some(key.clone()),
+        username: "bob".into(),
+        password: "a-brand-new-password".into(),
+    };
+    assert!(tracker.login(login, None).await.is_ok());
+}
+
+#[tokio::test]
+async fn a_manager_sees_only_its_team_and_an_employee_no_company_page() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    let (day, bob, shot) = bobs_yesterday(&tracker, &key).await;
+    let ada = principal(&tracker, &key, "ada").await;
+    let new = NewUser {
+        username: "max".into(),
+        password: "max-password".into(),
+        email: None,
+        display_name: None,
+        role: Some(Role::Manager),
+    };
+    tracker.create_user(&ada, new).await.unwrap();
+    let mut max = Browser::new(app.clone());
+    max.sign_in(&key, "max", "max-password").await;
+    for path in [
+        format!("/company/screenshots/{shot}"),
+        format!("/company/screenshots/{shot}/thumbnail"),
+        format!("/company/reports/day?user={bob}&date={day}"),
+        format!("/company/activity?user={bob}"),
+        format!("/company/exports/timesheet.csv?user={bob}"),
+    ] {
+        assert_eq!(max.get(&path).await.status, StatusCode::NOT_FOUND, "{path}");
+    }
+    let month = max
+        .get(&format!("/company/reports?month={}", day.format("%Y-%m")))
+        .await;
+    assert_eq!(month.status, StatusCode::OK);
+    assert!(!month.body.contains(">bob<"), "not in its team");
+    let gallery = max.get(&format!("/company/screenshots?date={day}")).await;
+    assert!(gallery.body.contains("No screenshot on this day."));
+    for path in [
+        "/company/alerts",
+        "/company/alerts/settings",
+        "/company/reports/company",
+    ] {
+        assert_eq!(max.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+
+    let mut bob = Browser::new(app);
+    bob.sign_in(&key, "bob", "bob-password").await;
+    for path in [
+        "/company",
+        "/company/reports",
+        "/company/reports/day",
+        "/company/reports/usage",
+        "/company/exports",
+        "/company/exports/timesheet.csv",
+        "/company/sessions",
+        "/company/activity",
+        "/company/screenshots",
+        "/company/alerts",
+        "/company/tasks",
+        "/company/teams",
+    ] {
+        assert_eq!(bob.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // Its own screenshot it reaches through its own pages.
+    let own = bob.get(&format!("/me/screenshots/{shot}")).await;
+    assert_eq!(own.status, StatusCode::OK);
 }

@@ -7,7 +7,7 @@ use axum::Router;
 use axum::extract::{Path, Query, State as Extract};
 use axum::response::Response;
 use axum::routing::{get, post};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
 use tracker_core::policy::bounds;
 use tracker_core::protocol::{AlertQuery, Decision, NewTask, NewUser, TaskQuery, UserChanges};
@@ -16,6 +16,7 @@ use tracker_core::{
     CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, TaskStatus, UserId,
 };
 
+use super::filter;
 use super::{CsrfForm, csrf_field, see_other};
 use crate::State;
 use crate::format::{self, tz_of};
@@ -27,6 +28,10 @@ pub(super) fn routes() -> Router<State> {
         .route("/company", get(dashboard))
         .route("/company/tasks", get(tasks).post(create_task))
         .route("/company/employees", get(employees).post(create_employee))
+        .route(
+            "/company/employees/{id}",
+            get(employee).post(update_employee),
+        )
         .route("/company/employees/{id}/role", post(change_role))
         .route("/company/employees/{id}/{action}", post(set_active))
         .route("/company/policy", get(policy).post(update_policy))
@@ -56,6 +61,19 @@ pub(super) fn refused_unless_staff(s: &Session) -> Option<Response> {
     })
 }
 
+/// A staff page: refused to anyone else before `body` runs (a future does
+/// nothing until awaited), else `body` rendered under `title`.
+pub(super) async fn staff_page(
+    s: &Session,
+    title: &str,
+    body: impl std::future::Future<Output = Result<Markup, PageError>>,
+) -> Response {
+    match refused_unless_staff(s) {
+        Some(refused) => refused,
+        None => super::render(s, title, body.await),
+    }
+}
+
 async fn employees(Extract(shared): Extract<State>, s: Session) -> Response {
     if let Some(refused) = refused_unless_staff(&s) {
         return refused;
@@ -65,11 +83,21 @@ async fn employees(Extract(shared): Extract<State>, s: Session) -> Response {
         Err(e) => return s.error(e),
     };
     let admin = s.principal.role() == Role::Admin;
+    let seats = if admin {
+        match shared.tracker.seat_usage(&s.principal).await {
+            Ok(seats) => Some(seats),
+            Err(e) => return s.error(e),
+        }
+    } else {
+        None
+    };
     let tz = tz_of(&s.principal);
     let body = html! {
-        @if admin {
+        @if let Some((used, limit)) = seats {
             section {
                 h2 { "Add an employee" }
+                p { b { (used) " of " (limit) } " seats of the plan are taken."
+                    @if used >= limit { " " span.status.bad { "The plan is full: deactivate someone, or ask the operator for more seats." } } }
                 form.stack method="post" action=(s.base.at("/company/employees")) {
                     (csrf_field(&s.csrf))
                     label { "Username" input type="text" name="username" required autocomplete="off"; }
@@ -88,7 +116,7 @@ async fn employees(Extract(shared): Extract<State>, s: Session) -> Response {
             tbody {
                 @for u in &users {
                     tr {
-                        td { (u.username) }
+                        td { @if admin { a href=(s.base.at(&format!("/company/employees/{}", u.id))) { (u.username) } } @else { (u.username) } }
                         td { (u.display_name) }
                         td { (u.role.to_string()) }
                         td { @if u.active { "yes" } @else { span.status.bad { "deactivated" } } }
@@ -222,16 +250,144 @@ async fn set_active(
     }
 }
 
-async fn policy(Extract(shared): Extract<State>, s: Session) -> Response {
+/// One employee's page (ADMIN): name, email and role to edit, and a new
+/// password to set for someone who lost theirs.
+async fn employee(Extract(shared): Extract<State>, s: Session, Path(id): Path<String>) -> Response {
+    let body = async {
+        let id = parse::<UserId>(&id, "user")?;
+        let u = shared.tracker.get_user(&s.principal, id).await?;
+        if s.principal.role() != Role::Admin {
+            return Err(PageError::Core(tracker_core::Error::Forbidden {
+                action: "manage_users",
+            }));
+        }
+        let action = s.base.at(&format!("/company/employees/{}", u.id));
+        let tz = tz_of(&s.principal);
+        Ok(html! {
+            p.hint {
+                (u.role.to_string()) " · " @if u.active { "active" } @else { "deactivated" }
+                " · last sync " (u.last_agent_sync_at.map_or("never".to_owned(), |t| format::date_time(tz, t)))
+            }
+            section {
+                h2 { "Details" }
+                form.stack method="post" action=(action) {
+                    (csrf_field(&s.csrf))
+                    label { "Display name" input type="text" name="display_name" value=(u.display_name) maxlength="200" required; }
+                    label { "Email" input type="email" name="email" value=(u.email.as_deref().unwrap_or("")); }
+                    @if u.id != s.principal.user_id() {
+                        label { "Role" select name="role" { @for r in ROLES { option value=(r.to_string()) selected[r == u.role] { (r.to_string()) } } } }
+                    }
+                    button type="submit" { "Save" }
+                }
+            }
+            section {
+                h2 { "Reset the password" }
+                p.hint { "For someone who lost theirs: their sessions and agents are signed out, and they sign in with this one." }
+                form.stack method="post" action=(action) data-confirm="Set a new password and sign this person out everywhere?" {
+                    (csrf_field(&s.csrf))
+                    label { "New password" span.hint { "At least 8 characters." }
+                        input type="password" name="password" required minlength="8" autocomplete="new-password"; }
+                    button.danger type="submit" { "Set the new password" }
+                }
+            }
+            p { a href=(s.base.at("/company/employees")) { "All employees" } }
+        })
+    }
+    .await;
+    super::render(&s, "Employee", body)
+}
+
+#[derive(Deserialize)]
+struct EmployeeChanges {
+    csrf: String,
+    #[serde(default)]
+    display_name: Option<String>,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    role: Option<String>,
+    #[serde(default)]
+    password: Option<String>,
+}
+
+async fn update_employee(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Path(id): Path<String>,
+    Form(form): Form<EmployeeChanges>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let changes = async {
+        let id = parse::<UserId>(&id, "user")?;
+        let role = form.role.as_deref().map(role_of).transpose()?;
+        let trimmed = |v: Option<String>| v.map(|v| v.trim().to_owned());
+        let changes = UserChanges {
+            display_name: trimmed(form.display_name),
+            email: trimmed(form.email).filter(|e| !e.is_empty()),
+            role,
+            password: form.password,
+        };
+        Ok::<_, PageError>((id, changes))
+    }
+    .await;
+    let (id, changes) = match changes {
+        Ok(c) => c,
+        Err(e) => return s.error(e),
+    };
+    match shared.tracker.update_user(&s.principal, id, changes).await {
+        Ok(_) => see_other(&s, &format!("/company/employees/{id}")),
+        Err(e) => s.error(e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct PolicyQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+async fn policy(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Query(q): Query<PolicyQuery>,
+) -> Response {
     if let Some(refused) = refused_unless_staff(&s) {
         return refused;
     }
-    let current = match shared.tracker.policy(&s.principal).await {
+    let t = &shared.tracker;
+    let current = match t.policy(&s.principal).await {
         Ok(p) => p.policy,
         Err(e) => return s.error(e),
     };
     let admin = s.principal.role() == Role::Admin;
+    // After a save: the audit event it made (the newest of the last hour).
+    let saved = if admin && q.saved.is_some() {
+        let filter = AuditFilter {
+            action: Some(tracker_core::AuditAction::PolicyUpdated),
+            from: Some(t.now() - chrono::Duration::hours(1)),
+            ..AuditFilter::default()
+        };
+        match t.company_audit(&s.principal, &filter, &all()).await {
+            Ok(page) => page.items.into_iter().last(),
+            Err(e) => return s.error(e),
+        }
+    } else {
+        None
+    };
     let body = html! {
+        @if let Some(event) = &saved {
+            div.notice role="status" {
+                p { "Saved as version " (current.version) ". The audit log recorded event " (event.seq) ": " (event.description) "." }
+                details { summary { "Old and new values" }
+                    pre { (serde_json::to_string_pretty(&event.details).unwrap_or_default()) } }
+            }
+        }
+        p.hint {
+            "What employees see under “What is tracked” is below. Their agents pick up a new version at their next policy fetch (within the hour); "
+            "the Agents page flags each agent still on an older version until then."
+        }
         (super::me::policy_words(&current, true))
         @if admin {
             section {
@@ -292,7 +448,7 @@ async fn update_policy(
         idle_threshold_seconds: Some(form.idle_threshold_seconds),
     };
     match shared.tracker.update_policy(&s.principal, update).await {
-        Ok(_) => see_other(&s, "/company/policy"),
+        Ok(_) => see_other(&s, "/company/policy?saved=1"),
         Err(e) => s.error(e),
     }
 }
@@ -361,7 +517,7 @@ async fn corrections(Extract(shared): Extract<State>, s: Session) -> Response {
         @if list.is_empty() { p { "No correction requested." } }
         @else {
             div.table-wrap { table {
-                thead { tr { th { "Employee" } th { "Span" } th { "Reason" } th { "Status" } th { "Decision" } } }
+                thead { tr { th { "Employee" } th { "Span" } th { "Reason" } th { "Status" } th { "Decision" } th { "Effect" } } }
                 tbody {
                     @for c in list.iter().rev() {
                         tr {
@@ -379,6 +535,11 @@ async fn corrections(Extract(shared): Extract<State>, s: Session) -> Response {
                                         }
                                     }
                                 } @else if let Some(n) = &c.decision_note { (n) }
+                            }
+                            td {
+                                @let date = tracker_core::report::local_date(tz, c.starts_at);
+                                @if c.status == CorrectionStatus::Pending { "Adds up to " (format::duration((c.ends_at - c.starts_at).num_seconds().max(0) as u64)) " of active time. " }
+                                a href=(s.base.at(&format!("/company/reports/day?user={}&date={date}", c.user_id))) { "See the day" }
                             }
                         }
                     }
@@ -429,6 +590,14 @@ async fn decide(
 struct AuditQuery {
     #[serde(default)]
     action: Option<String>,
+    #[serde(default)]
+    user: Option<String>,
+    #[serde(default)]
+    from: Option<String>,
+    #[serde(default)]
+    to: Option<String>,
+    #[serde(default)]
+    after: Option<String>,
 }
 
 async fn audit(
@@ -436,25 +605,46 @@ async fn audit(
     s: Session,
     Query(q): Query<AuditQuery>,
 ) -> Response {
-    if let Some(refused) = refused_unless_staff(&s) {
-        return refused;
-    }
+    staff_page(&s, "Audit log", audit_body(&shared, &s, &q)).await
+}
+
+async fn audit_body(shared: &State, s: &Session, q: &AuditQuery) -> Result<Markup, PageError> {
     let t = &shared.tracker;
-    let action = q.action.as_deref().filter(|a| !a.is_empty());
-    let filter = AuditFilter {
-        action: action.and_then(tracker_core::AuditAction::parse),
-        ..AuditFilter::default()
+    let p = &s.principal;
+    let tz = tz_of(p);
+    let action = match filter::given(&q.action) {
+        None => None,
+        Some(a) => Some(tracker_core::AuditAction::parse(a).ok_or_else(|| {
+            PageError::BadForm(format!("The action {a:?} is not an audit action."))
+        })?),
     };
-    let events = match t.company_audit(&s.principal, &filter, &all()).await {
-        Ok(p) => p.items,
-        Err(e) => return s.error(e),
+    let actor = filter::person(&q.user)?;
+    let (from, to) = (
+        filter::date(&q.from, "first day")?,
+        filter::date(&q.to, "last day")?,
+    );
+    let (from_at, to_at) = filter::span(tz, from, to);
+    let audit_filter = AuditFilter {
+        action,
+        actor,
+        from: from_at,
+        to: to_at,
     };
-    let verified = match t.verify_company_audit(&s.principal).await {
-        Ok(v) => v,
-        Err(e) => return s.error(e),
-    };
-    let tz = tz_of(&s.principal);
-    let body = html! {
+    let events = t
+        .company_audit(p, &audit_filter, &filter::page_of(&q.after))
+        .await?;
+    let verified = t.verify_company_audit(p).await?;
+    let users = t.list_users(p, None, &all()).await?.items;
+    let keep = [
+        (
+            "action",
+            action.map(|a| a.as_str().to_owned()).unwrap_or_default(),
+        ),
+        ("user", actor.map(|u| u.to_string()).unwrap_or_default()),
+        ("from", from.map(|d| d.to_string()).unwrap_or_default()),
+        ("to", to.map(|d| d.to_string()).unwrap_or_default()),
+    ];
+    Ok(html! {
         @match &verified.broken {
             None => p.notice role="status" { "The company's chain verifies: " (verified.events) " events, every link holds." },
             Some(b) => p.problem role="alert" { "The chain is broken at event " (b.seq) ": " (b.reason) },
@@ -464,28 +654,43 @@ async fn audit(
                 select name="action" {
                     option value="" { "any" }
                     @for a in tracker_core::AuditAction::ALL {
-                        option value=(a.as_str()) selected[action == Some(a.as_str())] { (a.as_str()) }
+                        option value=(a.as_str()) selected[action == Some(*a)] { (a.as_str()) }
                     }
                 }
             }
+            label { "Actor"
+                select name="user" {
+                    option value="" { "anyone" }
+                    @for u in &users { option value=(u.id) selected[actor == Some(u.id)] { (u.username) } }
+                }
+            }
+            (filter::day_picker("from", "From", from))
+            (filter::day_picker("to", "To", to))
             button.secondary type="submit" { "Filter" }
         }
+        p.hint { "Oldest first, " (filter::PAGE_ROWS) " a page; times in " (tz.name()) "." }
         div.table-wrap { table {
             thead { tr { th { "#" } th { "When" } th { "Actor" } th { "Action" } th { "What" } } }
             tbody {
-                @for e in events.iter().rev() {
+                @for e in &events.items {
                     tr {
                         td { (e.seq) }
                         td { (format::date_time(tz, e.at)) }
                         td { (super::owner::actor(&e.actor)) }
                         td { (e.action.as_str()) }
-                        td { (e.description) }
+                        td {
+                            (e.description)
+                            details { summary { "Details" }
+                                pre { (serde_json::to_string_pretty(&e.details).unwrap_or_default()) }
+                                p.hint { "Hash " code { (e.hash) } @if let Some(ip) = &e.client_ip { " · from " (ip) } }
+                            }
+                        }
                     }
                 }
             }
         } }
-    };
-    page(&s.base, &s, "Audit log", body)
+        (filter::next_page(s, "/company/audit", &keep, events.next_cursor.as_deref()))
+    })
 }
 
 async fn dashboard(Extract(shared): Extract<State>, s: Session) -> Response {
@@ -505,6 +710,11 @@ async fn dashboard(Extract(shared): Extract<State>, s: Session) -> Response {
         .await
     {
         Ok(page) => page.items.len(),
+        Err(e) => return s.error(e),
+    };
+    let today = tracker_core::report::local_date(tz_of(p), t.now());
+    let active_today: u64 = match t.timesheet(p, today, today, None).await {
+        Ok(rows) => rows.iter().map(|r| r.totals.active_seconds).sum(),
         Err(e) => return s.error(e),
     };
     let admin = p.role() == Role::Admin;
@@ -564,12 +774,13 @@ async fn dashboard(Extract(shared): Extract<State>, s: Session) -> Response {
             div.kpi { b { (count(Liveness::Stale)) } span { "stale" } }
             div.kpi { b { (count(Liveness::Offline)) } span { "offline" } }
             div.kpi { b { (outdated) } span { "on an outdated policy" } }
+            div.kpi { b { (format::duration(active_today)) } span { a href=(s.base.at("/company/reports")) { "active today" } } }
             div.kpi { b { (pending) } span { a href=(s.base.at("/company/corrections")) { "corrections to decide" } } }
             @if let Some((used, limit)) = seats {
                 div.kpi { b { (used) " / " (limit) } span { "seats of the plan" } }
             }
             @if let Some(n) = open_alerts {
-                div.kpi { b { (n) } span { "open alerts" } }
+                div.kpi { b { (n) } span { a href=(s.base.at("/company/alerts")) { "open alerts" } } }
             }
         }
     };

@@ -12,10 +12,10 @@ use chrono::{Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 use maud::{Markup, html};
 use serde::Deserialize;
-use tracker_core::protocol::{CompleteTask, NewCorrection, ProfileChanges, TrackingQuery};
+use tracker_core::protocol::{CompleteTask, MyDay, NewCorrection, ProfileChanges, TrackingQuery};
 use tracker_core::report::{day_bounds, local_date, timesheet_csv};
 use tracker_core::{
-    CorrectionStatus, Liveness, PageRequest, Role, ScreenshotId, TaskId, TaskStatus,
+    CorrectionStatus, Liveness, PageRequest, Role, ScreenshotId, TaskId, TaskStatus, UserId,
 };
 
 use super::{csrf_field, see_other};
@@ -50,44 +50,71 @@ struct DayQuery {
 }
 
 async fn day(Extract(shared): Extract<State>, s: Session, Query(q): Query<DayQuery>) -> Response {
-    let t = &shared.tracker;
     let p = &s.principal;
-    let my = match t.my_day(p, q.date).await {
+    let my = match shared.tracker.my_day(p, q.date).await {
         Ok(day) => day,
         Err(e) => return s.error(e),
     };
+    let pictures = |id: ScreenshotId| {
+        let at = s.base.at(&format!("/me/screenshots/{id}"));
+        (at.clone(), at)
+    };
+    let view = day_view(&shared, &s, p.user_id(), &my, &pictures).await;
+    let body = view.map(|view| {
+        html! {
+            form.inline method="get" action=(s.base.at("/me/day")) {
+                label { "Day" input type="date" name="date" value=(my.date) data-autosubmit; }
+                button.secondary type="submit" { "Show" }
+                a href=(s.base.at(&format!("/me/day?date={}", my.date - Duration::days(1)))) { "Previous day" }
+                a href=(s.base.at(&format!("/me/day?date={}", my.date + Duration::days(1)))) { "Next day" }
+            }
+            (view)
+        }
+    });
+    super::render(&s, &format!("My day, {}", my.date), body)
+}
+
+/// One person's day: totals, the timeline with the work sessions, top apps
+/// and websites, and the day's screenshots (`pictures` gives the links of
+/// one: the picture to show and the image to open). My Day and the staff's
+/// day report show the same view.
+pub(super) async fn day_view(
+    shared: &State,
+    s: &Session,
+    user: UserId,
+    my: &MyDay,
+    pictures: &(dyn Fn(ScreenshotId) -> (String, String) + Sync),
+) -> Result<Markup, PageError> {
+    let t = &shared.tracker;
+    let p = &s.principal;
     let tz = tz_of(p);
     let window = day_bounds(tz, my.date);
     let shots = if my.policy.screenshots_enabled || my.screenshots > 0 {
         let query = TrackingQuery {
-            user_id: Some(p.user_id()),
+            user_id: Some(user),
             from: Some(window.0),
             to: Some(window.1),
         };
-        match t.screenshots(p, &query, &all()).await {
-            Ok(page) => page.items,
-            Err(e) => return s.error(e),
-        }
+        t.screenshots(p, &query, &all()).await?.items
     } else {
         Vec::new()
     };
     // Sessions that started that day or the day before (one may run past
     // midnight), cut to the day by the chart.
     let query = TrackingQuery {
-        user_id: Some(p.user_id()),
+        user_id: Some(user),
         from: Some(window.0 - Duration::days(1)),
         to: Some(window.1),
     };
     let now = t.now();
-    let sessions: Vec<_> = match t.sessions(p, &query, &all()).await {
-        Ok(page) => page
-            .items
-            .iter()
-            .map(|s| (s.started_at, s.stopped_at.unwrap_or(now).min(window.1)))
-            .filter(|(_, end)| *end > window.0)
-            .collect(),
-        Err(e) => return s.error(e),
-    };
+    let sessions: Vec<_> = t
+        .sessions(p, &query, &all())
+        .await?
+        .items
+        .iter()
+        .map(|s| (s.started_at, s.stopped_at.unwrap_or(now).min(window.1)))
+        .filter(|(_, end)| *end > window.0)
+        .collect();
     let apps: Vec<(String, u64)> = my
         .top_apps
         .iter()
@@ -98,13 +125,7 @@ async fn day(Extract(shared): Extract<State>, s: Session, Query(q): Query<DayQue
         .iter()
         .map(|e| (e.name.clone(), e.seconds))
         .collect();
-    let body = html! {
-        form.inline method="get" action=(s.base.at("/me/day")) {
-            label { "Day" input type="date" name="date" value=(my.date) data-autosubmit; }
-            button.secondary type="submit" { "Show" }
-            a href=(s.base.at(&format!("/me/day?date={}", my.date - Duration::days(1)))) { "Previous day" }
-            a href=(s.base.at(&format!("/me/day?date={}", my.date + Duration::days(1)))) { "Next day" }
-        }
+    Ok(html! {
         div.kpis {
             div.kpi { b { (format::duration(my.totals.active_seconds)) } span { "active" } }
             div.kpi { b { (format::duration(my.totals.idle_seconds)) } span { "idle" } }
@@ -147,9 +168,10 @@ async fn day(Extract(shared): Extract<State>, s: Session, Query(q): Query<DayQue
             } @else {
                 ul.gallery {
                     @for shot in &shots {
+                        @let (picture, full) = pictures(shot.id);
                         li {
-                            a href=(s.base.at(&format!("/me/screenshots/{}", shot.id))) {
-                                img src=(s.base.at(&format!("/me/screenshots/{}", shot.id)))
+                            a href=(full) {
+                                img src=(picture)
                                     alt=(format!("Screenshot at {}", format::time(tz, shot.taken_at)))
                                     width="240" loading="lazy";
                             }
@@ -161,8 +183,7 @@ async fn day(Extract(shared): Extract<State>, s: Session, Query(q): Query<DayQue
                 }
             }
         }
-    };
-    page(&s.base, &s, &format!("My day, {}", my.date), body)
+    })
 }
 
 /// Why a list is empty when the policy does not collect it.

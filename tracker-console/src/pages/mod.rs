@@ -1,9 +1,13 @@
 //! The pages, one module per portal, and signing in and out.
 
+mod alerts;
 mod company;
+mod filter;
 mod me;
 mod owner;
+mod reports;
 mod teams;
+mod tracking;
 
 use axum::Router;
 use axum::extract::{Query, State as Extract};
@@ -17,7 +21,7 @@ use tracker_core::Role;
 use tracker_core::protocol::LoginRequest;
 
 use crate::State;
-use crate::page::{Base, PageError, not_found, shell};
+use crate::page::{Base, PageError, not_found, page, shell};
 use crate::session::{
     REMEMBERED_KEY, SESSION, SIGN_IN, Session, check_csrf, cookie, csrf_for, session_value,
     set_cookie,
@@ -30,6 +34,9 @@ pub(crate) fn routes() -> Router<State> {
         .route("/sign-out", post(sign_out))
         .merge(company::routes())
         .merge(teams::routes())
+        .merge(tracking::routes())
+        .merge(reports::routes())
+        .merge(alerts::routes())
         .merge(me::routes())
         .merge(owner::routes())
         .fallback(not_found)
@@ -48,6 +55,14 @@ async fn home(session: Session) -> Response {
 /// A form's CSRF field.
 pub(crate) fn csrf_field(csrf: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(csrf); }
+}
+
+/// A page, or the error page of what failed while its body was built.
+pub(crate) fn render(s: &Session, title: &str, body: Result<Markup, PageError>) -> Response {
+    match body {
+        Ok(body) => page(&s.base, s, title, body),
+        Err(e) => s.error(e),
+    }
 }
 
 /// A redirect after a successful POST (303: the browser GETs the target).
