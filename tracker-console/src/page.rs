@@ -235,7 +235,7 @@ impl PageError {
                     .map(|f| format!("{}: {}", f.field, f.message))
                     .collect();
                 let detail = match advice {
-                    Some(a) => format!("{} {a}", p.detail),
+                    Some(a) => format!("{}. {a}", p.detail.trim_end_matches('.')),
                     None => p.detail,
                 };
                 (status, p.title.to_owned(), detail, fields)

@@ -6,7 +6,10 @@
 //! accessibility violations.
 //!
 //! Without Chromium and chromedriver the tests say they are skipped; with
-//! `CI=true` that is a failure.
+//! `CI=true` that is a failure. The OWNER's and the employee's pages are
+//! here, the ADMIN's and the MANAGER's in `company`.
+
+mod company;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
