@@ -38,9 +38,12 @@
 //! # Map
 //!
 //! `session` (cookies, stamps, CSRF), `page` (the layout, navigation by
-//! role, error pages), `chart` (SVG timeline, bars, heat map), `format`
-//! (durations, times in the company's timezone), and one module of pages
-//! per portal under `pages`.
+//! role, error pages), `chart` (SVG timeline, bars and columns, the heat
+//! map table), `format` (durations, times in the company's timezone),
+//! `thumbnail` (gallery pictures, drawn once and kept by the service), and
+//! the pages under `pages`: one module per portal, the company's split into
+//! people, teams, tracking lists, reports and alerts, with `filter` for the
+//! query strings and paging links they share.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
