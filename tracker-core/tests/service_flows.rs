@@ -275,6 +275,14 @@ fn suspension_blocks_company_users_but_not_the_owner() {
         );
         let login = w.t.login(w.login_req(Some(&w.key), "alice"), None).await;
         assert_eq!(code(login), "company_suspended");
+        // A guess learns nothing of the suspension: a wrong password is a
+        // wrong password, and it is audited as one.
+        let guess = LoginRequest {
+            password: "not-her-password".into(),
+            ..w.login_req(Some(&w.key), "alice")
+        };
+        assert_eq!(code(w.t.login(guess, None).await), "invalid_credentials");
+        assert_eq!(w.actions().await.last(), Some(&AuditAction::LoginFailed));
 
         // The owner still works.
         let detail = w.t.company_detail(&w.owner, w.company).await.unwrap();

@@ -34,7 +34,6 @@ impl<S: Store + ?Sized> Tracker<S> {
                     .company_by_key_hash(&key.hash())
                     .await?
                     .ok_or(Error::InvalidCompanyKey)?;
-                company.check_access(now)?;
                 Some(company)
             }
             None => None,
@@ -71,6 +70,11 @@ impl<S: Store + ?Sized> Tracker<S> {
                 return Err(Error::InvalidCredentials);
             }
         };
+        // Only the right credentials learn that their company is suspended
+        // or expired: a guess gets the same 401 as anywhere else.
+        if let Some(c) = &company {
+            c.check_access(now)?;
+        }
         let token = ApiToken::generate()?;
         let expires_at = now + self.config.token_ttl;
         self.store

@@ -292,23 +292,37 @@ fn a_failed_login_is_audited_once_and_issues_no_token() {
 }
 
 #[test]
-fn a_suspended_company_cannot_log_in() {
+fn a_suspended_company_cannot_log_in_and_a_guess_does_not_learn_it() {
     let mut m = Mocks::default();
     let key = CompanyKey::generate().unwrap();
     let mut c = company(&key);
     c.status = CompanyStatus::Suspended;
+    let u = user(Some(&c), Role::Employee);
     m.tenants
         .expect_company_by_key_hash()
         .returning(move |_| Ok(Some(c.clone())));
+    m.users
+        .expect_user_by_username()
+        .returning(move |_, _| Ok(Some(u.clone())));
+    m.audit
+        .expect_append_audit()
+        .withf(|e| e.action == AuditAction::LoginFailed)
+        .times(1)
+        .returning(|e| Ok(e.link(None)));
+    m.agents.expect_insert_token().times(0);
     let t = tracker(m);
-    let req = LoginRequest {
+    let login = |password: &str| LoginRequest {
         company_key: Some(key.expose().to_owned()),
-        username: "anyone".into(),
-        password: "right-password".into(),
+        username: "employee-user".into(),
+        password: password.into(),
     };
+    let right = futures::executor::block_on(t.login(login("right-password"), None));
+    assert_eq!(code(right), "company_suspended");
+    let guess = futures::executor::block_on(t.login(login("a-guess"), None));
     assert_eq!(
-        code(futures::executor::block_on(t.login(req, None))),
-        "company_suspended"
+        code(guess),
+        "invalid_credentials",
+        "like any wrong password"
     );
 }
 
