@@ -337,6 +337,10 @@ fn routes(w: &World) -> Vec<Route> {
         },
         Route {
             forbidden: employee.clone(),
+            foreign: Some((
+                format!("/api/v1/company/audit?actor_id={}", ids.employee),
+                their_admin.clone(),
+            )),
             ..r("GET", "/api/v1/company/audit", Audience::Company, None)
         },
         Route {

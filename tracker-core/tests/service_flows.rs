@@ -1090,3 +1090,35 @@ fn staff_read_a_persons_day_as_the_person_sees_it() {
         assert_eq!(managed.totals.active_seconds, 1800, "its MANAGER sees it");
     });
 }
+
+#[test]
+fn an_audit_actor_filter_stays_in_its_company() {
+    let w = World::new("PRO", 14);
+    let other = World::new("PRO", 14);
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        let (stranger, _) = other.user("mallory", Role::Employee).await;
+        let filter = |actor| AuditFilter {
+            actor: Some(actor),
+            ..AuditFilter::default()
+        };
+        let theirs =
+            w.t.company_audit(&w.admin, &filter(stranger.id), &PageRequest::first(50))
+                .await;
+        assert_eq!(code(theirs), "not_found", "another company's user");
+        let own =
+            w.t.company_audit(
+                &w.admin,
+                &filter(w.admin.user_id()),
+                &PageRequest::first(50),
+            )
+            .await
+            .unwrap();
+        assert!(
+            own.items
+                .iter()
+                .all(|e| e.actor.user_id() == Some(w.admin.user_id()))
+        );
+        assert!(!own.items.is_empty());
+    });
+}

@@ -809,6 +809,7 @@ pub(crate) async fn reject_correction(
         UnprocessableEntity,
         Unauthorized,
         Forbidden,
+        NotFound,
         TooManyRequests,
     )
 )]

@@ -8,7 +8,9 @@ use crate::paging::{Page, PageRequest};
 use crate::store::*;
 
 impl<S: Store + ?Sized> Tracker<S> {
-    /// The company's audit log (ADMIN), filtered, ordered by seq.
+    /// The company's audit log (ADMIN), filtered, ordered by seq. An actor
+    /// filter naming no user of the company is "not found", as every id
+    /// filter is.
     pub async fn company_audit(
         &self,
         p: &Principal,
@@ -16,6 +18,13 @@ impl<S: Store + ?Sized> Tracker<S> {
         page: &PageRequest,
     ) -> Result<Page<AuditEvent>> {
         let company = Self::company_for(p, Action::ReadAudit)?.id;
+        if let Some(actor) = filter.actor {
+            self.store
+                .users()
+                .get_user(Some(company), actor)
+                .await?
+                .ok_or(crate::error::Error::not_found("user"))?;
+        }
         self.store
             .audit()
             .list_audit(AuditChain::Company(company), filter, page)
