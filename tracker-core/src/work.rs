@@ -125,14 +125,21 @@ pub struct CorrectionRequest {
     pub created_at: DateTime<Utc>,
 }
 
-/// Validates a correction span and reason.
+/// Validates a correction span and reason. Like agent activity, a span
+/// may start at most `max_age` before `now`.
 pub fn validate_correction(
     starts_at: DateTime<Utc>,
     ends_at: DateTime<Utc>,
     reason: &str,
     now: DateTime<Utc>,
+    max_age: chrono::Duration,
 ) -> Result<()> {
     let mut v = Validator::new();
+    v.check(
+        starts_at >= now - max_age,
+        "starts_at",
+        format!("must be within the last {} days", max_age.num_days()),
+    );
     v.check(ends_at > starts_at, "ends_at", "must be after starts_at");
     v.check(
         ends_at - starts_at <= chrono::Duration::hours(24),

@@ -1122,3 +1122,31 @@ fn an_audit_actor_filter_stays_in_its_company() {
         assert!(!own.items.is_empty());
     });
 }
+
+#[test]
+fn a_correction_starts_within_the_ingest_window() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        let (_, bob) = w.user("bob", Role::Employee).await;
+        let now = w.t.now();
+        let ancient = NewCorrection {
+            starts_at: now - Duration::days(3650),
+            ends_at: now - Duration::days(3650) + Duration::hours(1),
+            reason: "a meeting ten years ago".into(),
+        };
+        let e = w.t.request_correction(&bob, ancient).await.unwrap_err();
+        assert_eq!(e.code(), "validation");
+        assert!(e.to_string().contains("starts_at"), "{e}");
+        let recent = NewCorrection {
+            starts_at: now - Duration::days(3),
+            ends_at: now - Duration::days(3) + Duration::hours(1),
+            reason: "a client visit".into(),
+        };
+        w.t.request_correction(&bob, recent).await.unwrap();
+        let stored =
+            w.t.corrections(&w.admin, None, None, &PageRequest::first(50))
+                .await
+                .unwrap();
+        assert_eq!(stored.items.len(), 1, "only the recent one is kept");
+    });
+}

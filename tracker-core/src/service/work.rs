@@ -254,7 +254,13 @@ impl<S: Store + ?Sized> Tracker<S> {
             Target::user(company, p.user_id()),
         )?;
         let now = self.now();
-        validate_correction(req.starts_at, req.ends_at, &req.reason, now)?;
+        validate_correction(
+            req.starts_at,
+            req.ends_at,
+            &req.reason,
+            now,
+            self.config.ingest.max_age,
+        )?;
         let correction = CorrectionRequest {
             id: CorrectionId::new(),
             company_id: company,
