@@ -129,6 +129,16 @@ async fn protocol(store: Arc<dyn Store>) {
         .await
         .expect(200);
     assert_eq!(health.header("x-request-id"), Some("probe-1"));
+    // A long or odd id is not echoed into answers and logs: a new one is made.
+    let long = "x".repeat(500);
+    for odd in [long.as_str(), "a b", "id\"><script>"] {
+        let r = anonymous
+            .raw("GET", "/healthz", &[("x-request-id", odd)], b"")
+            .await
+            .expect(200);
+        let made = r.header("x-request-id").unwrap();
+        assert!(made != odd && made.len() == 36, "{odd:?} -> {made:?}");
+    }
     let ready = anonymous.get("/readyz").await.expect(200);
     assert_eq!(ready.body["store"], "ok");
     assert!(

@@ -66,6 +66,18 @@ fn new_request_id() -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or(HeaderValue::from_static("-"))
 }
 
+/// Whether a client's request id is kept: at most 64 characters of
+/// letters, digits, `-`, `_`, `.` and `:`. It is echoed in the answer and
+/// written to logs, so anything else (control or quote characters, a
+/// kilobyte of text) is replaced by a new id.
+fn acceptable_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    (1..=64).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
 impl<S> Service<Request> for EdgeService<S>
 where
     S: Service<Request, Response = Response, Error = Infallible>,
@@ -80,8 +92,8 @@ where
 
     fn call(&mut self, mut req: Request) -> Self::Future {
         let id = match req.headers().get(&REQUEST_ID) {
-            Some(id) => id.clone(),
-            None => {
+            Some(id) if acceptable_request_id(id) => id.clone(),
+            _ => {
                 let id = new_request_id();
                 req.headers_mut().insert(REQUEST_ID, id.clone());
                 id
@@ -166,5 +178,24 @@ where
             tracing::debug!(status = status.as_u16(), latency = ?elapsed, "answered");
         }
         Poll::Ready(Ok(response))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_short_plain_request_ids_are_kept() {
+        let ok = |v: &str| acceptable_request_id(&HeaderValue::from_str(v).unwrap());
+        assert!(ok("3f1c2a9e-0b7d-4c55-9a1e-2d3f4a5b6c7d"));
+        assert!(ok("trace:abc_1.2"));
+        assert!(!ok(""));
+        assert!(!ok(&"a".repeat(65)));
+        assert!(!ok("abc def"));
+        assert!(!ok("abc\"def"));
+        assert!(!ok("<script>"));
+        let raw = HeaderValue::from_bytes(b"id\xff").unwrap();
+        assert!(!acceptable_request_id(&raw));
     }
 }

@@ -63,7 +63,7 @@
 //!   (`image/png`, `image/jpeg`, `image/webp`) with `?id=…&taken_at=…`, or
 //!   `multipart/form-data` with a `metadata` JSON part and an `image` part;
 //!   the bytes decide the format, [`HttpConfig::screenshot_limit`] the size.
-//! - Every request gets an `x-request-id` (kept if the client sent one), a
+//! - Every request gets an `x-request-id` (the client's, if short and plain), a
 //!   tracing span (`request`, at DEBUG; a 5xx answer is logged at ERROR),
 //!   and a timeout ([`HttpConfig::request_timeout`]) past which it is
 //!   answered 408 with code `request_timeout`.
