@@ -1150,3 +1150,40 @@ fn a_correction_starts_within_the_ingest_window() {
         assert_eq!(stored.items.len(), 1, "only the recent one is kept");
     });
 }
+
+#[test]
+fn the_platform_log_never_names_a_person_who_forgot_the_company_key() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        let forgot_key = w.login_req(None, "bob");
+        assert_eq!(
+            code(w.t.login(forgot_key, None).await),
+            "invalid_credentials"
+        );
+        let operator_typo = LoginRequest {
+            password: "not-the-password".into(),
+            ..w.login_req(None, "operator")
+        };
+        assert_eq!(
+            code(w.t.login(operator_typo, None).await),
+            "invalid_credentials"
+        );
+        let platform =
+            w.t.platform_audit(&w.owner, &AuditFilter::default(), &PageRequest::first(500))
+                .await
+                .unwrap();
+        let failed: Vec<_> = platform
+            .items
+            .iter()
+            .filter(|e| e.action == AuditAction::LoginFailed)
+            .collect();
+        assert_eq!(failed.len(), 2);
+        let text = |e: &&AuditEvent| format!("{} {}", e.description, e.details);
+        assert!(!text(&failed[0]).contains("bob"), "{}", text(&failed[0]));
+        assert!(
+            text(&failed[1]).contains("operator"),
+            "the operator's own name"
+        );
+    });
+}

@@ -55,14 +55,28 @@ impl<S: Store + ?Sized> Tracker<S> {
         };
         let user = match user {
             Some(u) if verified && u.active => u,
-            _ => {
+            known => {
                 let chain = company_id.map_or(AuditChain::Platform, AuditChain::Company);
+                // Without a company key the name is looked up among the
+                // operators. One that is not theirs may be a person's who
+                // forgot the key: the platform's log, which the OWNER
+                // reads, does not name them.
+                let (description, details) = match (company_id, known) {
+                    (None, None) => (
+                        "failed login for a name that is no operator's".to_owned(),
+                        serde_json::json!({}),
+                    ),
+                    _ => (
+                        format!("failed login for {username:?}"),
+                        serde_json::json!({ "username": username }),
+                    ),
+                };
                 let event = NewAuditEvent {
                     chain,
                     actor: Actor::Anonymous,
                     action: AuditAction::LoginFailed,
-                    description: format!("failed login for {username:?}"),
-                    details: serde_json::json!({ "username": username }),
+                    description,
+                    details,
                     client_ip,
                     at: now,
                 };
