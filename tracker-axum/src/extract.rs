@@ -12,6 +12,7 @@ use tracker_core::{AgentContext, PageRequest, Principal};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::strict::{Strict, plain};
 
 /// The header carrying the company key on agent routes.
 pub const COMPANY_KEY_HEADER: &str = "x-company-key";
@@ -130,7 +131,7 @@ fn from_pairs<T: DeserializeOwned>(pairs: &[(String, String)]) -> Result<T, ApiE
         let message = e.into_inner().to_string();
         ApiError::InvalidQuery {
             field: field_name(&path, &message),
-            message,
+            message: plain(&message),
         }
     })
 }
@@ -185,7 +186,8 @@ fn is_json(headers: &HeaderMap) -> bool {
 pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // Most bodies are right: parse them at full speed, and only a refused
     // one again with the path tracking that names the field at fault.
-    match serde_json::from_slice(bytes) {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match T::deserialize(Strict(&mut de)).and_then(|value| de.end().map(|()| value)) {
         Ok(value) => Ok(value),
         Err(_) => explain_json(bytes),
     }
@@ -196,7 +198,7 @@ pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErro
 #[cold]
 fn explain_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         // A document that is both of the wrong shape and cut short is
@@ -211,7 +213,7 @@ fn explain_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             },
             serde_json::error::Category::Data => ApiError::InvalidBody {
                 field: field_name(&path, &inner.to_string()),
-                message: strip_position(&inner.to_string()),
+                message: plain(&strip_position(&inner.to_string())),
             },
             _ => ApiError::MalformedJson {
                 detail: inner.to_string(),

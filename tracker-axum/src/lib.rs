@@ -47,8 +47,9 @@
 //!   the integrator's own sign-in in place of the built-in tokens.
 //! - JSON bodies must be `application/json`: another media type is 415, a
 //!   body over [`HttpConfig::json_limit`] 413, malformed JSON 400, and JSON
-//!   of the wrong shape (wrong type, missing or unknown field) 422 with the
-//!   field's path. Query parameters are as strict: a malformed, missing or
+//!   of the wrong shape (wrong type, missing or unknown field, an array
+//!   where an object is documented, at any depth) 422 with the field's path
+//!   and a message in JSON's words. Query parameters are as strict: a malformed, missing or
 //!   unknown one is 400, named. A body of 64 KiB or more (an activity
 //!   batch) is parsed on tokio's blocking pool, so it does not hold up the
 //!   small requests sharing its worker.
@@ -95,6 +96,7 @@ mod metrics;
 mod openapi;
 mod responses;
 mod routes;
+mod strict;
 #[cfg(feature = "testing")]
 pub mod testing;
 

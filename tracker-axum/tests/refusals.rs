@@ -739,6 +739,28 @@ async fn every_route_refuses_what_it_must() {
             &format!("{what} unknown field"),
         );
         assert_eq!(reply.fields(), ["surprise"], "{what}");
+        // Each object of the body, at any depth, sent as the array of its
+        // values (serde's other form of a struct) is refused.
+        for pointer in object_pointers(body, String::new()) {
+            let mut arrayed = body.clone();
+            let node = arrayed.pointer_mut(&pointer).unwrap();
+            let values: Vec<Value> = node.as_object().unwrap().values().cloned().collect();
+            *node = Value::Array(values);
+            let reply = send(arrayed.to_string().into_bytes()).await;
+            refused(
+                &reply,
+                422,
+                "invalid_body",
+                &format!("{what} with {pointer:?} as an array"),
+            );
+            assert!(
+                reply.body["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("expected an object")),
+                "{what} {pointer:?}: {:?}",
+                reply.body
+            );
+        }
         let mut padded = body.to_string().into_bytes();
         padded.extend(std::iter::repeat_n(b' ', JSON_LIMIT));
         refused(
@@ -759,6 +781,26 @@ async fn every_route_refuses_what_it_must() {
     }
     // Nothing above changed anything: no audited action happened.
     assert_eq!(audit_sizes(&w).await, before);
+}
+
+/// The JSON pointers of every object in `value`, itself included.
+fn object_pointers(value: &Value, at: String) -> Vec<String> {
+    let mut found = Vec::new();
+    match value {
+        Value::Object(map) => {
+            found.push(at.clone());
+            for (key, v) in map {
+                found.extend(object_pointers(v, format!("{at}/{key}")));
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                found.extend(object_pointers(v, format!("{at}/{i}")));
+            }
+        }
+        _ => {}
+    }
+    found
 }
 
 /// Any JSON value, nested a little.
