@@ -209,6 +209,12 @@ async fn journey(store: Arc<dyn Store>) {
         (image.header("content-type"), image.raw.as_slice()),
         (Some("image/png"), PNG)
     );
+    assert_eq!(image.header("x-content-type-options"), Some("nosniff"));
+    assert_eq!(
+        image.header("content-security-policy"),
+        Some("default-src 'none'; sandbox"),
+        "an image opened as a page runs nothing"
+    );
 
     // The admin disables screenshots: the next upload is refused.
     let changed = admin
