@@ -22,7 +22,7 @@ use tracker::{
 use tracker_sqlite::SqliteStore;
 use tracker_sqlx::testing::TestStore;
 
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR";
+use tracker_core::testkit::PNG;
 
 /// A platform with one company, its admin and one employee's agent.
 struct World {

@@ -489,7 +489,143 @@ impl ImageFormat {
     }
 }
 
-/// Checks a screenshot upload against the policy and the limits.
+/// The widest and tallest screenshot accepted, in pixels: three 8K screens
+/// side by side fit; a header claiming more is not a screenshot.
+pub const MAX_SCREENSHOT_SIDE: u32 = 32_768;
+
+/// What an image's header says: its format and its size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageHeader {
+    /// The format.
+    pub format: ImageFormat,
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+}
+
+impl ImageHeader {
+    /// Decodes the header of a PNG (the `IHDR` chunk), a JPEG (the first
+    /// start-of-frame segment) or a WebP (its `VP8 `, `VP8L` or `VP8X`
+    /// chunk). `Err` says what is wrong; a header is not a whole image, but
+    /// bytes that only start like one are refused here.
+    pub fn read(bytes: &[u8]) -> std::result::Result<Self, &'static str> {
+        let format = ImageFormat::detect(bytes).ok_or("is not a PNG, JPEG or WebP image")?;
+        let (width, height) = match format {
+            ImageFormat::Png => png_size(bytes),
+            ImageFormat::Jpeg => jpeg_size(bytes),
+            ImageFormat::Webp => webp_size(bytes),
+        }
+        .ok_or(match format {
+            ImageFormat::Png => "is not a PNG: its IHDR header is missing or invalid",
+            ImageFormat::Jpeg => "is not a JPEG: no valid frame header before the image data",
+            ImageFormat::Webp => "is not a WebP: its image chunk is missing or invalid",
+        })?;
+        if width == 0 || height == 0 {
+            return Err("has no pixels: its header says a width or height of 0");
+        }
+        if width > MAX_SCREENSHOT_SIDE || height > MAX_SCREENSHOT_SIDE {
+            return Err("is larger than 32768 pixels on a side");
+        }
+        Ok(Self {
+            format,
+            width,
+            height,
+        })
+    }
+}
+
+fn be16(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from(u16::from_be_bytes(
+        b.get(at..at + 2)?.try_into().ok()?,
+    )))
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+fn le(b: &[u8], at: usize, len: usize) -> Option<u32> {
+    let bytes = b.get(at..at + len)?;
+    Some(
+        bytes
+            .iter()
+            .rev()
+            .fold(0u32, |acc, byte| (acc << 8) | u32::from(*byte)),
+    )
+}
+
+/// The IHDR chunk comes first: length 13, type, width, height, then a
+/// bit depth and colour type PNG allows.
+fn png_size(b: &[u8]) -> Option<(u32, u32)> {
+    if be32(b, 8)? != 13 || b.get(12..16)? != b"IHDR" {
+        return None;
+    }
+    let (depth, colour) = (*b.get(24)?, *b.get(25)?);
+    let valid = match colour {
+        0 => matches!(depth, 1 | 2 | 4 | 8 | 16),
+        3 => matches!(depth, 1 | 2 | 4 | 8),
+        2 | 4 | 6 => matches!(depth, 8 | 16),
+        _ => false,
+    };
+    valid.then_some((be32(b, 16)?, be32(b, 20)?))
+}
+
+/// Walks the segments after SOI to the first start of frame (SOF0 to
+/// SOF15 but DHT, JPG and DAC), whose height and width it reads.
+fn jpeg_size(b: &[u8]) -> Option<(u32, u32)> {
+    let mut at = 2;
+    loop {
+        if *b.get(at)? != 0xFF {
+            return None;
+        }
+        let marker = *b.get(at + 1)?;
+        match marker {
+            // Fill bytes before a marker.
+            0xFF => at += 1,
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                return Some((be16(b, at + 7)?, be16(b, at + 5)?));
+            }
+            // The image data starts, or the image ends, without a frame.
+            0xD9 | 0xDA => return None,
+            // Markers without a length.
+            0x01 | 0xD0..=0xD7 => at += 2,
+            _ => {
+                let length = be16(b, at + 2)? as usize;
+                if length < 2 {
+                    return None;
+                }
+                at += 2 + length;
+            }
+        }
+    }
+}
+
+/// The first chunk after `WEBP` holds the size: a lossy frame (`VP8 `,
+/// after its start code), a lossless one (`VP8L`, 14 bits each) or the
+/// extended header (`VP8X`, 24 bits each).
+fn webp_size(b: &[u8]) -> Option<(u32, u32)> {
+    match b.get(12..16)? {
+        b"VP8 " => {
+            if b.get(23..26)? != [0x9D, 0x01, 0x2A] {
+                return None;
+            }
+            Some((le(b, 26, 2)? & 0x3FFF, le(b, 28, 2)? & 0x3FFF))
+        }
+        b"VP8L" => {
+            if *b.get(20)? != 0x2F {
+                return None;
+            }
+            let bits = le(b, 21, 4)?;
+            Some(((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1))
+        }
+        b"VP8X" => Some((le(b, 24, 3)? + 1, le(b, 27, 3)? + 1)),
+        _ => None,
+    }
+}
+
+/// Checks a screenshot upload against the policy and the limits, and that
+/// its bytes start with a PNG, JPEG or WebP header of a sensible size.
 pub fn check_screenshot(
     bytes: &[u8],
     taken_at: DateTime<Utc>,
@@ -514,12 +650,14 @@ pub fn check_screenshot(
             ),
         );
     }
-    let format = ImageFormat::detect(bytes);
-    if format.is_none() {
-        v.push("image", "is not a PNG, JPEG or WebP image");
+    let header = ImageHeader::read(bytes);
+    if let Err(why) = header {
+        v.push("image", why);
     }
     v.finish()?;
-    format.ok_or_else(|| Error::invalid("image", "is not a PNG, JPEG or WebP image"))
+    header
+        .map(|h| h.format)
+        .map_err(|why| Error::invalid("image", why))
 }
 
 #[cfg(test)]
@@ -666,28 +804,89 @@ mod tests {
         assert_eq!(err.unwrap_err().code(), "validation");
     }
 
+    /// A PNG's first 33 bytes: the signature and an IHDR of `w` x `h`.
+    fn png_header(w: u32, h: u32) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+        b.extend(w.to_be_bytes());
+        b.extend(h.to_be_bytes());
+        b.extend([8, 6, 0, 0, 0, 0, 0, 0, 0]);
+        b
+    }
+
     #[test]
-    fn screenshots_are_checked_by_magic_bytes_and_policy() {
+    fn screenshots_are_checked_by_their_header_and_policy() {
         let now = Utc::now();
         let limits = IngestLimits::default();
-        let png = b"\x89PNG\r\n\x1a\nrest";
+        let png = png_header(1920, 1080);
         assert_eq!(
-            check_screenshot(png, now, &policy(), &limits, now).unwrap(),
+            check_screenshot(&png, now, &policy(), &limits, now).unwrap(),
             ImageFormat::Png
         );
-        assert_eq!(
-            ImageFormat::detect(b"RIFF\0\0\0\0WEBPVP8 "),
-            Some(ImageFormat::Webp)
+        let refused = |bytes: &[u8]| {
+            let e = check_screenshot(bytes, now, &policy(), &limits, now).unwrap_err();
+            assert_eq!(e.field_errors()[0].field, "image");
+            e.field_errors()[0].message.clone()
+        };
+        assert!(refused(b"GIF89a").contains("not a PNG, JPEG or WebP"));
+        assert!(
+            refused(b"\x89PNG\r\n\x1a\nrest").contains("IHDR"),
+            "magic bytes alone"
         );
-        assert_eq!(
-            ImageFormat::detect(&[0xFF, 0xD8, 0xFF, 0xE0]),
-            Some(ImageFormat::Jpeg)
-        );
-        let err = check_screenshot(b"GIF89a", now, &policy(), &limits, now).unwrap_err();
-        assert_eq!(err.field_errors()[0].field, "image");
+        assert!(refused(&png_header(0, 10)).contains("no pixels"));
+        assert!(refused(&png_header(40_000, 10)).contains("larger"));
+        let mut bad_depth = png_header(10, 10);
+        bad_depth[24] = 7;
+        assert!(refused(&bad_depth).contains("IHDR"));
         let mut off = policy();
         off.screenshots_enabled = false;
-        let err = check_screenshot(png, now, &off, &limits, now).unwrap_err();
+        let err = check_screenshot(&png, now, &off, &limits, now).unwrap_err();
         assert_eq!(err.code(), "policy_disabled");
+    }
+
+    #[test]
+    fn jpeg_and_webp_headers_give_their_size() {
+        // SOI, an APP0 segment, then SOF0: height 1080, width 1920.
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x04, 0x4A, 0x46];
+        jpeg.extend([0xFF, 0xC0, 0x00, 0x11, 0x08, 0x04, 0x38, 0x07, 0x80, 0x03]);
+        let h = ImageHeader::read(&jpeg).unwrap();
+        assert_eq!(
+            (h.format, h.width, h.height),
+            (ImageFormat::Jpeg, 1920, 1080)
+        );
+        // Scan data before any frame header is not a JPEG.
+        let sos = [0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x02];
+        assert!(ImageHeader::read(&sos).is_err());
+        assert!(
+            ImageHeader::read(&[0xFF, 0xD8, 0xFF, 0xE0]).is_err(),
+            "cut short"
+        );
+
+        let webp = |chunk: &[u8], body: &[u8]| {
+            let mut b = b"RIFF\0\0\0\0WEBP".to_vec();
+            b.extend(chunk);
+            b.extend([0, 0, 0, 0]);
+            b.extend(body);
+            b
+        };
+        // VP8L: 0x2F, then (w-1) and (h-1) in 14 bits each.
+        let bits: u32 = (1279) | (719 << 14);
+        let lossless = webp(b"VP8L", &[[0x2F].as_slice(), &bits.to_le_bytes()].concat());
+        let h = ImageHeader::read(&lossless).unwrap();
+        assert_eq!(
+            (h.format, h.width, h.height),
+            (ImageFormat::Webp, 1280, 720)
+        );
+        // VP8: a frame tag, the start code, 14-bit width and height.
+        let lossy = webp(
+            b"VP8 ",
+            &[0, 0, 0, 0x9D, 0x01, 0x2A, 0x00, 0x05, 0xD0, 0x02],
+        );
+        let h = ImageHeader::read(&lossy).unwrap();
+        assert_eq!((h.width, h.height), (1280, 720));
+        // VP8X: flags, reserved, then (w-1) and (h-1) in 24 bits each.
+        let extended = webp(b"VP8X", &[0, 0, 0, 0, 0xFF, 0x04, 0, 0xCF, 0x02, 0]);
+        let h = ImageHeader::read(&extended).unwrap();
+        assert_eq!((h.width, h.height), (1280, 720));
+        assert!(ImageHeader::read(&webp(b"ALPH", &[0; 10])).is_err());
     }
 }

@@ -465,7 +465,7 @@ fn ingest_is_idempotent_and_enforces_the_policy() {
         assert_eq!(stored.items.iter().filter(|e| e.url.is_none()).count(), 1);
 
         // Screenshots: stored once; refused when the policy turns them off.
-        let png = b"\x89PNG\r\n\x1a\nimage-bytes".to_vec();
+        let png = tracker_core::testkit::PNG.to_vec();
         let meta = ScreenshotUpload {
             id: ScreenshotId::from_uuid(uuid_v4()),
             taken_at: w.t.now(),
@@ -855,7 +855,7 @@ fn without_a_blob_store_screenshots_are_refused_and_nothing_is_kept() {
             taken_at: w.t.now(),
             blurred: false,
         };
-        let png = b"\x89PNG\r\n\x1a\nimage-bytes".to_vec();
+        let png = tracker_core::testkit::PNG.to_vec();
         let r = w.t.upload_screenshot(&agent, meta, png).await;
         assert_eq!(code(r), "invalid_state", "refused, not kept in memory");
         let shots =
@@ -996,7 +996,7 @@ fn a_thumbnail_is_drawn_once_kept_beside_its_image_and_purged_with_it() {
             taken_at: w.t.now(),
             blurred: true,
         };
-        let png = b"\x89PNG\r\n\x1a\nimage-bytes".to_vec();
+        let png = tracker_core::testkit::PNG.to_vec();
         let shot =
             w.t.upload_screenshot(&agent, meta, png)
                 .await
@@ -1033,7 +1033,7 @@ fn a_thumbnail_is_drawn_once_kept_beside_its_image_and_purged_with_it() {
             blurred: false,
         };
         let odd =
-            w.t.upload_screenshot(&agent, other, b"\x89PNG\r\n\x1a\nodd".to_vec())
+            w.t.upload_screenshot(&agent, other, [tracker_core::testkit::PNG, b"odd"].concat())
                 .await
                 .unwrap()
                 .stored;

@@ -198,8 +198,8 @@ impl<S: Store + ?Sized> Tracker<S> {
 
     /// Stores a screenshot: refused when the policy disables screenshots
     /// (`PolicyDisabled`) or the plan's storage is full
-    /// (`StorageLimitReached`); checked by magic bytes and size; replaying
-    /// the same id returns the stored one.
+    /// (`StorageLimitReached`); checked by its header (format and
+    /// dimensions) and size; replaying the same id returns the stored one.
     pub async fn upload_screenshot(
         &self,
         a: &AgentContext,

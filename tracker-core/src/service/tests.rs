@@ -569,7 +569,7 @@ fn a_screenshot_refused_for_storage_leaves_no_blob_behind() {
             taken_at: now(),
             blurred: false,
         };
-        t.upload_screenshot(&agent, meta, b"\x89PNG\r\n\x1a\n0123456789".to_vec())
+        t.upload_screenshot(&agent, meta, crate::testkit::PNG.to_vec())
             .await
     });
     assert_eq!(code(r), "storage_limit_reached");

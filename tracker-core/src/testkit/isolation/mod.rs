@@ -51,6 +51,7 @@ use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
 use crate::store::Store;
+use crate::testkit::PNG;
 
 mod admin;
 mod checks;
@@ -63,7 +64,6 @@ use input::{CompanySpec, Op, company_spec, op};
 use model::World;
 
 const TIMEZONES: [&str; 3] = ["UTC", "Europe/Berlin", "America/New_York"];
-const PNG: &[u8] = b"\x89PNG\r\n\x1a\n";
 /// A well-formed company key that belongs to no company.
 const UNKNOWN_KEY: &str = "company_00000000000000000000000000000000";
 
