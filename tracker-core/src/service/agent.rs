@@ -199,7 +199,14 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// Stores a screenshot: refused when the policy disables screenshots
     /// (`PolicyDisabled`) or the plan's storage is full
     /// (`StorageLimitReached`); checked by its header (format and
-    /// dimensions) and size; replaying the same id returns the stored one.
+    /// dimensions) and size. Replaying the same id returns the stored one;
+    /// an id another user of the company already stored is a conflict
+    /// (`AlreadyExists`), never that user's screenshot.
+    ///
+    /// Each upload writes its bytes under a key of its own, and only the
+    /// upload whose row is stored keeps them: uploads of one id racing each
+    /// other cannot overwrite the winner's image, and the losers' bytes are
+    /// deleted.
     pub async fn upload_screenshot(
         &self,
         a: &AgentContext,
@@ -221,13 +228,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             .get_screenshot(company.id, meta.id)
             .await?
         {
-            if existing.user_id != user {
-                return Err(Error::not_found("screenshot"));
-            }
-            return Ok(Ingested {
-                stored: existing,
-                inserted: false,
-            });
+            return replayed(existing, user);
         }
         let plan = self
             .store
@@ -235,6 +236,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             .get_plan(company.plan_id)
             .await?
             .ok_or(Error::not_found("plan"))?;
+        let attempt = uuid::Uuid::new_v4().simple().to_string();
         let shot = Screenshot {
             id: meta.id,
             company_id: company.id,
@@ -244,20 +246,22 @@ impl<S: Store + ?Sized> Tracker<S> {
             sha256: crate::secret::SecretHash::of_bytes(&image),
             content_type: format.media_type().to_owned(),
             blurred: meta.blurred,
-            blob_key: format!("{}/{}/{}", company.id, user, meta.id),
+            blob_key: format!("{}/{}/{}-{}", company.id, user, meta.id, &attempt[..16]),
         };
         self.blobs.put(&shot.blob_key, image).await?;
-        match self
+        let stored = self
             .store
             .tracking()
             .insert_screenshot(&shot, plan.max_storage_bytes)
-            .await
-        {
-            Ok(stored) => Ok(stored),
-            Err(e) => {
-                // Best effort: the metadata was refused, the blob must not linger.
+            .await;
+        match stored {
+            Ok(ingested) if ingested.inserted => Ok(ingested),
+            other => {
+                // Refused, or another upload of the id was stored first:
+                // these bytes are nobody's. Best effort; a leftover blob
+                // is never served (no row names its key).
                 let _ = self.blobs.delete(&shot.blob_key).await;
-                Err(e)
+                replayed(other?.stored, user)
             }
         }
     }
@@ -354,4 +358,19 @@ fn agent_status(
         policy_outdated: state.is_some() && version.is_none_or(|v| v < policy.version),
         agent_version: state.and_then(|s| s.agent_version.clone()),
     }
+}
+
+/// The answer to an upload whose id is already stored: the stored
+/// screenshot for its own user, a conflict for anyone else.
+fn replayed(stored: Screenshot, user: UserId) -> Result<Ingested<Screenshot>> {
+    if stored.user_id != user {
+        return Err(Error::AlreadyExists {
+            entity: "screenshot",
+            value: stored.id.to_string(),
+        });
+    }
+    Ok(Ingested {
+        stored,
+        inserted: false,
+    })
 }

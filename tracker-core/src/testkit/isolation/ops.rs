@@ -360,7 +360,8 @@ impl World {
             Err("policy_disabled")
         } else {
             match existing {
-                Some(owner) if owner != me => Err("not_found"),
+                // Another user's id: a conflict, never their screenshot.
+                Some(owner) if owner != me => Err("already_exists"),
                 _ => Ok(()),
             }
         };
