@@ -1187,3 +1187,45 @@ fn the_platform_log_never_names_a_person_who_forgot_the_company_key() {
         );
     });
 }
+
+#[test]
+fn events_name_only_their_agents_own_sessions() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        w.user("carol", Role::Employee).await;
+        let (bob, carol) = (w.agent("bob").await, w.agent("carol").await);
+        let at = w.t.now() - Duration::hours(1);
+        let start = |id| StartSession { id, started_at: at };
+        let bobs = WorkSessionId::from_uuid(uuid_v4());
+        w.t.start_session(&bob, start(bobs)).await.unwrap();
+        let taken = w.t.start_session(&carol, start(bobs)).await;
+        assert_eq!(code(taken), "already_exists", "bob's session id");
+
+        let with_session = |session| ActivityInput {
+            session_id: Some(session),
+            ..event(at, 60, ActivityKind::Active)
+        };
+        let own = ActivityBatch {
+            events: vec![with_session(bobs)],
+        };
+        assert_eq!(w.t.upload_activity(&bob, own).await.unwrap().inserted, 1);
+        let unknown = WorkSessionId::from_uuid(uuid_v4());
+        let theirs = ActivityBatch {
+            events: vec![
+                event(at, 60, ActivityKind::Active),
+                with_session(bobs),
+                with_session(unknown),
+            ],
+        };
+        let e = w.t.upload_activity(&carol, theirs).await.unwrap_err();
+        assert_eq!(e.code(), "validation");
+        let fields: Vec<_> = e.field_errors().iter().map(|f| f.field.clone()).collect();
+        assert_eq!(fields, ["events[1].session_id", "events[2].session_id"]);
+        let stored =
+            w.t.activity(&w.admin, &TrackingQuery::default(), &PageRequest::first(50))
+                .await
+                .unwrap();
+        assert_eq!(stored.items.len(), 1, "nothing of carol's batch");
+    });
+}

@@ -20,6 +20,7 @@ use tracker_core::report::{day_bounds, span_dates};
 use tracker_core::store::{IngestCount, event_dates};
 use tracker_core::tracking::MAX_EVENT_SECONDS;
 use tracker_core::{ActivityEvent, ActivityKind, CompanyId, UserId, tenancy::parse_timezone};
+use uuid::Uuid;
 
 use crate::codec::{R, corrupt, ts};
 use crate::error::db;
@@ -113,6 +114,20 @@ pub(crate) fn ingest(
             count.inserted += 1;
             fresh.entry(e.user_id).or_default().push(e);
         } else {
+            // A replay of one's own event is a duplicate; another user's id
+            // fails the batch (the savepoint rolls back what went before).
+            let owner: Uuid = c
+                .prepare_cached(
+                    "SELECT user_id FROM activity_events WHERE company_id = ?1 AND id = ?2",
+                )
+                .and_then(|mut s| s.query_row(params![company.0, e.id.0], |r| r.get(0)))
+                .map_err(db)?;
+            if owner != e.user_id.0 {
+                return Err(tracker_core::Error::AlreadyExists {
+                    entity: "activity event",
+                    value: e.id.to_string(),
+                });
+            }
             count.duplicates += 1;
         }
     }

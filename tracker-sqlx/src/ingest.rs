@@ -241,6 +241,28 @@ pub(crate) async fn ingest(store: &PgStore, batch: &EventBatch) -> R<IngestCount
                 .map_err(db)?;
             let zone_ok: bool = row.try_get("zone_ok").map_err(db)?;
             let inserted: i64 = row.try_get("inserted").map_err(db)?;
+            if zone_ok && inserted < events.len() as i64 {
+                // A replay of one's own events is a duplicate; another
+                // user's id fails the batch (the transaction rolls back).
+                let theirs: Option<Uuid> = sqlx::query_scalar(
+                    "SELECT e.id FROM activity_events e
+                     JOIN unnest($2::uuid[], $3::uuid[]) AS b(id, user_id) ON e.id = b.id
+                     WHERE e.company_id = $1 AND e.user_id <> b.user_id
+                     LIMIT 1",
+                )
+                .bind(company.0)
+                .bind(&cols.id)
+                .bind(&cols.user_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+                if let Some(id) = theirs {
+                    return Err(tracker_core::Error::AlreadyExists {
+                        entity: "activity event",
+                        value: id.to_string(),
+                    });
+                }
+            }
             Ok((zone_ok, inserted))
         }
         .await;

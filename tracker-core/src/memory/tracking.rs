@@ -72,6 +72,16 @@ impl TrackingStore for MemoryStore {
     async fn insert_activity(&self, batch: &EventBatch) -> Result<IngestCount> {
         let company = batch.company();
         let mut s = self.lock();
+        if let Some(e) = batch.events().iter().find(|e| {
+            s.activity
+                .get(&(company, e.id))
+                .is_some_and(|stored| stored.user_id != e.user_id)
+        }) {
+            return Err(crate::error::Error::AlreadyExists {
+                entity: "activity event",
+                value: e.id.to_string(),
+            });
+        }
         let mut count = IngestCount::default();
         for e in batch.events() {
             match s.activity.entry((company, e.id)) {

@@ -111,7 +111,9 @@ impl<S: Store + ?Sized> Tracker<S> {
         Ok(self.policy_response(&a.principal, &a.company, a.policy.clone()))
     }
 
-    /// Opens a work session; replaying the same id returns the stored session.
+    /// Opens a work session; replaying the same id returns the stored
+    /// session, and an id another user of the company stored is a conflict
+    /// (`AlreadyExists`).
     pub async fn start_session(
         &self,
         a: &AgentContext,
@@ -133,8 +135,11 @@ impl<S: Store + ?Sized> Tracker<S> {
         };
         let stored = self.store.tracking().insert_session(&session).await?;
         if stored.stored.user_id != a.principal.user_id() {
-            // Another user's id: do not reveal it exists.
-            return Err(Error::not_found("work session"));
+            // Another user's id: a conflict, never their session.
+            return Err(Error::AlreadyExists {
+                entity: "work session",
+                value: req.id.to_string(),
+            });
         }
         Ok(stored)
     }
@@ -174,26 +179,61 @@ impl<S: Store + ?Sized> Tracker<S> {
     }
 
     /// Stores a batch of activity: validated whole, fields the policy
-    /// disables dropped, replayed ids counted once.
+    /// disables dropped, replayed ids counted once. An event may name only
+    /// a work session of the agent's own (422 otherwise), and an event id
+    /// another user of the company stored fails the batch as a conflict
+    /// (`AlreadyExists`), storing nothing.
     pub async fn upload_activity(
         &self,
         a: &AgentContext,
         batch: ActivityBatch,
     ) -> Result<IngestReport> {
+        let user = a.principal.user_id();
         let events = prepare_batch(
             &batch.events,
             a.company().id,
-            a.principal.user_id(),
+            user,
             &a.policy,
             &self.config.ingest,
             self.now(),
         )?;
+        self.check_sessions(a, &batch).await?;
         let count = self.store.tracking().insert_activity(&events).await?;
         Ok(IngestReport {
             received: batch.events.len() as u64,
             inserted: count.inserted,
             duplicates: count.duplicates + events.repeated(),
         })
+    }
+
+    /// Refuses a batch whose events name a work session that is not the
+    /// agent's: one lookup per session named (a batch names one or two).
+    async fn check_sessions(&self, a: &AgentContext, batch: &ActivityBatch) -> Result<()> {
+        let mut checked: BTreeMap<WorkSessionId, bool> = BTreeMap::new();
+        let mut v = Validator::new();
+        for (i, e) in batch.events.iter().enumerate() {
+            let Some(id) = e.session_id else { continue };
+            let own = match checked.get(&id) {
+                Some(own) => *own,
+                None => {
+                    let stored = self
+                        .store
+                        .tracking()
+                        .get_session(a.company().id, id)
+                        .await?;
+                    let own = stored.is_some_and(|s| s.user_id == a.principal.user_id());
+                    checked.insert(id, own);
+                    own
+                }
+            };
+            if !own {
+                v.push(
+                    format!("events[{i}].session_id"),
+                    "is not a work session this agent started",
+                );
+            }
+        }
+        v.finish()
     }
 
     /// Stores a screenshot: refused when the policy disables screenshots

@@ -92,7 +92,9 @@ pub trait TrackingStore: Send + Sync + 'static {
     /// (started_at, id) (the agent-offline alert).
     async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>>;
     /// Inserts the batch in one transaction, ignoring ids already stored
-    /// for the company, and counts both. The store marks the UTC dates the
+    /// for the company, and counts both. An id stored for another user of
+    /// the company MUST fail the whole batch with `AlreadyExists` (entity
+    /// `activity event`), storing nothing. The store marks the UTC dates the
     /// new events cover as pending usage (see
     /// [`UsageStore::pending_usage_days`](super::UsageStore::pending_usage_days))
     /// in the same transaction.

@@ -127,6 +127,7 @@ macro_rules! __conformance_cases {
             audited_mutations_append_exactly_one_event,
             sessions_are_idempotent_and_scoped,
             activity_ingest_is_idempotent_and_scoped,
+            an_event_id_of_another_user_fails_its_batch,
             activity_between_selects_overlaps,
             company_activity_spans_users,
             screenshots_respect_storage_limits,

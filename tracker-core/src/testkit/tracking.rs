@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 
 use chrono::Duration;
 
+use crate::audit::{AuditAction, AuditChain};
 use crate::identity::Role;
 use crate::paging::PageRequest;
 use crate::store::*;
@@ -191,6 +192,54 @@ pub async fn activity_ingest_is_idempotent_and_scoped(store: &dyn Store) {
         "list_activity",
     )
     .await;
+}
+
+/// An event id stored for one user, sent again in another user's batch,
+/// fails that whole batch with `AlreadyExists`: nothing of it is stored,
+/// and the first user's event is untouched.
+pub async fn an_event_id_of_another_user_fails_its_batch(store: &dyn Store) {
+    let a = company(store, 10, 1_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let bob = new_user(Some(c), "bob", Role::Employee);
+    store
+        .users()
+        .insert_user(
+            &bob,
+            None,
+            event(AuditChain::Company(c), AuditAction::EmployeeCreated, 1),
+        )
+        .await
+        .unwrap();
+    let theirs = activity(c, a.admin.id, 0, 60);
+    insert_events(tr, c, std::slice::from_ref(&theirs))
+        .await
+        .unwrap();
+    let bobs = vec![
+        activity(c, bob.id, 600, 60),
+        ActivityEvent {
+            user_id: bob.id,
+            duration_seconds: 5,
+            ..theirs.clone()
+        },
+        activity(c, bob.id, 900, 60),
+    ];
+    let refused = insert_events(tr, c, &bobs).await.unwrap_err();
+    assert_eq!(refused.code(), "already_exists", "{refused}");
+    let stored = tr
+        .list_activity(c, &TrackingFilter::default(), &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(
+        stored,
+        vec![theirs.clone()],
+        "nothing of the batch, theirs whole"
+    );
+    let own_replay = insert_events(tr, c, std::slice::from_ref(&theirs))
+        .await
+        .unwrap();
+    assert_eq!((own_replay.inserted, own_replay.duplicates), (0, 1));
 }
 
 /// `activity_between` returns the events overlapping the window, by

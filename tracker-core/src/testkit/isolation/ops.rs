@@ -188,10 +188,11 @@ impl World {
             .iter()
             .find(|s| s.company == c && s.id == id)
             .map(|s| s.user);
-        // Another user's id of the same company: not revealed. Another
-        // company's id: a session of our own with the same client id.
+        // Another user's id of the same company: a conflict, never their
+        // session. Another company's id: a session of our own with the
+        // same client id.
         let exp = match existing {
-            Some(owner) if owner != me => Err("not_found"),
+            Some(owner) if owner != me => Err("already_exists"),
             _ => Ok(()),
         };
         let started_at = self.now() - Duration::minutes(ago_min);
@@ -297,6 +298,17 @@ impl World {
             .iter()
             .filter(|e| !self.activity.iter().any(|a| a.company == c && a.id == e.id))
             .collect();
+        // Another user's event id of the same company fails the batch.
+        let theirs = batch.iter().any(|e| {
+            self.activity
+                .iter()
+                .any(|a| a.company == c && a.id == e.id && a.user != me)
+        });
+        let exp = if theirs {
+            Err("already_exists")
+        } else {
+            Ok(())
+        };
         let received = batch.len() as u64;
         let r = self
             .tracker
@@ -307,7 +319,7 @@ impl World {
                 },
             )
             .await;
-        let Some(report) = outcome(ctx, r, Ok(()))? else {
+        let Some(report) = outcome(ctx, r, exp)? else {
             return Ok(Allowed::nothing());
         };
         prop_assert_eq!(report.received, received, "{}", ctx);
