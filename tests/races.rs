@@ -1,15 +1,20 @@
 //! Callers racing each other through the public `Tracker` API, on the
 //! memory store, a SQLite file and, when `DATABASE_URL` is set, PostgreSQL,
 //! with screenshot images as files: what one caller stores, no other caller
-//! overwrites or reads.
+//! overwrites or reads, and a state change happens once.
 
 use std::sync::Arc;
 
 use chrono::Utc;
-use tracker::protocol::{CreateCompany, LoginRequest, NewUser, ScreenshotUpload};
-use tracker::store::Store;
+use tracker::audit::AuditChain;
+use tracker::protocol::{
+    CompleteTask, CreateCompany, Decision, LoginRequest, NewCorrection, NewTask, NewUser,
+    ScreenshotUpload, TaskQuery,
+};
+use tracker::store::{AuditFilter, Store};
 use tracker::{
-    AgentContext, Argon2Hasher, FsBlobStore, MemoryStore, Principal, Role, ScreenshotId, Tracker,
+    AgentContext, Argon2Hasher, AuditAction, FsBlobStore, MemoryStore, PageRequest, Principal,
+    Role, ScreenshotId, Tracker,
 };
 use tracker_core::secret::SecretHash;
 use tracker_core::testkit::PNG;
@@ -19,7 +24,11 @@ use tracker_sqlx::testing::TestStore;
 /// A company with an admin and two employees' agents, images on disk.
 struct World {
     tracker: Arc<Tracker>,
+    owner: Principal,
     admin: Principal,
+    /// Bob as a signed-in user (his agent is `bob`).
+    bob_user: Principal,
+    key: String,
     bob: AgentContext,
     carol: AgentContext,
     blobs: tempfile::TempDir,
@@ -93,9 +102,18 @@ async fn world(store: Arc<dyn Store>, guard: Box<dyn std::any::Any + Send>) -> W
     }
     let carol = agents.pop().unwrap();
     let bob = agents.pop().unwrap();
+    let token = tracker
+        .login(login(Some(&key), "bob"), None)
+        .await
+        .unwrap()
+        .token;
+    let bob_user = tracker.authenticate(token.expose()).await.unwrap();
     World {
         tracker,
+        owner,
         admin,
+        bob_user,
+        key,
         bob,
         carol,
         blobs,
@@ -203,6 +221,152 @@ async fn two_users_on_one_id(w: World) {
     assert_eq!(files(w.blobs.path()).len(), 6, "one image per id");
 }
 
+/// Runs `call` eight times at once; checks one succeeded and the others
+/// were refused as `invalid_state`, and that `action` was audited once in
+/// `chain` meanwhile.
+async fn once<F, Fut, T>(w: &World, chain: AuditChain, action: AuditAction, call: F)
+where
+    F: Fn(Arc<Tracker>) -> Fut,
+    Fut: std::future::Future<Output = tracker::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
+    let audited = || async {
+        let filter = AuditFilter {
+            action: Some(action),
+            ..AuditFilter::default()
+        };
+        let page = PageRequest::first(500);
+        let events = match chain {
+            AuditChain::Platform => w.tracker.platform_audit(&w.owner, &filter, &page).await,
+            AuditChain::Company(_) => w.tracker.company_audit(&w.admin, &filter, &page).await,
+        };
+        events.unwrap().items.len()
+    };
+    let before = audited().await;
+    let tasks: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(call(Arc::clone(&w.tracker))))
+        .collect();
+    let mut done = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => done += 1,
+            Err(e) => assert_eq!(e.code(), "invalid_state", "{action:?}: {e}"),
+        }
+    }
+    assert_eq!(done, 1, "{action:?} happened once");
+    assert_eq!(audited().await, before + 1, "{action:?} audited once");
+}
+
+/// Eight callers at once on each state change: deactivation and
+/// reactivation, suspension and reactivation of the company, a correction's
+/// decision, a task's completion.
+async fn state_changes_happen_once(w: World) {
+    let company = w.admin.company_id().unwrap();
+    let bob = w.bob_user.user_id();
+    let admin = w.admin.clone();
+    let chain = AuditChain::Company(company);
+    once(&w, chain, AuditAction::EmployeeDeactivated, |t| {
+        let admin = admin.clone();
+        async move { t.deactivate_user(&admin, bob).await }
+    })
+    .await;
+    once(&w, chain, AuditAction::EmployeeReactivated, |t| {
+        let admin = admin.clone();
+        async move { t.reactivate_user(&admin, bob).await }
+    })
+    .await;
+    let owner = w.owner.clone();
+    once(
+        &w,
+        AuditChain::Platform,
+        AuditAction::CompanySuspended,
+        |t| {
+            let owner = owner.clone();
+            async move { t.suspend_company(&owner, company, None).await }
+        },
+    )
+    .await;
+    once(
+        &w,
+        AuditChain::Platform,
+        AuditAction::CompanyReactivated,
+        |t| {
+            let owner = owner.clone();
+            async move { t.reactivate_company(&owner, company).await }
+        },
+    )
+    .await;
+
+    // Bob signs in again: the deactivation ended his sessions.
+    let login = LoginRequest {
+        company_key: Some(w.key.clone()),
+        username: "bob".into(),
+        password: "bob-password".into(),
+    };
+    let token = w.tracker.login(login, None).await.unwrap().token;
+    let bob_user = w.tracker.authenticate(token.expose()).await.unwrap();
+    let now = Utc::now();
+    let correction = w
+        .tracker
+        .request_correction(
+            &bob_user,
+            NewCorrection {
+                starts_at: now - chrono::Duration::hours(3),
+                ends_at: now - chrono::Duration::hours(2),
+                reason: "a client visit".into(),
+            },
+        )
+        .await
+        .unwrap();
+    once(&w, chain, AuditAction::CorrectionDecided, |t| {
+        let admin = admin.clone();
+        async move {
+            let decision = Decision { note: None };
+            t.approve_correction(&admin, correction.id, decision).await
+        }
+    })
+    .await;
+    let task = w
+        .tracker
+        .create_task(
+            &w.admin,
+            NewTask {
+                title: "Call back".into(),
+                description: None,
+                assignee_id: bob,
+                due_on: None,
+            },
+        )
+        .await
+        .unwrap();
+    let tasks: Vec<_> = (0..8)
+        .map(|n| {
+            let (t, bob_user) = (Arc::clone(&w.tracker), bob_user.clone());
+            tokio::spawn(async move {
+                let note = CompleteTask {
+                    note: Some(format!("done by call {n}")),
+                };
+                t.complete_task(&bob_user, task.id, note).await
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(done) => winners.push(done),
+            Err(e) => assert_eq!(e.code(), "invalid_state", "{e}"),
+        }
+    }
+    assert_eq!(winners.len(), 1, "one completion");
+    let stored = w
+        .tracker
+        .tasks(&w.admin, &TaskQuery::default(), &PageRequest::first(10))
+        .await
+        .unwrap()
+        .items;
+    assert_eq!(stored, winners, "the stored task is the one completion's");
+}
+
 async fn memory() -> World {
     world(Arc::new(MemoryStore::new()), Box::new(())).await
 }
@@ -217,6 +381,22 @@ async fn postgres() -> Option<World> {
     let db = Arc::new(TestStore::new().await?);
     let store: Arc<dyn Store> = db.clone();
     Some(world(store, Box::new(db)).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn state_changes_happen_once_on_memory() {
+    state_changes_happen_once(memory().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn state_changes_happen_once_on_sqlite() {
+    state_changes_happen_once(sqlite().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn state_changes_happen_once_on_postgres() {
+    let Some(w) = postgres().await else { return };
+    state_changes_happen_once(w).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

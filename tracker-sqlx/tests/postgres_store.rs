@@ -259,6 +259,7 @@ async fn another_node_changing_the_timezone_is_seen_by_ingest() {
             subscription: None,
             max_seats: None,
             max_storage_bytes: None,
+            expect_status: None,
             audit: event(AuditChain::Company(c), 1),
         })
         .await

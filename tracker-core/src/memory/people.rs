@@ -68,9 +68,10 @@ impl TenantStore for MemoryStore {
     async fn update_company(&self, change: &CompanyChange) -> Result<()> {
         let mut s = self.lock();
         let id = change.company.id;
-        if !s.companies.contains_key(&id) {
+        let Some(stored) = s.companies.get(&id) else {
             return Err(Error::not_found("company"));
-        }
+        };
+        change.check_status(stored.status)?;
         change.check_limits(s.seats(id), s.storage(id))?;
         s.companies.insert(id, change.company.clone());
         if let Some(sub) = &change.subscription {
@@ -149,6 +150,7 @@ impl UserStore for MemoryStore {
         else {
             return Err(Error::not_found("user"));
         };
+        update.check_active(old.active)?;
         let takes_seat = user.active && !old.active;
         if s.username_taken(user) {
             return Err(Error::UsernameTaken {

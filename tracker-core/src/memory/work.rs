@@ -36,8 +36,12 @@ impl TaskStore for MemoryStore {
     async fn update_task(&self, task: &Task) -> Result<()> {
         let mut s = self.lock();
         let key = (task.company_id, task.id);
-        if !s.tasks.contains_key(&key) {
-            return Err(Error::not_found("task"));
+        match s.tasks.get(&key) {
+            None => return Err(Error::not_found("task")),
+            Some(stored) if stored.status == crate::work::TaskStatus::Done => {
+                return Err(Error::invalid_state("the task is already done"));
+            }
+            Some(_) => {}
         }
         s.tasks.insert(key, task.clone());
         Ok(())

@@ -167,6 +167,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let update = UserUpdate {
             seat_limit: None,
             revoke_tokens: changes.password.is_some(),
+            expect_active: None,
         };
         self.store
             .users()
@@ -237,6 +238,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let update = UserUpdate {
             seat_limit: None,
             revoke_tokens: changes.new_password.is_some(),
+            expect_active: None,
         };
         self.store
             .users()
@@ -269,6 +271,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let update = UserUpdate {
             seat_limit: None,
             revoke_tokens: true,
+            expect_active: Some(true),
         };
         self.store
             .users()
@@ -300,6 +303,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let update = UserUpdate {
             seat_limit: Some(limit),
             revoke_tokens: false,
+            expect_active: Some(false),
         };
         self.store
             .users()

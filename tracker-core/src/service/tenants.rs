@@ -334,6 +334,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 subscription: Some(subscription),
                 max_seats: Some(plan.max_employees),
                 max_storage_bytes: Some(plan.max_storage_bytes),
+                expect_status: None,
                 audit,
             })
             .await?;
@@ -362,7 +363,8 @@ impl<S: Store + ?Sized> Tracker<S> {
             format!("company {:?} suspended", company.name),
             serde_json::json!({ "company_id": id, "reason": reason, "previous_status": company.status }),
         );
-        self.save_company(&updated, audit).await?;
+        self.change_company(&updated, Some(company.status), audit)
+            .await?;
         Ok(updated)
     }
 
@@ -377,7 +379,8 @@ impl<S: Store + ?Sized> Tracker<S> {
             format!("company {:?} reactivated", company.name),
             serde_json::json!({ "company_id": id, "status": updated.status }),
         );
-        self.save_company(&updated, audit).await?;
+        self.change_company(&updated, Some(company.status), audit)
+            .await?;
         Ok(updated)
     }
 
@@ -447,6 +450,17 @@ impl<S: Store + ?Sized> Tracker<S> {
     }
 
     pub(super) async fn save_company(&self, company: &Company, audit: NewAuditEvent) -> Result<()> {
+        self.change_company(company, None, audit).await
+    }
+
+    /// Stores `company` if its stored status is still `from` (a status
+    /// transition happens once), else `InvalidState`.
+    async fn change_company(
+        &self,
+        company: &Company,
+        from: Option<CompanyStatus>,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
         self.store
             .tenants()
             .update_company(&CompanyChange {
@@ -454,6 +468,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 subscription: None,
                 max_seats: None,
                 max_storage_bytes: None,
+                expect_status: from,
                 audit,
             })
             .await

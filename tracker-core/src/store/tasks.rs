@@ -73,7 +73,9 @@ pub trait TaskStore: Send + Sync + 'static {
         filter: &TaskFilter,
         page: &PageRequest,
     ) -> Result<Page<Task>>;
-    /// Replaces a task. MUST fail with `NotFound` if it is not of its company.
+    /// Replaces a task. MUST fail with `NotFound` if it is not of its
+    /// company, and with `InvalidState` (writing nothing) if the stored
+    /// task is DONE: a completion happens once however many callers race.
     async fn update_task(&self, task: &Task) -> Result<()>;
 
     /// A task of a company. Provided over [`list_tasks`](Self::list_tasks).

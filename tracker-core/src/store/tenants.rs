@@ -12,7 +12,7 @@ use crate::ids::{CompanyId, PlanId};
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;
 use crate::secret::SecretHash;
-use crate::tenancy::{Company, Plan, Subscription};
+use crate::tenancy::{Company, CompanyStatus, Plan, Subscription};
 
 /// Everything a new company starts with, written in one transaction.
 #[derive(Debug, Clone)]
@@ -38,11 +38,30 @@ pub struct CompanyChange {
     pub max_seats: Option<u32>,
     /// Refuse with `PlanTooSmall` if stored screenshot bytes exceed this.
     pub max_storage_bytes: Option<u64>,
+    /// The stored status the change was computed from: when given, a
+    /// store whose company has another status MUST refuse with
+    /// `InvalidState` and write nothing, so a suspension or reactivation
+    /// happens once however many callers race ([`check_status`](Self::check_status)).
+    pub expect_status: Option<CompanyStatus>,
     /// The audit event.
     pub audit: NewAuditEvent,
 }
 
 impl CompanyChange {
+    /// The status rule every store applies inside its transaction, given
+    /// the stored status.
+    pub fn check_status(&self, stored: CompanyStatus) -> Result<()> {
+        match self.expect_status {
+            Some(expected) if expected != stored => {
+                Err(crate::error::Error::invalid_state(format!(
+                    "the company is {} now: another request changed it first",
+                    stored.as_str()
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// The limit rule every store applies inside its transaction, given the
     /// seats in use and the screenshot bytes stored there.
     pub fn check_limits(&self, seats_in_use: u32, storage_used: u64) -> Result<()> {

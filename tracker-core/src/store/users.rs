@@ -40,6 +40,28 @@ pub struct UserUpdate {
     pub seat_limit: Option<u32>,
     /// Delete every token of the user in the same transaction.
     pub revoke_tokens: bool,
+    /// The stored `active` flag the update was computed from: when given,
+    /// a store whose user has the other MUST refuse with `InvalidState`
+    /// and write nothing, so a deactivation or reactivation happens once
+    /// however many callers race ([`check_active`](Self::check_active)).
+    pub expect_active: Option<bool>,
+}
+
+impl UserUpdate {
+    /// The `active` rule every store applies inside its transaction, given
+    /// the stored flag.
+    pub fn check_active(&self, stored: bool) -> Result<()> {
+        match self.expect_active {
+            Some(expected) if expected != stored => {
+                Err(crate::error::Error::invalid_state(if stored {
+                    "the user is active now: another request reactivated it first"
+                } else {
+                    "the user is inactive now: another request deactivated it first"
+                }))
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Users. A user of a company has `company_id: Some(company)`; an OWNER

@@ -58,6 +58,7 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
     let revoke = UserUpdate {
         seat_limit: None,
         revoke_tokens: true,
+        expect_active: None,
     };
     u.update_user(
         &bob,
@@ -282,6 +283,7 @@ pub async fn token_contexts_follow_every_write(store: &dyn Store) {
             subscription: None,
             max_seats: None,
             max_storage_bytes: None,
+            expect_status: None,
             audit: event(AuditChain::Platform, AuditAction::CompanySuspended, 42),
         })
         .await
@@ -300,6 +302,7 @@ pub async fn token_contexts_follow_every_write(store: &dyn Store) {
     let revoke = UserUpdate {
         seat_limit: None,
         revoke_tokens: true,
+        expect_active: None,
     };
     u.update_user(
         &renamed,

@@ -116,6 +116,7 @@ macro_rules! __conformance_cases {
             companies_page_by_id,
             users_are_scoped_to_their_company,
             seats_are_enforced_atomically,
+            transitions_apply_to_the_state_they_expect,
             users_page_and_filter,
             tokens_are_stored_and_revoked,
             token_contexts_follow_every_write,

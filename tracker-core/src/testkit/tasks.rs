@@ -69,6 +69,20 @@ pub async fn tasks_are_scoped_and_paged(store: &dyn Store) {
         "not_found",
         "update_task across companies",
     );
+    let again = Task {
+        completion_note: Some("done twice".into()),
+        ..done.clone()
+    };
+    expect_code(
+        store.tasks().update_task(&again).await,
+        "invalid_state",
+        "a done task is final",
+    );
+    assert_eq!(
+        store.tasks().get_task(c, done.id).await.unwrap(),
+        Some(done.clone()),
+        "the first completion stands"
+    );
     let bobs_open = TaskFilter {
         assignees: Some(BTreeSet::from([bob.id])),
         status: Some(TaskStatus::Open),

@@ -172,6 +172,7 @@ pub async fn company_updates_check_limits(store: &dyn Store) {
         subscription: Some(sub.clone()),
         max_seats: Some(2),
         max_storage_bytes: Some(0),
+        expect_status: None,
         audit: event(AuditChain::Platform, AuditAction::PlanChanged, 6),
     };
     t.update_company(&change).await.unwrap();
@@ -191,6 +192,7 @@ pub async fn company_updates_check_limits(store: &dyn Store) {
         subscription: None,
         max_seats: Some(1),
         max_storage_bytes: None,
+        expect_status: None,
         audit: event(AuditChain::Platform, AuditAction::PlanChanged, 7),
     };
     expect_code(
@@ -214,6 +216,7 @@ pub async fn company_updates_check_limits(store: &dyn Store) {
         subscription: None,
         max_seats: None,
         max_storage_bytes: None,
+        expect_status: None,
         audit: event(AuditChain::Platform, AuditAction::PlanChanged, 8),
     };
     expect_code(

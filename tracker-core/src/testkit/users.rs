@@ -6,6 +6,7 @@ use crate::audit::{AuditAction, AuditChain};
 use crate::identity::{Role, User};
 use crate::paging::PageRequest;
 use crate::store::*;
+use crate::tenancy::{Company, CompanyStatus};
 
 use super::fixtures::*;
 
@@ -185,6 +186,7 @@ pub async fn seats_are_enforced_atomically(store: &dyn Store) {
     let reactivate = UserUpdate {
         seat_limit: Some(3),
         revoke_tokens: false,
+        expect_active: None,
     };
     expect_code(
         u.update_user(
@@ -232,6 +234,66 @@ pub async fn seats_are_enforced_atomically(store: &dyn Store) {
     )
     .await
     .unwrap();
+}
+
+/// An update or company change that names the state it was computed
+/// from is refused, writing nothing, once that state is gone: racing
+/// deactivations, suspensions and reactivations apply once.
+pub async fn transitions_apply_to_the_state_they_expect(store: &dyn Store) {
+    let f = company(store, 10, 1_000).await;
+    let c = f.company.id;
+    let chain = AuditChain::Company(c);
+    let u = store.users();
+    let bob = new_user(Some(c), "bob", Role::Employee);
+    u.insert_user(&bob, None, event(chain, AuditAction::EmployeeCreated, 1))
+        .await
+        .unwrap();
+    let off = User {
+        active: false,
+        ..bob.clone()
+    };
+    let deactivate = UserUpdate {
+        expect_active: Some(true),
+        ..UserUpdate::default()
+    };
+    let audit = |n| event(chain, AuditAction::EmployeeDeactivated, n);
+    u.update_user(&off, &deactivate, audit(2)).await.unwrap();
+    let before = chain_len(store, chain).await;
+    expect_code(
+        u.update_user(&off, &deactivate, audit(3)).await,
+        "invalid_state",
+        "a second deactivation",
+    );
+    assert_eq!(chain_len(store, chain).await, before, "no second event");
+
+    let t = store.tenants();
+    let suspended = Company {
+        status: CompanyStatus::Suspended,
+        ..f.company.clone()
+    };
+    let change = |company: &Company, from| CompanyChange {
+        company: company.clone(),
+        subscription: None,
+        max_seats: None,
+        max_storage_bytes: None,
+        expect_status: Some(from),
+        audit: event(AuditChain::Platform, AuditAction::CompanySuspended, 4),
+    };
+    t.update_company(&change(&suspended, f.company.status))
+        .await
+        .unwrap();
+    let platform = chain_len(store, AuditChain::Platform).await;
+    expect_code(
+        t.update_company(&change(&suspended, f.company.status))
+            .await,
+        "invalid_state",
+        "a second suspension",
+    );
+    assert_eq!(chain_len(store, AuditChain::Platform).await, platform);
+    assert_eq!(
+        t.get_company(c).await.unwrap().map(|c| c.status),
+        Some(CompanyStatus::Suspended)
+    );
 }
 
 /// Users page by id and filter by id set and active flag.

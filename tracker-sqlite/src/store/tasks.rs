@@ -11,14 +11,14 @@ use tracker_core::error::{Error, Result};
 use tracker_core::paging::{Page, PageRequest};
 use tracker_core::store::{CorrectionFilter, CorrectionStore, TaskFilter, TaskStore, utc_dates};
 use tracker_core::{
-    CompanyId, CorrectionId, CorrectionRequest, CorrectionStatus, Task, TaskId, UserId,
+    CompanyId, CorrectionId, CorrectionRequest, CorrectionStatus, Task, TaskId, TaskStatus, UserId,
 };
 
 use crate::SqliteStore;
 use crate::codec::{self, R, ts, ts_opt};
 use crate::error::db;
 use crate::rows::{append, mark_usage};
-use crate::sql::{Query, exec};
+use crate::sql::{Query, count, exec};
 
 fn write_task(c: &Connection, t: &Task, insert: bool) -> R<()> {
     let sql = if insert {
@@ -87,7 +87,19 @@ impl TaskStore for SqliteStore {
 
     async fn update_task(&self, task: &Task) -> Result<()> {
         let t = task.clone();
-        self.engine.write(move |c| write_task(c, &t, false)).await
+        self.engine
+            .write(move |c| {
+                let done = count(
+                    c,
+                    "SELECT count(*) FROM tasks WHERE company_id = ?1 AND id = ?2 AND status = ?3",
+                    params![t.company_id.0, t.id.0, TaskStatus::Done.as_str()],
+                )?;
+                if done > 0 {
+                    return Err(Error::invalid_state("the task is already done"));
+                }
+                write_task(c, &t, false)
+            })
+            .await
     }
 
     // Provided, overridden with one key lookup.

@@ -156,14 +156,8 @@ impl TenantStore for SqliteStore {
         self.engine
             .write(move |c| {
                 let id = change.company.id;
-                if count(
-                    c,
-                    "SELECT count(*) FROM companies WHERE id = ?1",
-                    params![id.0],
-                )? == 0
-                {
-                    return Err(Error::not_found("company"));
-                }
+                let stored = company_row(c, id)?.ok_or(Error::not_found("company"))?;
+                change.check_status(stored.status)?;
                 // Counted only when a limit applies: key rotations and suspensions skip it.
                 let seats_in_use = if change.max_seats.is_some() {
                     seats(c, id)?

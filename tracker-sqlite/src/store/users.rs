@@ -82,6 +82,7 @@ impl UserStore for SqliteStore {
         self.engine
             .write(move |c| {
                 let old = user_row(c, user.company_id, user.id)?.ok_or(Error::not_found("user"))?;
+                update.check_active(old.active)?;
                 if username_taken(c, &user)? {
                     return Err(Error::UsernameTaken {
                         username: user.username,

@@ -11,7 +11,7 @@ use tracker_core::rows::Columns;
 use tracker_core::store::{CorrectionFilter, CorrectionStore, TaskFilter, TaskStore, utc_dates};
 use tracker_core::{
     CompanyId, CorrectionId, CorrectionRequest, CorrectionStatus, Error, Result, Task, TaskId,
-    UserId,
+    TaskStatus, UserId,
 };
 
 use crate::PgStore;
@@ -75,18 +75,24 @@ impl TaskStore for PgStore {
     }
 
     async fn update_task(&self, task: &Task) -> Result<()> {
+        // A done task is final: the update applies only to an open one, so
+        // of completions racing each other one applies.
         let updated = exec(
             &mut *self.conn().await?,
             task_query(
                 "UPDATE tasks SET title = $3, description = $4, assignee_id = $5, created_by = $6, status = $7,
                    due_on = $8, completion_note = $9, completed_at = $10, created_at = $11
-                 WHERE company_id = $1 AND id = $2",
+                 WHERE company_id = $1 AND id = $2 AND status <> $12",
                 task,
-            ),
+            )
+            .bind(TaskStatus::Done.as_str()),
         )
         .await?;
         if updated == 0 {
-            return Err(Error::not_found("task"));
+            return match self.get_task(task.company_id, task.id).await? {
+                Some(_) => Err(Error::invalid_state("the task is already done")),
+                None => Err(Error::not_found("task")),
+            };
         }
         Ok(())
     }

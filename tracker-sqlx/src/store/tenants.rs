@@ -11,7 +11,7 @@ use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, int, int32};
 use crate::shared::{policy_query, seats, storage, username_taken, write_user};
-use crate::sql::{Q, Select, exec, q};
+use crate::sql::{Q, Select, exec, one, q};
 use crate::tx::{Lock, lock};
 
 /// A company statement with the company's columns bound as `$1`…`$12`.
@@ -183,6 +183,18 @@ impl TenantStore for PgStore {
     async fn update_company(&self, change: &CompanyChange) -> Result<()> {
         let id = change.company.id;
         self.in_tx(async |tx| {
+            if change.expect_status.is_some() {
+                // The row lock makes racing transitions take turns: each
+                // reads the status the one before it left.
+                let stored = one(
+                    tx,
+                    q("SELECT * FROM companies WHERE id = $1 FOR UPDATE").bind(id.0),
+                    codec::company,
+                )
+                .await?
+                .ok_or(Error::not_found("company"))?;
+                change.check_status(stored.status)?;
+            }
             // Counted only when a limit applies: key rotations and suspensions skip it.
             if change.max_seats.is_some() || change.max_storage_bytes.is_some() {
                 lock(tx, Lock::Limits, id).await?;

@@ -82,6 +82,7 @@ impl UserStore for PgStore {
             )
             .await?
             .ok_or(Error::not_found("user"))?;
+            update.check_active(old.active)?;
             if username_taken(tx, user).await? {
                 return Err(Error::UsernameTaken {
                     username: user.username.clone(),
