@@ -109,6 +109,10 @@ struct Args {
     /// allows its subdomains); unset allows any host.
     #[arg(long, env = "TRACKER_WEBHOOK_HOSTS", value_delimiter = ',')]
     webhook_hosts: Option<Vec<String>>,
+    /// Let webhooks reach loopback, private and link-local addresses
+    /// (refused by default: a webhook is an outside service).
+    #[arg(long, env = "TRACKER_WEBHOOK_ALLOW_PRIVATE")]
+    webhook_allow_private: bool,
     /// SQLite: milliseconds a heartbeat may be held, and answered, before
     /// it is written with others (0: each is committed before it is
     /// answered, as the store does by default). Held, one commit serves a
@@ -316,6 +320,7 @@ async fn main() -> Result<(), Error> {
     let blobs = Arc::new(FsBlobStore::new(&args.blob_dir)?);
     let notifier = WebhookNotifier::new(WebhookConfig {
         allowed_hosts: args.webhook_hosts.clone(),
+        allow_private: args.webhook_allow_private,
         ..WebhookConfig::default()
     })?;
     let tracker = Arc::new(

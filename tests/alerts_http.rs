@@ -141,10 +141,12 @@ async fn setup(config: WebhookConfig, board: Option<JobBoard>) -> Setup {
     }
 }
 
+/// Quick retries, to receivers on this machine's loopback.
 fn fast(config: WebhookConfig) -> WebhookConfig {
     WebhookConfig {
         backoff: Duration::from_millis(20),
         timeout: Duration::from_secs(2),
+        allow_private: true,
         ..config
     }
 }
@@ -307,6 +309,7 @@ async fn redirects_are_not_followed_and_timeouts_fail_the_attempt() {
         WebhookConfig {
             attempts: 1,
             timeout: Duration::from_millis(300),
+            allow_private: true,
             ..Default::default()
         },
         None,
@@ -329,6 +332,36 @@ async fn redirects_are_not_followed_and_timeouts_fail_the_attempt() {
     assert!(error.contains("timed out"), "{error}");
 }
 
+/// The company's settings hold no webhook: a refused save changed nothing.
+async fn assert_no_webhooks(s: &Setup) {
+    let stored = s
+        .admin
+        .get("/api/v1/company/alerts/settings")
+        .await
+        .expect(200);
+    assert_eq!(stored.body["webhooks"], json!([]), "nothing changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_internal_addresses_are_refused_by_default() {
+    let receiver = Receiver::start(vec![200], Duration::ZERO).await;
+    let s = setup(WebhookConfig::default(), None).await;
+    for url in [
+        receiver.url("/hook"),
+        "http://169.254.169.254/latest/meta-data".to_owned(),
+        "http://[::1]:8080/hook".to_owned(),
+    ] {
+        let refused = save_webhook(&s, &url, "json").await.expect(422);
+        assert_eq!(refused.fields(), ["webhooks[0].url"], "{url}");
+        assert!(
+            refused.body.to_string().contains("outside services"),
+            "{}",
+            refused.body
+        );
+    }
+    assert_no_webhooks(&s).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_allowlist_refuses_targets_when_saved_and_slack_gets_text() {
     let receiver = Receiver::start(vec![200], Duration::ZERO).await;
@@ -349,12 +382,7 @@ async fn the_host_allowlist_refuses_targets_when_saved_and_slack_gets_text() {
         "{}",
         refused.body
     );
-    let stored = s
-        .admin
-        .get("/api/v1/company/alerts/settings")
-        .await
-        .expect(200);
-    assert_eq!(stored.body["webhooks"], json!([]), "nothing changed");
+    assert_no_webhooks(&s).await;
 
     let s = setup(
         fast(WebhookConfig {
