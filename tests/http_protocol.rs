@@ -279,3 +279,101 @@ async fn a_request_past_the_timeout_is_answered_408() {
         "{metrics}"
     );
 }
+
+/// Reads one HTTP/1.1 answer (head and a `content-length` body) from
+/// `stream`, or `None` when the server closed the connection first.
+async fn read_answer(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        if let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&answer[..end]).to_lowercase();
+            let length: usize = head
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if answer.len() >= end + 4 + length {
+                return Some(String::from_utf8_lossy(&answer[..end + 4 + length]).into_owned());
+            }
+        }
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), stream.read(&mut buf));
+        match read.await.expect("the server answers or closes") {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// A request refused before its body was read (401 without credentials,
+/// 413 past the limit): the client is told the connection closes, or the
+/// connection stays usable for its next request; never a reset after a
+/// keep-alive answer.
+#[tokio::test]
+async fn answers_before_the_body_is_read_keep_keep_alive_honest() {
+    use tokio::io::AsyncWriteExt;
+
+    let config = tracker_axum::HttpConfig {
+        json_limit: 1024,
+        ..tracker_axum::testing::unlimited()
+    };
+    let server = Server::start_with(Arc::new(MemoryStore::new()), config).await;
+    let body = format!("{{\"events\":[{}]}}", "0,".repeat(100_000) + "0");
+    let agent = agent(&server, "acme").await;
+    let credentials = format!(
+        "authorization: Bearer {}\r\nx-company-key: {}\r\n",
+        agent.token.as_deref().unwrap(),
+        agent.key.as_deref().unwrap()
+    );
+    for (auth, expected) in [("", "401"), (credentials.as_str(), "413")] {
+        let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+        let request = format!(
+            "POST /api/v1/agent/activity HTTP/1.1\r\nhost: tracker\r\ncontent-type: application/json\r\n{auth}content-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let first = read_answer(&mut stream).await.expect("an answer");
+        assert!(
+            first.starts_with(&format!("HTTP/1.1 {expected}")),
+            "{first}"
+        );
+        let closes = first.to_lowercase().contains("connection: close");
+        let next = stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: tracker\r\n\r\n")
+            .await;
+        let second = match next {
+            Ok(()) => read_answer(&mut stream).await,
+            Err(_) => None,
+        };
+        assert!(
+            closes
+                || second
+                    .as_deref()
+                    .is_some_and(|s| s.starts_with("HTTP/1.1 200")),
+            "kept alive but unusable: {first:?} then {second:?}"
+        );
+    }
+    // A body read whole keeps the connection for the next request.
+    let mut stream = tokio::net::TcpStream::connect(server.addr()).await.unwrap();
+    let beat = r#"{"policy_version":1}"#;
+    let request = format!(
+        "POST /api/v1/agent/heartbeat HTTP/1.1\r\nhost: tracker\r\ncontent-type: application/json\r\n{credentials}content-length: {}\r\n\r\n{beat}",
+        beat.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let answered = read_answer(&mut stream).await.expect("an answer");
+    assert!(answered.starts_with("HTTP/1.1 200"), "{answered}");
+    assert!(
+        !answered.to_lowercase().contains("connection: close"),
+        "{answered}"
+    );
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: tracker\r\n\r\n")
+        .await
+        .unwrap();
+    let next = read_answer(&mut stream)
+        .await
+        .expect("the same connection answers");
+    assert!(next.starts_with("HTTP/1.1 200"), "{next}");
+}

@@ -1,5 +1,8 @@
 //! What every request passes through: its id, its span, its deadline and
-//! its count in the metrics, in one layer.
+//! its count in the metrics, in one layer. An answer given before the
+//! request's body was read to its end (401, 413) says `Connection: close`:
+//! the server will not read the rest, and a keep-alive client must not
+//! send its next request down that connection.
 //!
 //! One layer rather than a stack of tower-http's (request id, propagation,
 //! trace, timeout) and a metrics middleware: each layer of a stack wraps
@@ -11,11 +14,13 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use axum::body::Body;
 use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderName, HeaderValue, Method};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
@@ -108,6 +113,12 @@ where
         );
         let route = req.extensions().get::<MatchedPath>().cloned();
         let method = req.method().clone();
+        let body_read = has_body(req.headers()).then(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            let done = Arc::clone(&flag);
+            req = std::mem::take(&mut req).map(|inner| Body::new(Tracked { inner, done }));
+            flag
+        });
         let inner = {
             let _entered = span.enter();
             self.inner.call(req)
@@ -121,8 +132,47 @@ where
             id,
             route,
             method,
+            body_read,
             started: Instant::now(),
         }
+    }
+}
+
+/// Whether a request says it has a body.
+fn has_body(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0")
+}
+
+/// A request body that records when it has been read to its end.
+struct Tracked {
+    inner: Body,
+    done: Arc<AtomicBool>,
+}
+
+impl http_body::Body for Tracked {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+        let frame = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(frame, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.done.store(true, Ordering::Relaxed);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -140,6 +190,8 @@ pin_project! {
         id: HeaderValue,
         route: Option<MatchedPath>,
         method: Method,
+        // Set when the request has a body: whether it was read whole.
+        body_read: Option<Arc<AtomicBool>>,
         started: Instant,
     }
 }
@@ -169,6 +221,15 @@ where
             .headers_mut()
             .entry(REQUEST_ID)
             .or_insert_with(|| this.id.clone());
+        if this
+            .body_read
+            .as_ref()
+            .is_some_and(|read| !read.load(Ordering::Relaxed))
+        {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         let route = this.route.as_ref().map_or("unmatched", MatchedPath::as_str);
         this.metrics
             .request(this.method, route, status.as_u16(), elapsed);
