@@ -377,3 +377,38 @@ async fn answers_before_the_body_is_read_keep_keep_alive_honest() {
         .expect("the same connection answers");
     assert!(next.starts_with("HTTP/1.1 200"), "{next}");
 }
+
+/// Guesses at one account from many addresses: after ten failures its
+/// sign-ins are 429 with `Retry-After`, even with the right password.
+#[tokio::test]
+async fn an_account_under_guessing_answers_429_with_retry_after() {
+    let server = Server::start(Arc::new(MemoryStore::new())).await;
+    let erin = agent(&server, "acme").await;
+    let key = erin.key.clone().unwrap();
+    let anonymous = server.anonymous();
+    let login =
+        |password: &str| json!({ "company_key": key, "username": "erin", "password": password });
+    for n in 0..10 {
+        let forwarded = format!("198.51.100.{n}");
+        let r = anonymous
+            .raw(
+                "POST",
+                "/api/v1/auth/login",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-forwarded-for", &forwarded),
+                ],
+                login("wrong-password").to_string().as_bytes(),
+            )
+            .await
+            .expect(401);
+        assert_eq!(r.code(), "invalid_credentials");
+    }
+    let refused = anonymous
+        .post("/api/v1/auth/login", &login("erin-password"))
+        .await
+        .expect(429);
+    assert_eq!(refused.code(), "too_many_attempts");
+    let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=900).contains(&wait), "{wait}");
+}

@@ -125,7 +125,7 @@ pub fn status_of(code: &str) -> StatusCode {
         | "invalid_state" => StatusCode::CONFLICT,
         "validation" | "invalid_body" => StatusCode::UNPROCESSABLE_ENTITY,
         "malformed_json" | "malformed_multipart" | "invalid_query" => StatusCode::BAD_REQUEST,
-        "rate_limited" => StatusCode::TOO_MANY_REQUESTS,
+        "rate_limited" | "too_many_attempts" => StatusCode::TOO_MANY_REQUESTS,
         "unsupported_media_type" => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
@@ -225,7 +225,9 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        if let ApiError::RateLimited { retry_after_secs } = &self {
+        if let ApiError::RateLimited { retry_after_secs }
+        | ApiError::Core(tracker_core::Error::TooManyAttempts { retry_after_secs }) = &self
+        {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
@@ -260,6 +262,7 @@ mod tests {
                 | "storage_limit_reached"
                 | "invalid_state" => 409,
                 "validation" => 422,
+                "too_many_attempts" => 429,
                 "storage" => 500,
                 other => panic!("{other}: give the new code its status in the design and here"),
             };

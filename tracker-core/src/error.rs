@@ -116,6 +116,13 @@ pub enum Error {
         /// What state prevents the operation.
         message: String,
     },
+    /// Too many failed sign-ins for this account lately; it may try again
+    /// after `retry_after_secs`. HTTP 429.
+    #[error("too many failed sign-ins for this account; try again in {retry_after_secs} s")]
+    TooManyAttempts {
+        /// Seconds until the next attempt is taken.
+        retry_after_secs: u64,
+    },
     /// One or more fields are invalid; each is named. HTTP 422.
     #[error("validation failed: {}", join(.errors))]
     Validation {
@@ -159,6 +166,7 @@ impl Error {
             Error::PlanTooSmall { .. } => "plan_too_small",
             Error::StorageLimitReached { .. } => "storage_limit_reached",
             Error::InvalidState { .. } => "invalid_state",
+            Error::TooManyAttempts { .. } => "too_many_attempts",
             Error::Validation { .. } => "validation",
             Error::Storage { .. } => "storage",
         }
@@ -191,6 +199,9 @@ impl Error {
             },
             Error::StorageLimitReached { limit_bytes: 1 },
             Error::invalid_state("example"),
+            Error::TooManyAttempts {
+                retry_after_secs: 1,
+            },
             Error::invalid("example", "example"),
             Error::storage("example", std::io::Error::other("example")),
         ]
@@ -330,15 +341,16 @@ mod tests {
             Error::PlanTooSmall { .. } => 11,
             Error::StorageLimitReached { .. } => 12,
             Error::InvalidState { .. } => 13,
-            Error::Validation { .. } => 14,
-            Error::Storage { .. } => 15,
+            Error::TooManyAttempts { .. } => 14,
+            Error::Validation { .. } => 15,
+            Error::Storage { .. } => 16,
         }
     }
 
     #[test]
     fn every_kind_holds_each_variant_once() {
         let places: Vec<usize> = Error::every_kind().iter().map(variant).collect();
-        assert_eq!(places, (0..=15).collect::<Vec<_>>());
+        assert_eq!(places, (0..=16).collect::<Vec<_>>());
     }
 
     #[test]

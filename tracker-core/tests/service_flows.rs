@@ -1229,3 +1229,58 @@ fn events_name_only_their_agents_own_sessions() {
         assert_eq!(stored.items.len(), 1, "nothing of carol's batch");
     });
 }
+
+#[test]
+fn an_account_is_closed_to_guesses_for_a_while_whatever_their_address() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        let wrong = |n: u8| LoginRequest {
+            password: format!("guess-{n}"),
+            ..w.login_req(Some(&w.key), "bob")
+        };
+        for n in 0..10 {
+            let ip = Some(format!("203.0.113.{n}"));
+            assert_eq!(code(w.t.login(wrong(n), ip).await), "invalid_credentials");
+        }
+        let failed = || async {
+            w.actions()
+                .await
+                .iter()
+                .filter(|a| **a == AuditAction::LoginFailed)
+                .count()
+        };
+        assert_eq!(failed().await, 10);
+        for _ in 0..3 {
+            // Even the right password waits: it is not checked.
+            let e =
+                w.t.login(w.login_req(Some(&w.key), "bob"), None)
+                    .await
+                    .unwrap_err();
+            match e {
+                Error::TooManyAttempts { retry_after_secs } => {
+                    assert!((1..=900).contains(&retry_after_secs), "{retry_after_secs}")
+                }
+                other => panic!("expected too_many_attempts, got {other}"),
+            }
+        }
+        assert_eq!(
+            failed().await,
+            11,
+            "the first refusal is on the record, once"
+        );
+        assert!(
+            w.t.login(w.login_req(Some(&w.key), "alice"), None)
+                .await
+                .is_ok(),
+            "another account is not slowed"
+        );
+        w.clock.advance(Duration::minutes(15));
+        assert!(
+            w.t.login(w.login_req(Some(&w.key), "bob"), None)
+                .await
+                .is_ok()
+        );
+        assert_eq!(code(w.t.login(wrong(1), None).await), "invalid_credentials");
+    });
+}

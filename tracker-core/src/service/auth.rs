@@ -1,6 +1,8 @@
 //! Signing in and out, tokens, and the owner accounts.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{DateTime, Duration, Utc};
 
 use super::*;
 use crate::audit::*;
@@ -17,8 +19,11 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// Logs in with username and password (and the company key for company
     /// users) and issues a token. A wrong key is `InvalidCompanyKey`; a
     /// wrong username or password, or an inactive user, is
-    /// `InvalidCredentials` (and is audited); a suspended or expired
-    /// company is refused.
+    /// `InvalidCredentials` (and is audited); after
+    /// [`TrackerConfig::login_failures`] of those for one account within
+    /// [`TrackerConfig::login_window`], its attempts are refused unchecked
+    /// with `TooManyAttempts` until the window ends; a suspended or expired
+    /// company is refused once the credentials are right.
     pub async fn login(
         &self,
         req: LoginRequest,
@@ -40,6 +45,24 @@ impl<S: Store + ?Sized> Tracker<S> {
         };
         let company_id = company.as_ref().map(|c| c.id);
         let username = normalize_username(&req.username);
+        let account = (company_id, username.clone());
+        let window = self.config.login_window;
+        if let Some((wait, first)) =
+            self.logins
+                .refused(&account, now, self.config.login_failures, window)
+        {
+            // Refused before the password is checked, so a guess costs
+            // nothing to try and learns nothing. The first refusal of a
+            // window is on the record; the rest would only flood it.
+            if first {
+                let named = company_id.is_some();
+                self.failed_login(company_id, &username, named, true, client_ip, now)
+                    .await?;
+            }
+            return Err(Error::TooManyAttempts {
+                retry_after_secs: wait,
+            });
+        }
         let user = self
             .store
             .users()
@@ -56,34 +79,18 @@ impl<S: Store + ?Sized> Tracker<S> {
         let user = match user {
             Some(u) if verified && u.active => u,
             known => {
-                let chain = company_id.map_or(AuditChain::Platform, AuditChain::Company);
+                self.logins.failed(account, now, window);
                 // Without a company key the name is looked up among the
                 // operators. One that is not theirs may be a person's who
                 // forgot the key: the platform's log, which the OWNER
                 // reads, does not name them.
-                let (description, details) = match (company_id, known) {
-                    (None, None) => (
-                        "failed login for a name that is no operator's".to_owned(),
-                        serde_json::json!({}),
-                    ),
-                    _ => (
-                        format!("failed login for {username:?}"),
-                        serde_json::json!({ "username": username }),
-                    ),
-                };
-                let event = NewAuditEvent {
-                    chain,
-                    actor: Actor::Anonymous,
-                    action: AuditAction::LoginFailed,
-                    description,
-                    details,
-                    client_ip,
-                    at: now,
-                };
-                self.store.audit().append_audit(event).await?;
+                let named = company_id.is_some() || known.is_some();
+                self.failed_login(company_id, &username, named, false, client_ip, now)
+                    .await?;
                 return Err(Error::InvalidCredentials);
             }
         };
+        self.logins.succeeded(&account);
         // Only the right credentials learn that their company is suspended
         // or expired: a guess gets the same 401 as anywhere else.
         if let Some(c) = &company {
@@ -263,5 +270,118 @@ impl<S: Store + ?Sized> Tracker<S> {
         };
         self.store.users().insert_user(&user, None, event).await?;
         Ok(user)
+    }
+
+    /// Records a failed sign-in in its company's audit chain, or in the
+    /// platform's; the name only when `named`. `throttled`: refused
+    /// unchecked, the account having used up its attempts.
+    async fn failed_login(
+        &self,
+        company: Option<CompanyId>,
+        username: &str,
+        named: bool,
+        throttled: bool,
+        client_ip: Option<String>,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let why = if throttled {
+            " (too many attempts: not checked)"
+        } else {
+            ""
+        };
+        let (description, details) = if named {
+            (
+                format!("failed login for {username:?}{why}"),
+                serde_json::json!({ "username": username, "throttled": throttled }),
+            )
+        } else {
+            (
+                format!("failed login for a name that is no operator's{why}"),
+                serde_json::json!({ "throttled": throttled }),
+            )
+        };
+        let event = NewAuditEvent {
+            chain: company.map_or(AuditChain::Platform, AuditChain::Company),
+            actor: Actor::Anonymous,
+            action: AuditAction::LoginFailed,
+            description,
+            details,
+            client_ip,
+            at: now,
+        };
+        self.store.audit().append_audit(event).await.map(drop)
+    }
+}
+
+/// Failed sign-ins per account (company, username) in the current window.
+/// Held per process: on several nodes, each counts its own.
+#[derive(Debug, Default)]
+pub(crate) struct LoginFailures {
+    accounts: std::sync::Mutex<HashMap<Account, Failures>>,
+}
+
+type Account = (Option<CompanyId>, String);
+
+#[derive(Debug)]
+struct Failures {
+    since: DateTime<Utc>,
+    count: u32,
+    /// Whether a refusal of this window was audited already.
+    noted: bool,
+}
+
+impl LoginFailures {
+    fn map(&self) -> std::sync::MutexGuard<'_, HashMap<Account, Failures>> {
+        // The counts stay usable even if a holder panicked.
+        self.accounts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Seconds until `account` may try again, and whether this is the
+    /// window's first refusal, if it has used up its failures in a window
+    /// that is still open.
+    fn refused(
+        &self,
+        account: &Account,
+        now: DateTime<Utc>,
+        limit: u32,
+        window: Duration,
+    ) -> Option<(u64, bool)> {
+        let mut map = self.map();
+        let f = map.get_mut(account)?;
+        let ends = f.since + window;
+        if f.count < limit.max(1) || now >= ends {
+            return None;
+        }
+        let first = !std::mem::replace(&mut f.noted, true);
+        let wait = u64::try_from((ends - now).num_seconds())
+            .unwrap_or(0)
+            .max(1);
+        Some((wait, first))
+    }
+
+    fn failed(&self, account: Account, now: DateTime<Utc>, window: Duration) {
+        let mut map = self.map();
+        // Forget finished windows now and then, so guessed names do not
+        // pile up.
+        if map.len() >= 10_000 {
+            map.retain(|_, f| f.since + window > now);
+        }
+        let f = map.entry(account).or_insert(Failures {
+            since: now,
+            count: 0,
+            noted: false,
+        });
+        if f.since + window <= now {
+            *f = Failures {
+                since: now,
+                count: 0,
+                noted: false,
+            };
+        }
+        f.count += 1;
+    }
+
+    fn succeeded(&self, account: &Account) {
+        self.map().remove(account);
     }
 }

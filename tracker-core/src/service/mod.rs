@@ -54,6 +54,13 @@ pub struct TrackerConfig {
     pub default_trial_days: u32,
     /// Retention when a company is created without one.
     pub default_retention_days: u32,
+    /// Failed sign-ins an account may have within
+    /// [`login_window`](Self::login_window) before further attempts are
+    /// refused with `TooManyAttempts` until the window ends, whatever
+    /// address they come from. Counted per process.
+    pub login_failures: u32,
+    /// See [`login_failures`](Self::login_failures).
+    pub login_window: Duration,
 }
 
 impl Default for TrackerConfig {
@@ -63,6 +70,8 @@ impl Default for TrackerConfig {
             ingest: IngestLimits::default(),
             default_trial_days: 14,
             default_retention_days: 90,
+            login_failures: 10,
+            login_window: Duration::minutes(15),
         }
     }
 }
@@ -98,6 +107,7 @@ pub struct Tracker<S: ?Sized = dyn Store> {
     notifier: Arc<dyn Notifier>,
     config: TrackerConfig,
     dummy_hash: Arc<OnceLock<String>>,
+    logins: Arc<auth::LoginFailures>,
 }
 
 impl<S: ?Sized> Clone for Tracker<S> {
@@ -110,6 +120,7 @@ impl<S: ?Sized> Clone for Tracker<S> {
             notifier: self.notifier.clone(),
             config: self.config.clone(),
             dummy_hash: self.dummy_hash.clone(),
+            logins: self.logins.clone(),
         }
     }
 }
@@ -167,6 +178,7 @@ impl<S: Store + ?Sized> TrackerBuilder<S> {
             notifier: self.notifier,
             config: self.config,
             dummy_hash: Arc::new(OnceLock::new()),
+            logins: Arc::default(),
         }
     }
 }
