@@ -90,6 +90,11 @@ struct Args {
     /// Requests per second per company key (0: no limit).
     #[arg(long, env = "TRACKER_RATE_PER_COMPANY_KEY", default_value_t = 200)]
     rate_per_company_key: u32,
+    /// Networks of the proxies in front of the server, comma-separated
+    /// (`10.0.0.0/8,192.0.2.10/32`): from them the client address is read
+    /// from `Forwarded` or `X-Forwarded-For`. Unset: no proxy is trusted.
+    #[arg(long, env = "TRACKER_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Vec<ipnet::IpNet>,
     /// Minutes between usage aggregations (0: never).
     #[arg(long, env = "TRACKER_USAGE_EVERY", default_value_t = 15)]
     usage_every: u64,
@@ -343,6 +348,7 @@ async fn main() -> Result<(), Error> {
             args.rate_per_company_key.saturating_mul(2),
         ),
         metrics: true,
+        trusted_proxies: args.trusted_proxies.clone(),
     };
     let board = JobBoard::default();
     let minutes = |m: u64| (m > 0).then(|| Duration::from_secs(m * 60));

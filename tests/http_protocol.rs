@@ -412,3 +412,46 @@ async fn an_account_under_guessing_answers_429_with_retry_after() {
     let wait: u64 = refused.header("retry-after").unwrap().parse().unwrap();
     assert!((1..=900).contains(&wait), "{wait}");
 }
+
+/// Behind a trusted proxy the client address comes from its header, for
+/// the audit log and the per-address limit; from anyone else the header
+/// is ignored.
+#[tokio::test]
+async fn a_trusted_proxy_names_the_client() {
+    for (trusted, expected) in [
+        (vec!["127.0.0.0/8"], "198.51.100.23"),
+        (vec![], "127.0.0.1"),
+    ] {
+        let config = tracker_axum::HttpConfig {
+            trusted_proxies: trusted.iter().map(|n| n.parse().unwrap()).collect(),
+            ..tracker_axum::testing::unlimited()
+        };
+        let server = Server::start_with(Arc::new(MemoryStore::new()), config).await;
+        let owner = server.owner().await;
+        let body = json!({ "username": "nobody", "password": "wrong-password" });
+        server
+            .anonymous()
+            .raw(
+                "POST",
+                "/api/v1/auth/login",
+                &[
+                    ("content-type", "application/json"),
+                    ("x-forwarded-for", "203.0.113.9, 198.51.100.23"),
+                ],
+                body.to_string().as_bytes(),
+            )
+            .await
+            .expect(401);
+        let audit = owner
+            .get("/api/v1/owner/audit?action=login_failed")
+            .await
+            .expect(200);
+        let ips: Vec<&str> = audit.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["client_ip"].as_str())
+            .collect();
+        assert_eq!(ips, [expected], "trusting {trusted:?}");
+    }
+}

@@ -18,10 +18,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Body;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
+use ipnet::IpNet;
 use pin_project_lite::pin_project;
 use tower::{Layer, Service};
 
@@ -37,11 +40,16 @@ pub(crate) const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id"
 pub(crate) struct Edge {
     metrics: Arc<Metrics>,
     timeout: Duration,
+    trusted: Arc<[IpNet]>,
 }
 
 impl Edge {
-    pub(crate) fn new(metrics: Arc<Metrics>, timeout: Duration) -> Self {
-        Self { metrics, timeout }
+    pub(crate) fn new(metrics: Arc<Metrics>, timeout: Duration, trusted: Vec<IpNet>) -> Self {
+        Self {
+            metrics,
+            timeout,
+            trusted: trusted.into(),
+        }
     }
 }
 
@@ -96,6 +104,9 @@ where
     }
 
     fn call(&mut self, mut req: Request) -> Self::Future {
+        if !self.edge.trusted.is_empty() {
+            forwarded_client(&mut req, &self.edge.trusted);
+        }
         let id = match req.headers().get(&REQUEST_ID) {
             Some(id) if acceptable_request_id(id) => id.clone(),
             _ => {
@@ -136,6 +147,75 @@ where
             started: Instant::now(),
         }
     }
+}
+
+/// Behind trusted proxies: puts the forwarded client's address in place
+/// of the peer's, where the rate limits and the audit log read it.
+fn forwarded_client(req: &mut Request, trusted: &[IpNet]) {
+    let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>().copied() else {
+        return;
+    };
+    if !trusted.iter().any(|net| net.contains(&peer.ip())) {
+        return;
+    }
+    let headers = req.headers();
+    let hops = if headers.contains_key(header::FORWARDED) {
+        forwarded_for(headers)
+    } else {
+        x_forwarded_for(headers)
+    };
+    // From the nearest hop back: the first address not of a trusted proxy.
+    // Past an entry that is not an address (`unknown`, a hidden name),
+    // the hop before it is the best known.
+    let mut client = peer.ip();
+    for hop in hops.iter().rev() {
+        let Some(ip) = hop else { break };
+        client = *ip;
+        if !trusted.iter().any(|net| net.contains(ip)) {
+            break;
+        }
+    }
+    req.extensions_mut()
+        .insert(ConnectInfo(SocketAddr::new(client, peer.port())));
+}
+
+/// The `for=` addresses of every `Forwarded` header, nearest last.
+fn forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|element| {
+            element.split(';').find_map(|pair| {
+                let (name, value) = pair.trim().split_once('=')?;
+                name.eq_ignore_ascii_case("for").then(|| node_ip(value))
+            })?
+        })
+        .collect()
+}
+
+/// The addresses of every `X-Forwarded-For` header, nearest last.
+fn x_forwarded_for(headers: &HeaderMap) -> Vec<Option<IpAddr>> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(node_ip)
+        .collect()
+}
+
+/// An address of a forwarding header: `192.0.2.1`, `"192.0.2.1:4711"`,
+/// `"[2001:db8::1]:4711"` or `2001:db8::1`.
+fn node_ip(value: &str) -> Option<IpAddr> {
+    let v = value.trim().trim_matches('"');
+    if let Some(rest) = v.strip_prefix('[') {
+        return rest.split(']').next()?.parse().ok();
+    }
+    v.parse()
+        .ok()
+        .or_else(|| v.rsplit_once(':').and_then(|(ip, _)| ip.parse().ok()))
 }
 
 /// Whether a request says it has a body.
@@ -245,6 +325,53 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client_of(peer: &str, headers: &[(&str, &str)], trusted: &[&str]) -> IpAddr {
+        let mut req = Request::new(Body::empty());
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::new(peer.parse().unwrap(), 40_000)));
+        for (name, value) in headers {
+            req.headers_mut().append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_str(value).unwrap(),
+            );
+        }
+        let trusted: Vec<IpNet> = trusted.iter().map(|n| n.parse().unwrap()).collect();
+        forwarded_client(&mut req, &trusted);
+        let ConnectInfo(addr) = req.extensions().get::<ConnectInfo<SocketAddr>>().unwrap();
+        addr.ip()
+    }
+
+    #[test]
+    fn the_client_is_read_from_trusted_proxies_only() {
+        let lb = ["10.0.0.0/8"];
+        let xff = [("x-forwarded-for", "198.51.100.7, 10.0.0.9")];
+        assert_eq!(client_of("10.0.0.2", &xff, &lb).to_string(), "198.51.100.7");
+        // From anyone else the header is a claim, not a fact.
+        assert_eq!(
+            client_of("203.0.113.5", &xff, &lb).to_string(),
+            "203.0.113.5"
+        );
+        assert_eq!(client_of("10.0.0.2", &xff, &[]).to_string(), "10.0.0.2");
+        // A client cannot hide behind an address it writes itself: the
+        // nearest untrusted hop counts.
+        let spoofed = [("x-forwarded-for", "1.2.3.4, 198.51.100.7")];
+        assert_eq!(
+            client_of("10.0.0.2", &spoofed, &lb).to_string(),
+            "198.51.100.7"
+        );
+        let forwarded = [(
+            "forwarded",
+            r#"for="[2001:db8::7]:4711";proto=https, for=10.0.0.9"#,
+        )];
+        assert_eq!(
+            client_of("10.0.0.2", &forwarded, &lb).to_string(),
+            "2001:db8::7"
+        );
+        let unknown = [("forwarded", "for=unknown, for=10.0.0.9")];
+        assert_eq!(client_of("10.0.0.2", &unknown, &lb).to_string(), "10.0.0.9");
+        assert_eq!(client_of("10.0.0.2", &[], &lb).to_string(), "10.0.0.2");
+    }
 
     #[test]
     fn only_short_plain_request_ids_are_kept() {

@@ -72,7 +72,9 @@
 //!   ([`HttpConfig::rate_per_ip`], [`HttpConfig::rate_per_company_key`])
 //!   answer 429 with `Retry-After`; probes are never limited. Serve with
 //!   `into_make_service_with_connect_info::<SocketAddr>()` so the address
-//!   is known.
+//!   is known; behind a load balancer, name it in
+//!   [`HttpConfig::trusted_proxies`] and the client's address is read from
+//!   its `Forwarded` or `X-Forwarded-For` header (from no one else's).
 //! - `GET /metrics` (Prometheus/OpenMetrics text): requests and latency by
 //!   method, route template and status; heartbeats, events and
 //!   screenshots ingested; requests refused by a rate limit.
@@ -135,6 +137,13 @@ pub struct HttpConfig {
     pub rate_per_company_key: Option<RateLimit>,
     /// Serve `GET /metrics` (Prometheus text). Default on.
     pub metrics: bool,
+    /// The networks of the proxies in front of the server (a load
+    /// balancer's). A request whose peer is one of them has its client
+    /// address read from `Forwarded` (or else `X-Forwarded-For`): the
+    /// nearest address that is not itself a trusted proxy. It feeds the
+    /// per-address rate limit and the audit log. Default none: the peer is
+    /// the client, and the headers are ignored (anyone can write them).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for HttpConfig {
@@ -146,6 +155,7 @@ impl Default for HttpConfig {
             rate_per_ip: RateLimit::per_second(100, 200),
             rate_per_company_key: RateLimit::per_second(200, 400),
             metrics: true,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -365,7 +375,11 @@ fn build(api: Api) -> Router {
     if config.metrics {
         root = root.route("/metrics", get(metrics::serve));
     }
-    let edge = edge::Edge::new(Arc::clone(&state.metrics), config.request_timeout);
+    let edge = edge::Edge::new(
+        Arc::clone(&state.metrics),
+        config.request_timeout,
+        config.trusted_proxies.clone(),
+    );
     root.fallback(|| async { ApiError::NoRoute })
         .with_state(state)
         .layer(DefaultBodyLimit::max(config.json_limit))
