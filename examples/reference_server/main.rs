@@ -24,6 +24,8 @@
 //! shows the last run of each job and `/metrics` has them as
 //! `tracker_job_*`.
 
+mod tls;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -31,6 +33,7 @@ use std::time::Duration;
 
 use axum::Json;
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use chrono::Utc;
 use clap::Parser;
 use tracker::protocol::{
@@ -134,6 +137,14 @@ struct Args {
     /// reached over HTTPS (directly or through a proxy).
     #[arg(long, env = "TRACKER_SECURE_COOKIES")]
     secure_cookies: bool,
+    /// Serve HTTPS with this PEM certificate chain (with `--tls-key`).
+    /// The console's cookies are then `Secure`, and every answer carries
+    /// `Strict-Transport-Security`.
+    #[arg(long, env = "TRACKER_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "TRACKER_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -367,23 +378,50 @@ async fn main() -> Result<(), Error> {
     if args.bench_baseline {
         app = app.route("/bench/baseline", post(baseline));
     }
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::config(cert, key)?),
+        _ => None,
+    };
     // The console answers every path the API does not: `/` and its pages.
     let console = tracker_console::Console::new(Arc::clone(&tracker))
         .config(ConsoleConfig {
-            secure_cookies: args.secure_cookies,
+            secure_cookies: args.secure_cookies || tls.is_some(),
             ..ConsoleConfig::default()
         })
         .router();
     let app = app.fallback_service(console);
-    let listener = tokio::net::TcpListener::bind(args.bind).await?;
-    tracing::info!(address = %args.bind, database = %redact(&args.database_url), "serving");
-    println!("Listening on http://{}: the console is at /", args.bind);
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let tcp = tokio::net::TcpListener::bind(args.bind).await?;
+    tracing::info!(address = %args.bind, database = %redact(&args.database_url), tls = tls.is_some(), "serving");
+    match tls {
+        Some(config) => {
+            println!("Listening on https://{}: the console is at /", args.bind);
+            // Browsers that reached the server over HTTPS keep to it.
+            let app = app.layer(axum::middleware::map_response(
+                |mut response: axum::response::Response| async move {
+                    response.headers_mut().insert(
+                        axum::http::header::STRICT_TRANSPORT_SECURITY,
+                        axum::http::HeaderValue::from_static("max-age=31536000"),
+                    );
+                    response
+                },
+            ));
+            // `tap_io` gives the connections their peer address as
+            // `ConnectInfo`, as a plain TCP listener does.
+            let listener = tls::TlsListener::new(tcp, config)?.tap_io(|_| {});
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown_signal())
+            .await?;
+        }
+        None => {
+            println!("Listening on http://{}: the console is at /", args.bind);
+            axum::serve(tcp, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(shutdown_signal())
+                .await?;
+        }
+    }
     Ok(())
 }
 
