@@ -5,13 +5,14 @@
 //! ```
 //!
 //! It logs in with the company key, fetches the policy (conditionally,
-//! with the ETag it holds), heartbeats, opens a work session and records
-//! activity into an on-disk queue (`--queue-dir`), which it uploads batch
-//! by batch. A batch leaves the queue only when the server has stored it,
-//! so stopping the agent (or the server) loses nothing: the next start
-//! replays the queue, and the server counts every event once. When the
-//! policy says tracking is not allowed (company suspended or expired, user
-//! deactivated) the agent stops.
+//! with the ETag it holds), heartbeats, and puts everything it sends into
+//! an on-disk queue (`--queue-dir`): the work session's start and stop,
+//! activity batches, screenshots. The queue is sent in order; an upload
+//! leaves it only when the server has taken it, so stopping the agent (or
+//! the server) loses nothing: the queue waits, backing off (and keeping to
+//! `Retry-After` on 429 and 503), and the server counts every event once.
+//! When the policy says tracking is not allowed (company suspended or
+//! expired, user deactivated) the agent stops.
 
 mod common;
 
@@ -70,6 +71,41 @@ struct Agent {
     auth: Auth,
     queue: PathBuf,
     policy: Policy,
+    /// When the queue may be sent again after the server could not take it.
+    retry_at: Option<tokio::time::Instant>,
+    /// The wait after the next failure: doubled each time, up to a minute.
+    backoff: Duration,
+}
+
+/// What a queued upload is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Upload {
+    Activity,
+    SessionStart,
+    SessionStop,
+    Screenshot,
+}
+
+impl Upload {
+    fn name(self) -> &'static str {
+        match self {
+            Upload::Activity => "activity",
+            Upload::SessionStart => "session_start",
+            Upload::SessionStop => "session_stop",
+            Upload::Screenshot => "screenshot",
+        }
+    }
+
+    /// A queued file's kind; a batch of an earlier version has none.
+    fn of(item: &Value) -> Option<Upload> {
+        match item["kind"].as_str() {
+            None | Some("activity") => Some(Upload::Activity),
+            Some("session_start") => Some(Upload::SessionStart),
+            Some("session_stop") => Some(Upload::SessionStop),
+            Some("screenshot") => Some(Upload::Screenshot),
+            Some(_) => None,
+        }
+    }
 }
 
 const APPS: [(&str, &str, &str); 4] = [
@@ -158,11 +194,12 @@ impl Agent {
         Ok(answer["tracking_allowed"] == true && self.policy.tracking_allowed)
     }
 
-    /// Records the activity since `from` into the queue.
-    fn record(&self, from: DateTime<Utc>, to: DateTime<Utc>, tick: u64) -> Result<(), Error> {
+    /// Records the activity since `from` into the queue; `false` when less
+    /// than a second passed, which the next tick records with its own.
+    fn record(&self, from: DateTime<Utc>, to: DateTime<Utc>, tick: u64) -> Result<bool, Error> {
         let seconds = (to - from).num_seconds();
         if seconds <= 0 {
-            return Ok(());
+            return Ok(false);
         }
         let pieces = seconds.clamp(1, 6);
         let events: Vec<Value> = (0..pieces)
@@ -189,17 +226,35 @@ impl Agent {
             })
             .filter(|e| e["duration_seconds"].as_i64() > Some(0))
             .collect();
-        let name = format!("{}.json", uuid::Uuid::now_v7());
+        println!("recorded {} events", events.len());
+        self.enqueue(Upload::Activity, json!({ "events": events }), None)?;
+        Ok(true)
+    }
+
+    /// Puts an upload at the end of the queue (a screenshot with its image
+    /// beside it).
+    fn enqueue(&self, kind: Upload, body: Value, image: Option<&[u8]>) -> Result<(), Error> {
+        let id = uuid::Uuid::now_v7();
+        if let Some(bytes) = image {
+            write_atomic(&self.queue.join(format!("{id}.png")), bytes)?;
+        }
+        let item = json!({ "kind": kind.name(), "body": body });
         write_atomic(
-            &self.queue.join(name),
-            json!({ "events": events }).to_string().as_bytes(),
+            &self.queue.join(format!("{id}.json")),
+            item.to_string().as_bytes(),
         )?;
         Ok(())
     }
 
-    /// Uploads queued batches, oldest first; stops at the first the server
-    /// cannot take now (it stays queued).
+    /// Sends the queue, oldest first; stops at the first upload the server
+    /// cannot take now (it stays queued, and the queue waits a while).
     async fn flush(&mut self) -> Result<(), Error> {
+        if self
+            .retry_at
+            .is_some_and(|at| tokio::time::Instant::now() < at)
+        {
+            return Ok(());
+        }
         let mut files: Vec<PathBuf> = std::fs::read_dir(&self.queue)?
             .filter_map(|e| e.ok().map(|e| e.path()))
             .filter(|p| {
@@ -209,38 +264,48 @@ impl Agent {
             .collect();
         files.sort();
         for file in files {
-            let batch: Value = serde_json::from_slice(&std::fs::read(&file)?)?;
-            let reply = match self
-                .http
-                .json("POST", "/api/v1/agent/activity", &self.auth, Some(&batch))
-                .await
-            {
+            let item: Value = serde_json::from_slice(&std::fs::read(&file)?)?;
+            let name = file
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
+            let Some(kind) = Upload::of(&item) else {
+                self.set_aside(&file, &format!("{name}: not an upload this agent knows"))?;
+                continue;
+            };
+            let reply = match self.send(kind, &item, &file).await {
                 Ok(reply) => reply,
                 Err(e) => {
-                    println!("server unreachable ({e}); batches stay queued");
+                    self.wait(None);
+                    println!("server unreachable ({e}); the queue waits");
                     return Ok(());
                 }
             };
             match reply.status {
-                200 => {
-                    let report = reply.json();
-                    println!(
-                        "uploaded {}: {} new, {} already stored",
-                        file.file_name().unwrap_or_default().to_string_lossy(),
-                        report["inserted"],
-                        report["duplicates"]
-                    );
+                200 | 201 | 204 => {
+                    self.backoff = Duration::ZERO;
+                    self.retry_at = None;
+                    if kind == Upload::Activity {
+                        let report = reply.json();
+                        println!(
+                            "uploaded {name}: {} new, {} already stored",
+                            report["inserted"], report["duplicates"]
+                        );
+                    } else {
+                        println!("uploaded {name} ({})", kind.name());
+                    }
                     std::fs::remove_file(&file)?;
+                    let _ = std::fs::remove_file(file.with_extension("png"));
                 }
-                400 | 413 | 415 | 422 => {
+                400 | 403 | 404 | 409 | 413 | 415 | 422 => {
                     // The server will never take it: keep it aside for a human.
-                    println!("{}", reply.error("batch refused"));
-                    let rejected = self.queue.join("rejected");
-                    std::fs::create_dir_all(&rejected)?;
-                    std::fs::rename(&file, rejected.join(file.file_name().unwrap_or_default()))?;
+                    self.set_aside(&file, &reply.error(kind.name()))?;
                 }
                 _ => {
-                    println!("{}; batches stay queued", reply.error("upload"));
+                    let after = reply.header("retry-after").and_then(|v| v.parse().ok());
+                    self.wait(after.map(Duration::from_secs));
+                    println!("{}; the queue waits", reply.error(kind.name()));
                     return Ok(());
                 }
             }
@@ -248,32 +313,95 @@ impl Agent {
         Ok(())
     }
 
-    async fn screenshot(&mut self) -> Result<(), Error> {
-        if !self.policy.screenshots {
-            return Ok(());
+    /// One queued upload, as its route wants it.
+    async fn send(
+        &mut self,
+        kind: Upload,
+        item: &Value,
+        file: &Path,
+    ) -> Result<common::Response, Error> {
+        // A queue of an earlier version holds the bare batch.
+        let body = if item.get("kind").is_some() {
+            &item["body"]
+        } else {
+            item
+        };
+        match kind {
+            Upload::Activity => {
+                self.http
+                    .json("POST", "/api/v1/agent/activity", &self.auth, Some(body))
+                    .await
+            }
+            Upload::SessionStart => {
+                self.http
+                    .json("POST", "/api/v1/agent/sessions", &self.auth, Some(body))
+                    .await
+            }
+            Upload::SessionStop => {
+                let path = format!(
+                    "/api/v1/agent/sessions/{}/stop",
+                    body["id"].as_str().unwrap_or_default()
+                );
+                let stop = json!({ "stopped_at": body["stopped_at"] });
+                self.http.json("POST", &path, &self.auth, Some(&stop)).await
+            }
+            Upload::Screenshot => {
+                let image = std::fs::read(file.with_extension("png"))?;
+                let path = format!(
+                    "/api/v1/agent/screenshots?id={}&taken_at={}",
+                    body["id"].as_str().unwrap_or_default(),
+                    body["taken_at"].as_str().unwrap_or_default()
+                );
+                let bearer = format!("Bearer {}", self.auth.token.clone().unwrap_or_default());
+                let key = self.auth.key.clone().unwrap_or_default();
+                let headers = [
+                    ("authorization", bearer.as_str()),
+                    ("x-company-key", key.as_str()),
+                    ("content-type", "image/png"),
+                ];
+                self.http
+                    .send("POST", &path, &headers, Bytes::from(image))
+                    .await
+            }
         }
-        let path = format!(
-            "/api/v1/agent/screenshots?id={}&taken_at={}",
-            uuid::Uuid::now_v7(),
-            Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-        );
-        let bearer = format!("Bearer {}", self.auth.token.clone().unwrap_or_default());
-        let key = self.auth.key.clone().unwrap_or_default();
-        let headers = [
-            ("authorization", bearer.as_str()),
-            ("x-company-key", key.as_str()),
-            ("content-type", "image/png"),
-        ];
-        let reply = self
-            .http
-            .send("POST", &path, &headers, Bytes::from_static(PNG))
-            .await?;
-        match reply.status {
-            200 | 201 => println!("screenshot uploaded"),
-            _ => println!("{}", reply.error("screenshot")),
+    }
+
+    /// Waits `after` (the server's `Retry-After`) or the next backoff step.
+    fn wait(&mut self, after: Option<Duration>) {
+        self.backoff = (self.backoff * 2).clamp(Duration::from_secs(1), Duration::from_secs(60));
+        self.retry_at = Some(tokio::time::Instant::now() + after.unwrap_or(self.backoff));
+    }
+
+    /// Moves a queued upload the server refused for good out of the queue.
+    fn set_aside(&self, file: &Path, why: &str) -> Result<(), Error> {
+        println!("{why}; set aside");
+        let rejected = self.queue.join("rejected");
+        std::fs::create_dir_all(&rejected)?;
+        for path in [file.to_path_buf(), file.with_extension("png")] {
+            if path.exists() {
+                std::fs::rename(&path, rejected.join(path.file_name().unwrap_or_default()))?;
+            }
         }
         Ok(())
     }
+
+    /// Takes a screenshot into the queue, when the policy wants them.
+    fn screenshot(&self) -> Result<(), Error> {
+        if !self.policy.screenshots {
+            return Ok(());
+        }
+        let meta = json!({
+            "id": uuid::Uuid::now_v7(),
+            "taken_at": Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        });
+        self.enqueue(Upload::Screenshot, meta, Some(PNG))
+    }
+}
+
+/// The end of a span recorded from `from` to `to` in whole seconds: the
+/// fraction left over starts the next span.
+fn from_whole_seconds(from: DateTime<Utc>, to: DateTime<Utc>) -> DateTime<Utc> {
+    from + chrono::Duration::seconds((to - from).num_seconds())
 }
 
 /// Where the recorded activity ends, kept across restarts so that a
@@ -304,21 +432,18 @@ async fn main() -> Result<(), Error> {
         auth,
         queue: args.queue_dir.clone(),
         policy: Policy::default(),
+        retry_at: None,
+        backoff: Duration::ZERO,
     };
     agent.fetch_policy().await?;
     // What an earlier run left in the queue goes first.
     agent.flush().await?;
     let session = uuid::Uuid::now_v7();
-    let started = Utc::now();
-    agent
-        .http
-        .json(
-            "POST",
-            "/api/v1/agent/sessions",
-            &agent.auth,
-            Some(&json!({ "id": session, "started_at": started })),
-        )
-        .await?;
+    agent.enqueue(
+        Upload::SessionStart,
+        json!({ "id": session, "started_at": Utc::now() }),
+        None,
+    )?;
     let mut cursor = load_cursor(&agent.queue);
     let mut tick = 0u64;
     let mut every = tokio::time::interval(Duration::from_secs(args.tick_secs.max(1)));
@@ -330,8 +455,11 @@ async fn main() -> Result<(), Error> {
                 break;
             }
         }
-        if tick > 0 && tick.is_multiple_of(args.policy_every.max(1)) {
-            agent.fetch_policy().await?;
+        if tick > 0
+            && tick.is_multiple_of(args.policy_every.max(1))
+            && let Err(e) = agent.fetch_policy().await
+        {
+            println!("policy not fetched ({e}); the one held applies");
         }
         let allowed = match agent.heartbeat().await {
             Ok(allowed) => allowed,
@@ -344,31 +472,32 @@ async fn main() -> Result<(), Error> {
             println!("tracking is not allowed now: the agent stops");
             break;
         }
+        // The span recorded ends where the next begins: none is lost or
+        // recorded twice, across restarts too.
         let now = Utc::now();
-        agent.record(cursor, now, tick)?;
-        cursor = now;
-        write_atomic(
-            &agent.queue.join("cursor.json"),
-            serde_json::to_string(&cursor)?.as_bytes(),
-        )?;
+        if agent.record(cursor, now, tick)? {
+            cursor = from_whole_seconds(cursor, now);
+            write_atomic(
+                &agent.queue.join("cursor.json"),
+                serde_json::to_string(&cursor)?.as_bytes(),
+            )?;
+        }
         agent.flush().await?;
         if tick.is_multiple_of(6) {
-            agent.screenshot().await?;
+            agent.screenshot()?;
         }
         tick += 1;
         if args.ticks.is_some_and(|n| tick >= n) {
             break;
         }
     }
-    let stop = format!("/api/v1/agent/sessions/{session}/stop");
-    let _ = agent
-        .http
-        .json(
-            "POST",
-            &stop,
-            &agent.auth,
-            Some(&json!({ "stopped_at": Utc::now() })),
-        )
-        .await;
+    agent.enqueue(
+        Upload::SessionStop,
+        json!({ "id": session, "stopped_at": Utc::now() }),
+        None,
+    )?;
+    // A last try; what the server cannot take now waits for the next run.
+    agent.retry_at = None;
+    agent.flush().await?;
     Ok(())
 }

@@ -4,44 +4,15 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 use tokio_rustls::rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
 
-/// The reference server the test build compiled beside this test.
-fn reference_server() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let debug = deps.parent().and_then(|d| d.parent()).unwrap();
-    let server = debug.join("examples").join("reference_server");
-    assert!(
-        server.is_file(),
-        "{} is missing: `cargo test --workspace` builds it, or `cargo build --example reference_server`",
-        server.display()
-    );
-    server
-}
+mod support;
 
-/// The server process, stopped when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{free_port, reference_server};
 
 /// One HTTP/1.1 request over TLS; the answer's head and body as text.
 fn get(config: &Arc<ClientConfig>, addr: SocketAddr, path: &str) -> std::io::Result<String> {
@@ -73,23 +44,11 @@ fn the_reference_server_speaks_https_with_hsts_and_secure_cookies() {
     std::fs::write(&key, generated.signing_key.serialize_pem()).unwrap();
     let port = free_port();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let _server = Running(
-        Command::new(reference_server())
-            .current_dir(dir.path())
-            .args([
-                "--bind",
-                &addr.to_string(),
-                "--owner-password",
-                "tls-owner-password",
-            ])
-            .arg("--tls-cert")
-            .arg(&cert)
-            .arg("--tls-key")
-            .arg(&key)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("the reference server starts"),
+    let (cert_arg, key_arg) = (cert.to_string_lossy(), key.to_string_lossy());
+    let _server = reference_server(
+        dir.path(),
+        addr,
+        &["--tls-cert", &cert_arg, "--tls-key", &key_arg],
     );
 
     let mut roots = RootCertStore::empty();

@@ -93,7 +93,10 @@ impl Http {
             request = request.header(*name, *value);
         }
         let request = request.body(Full::new(body))?;
-        sender.ready().await?;
+        if let Err(e) = sender.ready().await {
+            self.sender = None;
+            return Err(e.into());
+        }
         let response = match sender.send_request(request).await {
             Ok(r) => r,
             Err(e) => {
