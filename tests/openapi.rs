@@ -344,3 +344,96 @@ async fn the_document_describes_every_route_served() {
         );
     }
 }
+
+/// The ranges the server enforces are in the document, with the numbers
+/// the server checks (a fuzzer generates from them): the policy's, the
+/// alert settings', a month's, retention's, and a policy version's int64.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_states_the_ranges_the_server_enforces() {
+    use tracker_core::policy::bounds;
+
+    let server = Server::start(Arc::new(MemoryStore::new())).await;
+    let doc = server
+        .anonymous()
+        .get("/api/v1/openapi.json")
+        .await
+        .expect(200)
+        .body;
+    let schemas = &doc["components"]["schemas"];
+    let range = |schema: &str, field: &str| {
+        let p = &schemas[schema]["properties"][field];
+        (p["minimum"].as_u64(), p["maximum"].as_u64())
+    };
+    let expected = [
+        (
+            "PolicyUpdate",
+            "screenshot_interval_seconds",
+            bounds::SCREENSHOT_INTERVAL_MIN,
+            bounds::SCREENSHOT_INTERVAL_MAX,
+        ),
+        (
+            "PolicyUpdate",
+            "idle_threshold_seconds",
+            bounds::IDLE_THRESHOLD_MIN,
+            bounds::IDLE_THRESHOLD_MAX,
+        ),
+        ("AlertSettingsUpdate", "no_sync_hours", 1, 720),
+        ("AlertSettingsUpdate", "offline_minutes", 5, 1440),
+        ("AlertSettingsUpdate", "high_idle_percent", 1, 100),
+        ("AlertSettingsUpdate", "high_idle_min_minutes", 1, 1440),
+        ("SetRetention", "retention_days", 1, 3650),
+    ];
+    for (schema, field, min, max) in expected {
+        assert_eq!(
+            range(schema, field),
+            (Some(u64::from(min)), Some(u64::from(max))),
+            "{schema}.{field}"
+        );
+    }
+    assert_eq!(
+        range("HeartbeatRequest", "policy_version"),
+        (Some(0), Some(i64::MAX as u64))
+    );
+    let month = doc["paths"]["/api/v1/company/reports/monthly"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "month")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        (&month["schema"]["minimum"], &month["schema"]["maximum"]),
+        (&serde_json::json!(1), &serde_json::json!(12))
+    );
+
+    // The server holds to them: one past each edge is refused.
+    let key_agent = {
+        let owner = server.owner().await;
+        let created = owner
+            .post(
+                "/api/v1/owner/companies",
+                &serde_json::json!({ "name": "acme", "admin": { "username": "ada", "password": "ada-password" } }),
+            )
+            .await
+            .expect(201);
+        let key = created.body["company_key"].as_str().unwrap().to_owned();
+        server.login(Some(&key), "ada", "ada-password").await
+    };
+    let beat = key_agent
+        .post(
+            "/api/v1/agent/heartbeat",
+            &serde_json::json!({ "policy_version": (i64::MAX as u64) + 1 }),
+        )
+        .await
+        .expect(422);
+    assert_eq!(beat.fields(), ["policy_version"]);
+    let admin = key_agent.without_key();
+    let policy = admin
+        .put(
+            "/api/v1/company/policy",
+            &serde_json::json!({ "screenshot_interval_seconds": bounds::SCREENSHOT_INTERVAL_MIN - 1 }),
+        )
+        .await
+        .expect(422);
+    assert_eq!(policy.fields(), ["screenshot_interval_seconds"]);
+}

@@ -319,16 +319,20 @@ pub struct AlertSettingsUpdate {
     /// See [`AlertSettings::no_sync_enabled`].
     pub no_sync_enabled: Option<bool>,
     /// See [`AlertSettings::no_sync_hours`]; 1 to 720.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 720))]
     pub no_sync_hours: Option<u32>,
     /// See [`AlertSettings::agent_offline_enabled`].
     pub agent_offline_enabled: Option<bool>,
     /// See [`AlertSettings::offline_minutes`]; 5 to 1440.
+    #[cfg_attr(feature = "openapi", schema(minimum = 5, maximum = 1440))]
     pub offline_minutes: Option<u32>,
     /// See [`AlertSettings::high_idle_enabled`].
     pub high_idle_enabled: Option<bool>,
     /// See [`AlertSettings::high_idle_percent`]; 1 to 100.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub high_idle_percent: Option<u32>,
     /// See [`AlertSettings::high_idle_min_minutes`]; 1 to 1440.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1440))]
     pub high_idle_min_minutes: Option<u32>,
     /// The webhooks, at most 5.
     pub webhooks: Option<Vec<WebhookInput>>,

@@ -112,12 +112,14 @@ pub struct PolicyUpdate {
     /// See [`TrackingPolicy::screenshots_enabled`].
     pub screenshots_enabled: Option<bool>,
     /// See [`TrackingPolicy::screenshot_interval_seconds`]; 30 to 3600.
+    #[cfg_attr(feature = "openapi", schema(minimum = 30, maximum = 3600))]
     pub screenshot_interval_seconds: Option<u32>,
     /// See [`TrackingPolicy::website_tracking_enabled`].
     pub website_tracking_enabled: Option<bool>,
     /// See [`TrackingPolicy::app_tracking_enabled`].
     pub app_tracking_enabled: Option<bool>,
     /// See [`TrackingPolicy::idle_threshold_seconds`]; 60 to 3600.
+    #[cfg_attr(feature = "openapi", schema(minimum = 60, maximum = 3600))]
     pub idle_threshold_seconds: Option<u32>,
     /// See [`TrackingPolicy::blur_screenshots`].
     pub blur_screenshots: Option<bool>,

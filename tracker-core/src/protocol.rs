@@ -64,6 +64,10 @@ pub struct LoginResponse {
 pub struct HeartbeatRequest {
     /// The policy version the agent applies.
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9223372036854775807_u64)
+    )]
     pub policy_version: Option<u64>,
     /// The agent's software version.
     #[serde(default)]
@@ -578,6 +582,7 @@ pub struct SuspendCompany {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SetRetention {
     /// Days, 1 to 3650.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub retention_days: u32,
 }
 
@@ -690,6 +695,7 @@ pub struct MonthQuery {
     /// Year.
     pub year: i32,
     /// Month, 1 to 12.
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 12))]
     pub month: u32,
     /// Only this user.
     #[serde(default)]

@@ -73,11 +73,20 @@ impl<S: Store + ?Sized> Tracker<S> {
         a: &AgentContext,
         req: HeartbeatRequest,
     ) -> Result<HeartbeatResponse> {
+        let mut val = Validator::new();
         if let Some(v) = &req.agent_version {
-            let mut val = Validator::new();
             val.text("agent_version", v, 1, 64);
-            val.finish()?;
         }
+        // Versions count from 1 and are stored as SQL BIGINT: the document
+        // says int64, and the server holds to it.
+        if let Some(v) = req.policy_version {
+            val.check(
+                i64::try_from(v).is_ok(),
+                "policy_version",
+                "must be at most 9223372036854775807",
+            );
+        }
+        val.finish()?;
         let company = a.company();
         let now = self.now();
         let policy = &a.policy;
