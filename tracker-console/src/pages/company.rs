@@ -1,6 +1,7 @@
-//! The company's pages for ADMINs and MANAGERs: employees, the tracking
-//! policy, the agents, corrections to decide, and the audit log. A MANAGER
-//! sees the people of its teams: the service scopes every list.
+//! The company's pages for ADMINs and MANAGERs: the dashboard, tasks, the
+//! tracking policy, the agents, corrections to decide, and the audit log,
+//! with the helpers every company page shares. A MANAGER sees the people
+//! of its teams: the service scopes every list.
 
 use axum::Form;
 use axum::Router;
@@ -10,14 +11,14 @@ use axum::routing::{get, post};
 use maud::{Markup, html};
 use serde::Deserialize;
 use tracker_core::policy::bounds;
-use tracker_core::protocol::{AlertQuery, Decision, NewTask, NewUser, TaskQuery, UserChanges};
+use tracker_core::protocol::{AlertQuery, Decision, NewTask, TaskQuery};
 use tracker_core::store::AuditFilter;
 use tracker_core::{
     CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, TaskStatus, UserId,
 };
 
 use super::filter;
-use super::{CsrfForm, csrf_field, see_other};
+use super::{csrf_field, see_other};
 use crate::State;
 use crate::format::{self, tz_of};
 use crate::page::{PageError, page};
@@ -27,13 +28,6 @@ pub(super) fn routes() -> Router<State> {
     Router::new()
         .route("/company", get(dashboard))
         .route("/company/tasks", get(tasks).post(create_task))
-        .route("/company/employees", get(employees).post(create_employee))
-        .route(
-            "/company/employees/{id}",
-            get(employee).post(update_employee),
-        )
-        .route("/company/employees/{id}/role", post(change_role))
-        .route("/company/employees/{id}/{action}", post(set_active))
         .route("/company/policy", get(policy).post(update_policy))
         .route("/company/agents", get(agents))
         .route("/company/corrections", get(corrections))
@@ -49,8 +43,6 @@ pub(super) fn parse<T: std::str::FromStr>(id: &str, what: &'static str) -> Resul
     id.parse()
         .map_err(|_| PageError::Core(tracker_core::Error::not_found(what)))
 }
-
-const ROLES: [Role; 3] = [Role::Employee, Role::Manager, Role::Admin];
 
 /// These pages are the ADMINs' and MANAGERs'; an employee has its own.
 pub(super) fn refused_unless_staff(s: &Session) -> Option<Response> {
@@ -71,274 +63,6 @@ pub(super) async fn staff_page(
     match refused_unless_staff(s) {
         Some(refused) => refused,
         None => super::render(s, title, body.await),
-    }
-}
-
-async fn employees(Extract(shared): Extract<State>, s: Session) -> Response {
-    if let Some(refused) = refused_unless_staff(&s) {
-        return refused;
-    }
-    let users = match shared.tracker.list_users(&s.principal, None, &all()).await {
-        Ok(p) => p.items,
-        Err(e) => return s.error(e),
-    };
-    let admin = s.principal.role() == Role::Admin;
-    let seats = if admin {
-        match shared.tracker.seat_usage(&s.principal).await {
-            Ok(seats) => Some(seats),
-            Err(e) => return s.error(e),
-        }
-    } else {
-        None
-    };
-    let tz = tz_of(&s.principal);
-    let body = html! {
-        @if let Some((used, limit)) = seats {
-            section {
-                h2 { "Add an employee" }
-                p { b { (used) " of " (limit) } " seats of the plan are taken."
-                    @if used >= limit { " " span.status.bad { "The plan is full: deactivate someone, or ask the operator for more seats." } } }
-                form.stack method="post" action=(s.base.at("/company/employees")) {
-                    (csrf_field(&s.csrf))
-                    label { "Username" input type="text" name="username" required autocomplete="off"; }
-                    label { "Display name" input type="text" name="display_name" maxlength="200"; }
-                    label { "Email" input type="email" name="email"; }
-                    label { "Password" span.hint { "At least 8 characters; the employee can change it." }
-                        input type="password" name="password" required minlength="8" autocomplete="new-password"; }
-                    label { "Role" select name="role" { @for r in ROLES { option value=(r.to_string()) { (r.to_string()) } } } }
-                    button type="submit" { "Add" }
-                }
-                p.hint { "Each active employee holds a seat of the plan; adding past the plan's seats is refused." }
-            }
-        }
-        div.table-wrap { table {
-            thead { tr { th { "Username" } th { "Name" } th { "Role" } th { "Active" } th { "Last sync" } @if admin { th { "Actions" } } } }
-            tbody {
-                @for u in &users {
-                    tr {
-                        td { @if admin { a href=(s.base.at(&format!("/company/employees/{}", u.id))) { (u.username) } } @else { (u.username) } }
-                        td { (u.display_name) }
-                        td { (u.role.to_string()) }
-                        td { @if u.active { "yes" } @else { span.status.bad { "deactivated" } } }
-                        td { (u.last_agent_sync_at.map_or("never".to_owned(), |t| format::date_time(tz, t))) }
-                        @if admin {
-                            td {
-                                @if u.id != s.principal.user_id() {
-                                    form.inline method="post" action=(s.base.at(&format!("/company/employees/{}/role", u.id))) {
-                                        (csrf_field(&s.csrf))
-                                        label { span.hint { "Role" }
-                                            select name="role" { @for r in ROLES { option value=(r.to_string()) selected[r == u.role] { (r.to_string()) } } }
-                                        }
-                                        button.secondary type="submit" { "Change" }
-                                    }
-                                    @let action = if u.active { "deactivate" } else { "reactivate" };
-                                    form.inline method="post" action=(s.base.at(&format!("/company/employees/{}/{action}", u.id))) {
-                                        (csrf_field(&s.csrf))
-                                        button.secondary type="submit" { (if u.active { "Deactivate" } else { "Reactivate" }) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        } }
-    };
-    page(&s.base, &s, "Employees", body)
-}
-
-#[derive(Deserialize)]
-struct EmployeeForm {
-    csrf: String,
-    username: String,
-    #[serde(default)]
-    display_name: String,
-    #[serde(default)]
-    email: String,
-    password: String,
-    role: String,
-}
-
-fn role_of(text: &str) -> Result<Role, PageError> {
-    ROLES
-        .into_iter()
-        .find(|r| r.to_string() == text)
-        .ok_or_else(|| PageError::BadForm("The role is not EMPLOYEE, MANAGER or ADMIN.".into()))
-}
-
-async fn create_employee(
-    Extract(shared): Extract<State>,
-    s: Session,
-    Form(form): Form<EmployeeForm>,
-) -> Response {
-    if let Err(e) = s.check(&shared, &form.csrf) {
-        return s.error(e);
-    }
-    let role = match role_of(&form.role) {
-        Ok(r) => r,
-        Err(e) => return s.error(e),
-    };
-    let nonempty = |v: String| {
-        let v = v.trim().to_owned();
-        (!v.is_empty()).then_some(v)
-    };
-    let new = NewUser {
-        username: form.username,
-        password: form.password,
-        email: nonempty(form.email),
-        display_name: nonempty(form.display_name),
-        role: Some(role),
-    };
-    match shared.tracker.create_user(&s.principal, new).await {
-        Ok(_) => see_other(&s, "/company/employees"),
-        Err(e) => s.error(e),
-    }
-}
-
-#[derive(Deserialize)]
-struct RoleForm {
-    csrf: String,
-    role: String,
-}
-
-async fn change_role(
-    Extract(shared): Extract<State>,
-    s: Session,
-    Path(id): Path<String>,
-    Form(form): Form<RoleForm>,
-) -> Response {
-    if let Err(e) = s.check(&shared, &form.csrf) {
-        return s.error(e);
-    }
-    let (id, role) = match (parse::<UserId>(&id, "user"), role_of(&form.role)) {
-        (Ok(id), Ok(role)) => (id, role),
-        (Err(e), _) | (_, Err(e)) => return s.error(e),
-    };
-    let changes = UserChanges {
-        role: Some(role),
-        ..UserChanges::default()
-    };
-    match shared.tracker.update_user(&s.principal, id, changes).await {
-        Ok(_) => see_other(&s, "/company/employees"),
-        Err(e) => s.error(e),
-    }
-}
-
-/// Deactivates or reactivates a user (`action` is the path's last part).
-async fn set_active(
-    Extract(shared): Extract<State>,
-    s: Session,
-    Path((id, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
-) -> Response {
-    if let Err(e) = s.check(&shared, &form.csrf) {
-        return s.error(e);
-    }
-    let id = match parse::<UserId>(&id, "user") {
-        Ok(id) => id,
-        Err(e) => return s.error(e),
-    };
-    let t = &shared.tracker;
-    let result = match action.as_str() {
-        "deactivate" => t.deactivate_user(&s.principal, id).await,
-        "reactivate" => t.reactivate_user(&s.principal, id).await,
-        _ => return s.error(tracker_core::Error::not_found("page")),
-    };
-    match result {
-        Ok(_) => see_other(&s, "/company/employees"),
-        Err(e) => s.error(e),
-    }
-}
-
-/// One employee's page (ADMIN): name, email and role to edit, and a new
-/// password to set for someone who lost theirs.
-async fn employee(Extract(shared): Extract<State>, s: Session, Path(id): Path<String>) -> Response {
-    let body = async {
-        let id = parse::<UserId>(&id, "user")?;
-        let u = shared.tracker.get_user(&s.principal, id).await?;
-        if s.principal.role() != Role::Admin {
-            return Err(PageError::Core(tracker_core::Error::Forbidden {
-                action: "manage_users",
-            }));
-        }
-        let action = s.base.at(&format!("/company/employees/{}", u.id));
-        let tz = tz_of(&s.principal);
-        Ok(html! {
-            p.hint {
-                (u.role.to_string()) " · " @if u.active { "active" } @else { "deactivated" }
-                " · last sync " (u.last_agent_sync_at.map_or("never".to_owned(), |t| format::date_time(tz, t)))
-            }
-            section {
-                h2 { "Details" }
-                form.stack method="post" action=(action) {
-                    (csrf_field(&s.csrf))
-                    label { "Display name" input type="text" name="display_name" value=(u.display_name) maxlength="200" required; }
-                    label { "Email" input type="email" name="email" value=(u.email.as_deref().unwrap_or("")); }
-                    @if u.id != s.principal.user_id() {
-                        label { "Role" select name="role" { @for r in ROLES { option value=(r.to_string()) selected[r == u.role] { (r.to_string()) } } } }
-                    }
-                    button type="submit" { "Save" }
-                }
-            }
-            section {
-                h2 { "Reset the password" }
-                p.hint { "For someone who lost theirs: their sessions and agents are signed out, and they sign in with this one." }
-                form.stack method="post" action=(action) data-confirm="Set a new password and sign this person out everywhere?" {
-                    (csrf_field(&s.csrf))
-                    label { "New password" span.hint { "At least 8 characters." }
-                        input type="password" name="password" required minlength="8" autocomplete="new-password"; }
-                    button.danger type="submit" { "Set the new password" }
-                }
-            }
-            p { a href=(s.base.at("/company/employees")) { "All employees" } }
-        })
-    }
-    .await;
-    super::render(&s, "Employee", body)
-}
-
-#[derive(Deserialize)]
-struct EmployeeChanges {
-    csrf: String,
-    #[serde(default)]
-    display_name: Option<String>,
-    #[serde(default)]
-    email: Option<String>,
-    #[serde(default)]
-    role: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-}
-
-async fn update_employee(
-    Extract(shared): Extract<State>,
-    s: Session,
-    Path(id): Path<String>,
-    Form(form): Form<EmployeeChanges>,
-) -> Response {
-    if let Err(e) = s.check(&shared, &form.csrf) {
-        return s.error(e);
-    }
-    let changes = async {
-        let id = parse::<UserId>(&id, "user")?;
-        let role = form.role.as_deref().map(role_of).transpose()?;
-        let trimmed = |v: Option<String>| v.map(|v| v.trim().to_owned());
-        let changes = UserChanges {
-            display_name: trimmed(form.display_name),
-            email: trimmed(form.email).filter(|e| !e.is_empty()),
-            role,
-            password: form.password,
-        };
-        Ok::<_, PageError>((id, changes))
-    }
-    .await;
-    let (id, changes) = match changes {
-        Ok(c) => c,
-        Err(e) => return s.error(e),
-    };
-    match shared.tracker.update_user(&s.principal, id, changes).await {
-        Ok(_) => see_other(&s, &format!("/company/employees/{id}")),
-        Err(e) => s.error(e),
     }
 }
 

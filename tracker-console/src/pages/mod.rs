@@ -2,6 +2,7 @@
 
 mod alerts;
 mod company;
+mod employees;
 mod filter;
 mod me;
 mod owner;
@@ -33,6 +34,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
         .merge(company::routes())
+        .merge(employees::routes())
         .merge(teams::routes())
         .merge(tracking::routes())
         .merge(reports::routes())
