@@ -62,9 +62,72 @@ pub(crate) fn money(cents: u64) -> String {
     format!("{grouped}.{:02}", cents % 100)
 }
 
+/// A JSON document of facts (an audit event's details, an alert's) as a
+/// list a person reads: one row per value, named by its path
+/// (`old.role`), strings without quotes, absent values as `–`.
+pub(crate) fn facts(value: &serde_json::Value) -> maud::Markup {
+    fn walk(prefix: &str, value: &serde_json::Value, rows: &mut Vec<(String, String)>) {
+        use serde_json::Value;
+        match value {
+            Value::Object(map) if !map.is_empty() => {
+                for (key, v) in map {
+                    let name = if prefix.is_empty() {
+                        key.replace('_', " ")
+                    } else {
+                        format!("{prefix} · {}", key.replace('_', " "))
+                    };
+                    walk(&name, v, rows);
+                }
+            }
+            Value::Array(items) if !items.is_empty() => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(&format!("{prefix} {}", i + 1), v, rows);
+                }
+            }
+            Value::Null => rows.push((prefix.to_owned(), "–".to_owned())),
+            Value::String(s) => rows.push((prefix.to_owned(), s.clone())),
+            Value::Object(_) | Value::Array(_) => rows.push((prefix.to_owned(), "none".to_owned())),
+            other => rows.push((prefix.to_owned(), other.to_string())),
+        }
+    }
+    let mut rows = Vec::new();
+    walk("", value, &mut rows);
+    maud::html! {
+        @if rows.is_empty() { p.hint { "No further details." } }
+        @else {
+            dl.facts { @for (name, v) in &rows { dt { (name) } dd { (v) } } }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn facts_read_as_named_rows() {
+        let value = serde_json::json!({
+            "user_id": "u-1",
+            "old": { "role": "EMPLOYEE", "email": null },
+            "password_changed": false,
+            "webhooks": [],
+        });
+        let html = facts(&value).into_string();
+        assert!(
+            html.contains("<dt>old · role</dt><dd>EMPLOYEE</dd>"),
+            "{html}"
+        );
+        assert!(html.contains("<dt>old · email</dt><dd>–</dd>"), "{html}");
+        assert!(
+            html.contains("<dt>password changed</dt><dd>false</dd>"),
+            "{html}"
+        );
+        assert!(html.contains("<dt>webhooks</dt><dd>none</dd>"), "{html}");
+        assert!(
+            !html.contains('{') && !html.contains("&quot;"),
+            "no JSON left: {html}"
+        );
+    }
 
     #[test]
     fn durations_read_as_hours_and_minutes() {

@@ -469,8 +469,10 @@ async fn an_admin_manages_employees_and_the_policy_and_reads_the_audit_log() {
         "saving shows the audit event it made"
     );
     assert!(
-        policy.body.contains("screenshot_interval_seconds"),
-        "with its values"
+        policy
+            .body
+            .contains("<dt>new · screenshot interval seconds</dt><dd>600</dd>"),
+        "with its values, readable"
     );
     assert!(policy.body.contains("Screenshots: <strong>off</strong>"));
     let out_of_range = ada

@@ -153,7 +153,6 @@ async fn alert(Extract(shared): Extract<State>, s: Session, Path(id): Path<Strin
         let id = parse::<AlertId>(&id, "alert")?;
         let d = shared.tracker.alert(&s.principal, id).await?;
         let tz = tz_of(&s.principal);
-        let details = serde_json::to_string_pretty(&d.alert.details).unwrap_or_default();
         Ok(html! {
             p { (d.alert.message) }
             dl {
@@ -161,7 +160,7 @@ async fn alert(Extract(shared): Extract<State>, s: Session, Path(id): Path<Strin
                 dt { "Raised" } dd { (format::date_time(tz, d.alert.raised_at)) }
                 dt { "Resolved" } dd { (d.alert.resolved_at.map_or("not yet".to_owned(), |t| format::date_time(tz, t))) }
             }
-            details { summary { "Facts" } pre { (details) } }
+            details { summary { "Facts" } (format::facts(&d.alert.details)) }
             h2 { "Deliveries" }
             @if d.deliveries.is_empty() { p { "No webhook was called for it." } }
             @else {

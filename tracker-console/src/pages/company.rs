@@ -105,7 +105,7 @@ async fn policy(
             div.notice role="status" {
                 p { "Saved as version " (current.version) ". The audit log recorded event " (event.seq) ": " (event.description) "." }
                 details { summary { "Old and new values" }
-                    pre { (serde_json::to_string_pretty(&event.details).unwrap_or_default()) } }
+                    (format::facts(&event.details)) }
             }
         }
         p.hint {
@@ -405,7 +405,7 @@ async fn audit_body(shared: &State, s: &Session, q: &AuditQuery) -> Result<Marku
                         td {
                             (e.description)
                             details { summary { "Details" }
-                                pre { (serde_json::to_string_pretty(&e.details).unwrap_or_default()) }
+                                (format::facts(&e.details))
                                 p.hint { "Hash " code { (e.hash) } @if let Some(ip) = &e.client_ip { " · from " (ip) } }
                             }
                         }

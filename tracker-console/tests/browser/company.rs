@@ -301,6 +301,28 @@ async fn an_admin_runs_the_company_and_a_manager_sees_only_its_team() {
         assert!(!text(&c).await.contains("Not Found"), "{path}");
         cam.take(&c, name).await;
     }
+    // At a phone's width: wide tables scroll in their box, nothing else
+    // moves sideways.
+    c.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/company", "dashboard-phone"),
+        ("/company/reports", "reports-month-phone"),
+        ("/company/screenshots", "screenshots-phone"),
+        ("/company/audit", "audit-phone"),
+        ("/company/alerts/settings", "alert-settings-phone"),
+    ] {
+        c.goto(&format!("{base}{path}")).await.unwrap();
+        let overflow = c
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(overflow, json!(false), "{path} scrolls sideways at 390 px");
+        cam.take(&c, name).await;
+    }
+    c.set_window_size(1280, 800).await.unwrap();
     sign_out(&c).await;
 
     // The MANAGER: its team everywhere, and 404 for anyone else.
