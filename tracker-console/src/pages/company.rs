@@ -14,7 +14,7 @@ use tracker_core::policy::bounds;
 use tracker_core::protocol::{AlertQuery, Decision, NewTask, TaskQuery};
 use tracker_core::store::AuditFilter;
 use tracker_core::{
-    CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, TaskStatus, UserId,
+    CorrectionId, CorrectionStatus, Liveness, PageRequest, PolicyUpdate, Role, UserId,
 };
 
 use super::filter;
@@ -511,27 +511,17 @@ async fn dashboard(Extract(shared): Extract<State>, s: Session) -> Response {
     page(&s.base, &s, "Company", body)
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct TasksQuery {
-    #[serde(default)]
-    status: Option<String>,
-}
-
 async fn tasks(
     Extract(shared): Extract<State>,
     s: Session,
-    Query(q): Query<TasksQuery>,
+    Query(q): Query<super::filter::TasksQuery>,
 ) -> Response {
     if let Some(refused) = refused_unless_staff(&s) {
         return refused;
     }
     let t = &shared.tracker;
     let p = &s.principal;
-    let status = match q.status.as_deref() {
-        Some("DONE") => Some(TaskStatus::Done),
-        Some("ALL") => None,
-        _ => Some(TaskStatus::Open),
-    };
+    let status = q.status();
     let query = TaskQuery {
         assignee_id: None,
         status,
@@ -571,11 +561,7 @@ async fn tasks(
                 button type="submit" { "Assign" }
             }
         }
-        p {
-            a href=(s.base.at("/company/tasks?status=OPEN")) { "Open" } " · "
-            a href=(s.base.at("/company/tasks?status=DONE")) { "Done" } " · "
-            a href=(s.base.at("/company/tasks?status=ALL")) { "All" }
-        }
+        (super::filter::task_tabs(&s, "/company/tasks"))
         div.table-wrap { table {
             thead { tr { th { "Task" } th { "Assignee" } th { "Status" } th { "Due" } th { "Completion note" } } }
             tbody {

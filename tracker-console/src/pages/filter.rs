@@ -5,8 +5,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use maud::{Markup, html};
+use serde::Deserialize;
 use tracker_core::report::day_bounds;
-use tracker_core::{PageRequest, User, UserId};
+use tracker_core::{PageRequest, TaskStatus, User, UserId};
 
 use crate::page::PageError;
 use crate::session::Session;
@@ -137,6 +138,36 @@ fn first_page(path: &str, filters: &[(&str, String)]) -> String {
     match serde_urlencoded::to_string(&pairs) {
         Ok(q) if !q.is_empty() => format!("{path}?{q}"),
         _ => path.to_owned(),
+    }
+}
+
+/// The status filter of a task list (`?status=`): open by default,
+/// `DONE`, or `ALL` for no filter.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct TasksQuery {
+    #[serde(default)]
+    status: Option<String>,
+}
+
+impl TasksQuery {
+    /// The status to list, `None` for all.
+    pub(crate) fn status(&self) -> Option<TaskStatus> {
+        match self.status.as_deref() {
+            Some("DONE") => Some(TaskStatus::Done),
+            Some("ALL") => None,
+            _ => Some(TaskStatus::Open),
+        }
+    }
+}
+
+/// The Open · Done · All links of the task list at `path`.
+pub(crate) fn task_tabs(s: &Session, path: &str) -> Markup {
+    html! {
+        p {
+            a href=(s.base.at(&format!("{path}?status=OPEN"))) { "Open" } " · "
+            a href=(s.base.at(&format!("{path}?status=DONE"))) { "Done" } " · "
+            a href=(s.base.at(&format!("{path}?status=ALL"))) { "All" }
+        }
     }
 }
 

@@ -213,33 +213,19 @@ async fn screenshot(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
-struct TasksQuery {
-    #[serde(default)]
-    status: Option<String>,
-}
-
 async fn tasks(
     Extract(shared): Extract<State>,
     s: Session,
-    Query(q): Query<TasksQuery>,
+    Query(q): Query<super::filter::TasksQuery>,
 ) -> Response {
-    let status = match q.status.as_deref() {
-        Some("DONE") => Some(TaskStatus::Done),
-        Some("OPEN") | None => Some(TaskStatus::Open),
-        Some(_) => None,
-    };
+    let status = q.status();
     let list = match shared.tracker.my_tasks(&s.principal, status, &all()).await {
         Ok(page) => page.items,
         Err(e) => return s.error(e),
     };
     let tz = tz_of(&s.principal);
     let body = html! {
-        p {
-            a href=(s.base.at("/me/tasks?status=OPEN")) { "Open" } " · "
-            a href=(s.base.at("/me/tasks?status=DONE")) { "Done" } " · "
-            a href=(s.base.at("/me/tasks?status=ALL")) { "All" }
-        }
+        (super::filter::task_tabs(&s, "/me/tasks"))
         @if list.is_empty() { p { "No task here." } }
         @for task in &list {
             section {
