@@ -352,13 +352,7 @@ async fn the_document_describes_every_route_served() {
 async fn the_document_states_the_ranges_the_server_enforces() {
     use tracker_core::policy::bounds;
 
-    let server = Server::start(Arc::new(MemoryStore::new())).await;
-    let doc = server
-        .anonymous()
-        .get("/api/v1/openapi.json")
-        .await
-        .expect(200)
-        .body;
+    let (server, doc) = served_document().await;
     let schemas = &doc["components"]["schemas"];
     let range = |schema: &str, field: &str| {
         let p = &schemas[schema]["properties"][field];
@@ -407,18 +401,7 @@ async fn the_document_states_the_ranges_the_server_enforces() {
     );
 
     // The server holds to them: one past each edge is refused.
-    let key_agent = {
-        let owner = server.owner().await;
-        let created = owner
-            .post(
-                "/api/v1/owner/companies",
-                &serde_json::json!({ "name": "acme", "admin": { "username": "ada", "password": "ada-password" } }),
-            )
-            .await
-            .expect(201);
-        let key = created.body["company_key"].as_str().unwrap().to_owned();
-        server.login(Some(&key), "ada", "ada-password").await
-    };
+    let (_, key_agent) = acme(&server).await;
     let beat = key_agent
         .post(
             "/api/v1/agent/heartbeat",
@@ -436,4 +419,284 @@ async fn the_document_states_the_ranges_the_server_enforces() {
         .await
         .expect(422);
     assert_eq!(policy.fields(), ["screenshot_interval_seconds"]);
+}
+
+/// The document served by a fresh server, and the server.
+async fn served_document() -> (Server, Value) {
+    let server = Server::start(Arc::new(MemoryStore::new())).await;
+    let doc = server
+        .anonymous()
+        .get("/api/v1/openapi.json")
+        .await
+        .expect(200)
+        .body;
+    (server, doc)
+}
+
+/// The company "acme" with its first ADMIN, written "Ada": what creating
+/// it answered, and "ada" signed in with the company key.
+async fn acme(server: &Server) -> (Value, tracker_axum::testing::Client) {
+    let created = server
+        .owner()
+        .await
+        .post(
+            "/api/v1/owner/companies",
+            &serde_json::json!({ "name": "acme", "admin": { "username": "Ada", "password": "ada-password" } }),
+        )
+        .await
+        .expect(201)
+        .body;
+    let key = created["company_key"].as_str().unwrap().to_owned();
+    let ada = server.login(Some(&key), "ada", "ada-password").await;
+    (created, ada)
+}
+
+/// Every response a route can give, by what it takes: a page can be out of
+/// range (422), an id filter or a path id can name nothing (404), a query
+/// can be malformed (400), and a JSON body can be malformed, too large, of
+/// another media type or invalid (400, 413, 415, 422).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_route_lists_the_refusals_its_inputs_can_cause() {
+    let (_server, doc) = served_document().await;
+    let mut missing = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let params: BTreeMap<&str, &str> = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| (p["name"].as_str().unwrap(), p["in"].as_str().unwrap()))
+                .collect();
+            let mut need = BTreeSet::new();
+            if params.contains_key("cursor") || params.contains_key("limit") {
+                need.insert("422");
+            }
+            if ["user_id", "assignee_id"]
+                .iter()
+                .any(|f| params.contains_key(f))
+                || params.values().any(|at| *at == "path")
+            {
+                need.insert("404");
+            }
+            if params.values().any(|at| *at == "query") {
+                need.insert("400");
+            }
+            if op["requestBody"]["content"]["application/json"].is_object() {
+                need.extend(["400", "413", "415", "422"]);
+            }
+            let listed = op["responses"].as_object().unwrap();
+            for status in need {
+                if !listed.contains_key(status) {
+                    missing.push(format!("{} {path}: {status}", method.to_uppercase()));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "not documented: {missing:#?}");
+}
+
+/// The lengths and patterns the validators hold to are in the document,
+/// from the same constants; roles that cannot be written are not offered.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_document_states_lengths_patterns_and_writable_roles() {
+    use tracker_core::paging::{ID_CURSOR_PATTERN, SEQ_CURSOR_PATTERN, TIME_CURSOR_PATTERN};
+    use tracker_core::text::{EMAIL_PATTERN, TEXT_PATTERN, USERNAME_PATTERN, WEBHOOK_URL_PATTERN};
+
+    let (_server, doc) = served_document().await;
+    let schemas = &doc["components"]["schemas"];
+    let field = |schema: &str, name: &str| schemas[schema]["properties"][name].clone();
+    let shape = |v: &Value| {
+        (
+            v["minLength"].as_u64(),
+            v["maxLength"].as_u64(),
+            v["pattern"].as_str().map(str::to_owned),
+        )
+    };
+    let text = |min, max| (Some(min), Some(max), Some(TEXT_PATTERN.to_owned()));
+    for (schema, name, expected) in [
+        (
+            "NewUser",
+            "username",
+            (Some(3), Some(64), Some(USERNAME_PATTERN.to_owned())),
+        ),
+        ("NewUser", "password", (Some(8), Some(1024), None)),
+        (
+            "NewUser",
+            "email",
+            (None, Some(254), Some(EMAIL_PATTERN.to_owned())),
+        ),
+        ("UserChanges", "display_name", text(1, 200)),
+        ("NewTeam", "name", text(1, 200)),
+        ("NewTask", "title", text(1, 200)),
+        ("NewCorrection", "reason", text(1, 2000)),
+        ("HeartbeatRequest", "agent_version", text(1, 64)),
+        ("CreateCompany", "name", text(1, 200)),
+        ("WebhookInput", "secret", text(16, 256)),
+        (
+            "WebhookInput",
+            "url",
+            (None, Some(2048), Some(WEBHOOK_URL_PATTERN.to_owned())),
+        ),
+        ("ActivityInput", "window_title", (None, Some(1024), None)),
+    ] {
+        assert_eq!(shape(&field(schema, name)), expected, "{schema}.{name}");
+    }
+    let events = field("ActivityBatch", "events");
+    assert_eq!(
+        (&events["minItems"], &events["maxItems"]),
+        (&serde_json::json!(1), &serde_json::json!(1000))
+    );
+
+    // OWNER is never written: not offered to employees' roles, and the
+    // first user of a company is an ADMIN.
+    let named = |reference: &Value| {
+        let name = reference.as_str().unwrap().rsplit('/').next().unwrap();
+        schemas[name].clone()
+    };
+    let roles = |v: Value| named(&v["oneOf"][0]["$ref"])["enum"].clone();
+    let company_roles = serde_json::json!(["ADMIN", "MANAGER", "EMPLOYEE"]);
+    assert_eq!(roles(field("NewUser", "role")), company_roles);
+    assert_eq!(roles(field("UserChanges", "role")), company_roles);
+    let first_admin = named(&field("CreateCompany", "admin")["$ref"]);
+    assert_eq!(
+        roles(first_admin["properties"]["role"].clone()),
+        serde_json::json!(["ADMIN"])
+    );
+
+    // Each list's cursor has its key's shape.
+    let cursor = |path: &str| {
+        doc["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "cursor")
+            .map(|p| p["schema"]["pattern"].clone())
+            .unwrap()
+    };
+    assert_eq!(cursor("/api/v1/company/employees"), ID_CURSOR_PATTERN);
+    assert_eq!(cursor("/api/v1/company/activity"), TIME_CURSOR_PATTERN);
+    assert_eq!(cursor("/api/v1/company/audit"), SEQ_CURSOR_PATTERN);
+    assert_eq!(cursor("/api/v1/owner/audit"), SEQ_CURSOR_PATTERN);
+}
+
+/// What the document allows, the server takes: `null` for an optional
+/// body, an integer written `36.0`, any cursor of a list's shape; and what
+/// it refuses, the server refuses with the field named.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_server_takes_what_the_document_allows() {
+    let (server, _doc) = served_document().await;
+    let owner = server.owner().await;
+    let (created, with_key) = acme(&server).await;
+    let company = created["company"]["id"].as_str().unwrap().to_owned();
+    let ada_id = created["admin"]["id"].as_str().unwrap().to_owned();
+    // Written as given, stored and signed in with in lower case.
+    assert_eq!(created["admin"]["username"], "ada");
+    let admin = with_key.without_key();
+
+    // Integers with a zero fraction, as JSON Schema's `integer` allows.
+    let interval = |seconds: f64| {
+        let admin = admin.clone();
+        async move {
+            let body = serde_json::json!({ "screenshot_interval_seconds": seconds });
+            admin.put("/api/v1/company/policy", &body).await
+        }
+    };
+    let policy = interval(120.0).await.expect(200);
+    assert_eq!(policy.body["screenshot_interval_seconds"], 120);
+    let half = interval(120.5).await.expect(422);
+    assert_eq!(half.fields(), ["screenshot_interval_seconds"]);
+
+    // A well-formed cursor no page gave out is a place in the list; a
+    // malformed one is refused.
+    for (path, cursor) in [
+        ("/api/v1/company/employees", uuid::Uuid::max().to_string()),
+        (
+            "/api/v1/company/activity",
+            format!("0_{}", uuid::Uuid::nil().simple()),
+        ),
+        ("/api/v1/company/audit", "999999999999999999".to_owned()),
+    ] {
+        let page = admin
+            .get(&format!("{path}?cursor={cursor}"))
+            .await
+            .expect(200);
+        assert!(page.body["items"].is_array(), "{path}");
+        let bad = admin
+            .get(&format!("{path}?cursor=x{cursor}"))
+            .await
+            .expect(422);
+        assert_eq!(bad.fields(), ["cursor"], "{path}");
+    }
+    // 19 digits could pass i64 in a SQL store: refused.
+    admin
+        .get("/api/v1/company/audit?cursor=9999999999999999999")
+        .await
+        .expect(422);
+
+    // A blank name is refused as blank; one with spaces around is a name.
+    let blank = admin
+        .post(
+            "/api/v1/company/teams",
+            &serde_json::json!({ "name": " \u{3000}" }),
+        )
+        .await
+        .expect(422);
+    assert_eq!(blank.fields(), ["name"]);
+    admin
+        .post(
+            "/api/v1/company/teams",
+            &serde_json::json!({ "name": " Ops " }),
+        )
+        .await
+        .expect(201);
+
+    // An ADMIN's own role is a conflict with who is asking, not a bad field.
+    let own = admin
+        .patch(
+            &format!("/api/v1/company/employees/{ada_id}"),
+            &serde_json::json!({ "role": "EMPLOYEE" }),
+        )
+        .await
+        .expect(409);
+    assert_eq!(own.code(), "invalid_state");
+    let year = admin
+        .get("/api/v1/company/reports/monthly?year=0&month=1")
+        .await
+        .expect(422);
+    assert_eq!(year.fields(), ["year"]);
+
+    // `null` where an optional body may be left out.
+    let null = |client: &tracker_axum::testing::Client, path: String| {
+        let client = client.clone();
+        async move {
+            client
+                .raw(
+                    "POST",
+                    &path,
+                    &[("content-type", "application/json")],
+                    b"null",
+                )
+                .await
+        }
+    };
+    let amount = owner
+        .post(
+            &format!("/api/v1/owner/companies/{company}/plan"),
+            &serde_json::json!({ "plan": "PRO", "amount_cents": (i64::MAX as u64) + 1 }),
+        )
+        .await
+        .expect(422);
+    assert_eq!(amount.fields(), ["amount_cents"]);
+    null(&owner, format!("/api/v1/owner/companies/{company}/suspend"))
+        .await
+        .expect(200);
+    let company_now = owner
+        .get(&format!("/api/v1/owner/companies/{company}"))
+        .await
+        .expect(200);
+    assert_eq!(
+        company_now.body["company"]["status"], "SUSPENDED",
+        "{:?}",
+        company_now.body
+    );
 }

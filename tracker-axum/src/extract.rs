@@ -302,8 +302,9 @@ impl<T: DeserializeOwned + Send + 'static> FromRequest<AppState> for JsonBody<T>
     }
 }
 
-/// A JSON body that may be left out: no body at all is `T::default()`
-/// (an approval without a note); a body present is read as [`JsonBody`].
+/// A JSON body that may be left out: no body at all, or `null`, is
+/// `T::default()` (an approval without a note); any other body is read as
+/// [`JsonBody`].
 #[derive(Debug, Clone)]
 pub struct OptionalJson<T>(pub T);
 
@@ -326,11 +327,11 @@ impl<T: DeserializeOwned + Default + Send + 'static> FromRequest<AppState> for O
                     expected: "application/json",
                 });
             }
-            return parse_json(&bytes).map(OptionalJson);
+            return parse_json::<Option<T>>(&bytes).map(|v| OptionalJson(v.unwrap_or_default()));
         }
-        JsonBody::from_request(req, state)
+        JsonBody::<Option<T>>::from_request(req, state)
             .await
-            .map(|JsonBody(v)| OptionalJson(v))
+            .map(|JsonBody(v)| OptionalJson(v.unwrap_or_default()))
     }
 }
 

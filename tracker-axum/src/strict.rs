@@ -20,10 +20,12 @@ const NOT_AN_ARRAY: &str = "expected an object, not an array";
 pub(crate) struct Strict<D>(pub(crate) D);
 
 /// A visitor passing everything through, refusing arrays when it reads a
-/// struct (`object`).
+/// struct (`object`), and taking a number with no fraction (`36.0`, `1e2`)
+/// where it reads an integer (`integer`), as JSON Schema's `integer` does.
 struct Wrap<V> {
     inner: V,
     object: bool,
+    integer: bool,
 }
 
 impl<V> Wrap<V> {
@@ -31,6 +33,15 @@ impl<V> Wrap<V> {
         Self {
             inner,
             object: false,
+            integer: false,
+        }
+    }
+
+    fn integer(inner: V) -> Self {
+        Self {
+            inner,
+            object: false,
+            integer: true,
         }
     }
 }
@@ -43,12 +54,18 @@ macro_rules! forward_deserialize {
     )*};
 }
 
+macro_rules! integer_deserialize {
+    ($($method:ident),* $(,)?) => {$(
+        fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+            self.0.$method(Wrap::integer(visitor))
+        }
+    )*};
+}
+
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
     type Error = D::Error;
 
-    forward_deserialize!(
-        deserialize_any,
-        deserialize_bool,
+    integer_deserialize!(
         deserialize_i8,
         deserialize_i16,
         deserialize_i32,
@@ -59,6 +76,11 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         deserialize_u32,
         deserialize_u64,
         deserialize_u128,
+    );
+
+    forward_deserialize!(
+        deserialize_any,
+        deserialize_bool,
         deserialize_f32,
         deserialize_f64,
         deserialize_char,
@@ -117,6 +139,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
         let visitor = Wrap {
             inner: visitor,
             object: true,
+            integer: false,
         };
         self.0.deserialize_struct(name, fields, visitor)
     }
@@ -167,7 +190,6 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
         visit_u64(u64),
         visit_u128(u128),
         visit_f32(f32),
-        visit_f64(f64),
         visit_char(char),
         visit_str(&str),
         visit_borrowed_str(&'de str),
@@ -176,6 +198,22 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Wrap<V> {
         visit_borrowed_bytes(&'de [u8]),
         visit_byte_buf(Vec<u8>),
     );
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<V::Value, E> {
+        // 2^63 and 2^64 are exact in f64; the inner visitor checks the
+        // integer's own range.
+        const I64_END: f64 = 9_223_372_036_854_775_808.0;
+        const U64_END: f64 = 18_446_744_073_709_551_616.0;
+        if self.integer && v.fract() == 0.0 {
+            if (-I64_END..0.0).contains(&v) {
+                return self.inner.visit_i64(v as i64);
+            }
+            if (0.0..U64_END).contains(&v) {
+                return self.inner.visit_u64(v as u64);
+            }
+        }
+        self.inner.visit_f64(v)
+    }
 
     fn visit_none<E: de::Error>(self) -> Result<V::Value, E> {
         self.inner.visit_none()
@@ -298,6 +336,7 @@ impl<'de, A: VariantAccess<'de>> VariantAccess<'de> for StrictVariant<A> {
         let visitor = Wrap {
             inner: visitor,
             object: true,
+            integer: false,
         };
         self.0.struct_variant(fields, visitor)
     }
@@ -396,6 +435,31 @@ mod tests {
         }
         // serde_json alone takes them.
         assert!(serde_json::from_str::<Outer>(r#"{"inner":[1]}"#).is_ok());
+    }
+
+    #[test]
+    fn integers_may_be_written_as_numbers_without_a_fraction() {
+        // JSON Schema's `integer` is any number with no fraction.
+        for (json, a) in [
+            (r#"{"a":36.0}"#, 36),
+            (r#"{"a":1e2}"#, 100),
+            (r#"{"a":0.0}"#, 0),
+        ] {
+            let ok: Inner = strict(json).unwrap();
+            assert_eq!(ok.a, a, "{json}");
+        }
+        for json in [
+            r#"{"a":36.5}"#,
+            r#"{"a":-1.0}"#,
+            r#"{"a":4294967296.0}"#,
+            r#"{"a":1e300}"#,
+        ] {
+            assert!(strict::<Inner>(json).is_err(), "{json}");
+        }
+        let signed: i8 = strict("-3.0").unwrap();
+        assert_eq!(signed, -3);
+        let float: f64 = strict("2.5").unwrap();
+        assert_eq!(float, 2.5);
     }
 
     #[test]

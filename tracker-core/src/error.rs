@@ -279,9 +279,10 @@ impl Validator {
     }
 
     /// Records an error unless the text has between `min` and `max`
-    /// characters after trimming.
+    /// characters, is not only white space and holds no control
+    /// character: the rule [`crate::text::TEXT_PATTERN`] and a length say in a schema.
     pub fn text(&mut self, field: &str, value: &str, min: usize, max: usize) {
-        let n = value.trim().chars().count();
+        let n = value.chars().count();
         if n < min || n > max {
             self.push(
                 field,
@@ -289,6 +290,8 @@ impl Validator {
             );
         } else if value.chars().any(char::is_control) {
             self.push(field, "must not contain control characters");
+        } else if value.trim().is_empty() {
+            self.push(field, "must not be blank");
         }
     }
 

@@ -98,16 +98,17 @@ pub fn normalize_username(username: &str) -> String {
     username.trim().to_lowercase()
 }
 
-/// Validates a username: 3 to 64 of `a-z 0-9 . _ - @` after normalization.
+/// Validates a username as written: 3 to 64 of `A-Z a-z 0-9 . _ - @`
+/// ([`crate::text::USERNAME_PATTERN`]); it is stored in lower case.
 pub fn validate_username(v: &mut Validator, field: &str, username: &str) {
-    let n = normalize_username(username);
-    let ok = (3..=64).contains(&n.chars().count())
-        && n.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-@".contains(c));
+    let ok = (3..=64).contains(&username.len())
+        && username
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || b"._-@".contains(&c));
     v.check(
         ok,
         field,
-        "must be 3 to 64 characters of a-z, 0-9, '.', '_', '-', '@'",
+        "must be 3 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-', '@'",
     );
 }
 
@@ -121,9 +122,11 @@ pub fn validate_password(v: &mut Validator, field: &str, password: &str) {
     );
 }
 
-/// Validates an email address loosely: one `@` with text on both sides, at most 254 characters.
+/// Validates an email address loosely ([`crate::text::EMAIL_PATTERN`]):
+/// one `@` with text on both sides, no white space or control character,
+/// at most [`crate::text::EMAIL_MAX`] characters.
 pub fn validate_email(v: &mut Validator, field: &str, email: &str) {
-    let ok = email.len() <= 254
+    let ok = email.chars().count() <= crate::text::EMAIL_MAX
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email
             .split_once('@')

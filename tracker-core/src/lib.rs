@@ -114,9 +114,12 @@ pub mod protocol;
 pub mod report;
 #[cfg(feature = "sql")]
 pub mod rows;
+#[cfg(feature = "openapi")]
+pub mod schema;
 pub mod secret;
 pub mod store;
 pub mod tenancy;
+pub mod text;
 pub mod tracking;
 pub mod work;
 

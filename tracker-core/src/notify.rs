@@ -301,12 +301,14 @@ pub struct AlertSettingsView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct WebhookInput {
     /// `http://` or `https://` URL.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_url))]
     pub url: String,
     /// Body format (default `json`).
     #[serde(default)]
     pub format: WebhookFormat,
     /// HMAC key, 16 to 256 characters; absent keeps the one stored for this URL.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::webhook_secret))]
     pub secret: Option<String>,
 }
 

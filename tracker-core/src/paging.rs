@@ -58,30 +58,56 @@ impl PageRequest {
         }
     }
 
-    /// The cursor decoded as an id key.
+    /// The cursor decoded as an id key ([`ID_CURSOR_PATTERN`]).
     pub fn after_id(&self) -> Result<Option<Uuid>> {
-        self.cursor
-            .as_deref()
-            .map(|c| Uuid::parse_str(c).map_err(|_| bad_cursor()))
-            .transpose()
+        self.cursor.as_deref().map(decode_id).transpose()
     }
 
-    /// The cursor decoded as a sequence number key.
+    /// The cursor decoded as a sequence number key ([`SEQ_CURSOR_PATTERN`]).
     pub fn after_seq(&self) -> Result<Option<u64>> {
-        self.cursor
-            .as_deref()
-            .map(|c| c.parse::<u64>().map_err(|_| bad_cursor()))
-            .transpose()
+        self.cursor.as_deref().map(decode_seq).transpose()
     }
 
-    /// The cursor decoded as a (time, id) key.
+    /// The cursor decoded as a (time, id) key ([`TIME_CURSOR_PATTERN`]).
     pub fn after_time_id(&self) -> Result<Option<(DateTime<Utc>, Uuid)>> {
         self.cursor.as_deref().map(decode_time_id).transpose()
     }
 }
 
+/// The cursors of lists ordered by id: a hyphenated UUID. Any cursor of
+/// this shape is a place in the list, whether or not a page gave it out.
+pub const ID_CURSOR_PATTERN: &str =
+    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+/// The cursors of lists ordered by sequence number (the audit chains).
+pub const SEQ_CURSOR_PATTERN: &str = "^[0-9]{1,18}$";
+
+/// The cursors of lists ordered by time, then id: microseconds since the
+/// Unix epoch, `_`, and the id's 32 hex digits.
+pub const TIME_CURSOR_PATTERN: &str = "^-?[0-9]{1,16}_[0-9a-f]{32}$";
+
 fn bad_cursor() -> Error {
     Error::invalid("cursor", "is not a cursor this list gave out")
+}
+
+fn digits(s: &str, max: usize) -> bool {
+    (1..=max).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn decode_id(c: &str) -> Result<Uuid> {
+    // 36 characters that parse are the hyphenated form and no other.
+    (c.len() == 36)
+        .then(|| Uuid::parse_str(c).ok())
+        .flatten()
+        .ok_or_else(bad_cursor)
+}
+
+fn decode_seq(c: &str) -> Result<u64> {
+    // 18 digits stay below i64::MAX, what the SQL stores compare with.
+    digits(c, 18)
+        .then(|| c.parse().ok())
+        .flatten()
+        .ok_or_else(bad_cursor)
 }
 
 /// Encodes a (time, id) key.
@@ -91,6 +117,12 @@ pub fn encode_time_id(at: DateTime<Utc>, id: Uuid) -> String {
 
 fn decode_time_id(c: &str) -> Result<(DateTime<Utc>, Uuid)> {
     let (t, id) = c.split_once('_').ok_or_else(bad_cursor)?;
+    let well_formed = digits(t.strip_prefix('-').unwrap_or(t), 16)
+        && id.len() == 32
+        && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    if !well_formed {
+        return Err(bad_cursor());
+    }
     let micros: i64 = t.parse().map_err(|_| bad_cursor())?;
     let at = DateTime::from_timestamp_micros(micros).ok_or_else(bad_cursor)?;
     let id = Uuid::parse_str(id).map_err(|_| bad_cursor())?;
@@ -195,5 +227,54 @@ mod tests {
         let p = Page::of_all(items, &PageRequest::after("c", 10), |s| s.clone()).unwrap();
         assert_eq!(p.items, ["charlie", "delta", "echo"]);
         assert!(Page::of_all(vec![1], &PageRequest::first(0), |n| n.to_string()).is_err());
+    }
+
+    mod patterns {
+        use proptest::prelude::*;
+        use regex::Regex;
+
+        use super::super::*;
+
+        /// Strings near the cursors' shapes: digits, hex of both cases,
+        /// the separators, and now and then a whole real cursor.
+        fn near() -> impl Strategy<Value = String> {
+            prop_oneof![
+                "[0-9a-fA-F_{}:+ -]{0,40}",
+                "-?[0-9]{1,20}_[0-9a-fA-F]{30,34}",
+                "[0-9]{15,20}",
+                any::<u128>().prop_map(|n| Uuid::from_u128(n).to_string()),
+                any::<u128>().prop_map(|n| Uuid::from_u128(n).simple().to_string()),
+                any::<u128>().prop_map(|n| Uuid::from_u128(n).braced().to_string()),
+                (any::<i64>(), any::<u128>()).prop_map(|(t, n)| format!(
+                    "{}_{}",
+                    t / 1000,
+                    Uuid::from_u128(n).simple()
+                )),
+            ]
+        }
+
+        fn agree(pattern: &str, s: &str, decoded: bool) -> Result<(), TestCaseError> {
+            let said = Regex::new(pattern).unwrap().is_match(s);
+            prop_assert_eq!(said, decoded, "{} on {:?}", pattern, s);
+            Ok(())
+        }
+
+        proptest! {
+            #[test]
+            fn each_pattern_is_what_its_decoder_accepts(s in near()) {
+                let page = PageRequest::after(s.clone(), 10);
+                agree(ID_CURSOR_PATTERN, &s, page.after_id().is_ok())?;
+                agree(SEQ_CURSOR_PATTERN, &s, page.after_seq().is_ok())?;
+                agree(TIME_CURSOR_PATTERN, &s, page.after_time_id().is_ok())?;
+            }
+
+            #[test]
+            fn cursors_given_out_match_their_pattern(n in any::<u128>(), micros in -10_i64.pow(15)..10_i64.pow(16)) {
+                let id = Uuid::from_u128(n);
+                let at = DateTime::from_timestamp_micros(micros).unwrap();
+                prop_assert!(Regex::new(ID_CURSOR_PATTERN).unwrap().is_match(&id.to_string()));
+                prop_assert!(Regex::new(TIME_CURSOR_PATTERN).unwrap().is_match(&encode_time_id(at, id)));
+            }
+        }
     }
 }

@@ -71,6 +71,7 @@ pub struct HeartbeatRequest {
     pub policy_version: Option<u64>,
     /// The agent's software version.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::agent_version))]
     pub agent_version: Option<String>,
 }
 
@@ -129,6 +130,7 @@ pub struct StopSession {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActivityBatch {
     /// The events: all stored or none.
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub events: Vec<ActivityInput>,
 }
 
@@ -182,17 +184,22 @@ pub struct SyncStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewUser {
     /// Username.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::username))]
     pub username: String,
     /// Initial password.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::password))]
     pub password: String,
     /// Email.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::email))]
     pub email: Option<String>,
     /// Display name; the username if absent.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::display_name))]
     pub display_name: Option<String>,
     /// Role: ADMIN, MANAGER or EMPLOYEE (default EMPLOYEE).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::CompanyRole>))]
     pub role: Option<Role>,
 }
 
@@ -213,15 +220,19 @@ impl std::fmt::Debug for NewUser {
 pub struct UserChanges {
     /// New email.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::email))]
     pub email: Option<String>,
     /// New display name.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_display_name))]
     pub display_name: Option<String>,
     /// New role (not OWNER).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::schema::CompanyRole>))]
     pub role: Option<Role>,
     /// New password.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_password))]
     pub password: Option<String>,
 }
 
@@ -279,20 +290,25 @@ impl std::fmt::Debug for ProfileChanges {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CreateCompany {
     /// Name.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub name: String,
     /// Plan code (default FREE).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::optional_plan_code))]
     pub plan: Option<String>,
     /// IANA timezone (default UTC).
     #[serde(default)]
     pub timezone: Option<String>,
     /// Trial length in days, 1 to 365 (default 14); 0 starts ACTIVE.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 365))]
     pub trial_days: Option<u32>,
     /// Retention of tracking data in days (default 90).
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub retention_days: Option<u32>,
     /// The first ADMIN.
+    #[cfg_attr(feature = "openapi", schema(value_type = crate::schema::NewAdmin))]
     pub admin: NewUser,
 }
 
@@ -315,12 +331,17 @@ pub struct CompanyCreated {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChangePlan {
     /// Plan code.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::plan_code))]
     pub plan: String,
     /// End of the paid period; `None` for open-ended.
     #[serde(default)]
     pub expires_at: Option<DateTime<Utc>>,
     /// Amount charged in cents (default: the plan's monthly price).
     #[serde(default)]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(minimum = 0, maximum = 9223372036854775807_u64)
+    )]
     pub amount_cents: Option<u64>,
 }
 
@@ -440,6 +461,7 @@ pub struct AgentStatus {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTeam {
     /// Name, unique in the company.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::name))]
     pub name: String,
     /// Managers (MANAGER or ADMIN users).
     #[serde(default)]
@@ -456,6 +478,7 @@ pub struct NewTeam {
 pub struct TeamChanges {
     /// New name.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::new_name))]
     pub name: Option<String>,
     /// New managers.
     #[serde(default)]
@@ -471,9 +494,11 @@ pub struct TeamChanges {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewTask {
     /// Title.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::title))]
     pub title: String,
     /// Description.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::description))]
     pub description: Option<String>,
     /// Assignee.
     pub assignee_id: UserId,
@@ -489,6 +514,7 @@ pub struct NewTask {
 pub struct CompleteTask {
     /// What was done.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::task_note))]
     pub note: Option<String>,
 }
 
@@ -497,11 +523,13 @@ pub struct CompleteTask {
 #[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct NewCorrection {
-    /// Start of the span.
+    /// Start of the span: within the last 14 days.
     pub starts_at: DateTime<Utc>,
-    /// End of the span.
+    /// End of the span: after `starts_at`, at most 24 hours after it, and
+    /// not in the future.
     pub ends_at: DateTime<Utc>,
     /// Why.
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::reason))]
     pub reason: String,
 }
 
@@ -512,6 +540,7 @@ pub struct NewCorrection {
 pub struct Decision {
     /// A note for the requester.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::decision_note))]
     pub note: Option<String>,
 }
 
@@ -573,6 +602,7 @@ pub struct TaskQuery {
 pub struct SuspendCompany {
     /// Why, for the audit log.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(schema_with = crate::schema::suspend_reason))]
     pub reason: Option<String>,
 }
 
@@ -692,7 +722,8 @@ pub struct MyDayQuery {
 #[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
 #[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
 pub struct MonthQuery {
-    /// Year.
+    /// Year, 1 to 9999.
+    #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 9999))]
     pub year: i32,
     /// Month, 1 to 12.
     #[cfg_attr(feature = "openapi", param(minimum = 1, maximum = 12))]
@@ -710,7 +741,8 @@ pub struct MonthQuery {
 pub struct DateRangeQuery {
     /// First day.
     pub from: NaiveDate,
-    /// Last day.
+    /// Last day: not before `from`, and a span of at most 93 days (422
+    /// otherwise).
     pub to: NaiveDate,
     /// Only this user.
     #[serde(default)]
@@ -726,7 +758,9 @@ pub struct DateRangeQuery {
 pub struct DateSpanQuery {
     /// First day.
     pub from: NaiveDate,
-    /// Last day.
+    /// Last day: not before `from`, and a span of at most 93 days for
+    /// one's own export, 366 for usage numbers and the platform report
+    /// (422 otherwise).
     pub to: NaiveDate,
 }
 

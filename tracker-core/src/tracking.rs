@@ -272,17 +272,21 @@ pub struct ActivityInput {
     /// Start.
     pub started_at: DateTime<Utc>,
     /// Length in seconds, 1 to the limit (4 hours by default).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 14400))]
     pub duration_seconds: u32,
     /// Active or idle.
     pub kind: ActivityKind,
     /// Foreground application.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 256))]
     pub app: Option<String>,
     /// Window title.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 1024))]
     pub window_title: Option<String>,
     /// Browser URL.
     #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(max_length = 2048))]
     pub url: Option<String>,
 }
 

@@ -8,7 +8,7 @@ use tracker_core::protocol::{
     ActivityBatch, HeartbeatRequest, HeartbeatResponse, IngestReport, NoFilter, PolicyResponse,
     ScreenshotUpload, StartSession, StopSession, SyncStatus,
 };
-use tracker_core::{Page, PageRequest, Screenshot, Task, WorkSession, WorkSessionId};
+use tracker_core::{Page, Screenshot, Task, WorkSession, WorkSessionId};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -99,6 +99,10 @@ pub(crate) async fn policy(
 }
 
 /// `POST /agent/sessions`: opens a work session (replaying its id is harmless).
+///
+/// `started_at` is at most 14 days old and at most 5 minutes ahead of the
+/// server's clock (422 otherwise). An id another user of the company
+/// stored is a 409 conflict.
 #[utoipa::path(
     post,
     path = "/api/v1/agent/sessions",
@@ -114,6 +118,7 @@ pub(crate) async fn policy(
         UnsupportedMediaType,
         UnprocessableEntity,
         NotFound,
+        Conflict,
         Unauthorized,
         Forbidden,
         TooManyRequests,
@@ -134,6 +139,9 @@ pub(crate) async fn start_session(
 }
 
 /// `POST /agent/sessions/{id}/stop`: closes one of the agent's sessions.
+///
+/// `stopped_at` is not before the session's start and at most 5 minutes
+/// ahead of the server's clock (422 otherwise).
 #[utoipa::path(
     post,
     path = "/api/v1/agent/sessions/{id}/stop",
@@ -169,6 +177,12 @@ pub(crate) async fn stop_session(
 }
 
 /// `POST /agent/activity`: a batch, stored whole or refused whole.
+///
+/// Each event starts at most 14 days ago and ends at most 5 minutes ahead
+/// of the server's clock, and names only the agent's own sessions (422
+/// otherwise, naming the event). An event id another user of the company
+/// stored is a 409 conflict; the agent's own replays are counted as
+/// duplicates. The limits shown are the defaults of `IngestLimits`.
 #[utoipa::path(
     post,
     path = "/api/v1/agent/activity",
@@ -182,6 +196,7 @@ pub(crate) async fn stop_session(
         PayloadTooLarge,
         UnsupportedMediaType,
         UnprocessableEntity,
+        Conflict,
         Unauthorized,
         Forbidden,
         TooManyRequests,
@@ -204,7 +219,7 @@ pub(crate) async fn activity(
     operation_id = "agent_tasks",
     tag = "agent",
     security(("bearer" = [], "company_key" = [])),
-    params(PageRequest),
+    params(crate::routes::paging::IdPage),
     responses(
         (status = 200, description = "The agent user's open tasks, a page.", body = Page<Task>),
         BadRequest,

@@ -5,7 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use tracker_core::notify::{Alert, AlertSettingsUpdate, AlertSettingsView};
 use tracker_core::protocol::AlertQuery;
-use tracker_core::{AlertDetail, AlertId, Page, PageRequest};
+use tracker_core::{AlertDetail, AlertId, Page};
 
 use super::Id;
 use crate::AppState;
@@ -25,12 +25,13 @@ type ApiResult<T> = Result<Json<T>, ApiError>;
     operation_id = "company_alerts",
     tag = "company",
     security(("bearer" = [])),
-    params(PageRequest, AlertQuery),
+    params(crate::routes::paging::IdPage, AlertQuery),
     responses(
         (status = 200, description = "Alerts (no-sync, agent offline, high idle), a page.", body = Page<Alert>),
         BadRequest,
         Unauthorized,
         Forbidden,
+        UnprocessableEntity,
         TooManyRequests,
     )
 )]

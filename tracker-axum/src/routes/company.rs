@@ -84,7 +84,7 @@ pub(crate) async fn update_policy(
     operation_id = "company_employees",
     tag = "company",
     security(("bearer" = [])),
-    params(PageRequest, UserQuery),
+    params(crate::routes::paging::IdPage, UserQuery),
     responses(
         (status = 200, description = "The users the caller sees, a page.", body = Page<User>),
         BadRequest,
@@ -159,7 +159,8 @@ pub(crate) async fn employee(
     Ok(Json(s.tracker.get_user(&p, id).await?))
 }
 
-/// `PATCH /company/employees/{id}` (ADMIN): changes the fields sent.
+/// `PATCH /company/employees/{id}` (ADMIN): changes the fields sent. An
+/// ADMIN changing its own role is a 409 conflict.
 #[utoipa::path(
     patch,
     path = "/api/v1/company/employees/{id}",
@@ -175,6 +176,7 @@ pub(crate) async fn employee(
         UnsupportedMediaType,
         UnprocessableEntity,
         NotFound,
+        Conflict,
         Unauthorized,
         Forbidden,
         TooManyRequests,
@@ -383,13 +385,14 @@ pub(crate) async fn agents(
     operation_id = "company_sessions",
     tag = "company",
     security(("bearer" = [])),
-    params(PageRequest, TrackingQuery),
+    params(crate::routes::paging::TimePage, TrackingQuery),
     responses(
         (status = 200, description = "Work sessions, a page.", body = Page<WorkSession>),
         BadRequest,
         UnprocessableEntity,
         Unauthorized,
         Forbidden,
+        NotFound,
         TooManyRequests,
     )
 )]
@@ -408,13 +411,14 @@ pub(crate) async fn sessions(
     operation_id = "company_activity",
     tag = "company",
     security(("bearer" = [])),
-    params(PageRequest, TrackingQuery),
+    params(crate::routes::paging::TimePage, TrackingQuery),
     responses(
         (status = 200, description = "Activity events, a page.", body = Page<ActivityEvent>),
         BadRequest,
         UnprocessableEntity,
         Unauthorized,
         Forbidden,
+        NotFound,
         TooManyRequests,
     )
 )]
@@ -433,13 +437,14 @@ pub(crate) async fn activity(
     operation_id = "company_screenshots",
     tag = "company",
     security(("bearer" = [])),
-    params(PageRequest, TrackingQuery),
+    params(crate::routes::paging::TimePage, TrackingQuery),
     responses(
         (status = 200, description = "Screenshot metadata, a page.", body = Page<Screenshot>),
         BadRequest,
         UnprocessableEntity,
         Unauthorized,
         Forbidden,
+        NotFound,
         TooManyRequests,
     )
 )]
@@ -655,13 +660,14 @@ pub(crate) async fn timesheet(
     operation_id = "company_tasks",
     tag = "company",
     security(("bearer" = [])),
-    params(PageRequest, TaskQuery),
+    params(crate::routes::paging::IdPage, TaskQuery),
     responses(
         (status = 200, description = "The tasks the caller sees, a page.", body = Page<Task>),
         BadRequest,
         UnprocessableEntity,
         Unauthorized,
         Forbidden,
+        NotFound,
         TooManyRequests,
     )
 )]
@@ -711,13 +717,14 @@ pub(crate) async fn create_task(
     operation_id = "company_corrections",
     tag = "company",
     security(("bearer" = [])),
-    params(PageRequest, CorrectionQuery),
+    params(crate::routes::paging::IdPage, CorrectionQuery),
     responses(
         (status = 200, description = "Correction requests, a page.", body = Page<CorrectionRequest>),
         BadRequest,
         UnprocessableEntity,
         Unauthorized,
         Forbidden,
+        NotFound,
         TooManyRequests,
     )
 )]
@@ -802,7 +809,7 @@ pub(crate) async fn reject_correction(
     operation_id = "company_audit",
     tag = "company",
     security(("bearer" = [])),
-    params(PageRequest, AuditQuery),
+    params(crate::routes::paging::SeqPage, AuditQuery),
     responses(
         (status = 200, description = "The company's audit events, a page.", body = Page<AuditEvent>),
         BadRequest,

@@ -9,7 +9,7 @@ use tracker_core::protocol::{
     PolicyResponse,
 };
 use tracker_core::report::timesheet_csv;
-use tracker_core::{CorrectionRequest, Page, PageRequest, Task, TaskId, User, WorkSession};
+use tracker_core::{CorrectionRequest, Page, Task, TaskId, User, WorkSession};
 
 use super::{Id, csv_response};
 use crate::AppState;
@@ -73,7 +73,7 @@ pub(crate) async fn day(
     operation_id = "me_sessions",
     tag = "me",
     security(("bearer" = [])),
-    params(PageRequest, NoFilter),
+    params(crate::routes::paging::TimePage, NoFilter),
     responses(
         (status = 200, description = "The caller's work sessions, a page.", body = Page<WorkSession>),
         BadRequest,
@@ -98,7 +98,7 @@ pub(crate) async fn sessions(
     operation_id = "me_tasks",
     tag = "me",
     security(("bearer" = [])),
-    params(PageRequest, MyTasksQuery),
+    params(crate::routes::paging::IdPage, MyTasksQuery),
     responses(
         (status = 200, description = "The caller's tasks, a page.", body = Page<Task>),
         BadRequest,

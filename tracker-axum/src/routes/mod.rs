@@ -7,6 +7,7 @@ pub(crate) mod company;
 pub(crate) mod me;
 pub(crate) mod ops;
 pub(crate) mod owner;
+pub(crate) mod paging;
 
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;

@@ -60,7 +60,7 @@ pub(crate) async fn create_company(
     operation_id = "owner_companies",
     tag = "owner",
     security(("bearer" = [])),
-    params(PageRequest, NoFilter),
+    params(crate::routes::paging::IdPage, NoFilter),
     responses(
         (status = 200, description = "Companies with their numbers, a page.", body = Page<CompanySummary>),
         BadRequest,
@@ -304,7 +304,7 @@ pub(crate) async fn no_sync(
     operation_id = "owner_audit",
     tag = "owner",
     security(("bearer" = [])),
-    params(PageRequest, AuditQuery),
+    params(crate::routes::paging::SeqPage, AuditQuery),
     responses(
         (status = 200, description = "Platform audit events, a page.", body = Page<AuditEvent>),
         BadRequest,

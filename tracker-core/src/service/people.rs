@@ -113,7 +113,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let (company, old) = self.managed_user(p, id).await?;
         let mut v = Validator::new();
         if let Some(email) = &changes.email {
-            crate::identity::validate_email(&mut v, "email", email.trim());
+            crate::identity::validate_email(&mut v, "email", email);
         }
         if let Some(name) = &changes.display_name {
             v.text("display_name", name, 1, 200);
@@ -121,14 +121,20 @@ impl<S: Store + ?Sized> Tracker<S> {
         if let Some(pw) = &changes.password {
             crate::identity::validate_password(&mut v, "password", pw);
         }
-        match changes.role {
-            Some(Role::Owner) => v.push("role", "must be ADMIN, MANAGER or EMPLOYEE"),
-            Some(r) if id == p.user_id() && r != old.role => {
-                v.push("role", "an admin cannot change its own role")
-            }
-            _ => {}
+        if changes.role == Some(Role::Owner) {
+            v.push("role", "must be ADMIN, MANAGER or EMPLOYEE");
         }
         v.finish()?;
+        // A well-formed change refused for who is asking: a conflict with
+        // the state (the caller is that admin), not a bad field.
+        if changes
+            .role
+            .is_some_and(|r| id == p.user_id() && r != old.role)
+        {
+            return Err(Error::InvalidState {
+                message: "an admin cannot change its own role".into(),
+            });
+        }
         let mut user = old.clone();
         if let Some(email) = &changes.email {
             user.email = Some(email.trim().to_owned());
@@ -475,7 +481,7 @@ pub(super) fn validate_new_user(v: &mut Validator, prefix: &str, new: &NewUser) 
     validate_username(v, &format!("{prefix}username"), &new.username);
     validate_password(v, &format!("{prefix}password"), &new.password);
     if let Some(email) = &new.email {
-        crate::identity::validate_email(v, &format!("{prefix}email"), email.trim());
+        crate::identity::validate_email(v, &format!("{prefix}email"), email);
     }
     if let Some(name) = &new.display_name {
         v.max_len(&format!("{prefix}display_name"), name, 200);

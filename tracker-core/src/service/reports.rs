@@ -83,9 +83,11 @@ impl<S: Store + ?Sized> Tracker<S> {
         month: u32,
         user: Option<UserId>,
     ) -> Result<MonthGrid> {
-        let (from, to) = report::month_bounds(year, month).ok_or_else(|| {
-            Error::invalid("month", "must be a month from 1 to 12 of a valid year")
-        })?;
+        if !(1..=9999).contains(&year) {
+            return Err(Error::invalid("year", "must be from 1 to 9999"));
+        }
+        let (from, to) = report::month_bounds(year, month)
+            .ok_or_else(|| Error::invalid("month", "must be a month from 1 to 12"))?;
         let (_, users) = self.report_users(p, user).await?;
         let company = Self::company_of(p, Action::ReadTracking)?;
         let cells = self.grid(company, &users, from, to).await?;

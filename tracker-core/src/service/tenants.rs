@@ -277,6 +277,13 @@ impl<S: Store + ?Sized> Tracker<S> {
         if req.expires_at.is_some_and(|e| e <= now) {
             return Err(Error::invalid("expires_at", "must be in the future"));
         }
+        // Stores keep amounts as signed 64-bit integers.
+        if req.amount_cents.is_some_and(|a| a > i64::MAX as u64) {
+            return Err(Error::invalid(
+                "amount_cents",
+                format!("must be at most {}", i64::MAX),
+            ));
+        }
         let plan = self
             .store
             .tenants()
