@@ -33,9 +33,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use common::{Auth, Error, Http};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use common::{AgentCreds, Error, Http};
 
 /// The load generator of tracker.
 #[derive(Debug, Parser, Clone)]
@@ -76,13 +74,6 @@ struct Args {
     /// phases (for profiling the server under one load).
     #[arg(long, value_enum)]
     only: Option<Kind>,
-}
-
-/// One agent's credentials.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct AgentCreds {
-    token: String,
-    key: String,
 }
 
 /// Latencies of one route in one phase.
@@ -287,103 +278,6 @@ async fn paced(load: &Arc<Load>, kind: Kind, rate: f64, connections: usize, secs
     gather(workers).await
 }
 
-/// Makes the companies and agents, or reads them from the cache.
-async fn agents(args: &Args) -> Result<Vec<AgentCreds>, Error> {
-    if let Ok(bytes) = std::fs::read(&args.cache) {
-        let cached: Vec<AgentCreds> = serde_json::from_slice(&bytes)?;
-        let mut http = Http::new(&args.server)?;
-        let probe = cached.first().map(|a| Auth {
-            token: Some(a.token.clone()),
-            key: Some(a.key.clone()),
-        });
-        if let Some(auth) = probe
-            && cached.len() >= args.agents
-            && http
-                .json("GET", "/api/v1/agent/sync-status", &auth, None)
-                .await?
-                .status
-                == 200
-        {
-            println!("{} agents from {}", cached.len(), args.cache.display());
-            return Ok(cached.into_iter().take(args.agents).collect());
-        }
-    }
-    let mut http = Http::new(&args.server)?;
-    let owner = common::login(&mut http, None, &args.owner_username, &args.owner_password).await?;
-    let run = uuid::Uuid::now_v7().simple().to_string();
-    let mut all = Vec::new();
-    // An ENTERPRISE company has 1,000 seats, its admin takes one.
-    for (c, chunk) in (0..args.agents).collect::<Vec<_>>().chunks(900).enumerate() {
-        let created = http
-            .json(
-                "POST",
-                "/api/v1/owner/companies",
-                &owner,
-                Some(&json!({
-                    "name": format!("loadgen {run} #{c}"),
-                    "plan": "ENTERPRISE",
-                    "trial_days": 0,
-                    "admin": { "username": "admin", "password": "loadgen-admin-password" },
-                })),
-            )
-            .await?;
-        if created.status != 201 {
-            return Err(created.error("company").into());
-        }
-        let key = created.json()["company_key"]
-            .as_str()
-            .ok_or("no company key")?
-            .to_owned();
-        let admin = common::login(&mut http, Some(&key), "admin", "loadgen-admin-password").await?;
-        let admin = Auth { key: None, ..admin };
-        // Password hashing dominates: many at once.
-        let made: Vec<_> = chunk
-            .chunks(chunk.len().div_ceil(8).max(1))
-            .map(|part| {
-                let (server, key, admin, part) = (
-                    args.server.clone(),
-                    key.clone(),
-                    admin.clone(),
-                    part.to_vec(),
-                );
-                tokio::spawn(async move {
-                    let mut http = Http::new(&server)?;
-                    let mut creds = Vec::new();
-                    for i in part {
-                        let username = format!("agent{i}");
-                        let body =
-                            json!({ "username": username, "password": "loadgen-agent-password" });
-                        let r = http
-                            .json("POST", "/api/v1/company/employees", &admin, Some(&body))
-                            .await?;
-                        if r.status != 201 {
-                            return Err::<_, Error>(r.error("employee").into());
-                        }
-                        let auth = common::login(
-                            &mut http,
-                            Some(&key),
-                            &username,
-                            "loadgen-agent-password",
-                        )
-                        .await?;
-                        creds.push(AgentCreds {
-                            token: auth.token.unwrap_or_default(),
-                            key: key.clone(),
-                        });
-                    }
-                    Ok(creds)
-                })
-            })
-            .collect();
-        for m in made {
-            all.extend(m.await??);
-        }
-        println!("company #{c}: {} agents", all.len());
-    }
-    std::fs::write(&args.cache, serde_json::to_vec(&all)?)?;
-    Ok(all)
-}
-
 fn print(lines: &[Line]) {
     println!(
         "{:<34} {:<22} {:>9} {:>10} {:>8} {:>8} {:>7} {:>11}",
@@ -400,7 +294,14 @@ fn print(lines: &[Line]) {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     let args = Args::parse();
-    let agents = agents(&args).await?;
+    let agents = common::agents(
+        &args.server,
+        &args.owner_username,
+        &args.owner_password,
+        args.agents,
+        &args.cache,
+    )
+    .await?;
     // Timelines start 13 days back (the server takes 14) at a point of
     // this run's own, so runs on the same agents rarely overlap.
     let base = Utc::now().timestamp() as u64 - 13 * 86_400;

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
-use serde_json::Value;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 use tokio::net::TcpStream;
 
 /// A response, read whole.
@@ -161,4 +162,111 @@ pub async fn login(
         token: reply.json()["token"].as_str().map(str::to_owned),
         key: key.map(str::to_owned),
     })
+}
+
+/// The password of the companies' ADMIN `admin` that [`agents`] makes.
+pub const ADMIN_PASSWORD: &str = "loadgen-admin-password";
+
+/// One agent's credentials.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AgentCreds {
+    pub token: String,
+    pub key: String,
+}
+
+/// Makes companies on the ENTERPRISE plan (an ADMIN `admin` with
+/// [`ADMIN_PASSWORD`]) with `count` agents in all, each a user with a
+/// token of its own, or reads them from `cache` when they still work.
+pub async fn agents(
+    server: &str,
+    owner_username: &str,
+    owner_password: &str,
+    count: usize,
+    cache: &std::path::Path,
+) -> Result<Vec<AgentCreds>, Error> {
+    if let Ok(bytes) = std::fs::read(cache) {
+        let cached: Vec<AgentCreds> = serde_json::from_slice(&bytes)?;
+        let mut http = Http::new(server)?;
+        let probe = cached.first().map(|a| Auth {
+            token: Some(a.token.clone()),
+            key: Some(a.key.clone()),
+        });
+        if let Some(auth) = probe
+            && cached.len() >= count
+            && http
+                .json("GET", "/api/v1/agent/sync-status", &auth, None)
+                .await?
+                .status
+                == 200
+        {
+            println!("{} agents from {}", cached.len(), cache.display());
+            return Ok(cached.into_iter().take(count).collect());
+        }
+    }
+    let mut http = Http::new(server)?;
+    let owner = login(&mut http, None, owner_username, owner_password).await?;
+    let run = uuid::Uuid::now_v7().simple().to_string();
+    let mut all = Vec::new();
+    // An ENTERPRISE company has 1,000 seats, its admin takes one.
+    for (c, chunk) in (0..count).collect::<Vec<_>>().chunks(900).enumerate() {
+        let created = http
+            .json(
+                "POST",
+                "/api/v1/owner/companies",
+                &owner,
+                Some(&json!({
+                    "name": format!("loadgen {run} #{c}"),
+                    "plan": "ENTERPRISE",
+                    "trial_days": 0,
+                    "admin": { "username": "admin", "password": ADMIN_PASSWORD },
+                })),
+            )
+            .await?;
+        if created.status != 201 {
+            return Err(created.error("company").into());
+        }
+        let key = created.json()["company_key"]
+            .as_str()
+            .ok_or("no company key")?
+            .to_owned();
+        let admin = login(&mut http, Some(&key), "admin", ADMIN_PASSWORD).await?;
+        let admin = Auth { key: None, ..admin };
+        // Password hashing dominates: many at once.
+        let made: Vec<_> = chunk
+            .chunks(chunk.len().div_ceil(8).max(1))
+            .map(|part| {
+                let (server, key, admin, part) =
+                    (server.to_owned(), key.clone(), admin.clone(), part.to_vec());
+                tokio::spawn(async move {
+                    let mut http = Http::new(&server)?;
+                    let mut creds = Vec::new();
+                    for i in part {
+                        let username = format!("agent{i}");
+                        let body =
+                            json!({ "username": username, "password": "loadgen-agent-password" });
+                        let r = http
+                            .json("POST", "/api/v1/company/employees", &admin, Some(&body))
+                            .await?;
+                        if r.status != 201 {
+                            return Err::<_, Error>(r.error("employee").into());
+                        }
+                        let auth =
+                            login(&mut http, Some(&key), &username, "loadgen-agent-password")
+                                .await?;
+                        creds.push(AgentCreds {
+                            token: auth.token.unwrap_or_default(),
+                            key: key.clone(),
+                        });
+                    }
+                    Ok(creds)
+                })
+            })
+            .collect();
+        for m in made {
+            all.extend(m.await??);
+        }
+        println!("company #{c}: {} agents", all.len());
+    }
+    std::fs::write(cache, serde_json::to_vec(&all)?)?;
+    Ok(all)
 }
