@@ -40,7 +40,8 @@ use tracker::protocol::{
     CreateCompany, HeartbeatRequest, HeartbeatResponse, LoginRequest, NewTeam, NewUser,
 };
 use tracker::store::Store;
-use tracker::{CompanyStatus, FsBlobStore, Identity, Principal, Role, Tracker};
+use tracker::tracking::IngestLimits;
+use tracker::{CompanyStatus, FsBlobStore, Identity, Principal, Role, Tracker, TrackerConfig};
 use tracker_axum::{HttpConfig, RateLimit};
 use tracker_console::ConsoleConfig;
 use tracker_jobs::scheduler::{JobBoard, JobSchedule, spawn_jobs};
@@ -129,6 +130,10 @@ struct Args {
     /// again within 5 minutes, and a stop writes them.
     #[arg(long, env = "TRACKER_HEARTBEAT_DELAY_MS", default_value_t = 50)]
     heartbeat_delay_ms: u64,
+    /// Oldest activity accepted, in days: an agent's offline queue must be
+    /// sent within it.
+    #[arg(long, env = "TRACKER_MAX_EVENT_AGE_DAYS", default_value_t = 14)]
+    max_event_age_days: u32,
     /// Serve `POST /bench/baseline`: parses a heartbeat and answers 200
     /// without authentication or storage, for the load generator.
     #[arg(long)]
@@ -341,6 +346,13 @@ async fn main() -> Result<(), Error> {
     })?;
     let tracker = Arc::new(
         Tracker::builder_shared(store)
+            .config(TrackerConfig {
+                ingest: IngestLimits {
+                    max_age: chrono::Duration::days(i64::from(args.max_event_age_days)),
+                    ..IngestLimits::default()
+                },
+                ..TrackerConfig::default()
+            })
             .blobs(blobs)
             .notifier(Arc::new(notifier))
             .build(),
