@@ -27,6 +27,9 @@ use crate::error::db;
 use crate::rows::{event_users, mark_usage, storage};
 use crate::sql::{Query, exec, one, time_page};
 
+/// Batches of at most this many events are written as small jobs.
+const SMALL_BATCH: usize = 16;
+
 /// Up to `take` events of `users` in (started_at, id) order after `after`,
 /// within the filter's time bounds: one cursor per user on the per-user
 /// index, merged lazily, so a page reads about `take` rows plus one per
@@ -172,12 +175,18 @@ impl TrackingStore for SqliteStore {
 
     async fn insert_activity(&self, batch: &EventBatch) -> Result<IngestCount> {
         let batch = batch.clone();
-        let (count, batch) = self
-            .engine
-            .write_heavy(move |c| {
-                crate::rollup::ingest(c, batch.company(), batch.events()).map(|n| (n, batch))
-            })
-            .await?;
+        let small = batch.events().len() <= SMALL_BATCH;
+        let job = move |c: &Connection| {
+            crate::rollup::ingest(c, batch.company(), batch.events()).map(|n| (n, batch))
+        };
+        // A few events take microseconds: they share a commit with other
+        // small writes, as heartbeats do. Only a large batch is a heavy
+        // job, of which a commit holds at most one.
+        let (count, batch) = if small {
+            self.engine.write_tracking(job, |_| ()).await?
+        } else {
+            self.engine.write_heavy(job).await?
+        };
         // Freed here rather than on the writer thread, which all writes share.
         drop(batch);
         Ok(count)
