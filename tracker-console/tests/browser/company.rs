@@ -269,14 +269,21 @@ async fn an_admin_runs_the_company_and_a_manager_sees_only_its_team() {
     assert!(audit.contains("every link holds") && audit.contains("correction_decided"));
     cam.take(&c, "audit").await;
 
-    // The gallery's thumbnails load as pictures.
+    // The gallery's thumbnails load as pictures: the first view draws
+    // one, which takes a moment in a debug build, so wait for it.
     c.goto(&format!("{base}/company/screenshots"))
         .await
         .unwrap();
     let loaded = c
-        .execute(
-            "const img = document.querySelector('ul.gallery img');
-             return img && img.complete && img.naturalWidth > 0;",
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             const img = document.querySelector('ul.gallery img');
+             if (!img) { done('no picture'); }
+             else if (img.complete) { done(img.naturalWidth > 0); }
+             else {
+                 img.addEventListener('load', () => done(img.naturalWidth > 0));
+                 img.addEventListener('error', () => done('failed to load'));
+             }",
             vec![],
         )
         .await

@@ -558,6 +558,9 @@ async fn an_employee_sees_its_day_completes_a_task_and_asks_for_a_correction() {
     cam.take(&c, "task-done").await;
 
     c.goto(&format!("{base}/me/corrections")).await.unwrap();
+    // Yesterday's morning: today's may still be ahead of the clock.
+    let yesterday = Utc::now().date_naive() - chrono::Duration::days(1);
+    set_value(&c, "date", &yesterday.to_string()).await;
     set_value(&c, "from", "09:00").await;
     set_value(&c, "to", "10:30").await;
     fill(&c, "reason", "Client meeting away from the desk").await;
