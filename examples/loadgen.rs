@@ -22,6 +22,12 @@
 //!    connections while heartbeats run at a tenth of their rate from
 //!    phase 2. Events per second count what the server stored
 //!    (`inserted`, deduplicated by client id).
+//!
+//! Batches are shaped like real agents' by default: ids minted when each
+//! event is recorded, interleaving across agents, some batches resending
+//! the tail of the one before, a mix of apps, titles and URLs
+//! (`examples/common/workload.rs`). `--in-order` sends the older, kinder
+//! workload whose ids arrive in order.
 
 mod common;
 
@@ -33,6 +39,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use clap::Parser;
+use common::workload::{Mix, Recorder, bodies};
 use common::{AgentCreds, Error, Http};
 
 /// The load generator of tracker.
@@ -70,6 +77,12 @@ struct Args {
     /// `--seconds` each.
     #[arg(long, default_value_t = 5)]
     rounds: usize,
+    /// Batches of the old, kinder workload: one app, title and URL, ids
+    /// minted as the batch is written (so they arrive in order) and no
+    /// resends. By default batches are shaped like real agents' (see
+    /// `examples/common/workload.rs`).
+    #[arg(long)]
+    in_order: bool,
     /// Run one kind of request alone for `--seconds` instead of the five
     /// phases (for profiling the server under one load).
     #[arg(long, value_enum)]
@@ -134,6 +147,9 @@ struct Load {
     batch_size: usize,
     /// Each agent's activity timeline moves forward, batch after batch.
     cursor: Vec<AtomicU64>,
+    /// Each agent's recorder, for the default workload.
+    recorders: Vec<std::sync::Mutex<Recorder>>,
+    in_order: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -151,8 +167,14 @@ impl Load {
         (self.next.fetch_add(1, Ordering::Relaxed) % self.agents.len() as u64) as usize
     }
 
-    /// A batch of this agent's next events, written directly as JSON.
+    /// A batch of this agent's next events, as JSON.
     fn batch(&self, agent: usize) -> Bytes {
+        if !self.in_order {
+            let mut recorder = self.recorders[agent]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            return bodies(&recorder.batch(self.batch_size)).0;
+        }
         use std::fmt::Write;
         let n = self.batch_size as u64;
         let start = self.cursor[agent].fetch_add(n * 2, Ordering::Relaxed);
@@ -313,6 +335,16 @@ async fn main() -> Result<(), Error> {
         cursor: (0..agents.len())
             .map(|_| AtomicU64::new(base + spread))
             .collect(),
+        recorders: (0..agents.len())
+            .map(|i| {
+                std::sync::Mutex::new(Recorder {
+                    mix: Mix(i as u64 ^ spread),
+                    clock: DateTime::from_timestamp((base + spread) as i64, 0).unwrap_or_default(),
+                    last: Vec::new(),
+                })
+            })
+            .collect(),
+        in_order: args.in_order,
         agents,
     });
     let secs = args.seconds as f64;
