@@ -39,7 +39,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use clap::Parser;
-use common::workload::{Mix, Recorder, bodies};
+use common::workload::{Mix, Recorder, tracker_body};
 use common::{AgentCreds, Error, Http};
 
 /// The load generator of tracker.
@@ -173,7 +173,7 @@ impl Load {
             let mut recorder = self.recorders[agent]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            return bodies(&recorder.batch(self.batch_size)).0;
+            return tracker_body(&recorder.batch(self.batch_size));
         }
         use std::fmt::Write;
         let n = self.batch_size as u64;

@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use chrono::{NaiveDate, Utc};
 use clap::Parser;
-use common::workload::{Event, Mix, Recorder, bodies};
+use common::workload::{Event, Mix, Recorder, aw_body, tracker_body};
 use common::{AgentCreds, Auth, Error, Http};
 use serde_json::json;
 
@@ -143,10 +143,10 @@ impl Run {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         let events = recorders[side as usize].batch(n);
-        let (ours, theirs) = bodies(&events);
+        // Only the body this side is sent: the driver shares the cores.
         let body = match side {
-            Side::Tracker => ours,
-            Side::Aw => theirs,
+            Side::Tracker => tracker_body(&events),
+            Side::Aw => aw_body(&events),
         };
         (body, events.len() as u64)
     }
@@ -289,7 +289,7 @@ async fn load_heavy(run: &Arc<Run>) -> Result<(NaiveDate, NaiveDate), Error> {
     let mut ours = Http::new(&run.args.tracker)?;
     let mut theirs = Http::new(&run.args.aw)?;
     for chunk in events.chunks(1_000) {
-        let (a, b) = bodies(chunk);
+        let (a, b) = (tracker_body(chunk), aw_body(chunk));
         let r = ours
             .send(
                 "POST",

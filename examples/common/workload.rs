@@ -71,6 +71,7 @@ const SITES: [&str; 12] = [
 ];
 
 /// One recorded event, as both servers get it.
+#[derive(Clone)]
 pub struct Event {
     pub id: uuid::Uuid,
     pub at: DateTime<Utc>,
@@ -172,34 +173,30 @@ impl Recorder {
             fresh.push(Event::new(&mut self.mix, self.clock, seconds));
             self.clock += chrono::Duration::seconds(i64::from(seconds));
         }
-        let copy = |e: &Event| Event {
-            id: e.id,
-            at: e.at,
-            seconds: e.seconds,
-            app: e.app,
-            title: e.title.clone(),
-            url: e.url.clone(),
-        };
-        self.last = fresh.iter().map(copy).collect();
+        self.last = fresh.clone();
         resend.into_iter().chain(fresh).collect()
     }
 }
 
-/// The bodies of one batch for each server.
-pub fn bodies(events: &[Event]) -> (Bytes, Bytes) {
-    let mut ours = String::with_capacity(events.len() * 220);
-    ours.push_str(r#"{"events":["#);
-    let mut theirs = String::with_capacity(events.len() * 180);
-    theirs.push('[');
+/// A batch as our agent protocol uploads it: `{"events":[…]}`.
+pub fn tracker_body(events: &[Event]) -> Bytes {
+    json_list(events, r#"{"events":["#, "]}", Event::tracker_json)
+}
+
+/// A batch as aw-server-rust takes it: an array of events.
+pub fn aw_body(events: &[Event]) -> Bytes {
+    json_list(events, "[", "]", Event::aw_json)
+}
+
+fn json_list(events: &[Event], open: &str, close: &str, write: fn(&Event, &mut String)) -> Bytes {
+    let mut out = String::with_capacity(events.len() * 220);
+    out.push_str(open);
     for (i, e) in events.iter().enumerate() {
         if i > 0 {
-            ours.push(',');
-            theirs.push(',');
+            out.push(',');
         }
-        e.tracker_json(&mut ours);
-        e.aw_json(&mut theirs);
+        write(e, &mut out);
     }
-    ours.push_str("]}");
-    theirs.push(']');
-    (Bytes::from(ours), Bytes::from(theirs))
+    out.push_str(close);
+    Bytes::from(out)
 }
