@@ -319,14 +319,10 @@ async fn an_admin_runs_the_company_and_a_manager_sees_only_its_team() {
         ("/company/alerts/settings", "alert-settings-phone"),
     ] {
         c.goto(&format!("{base}{path}")).await.unwrap();
-        let overflow = c
-            .execute(
-                "return document.documentElement.scrollWidth > window.innerWidth;",
-                vec![],
-            )
-            .await
-            .unwrap();
-        assert_eq!(overflow, json!(false), "{path} scrolls sideways at 390 px");
+        assert!(
+            !crate::scrolls_sideways(&c).await,
+            "{path} scrolls sideways at 390 px"
+        );
         cam.take(&c, name).await;
     }
     c.set_window_size(1280, 800).await.unwrap();
