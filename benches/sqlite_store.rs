@@ -25,9 +25,11 @@ fn open() -> (SqliteStore, tempfile::TempDir) {
     (store, dir)
 }
 
-/// A second database with the same schema, written with plain rusqlite.
+/// A second database with the same schema, written with plain rusqlite:
+/// the events' rows only, their owner and strings' keys known in memory.
 struct Raw {
     conn: rusqlite::Connection,
+    texts: std::collections::HashMap<String, i64>,
     _dir: tempfile::TempDir,
 }
 
@@ -38,31 +40,50 @@ fn raw() -> Raw {
     let conn = rusqlite::Connection::open(&path).expect("open raw");
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
-    conn.pragma_update(None, "cache_size", -64 * 1024).unwrap();
-    Raw { conn, _dir: dir }
+    conn.pragma_update(None, "cache_size", -8 * 1024).unwrap();
+    Raw {
+        conn,
+        texts: std::collections::HashMap::new(),
+        _dir: dir,
+    }
 }
 
 fn raw_insert(raw: &mut Raw, events: &[ActivityEvent]) {
     let tx = raw.conn.transaction().unwrap();
     {
+        let mut text = |s: &Option<String>| -> Option<i64> {
+            let s = s.as_ref()?;
+            let next = raw.texts.len() as i64 + 1;
+            let key = *raw.texts.entry(s.clone()).or_insert(next);
+            if key == next {
+                tx.execute(
+                    "INSERT INTO activity_texts (key, company_id, text) VALUES (?1, ?2, ?3)",
+                    rusqlite::params![key, events[0].company_id.0.as_bytes().as_slice(), s],
+                )
+                .unwrap();
+            }
+            Some(key)
+        };
         let mut stmt = tx
             .prepare_cached(
-                "INSERT INTO activity_events (company_id, id, user_id, session_id, started_at, duration_seconds, kind, app, window_title, url)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO activity (owner, started_at, id, duration_seconds, idle, app, window_title, url, session_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             )
             .unwrap();
         for e in events {
+            // One owner per user: the user's first id byte is enough here.
+            let owner =
+                i64::from(e.user_id.0.as_bytes()[0]) << 8 | i64::from(e.user_id.0.as_bytes()[1]);
             stmt.execute(rusqlite::params![
-                e.company_id.0.as_bytes().as_slice(),
-                e.id.0.as_bytes().as_slice(),
-                e.user_id.0.as_bytes().as_slice(),
-                e.session_id.map(|s| s.0.as_bytes().to_vec()),
+                owner,
                 e.started_at.timestamp_micros(),
+                e.id.0.as_bytes().as_slice(),
                 e.duration_seconds,
-                e.kind.as_str(),
-                e.app,
-                e.window_title,
-                e.url
+                e.kind == ActivityKind::Idle,
+                text(&e.app),
+                text(&e.window_title),
+                text(&e.url),
+                e.session_id.map(|s| s.0.as_bytes().to_vec()),
             ])
             .unwrap();
         }

@@ -334,7 +334,13 @@ pub fn usage_by<'a>(
             *acc.entry(key).or_default() += t - s;
         }
     }
-    let mut out: Vec<UsageEntry> = acc
+    usage_entries(acc)
+}
+
+/// Usage entries, largest first, from active microseconds per name (as
+/// [`usage_by`] adds them up, or a store's per-day sums).
+pub fn usage_entries(micros: impl IntoIterator<Item = (String, i64)>) -> Vec<UsageEntry> {
+    let mut out: Vec<UsageEntry> = micros
         .into_iter()
         .map(|(name, us)| UsageEntry {
             name,

@@ -151,6 +151,15 @@ decoders!(
     purge_progress -> PurgeProgress,
 );
 
+pub(crate) fn usage_sum(r: &Row<'_>) -> R<tracker_core::store::UsageSum> {
+    let c = Cols(r);
+    Ok(tracker_core::store::UsageSum {
+        user_id: UserId(c.uuid("user_id")?),
+        name: c.text("name")?,
+        active_micros: c.int("active_micros")?,
+    })
+}
+
 pub(crate) fn rollup(r: &Row<'_>) -> R<tracker_core::store::DayRollup> {
     let c = Cols(r);
     Ok(tracker_core::store::DayRollup {

@@ -131,9 +131,15 @@
 //! `rusqlite_migration` (forward only). A database written by a newer
 //! version is refused with [`SqliteError::SchemaTooNew`]. Every tenant table
 //! leads its key with `company_id`; audit rows cannot be updated or deleted
-//! (triggers abort the statement). Besides the tables of the ports' records
-//! the schema keeps `activity_daily` (per-user day rollups, so reports do
-//! not sum every event), `usage_pending` (the UTC dates the usage job must
+//! (triggers abort the statement). Activity events are the exception to
+//! the company-led keys: they are stored per user under a small owner key
+//! (`activity_owners`, which names the company and user), in start order,
+//! with their apps, titles and URLs stored once per company
+//! (`activity_texts`); every read goes through the owner's company. Besides
+//! the tables of the ports' records the schema keeps `activity_daily`
+//! (per-user day rollups, so reports do not sum every event),
+//! `activity_usage` (active time per user, day, app and website domain, for
+//! app and website reports), `usage_pending` (the UTC dates the usage job must
 //! recompute, marked by the transaction that changed them) and
 //! `purge_progress` (so a retention purge stopped by a crash resumes).
 //! What each migration changes, and why, is noted in `src/migrations.rs`.

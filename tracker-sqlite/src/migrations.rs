@@ -28,35 +28,60 @@
 //! column of `users` is gone, so an update of the user cannot write back
 //! an older instant), and a trigger moves the company's last sync from the
 //! agent state, by a second or more and never back.
+//!
+//! Migration 5 stores activity events per user: ids unique per user,
+//! owner keys instead of company and user ids, repeated strings once per
+//! company, and per-day usage sums per app and website domain, which a
+//! step in Rust fills from the events. The file says why.
 
-use rusqlite::Connection;
-use rusqlite_migration::{M, MigrationDefinitionError, Migrations};
+use rusqlite::{Connection, Transaction};
+use rusqlite_migration::{HookError, M, MigrationDefinitionError, Migrations};
 
 use crate::error::SqliteError;
 
-const MIGRATIONS: &[M<'static>] = &[
-    M::up(include_str!("../migrations/001_initial.sql")),
-    M::up(include_str!("../migrations/002_jobs_alerts.sql")),
-    M::up(include_str!(
-        "../migrations/003_events_without_time_index.sql"
-    )),
-    M::up(include_str!(
-        "../migrations/004_user_sync_from_agent_state.sql"
-    )),
-];
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/001_initial.sql")),
+        M::up(include_str!("../migrations/002_jobs_alerts.sql")),
+        M::up(include_str!(
+            "../migrations/003_events_without_time_index.sql"
+        )),
+        M::up(include_str!(
+            "../migrations/004_user_sync_from_agent_state.sql"
+        )),
+        M::up_with_hook(
+            include_str!("../migrations/005_activity_by_user.sql"),
+            |tx: &Transaction<'_>| {
+                crate::rollup::backfill_usage(tx).map_err(|e| HookError::Hook(e.to_string()))
+            },
+        ),
+    ])
+}
 
 /// The schema version this crate writes.
-pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+pub const SCHEMA_VERSION: usize = 5;
 
 /// Brings the database to the latest schema; refuses a newer one.
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), SqliteError> {
-    let migrations = Migrations::from_slice(MIGRATIONS);
-    match migrations.to_latest(conn) {
+    match migrations().to_latest(conn) {
         Ok(()) => Ok(()),
         Err(rusqlite_migration::Error::MigrationDefinition(
             MigrationDefinitionError::DatabaseTooFarAhead,
         )) => Err(SqliteError::SchemaTooNew),
         Err(rusqlite_migration::Error::RusqliteError { err, .. }) => Err(SqliteError::from(err)),
         Err(e) => Err(SqliteError::Migration(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_version_counts_the_migrations() {
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        super::apply(&mut conn).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, super::SCHEMA_VERSION as i64);
     }
 }

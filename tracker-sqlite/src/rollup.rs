@@ -1,26 +1,31 @@
 //! Activity ingest with per-day rollups.
 //!
-//! Each batch is inserted with `ON CONFLICT DO NOTHING`; the events that
-//! were new are added to `activity_daily`, split at local midnights of the
-//! company's timezone. If a new event overlaps another event of the same
-//! user, the days of the batch are marked inexact so that reports compute
-//! them from the events (interval union) instead of the sums.
+//! Events are stored per user (migration 5): each (company, user) has an
+//! owner key ([`owner_key`]), and app names, window titles, URLs and
+//! website domains are stored once per company ([`Texts`]). Each batch is
+//! inserted with `ON CONFLICT DO NOTHING` on the user's ids; the events
+//! that were new are added to `activity_daily` (time per user per local
+//! day) and `activity_usage` (active time per user per local day per app
+//! and per website domain), split at local midnights of the company's
+//! timezone. If a new event overlaps another event of the same user, the
+//! days of the batch are marked inexact in `activity_daily` so that reports
+//! compute them from the events (interval union) instead of the sums; the
+//! usage sums add overlapping events in full, as app reports do.
 //!
 //! The same transaction marks the UTC dates of the new events in
 //! `usage_pending` for the usage job. A retention purge that deletes events
 //! of a day it keeps rebuilds that day's rows from the events left
 //! ([`forget_events`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use chrono::{DateTime, NaiveDate};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use rusqlite::{Connection, OptionalExtension, params};
-use tracker_core::report::{day_bounds, span_dates};
+use tracker_core::report::{day_bounds, domain_of, span_dates};
 use tracker_core::store::{IngestCount, event_dates};
 use tracker_core::tracking::MAX_EVENT_SECONDS;
 use tracker_core::{ActivityEvent, ActivityKind, CompanyId, UserId, tenancy::parse_timezone};
-use uuid::Uuid;
 
 use crate::codec::{R, corrupt, ts};
 use crate::error::db;
@@ -35,8 +40,22 @@ struct Day {
     exact: bool,
 }
 
+impl Day {
+    fn empty() -> Self {
+        Day {
+            first_us: i64::MAX,
+            last_us: i64::MIN,
+            exact: true,
+            ..Day::default()
+        }
+    }
+}
+
+/// Active microseconds per (by_domain, local date, name key) of one owner.
+type Usage = BTreeMap<(bool, NaiveDate, i64), i64>;
+
 /// The company's timezone (UTC if it is unknown), which cuts rollup days.
-fn company_tz(c: &Connection, company: CompanyId) -> R<Tz> {
+pub(crate) fn company_tz(c: &Connection, company: CompanyId) -> R<Tz> {
     Ok(
         c.prepare_cached("SELECT timezone FROM companies WHERE id = ?1")
             .and_then(|mut s| {
@@ -49,132 +68,235 @@ fn company_tz(c: &Connection, company: CompanyId) -> R<Tz> {
     )
 }
 
+/// The owner key of a user's events, if the user has had any.
+pub(crate) fn find_owner(c: &Connection, company: CompanyId, user: UserId) -> R<Option<i64>> {
+    c.prepare_cached("SELECT key FROM activity_owners WHERE company_id = ?1 AND user_id = ?2")
+        .and_then(|mut s| {
+            s.query_row(params![company.0, user.0], |r| r.get(0))
+                .optional()
+        })
+        .map_err(db)
+}
+
+/// The owner key of a user's events, made on the user's first event, and
+/// the longest event stored before `longest`, which it records.
+fn owner_key(c: &Connection, company: CompanyId, user: UserId, longest: u32) -> R<(i64, i64)> {
+    let found: Option<(i64, i64)> = c
+        .prepare_cached(
+            "SELECT key, max_seconds FROM activity_owners WHERE company_id = ?1 AND user_id = ?2",
+        )
+        .and_then(|mut s| {
+            s.query_row(params![company.0, user.0], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
+        .map_err(db)?;
+    let longest = i64::from(longest);
+    match found {
+        Some((key, max)) => {
+            if longest > max {
+                c.prepare_cached("UPDATE activity_owners SET max_seconds = ?2 WHERE key = ?1")
+                    .and_then(|mut s| s.execute(params![key, longest]))
+                    .map_err(db)?;
+            }
+            Ok((key, max))
+        }
+        None => c
+            .prepare_cached(
+                "INSERT INTO activity_owners (company_id, user_id, max_seconds) VALUES (?1, ?2, ?3)
+                 RETURNING key",
+            )
+            .and_then(|mut s| s.query_row(params![company.0, user.0, longest], |r| r.get(0)))
+            .map(|key| (key, 0))
+            .map_err(db),
+    }
+}
+
+/// The keys of a company's strings, looked up or added, remembered for one
+/// batch (a batch repeats its apps and titles).
+pub(crate) struct Texts<'c> {
+    c: &'c Connection,
+    company: CompanyId,
+    known: HashMap<String, i64>,
+}
+
+impl<'c> Texts<'c> {
+    pub(crate) fn new(c: &'c Connection, company: CompanyId) -> Self {
+        Self {
+            c,
+            company,
+            known: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn key(&mut self, text: &str) -> R<i64> {
+        if let Some(key) = self.known.get(text) {
+            return Ok(*key);
+        }
+        let found: Option<i64> = self
+            .c
+            .prepare_cached("SELECT key FROM activity_texts WHERE company_id = ?1 AND text = ?2")
+            .and_then(|mut s| {
+                s.query_row(params![self.company.0, text], |r| r.get(0))
+                    .optional()
+            })
+            .map_err(db)?;
+        let key = match found {
+            Some(key) => key,
+            None => self
+                .c
+                .prepare_cached(
+                    "INSERT INTO activity_texts (company_id, text) VALUES (?1, ?2) RETURNING key",
+                )
+                .and_then(|mut s| s.query_row(params![self.company.0, text], |r| r.get(0)))
+                .map_err(db)?,
+        };
+        self.known.insert(text.to_owned(), key);
+        Ok(key)
+    }
+
+    fn key_opt(&mut self, text: Option<&str>) -> R<Option<i64>> {
+        text.map(|t| self.key(t)).transpose()
+    }
+}
+
+/// Splits `[start_us, end_us)` at the local midnights of `tz`: each local
+/// date with the part of the span on it, in microseconds.
+fn day_pieces(tz: Tz, start_us: i64, end_us: i64) -> R<Vec<(NaiveDate, i64, i64)>> {
+    let (Some(start), Some(end)) = (
+        DateTime::<Utc>::from_timestamp_micros(start_us),
+        DateTime::<Utc>::from_timestamp_micros(end_us),
+    ) else {
+        return Err(corrupt(
+            "started_at",
+            format!("instant {start_us} out of range"),
+        ));
+    };
+    let mut out = Vec::new();
+    for date in span_dates(tz, start, end) {
+        let (day_start, day_end) = day_bounds(tz, date);
+        let (s, t) = (start_us.max(ts(day_start)), end_us.min(ts(day_end)));
+        if t > s {
+            out.push((date, s, t));
+        }
+    }
+    Ok(out)
+}
+
+/// Adds an active piece of a day to the usage sums of its app and domain.
+fn add_usage(usage: &mut Usage, date: NaiveDate, us: i64, app: Option<i64>, domain: Option<i64>) {
+    if let Some(app) = app {
+        *usage.entry((false, date, app)).or_default() += us;
+    }
+    if let Some(domain) = domain {
+        *usage.entry((true, date, domain)).or_default() += us;
+    }
+}
+
 pub(crate) fn ingest(
     c: &Connection,
     company: CompanyId,
     events: &[ActivityEvent],
 ) -> R<IngestCount> {
     let tz = company_tz(c, company)?;
+    let mut texts = Texts::new(c, company);
 
-    // What each user already has around the batch, read before inserting.
     let mut by_user: BTreeMap<UserId, Vec<&ActivityEvent>> = BTreeMap::new();
     for e in events {
         by_user.entry(e.user_id).or_default().push(e);
     }
-    let mut existing: BTreeMap<UserId, Vec<(i64, i64)>> = BTreeMap::new();
-    {
-        let mut stmt = c
-            .prepare_cached(
-                "SELECT started_at, duration_seconds FROM activity_events
-                 WHERE company_id = ?1 AND user_id = ?2 AND started_at >= ?3 AND started_at < ?4
-                   AND started_at + duration_seconds * 1000000 > ?5",
-            )
-            .map_err(db)?;
-        for (user, evs) in &by_user {
-            let lo = evs.iter().map(|e| ts(e.started_at)).min().unwrap_or(0);
-            let hi = evs.iter().map(|e| ts(e.ended_at())).max().unwrap_or(0);
-            let scan_from = lo - i64::from(MAX_EVENT_SECONDS) * 1_000_000;
-            let rows = stmt
-                .query_map(params![company.0, user.0, scan_from, hi, lo], |r| {
-                    let start: i64 = r.get(0)?;
-                    let secs: i64 = r.get(1)?;
-                    Ok((start, start + secs * 1_000_000))
-                })
-                .map_err(db)?;
-            let spans = rows.collect::<Result<Vec<_>, _>>().map_err(db)?;
-            existing.insert(*user, spans);
-        }
-    }
-
+    let mut scan = c
+        .prepare_cached(
+            "SELECT started_at, duration_seconds FROM activity
+             WHERE owner = ?1 AND started_at >= ?2 AND started_at < ?3
+               AND started_at + duration_seconds * 1000000 > ?4",
+        )
+        .map_err(db)?;
     let mut insert = c
         .prepare_cached(
-            "INSERT INTO activity_events (company_id, id, user_id, session_id, started_at, duration_seconds, kind, app, window_title, url)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (company_id, id) DO NOTHING",
+            "INSERT INTO activity (owner, started_at, id, duration_seconds, idle, app, window_title, url, session_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT DO NOTHING",
         )
         .map_err(db)?;
     let mut count = IngestCount::default();
-    let mut fresh: BTreeMap<UserId, Vec<&ActivityEvent>> = BTreeMap::new();
-    for e in events {
-        let n = insert
-            .execute(params![
-                company.0,
-                e.id.0,
-                e.user_id.0,
-                e.session_id.map(|s| s.0),
-                ts(e.started_at),
-                e.duration_seconds,
-                e.kind.as_str(),
-                e.app,
-                e.window_title,
-                e.url
-            ])
-            .map_err(db)?;
-        if n == 1 {
-            count.inserted += 1;
-            fresh.entry(e.user_id).or_default().push(e);
-        } else {
-            // A replay of one's own event is a duplicate; another user's id
-            // fails the batch (the savepoint rolls back what went before).
-            let owner: Uuid = c
-                .prepare_cached(
-                    "SELECT user_id FROM activity_events WHERE company_id = ?1 AND id = ?2",
-                )
-                .and_then(|mut s| s.query_row(params![company.0, e.id.0], |r| r.get(0)))
-                .map_err(db)?;
-            if owner != e.user_id.0 {
-                return Err(tracker_core::Error::AlreadyExists {
-                    entity: "activity event",
-                    value: e.id.to_string(),
-                });
-            }
-            count.duplicates += 1;
-        }
-    }
-
-    // The usage job recomputes the UTC dates that received new events.
-    mark_usage(c, company, event_dates(fresh.values().flatten().copied()))?;
-
+    let mut fresh_all: Vec<&ActivityEvent> = Vec::new();
     let mut days: BTreeMap<(UserId, NaiveDate), Day> = BTreeMap::new();
-    for (user, evs) in &fresh {
-        let mut spans: Vec<(i64, i64)> = evs
-            .iter()
-            .map(|e| (ts(e.started_at), ts(e.ended_at())))
-            .collect();
-        spans.extend(existing.get(user).into_iter().flatten().copied());
-        let overlap = overlaps(&mut spans);
-        let mut touched = BTreeSet::new();
+    let mut usage: BTreeMap<i64, Usage> = BTreeMap::new();
+    for (user, evs) in &by_user {
+        let longest = evs.iter().map(|e| e.duration_seconds).max().unwrap_or(0);
+        let (owner, stored_longest) = owner_key(c, company, *user, longest)?;
+        // What the user already has around the batch, read before
+        // inserting: no stored event is longer than `stored_longest`.
+        let lo = evs.iter().map(|e| ts(e.started_at)).min().unwrap_or(0);
+        let hi = evs.iter().map(|e| ts(e.ended_at())).max().unwrap_or(0);
+        let scan_from = lo - stored_longest * 1_000_000;
+        let mut spans = scan
+            .query_map(params![owner, scan_from, hi, lo], |r| {
+                let start: i64 = r.get(0)?;
+                let secs: i64 = r.get(1)?;
+                Ok((start, start + secs * 1_000_000))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(db)?;
+
+        let mut fresh = Vec::new();
         for e in evs {
-            for date in span_dates(tz, e.started_at, e.ended_at()) {
-                let (day_start, day_end) = day_bounds(tz, date);
-                let s = ts(e.started_at.max(day_start));
-                let t = ts(e.ended_at().min(day_end));
-                if t <= s {
-                    continue;
-                }
-                touched.insert(date);
-                let d = days.entry((*user, date)).or_insert_with(|| Day {
-                    first_us: i64::MAX,
-                    last_us: i64::MIN,
-                    exact: true,
-                    ..Day::default()
-                });
+            let app = texts.key_opt(e.app.as_deref())?;
+            let title = texts.key_opt(e.window_title.as_deref())?;
+            let url = texts.key_opt(e.url.as_deref())?;
+            let n = insert
+                .execute(params![
+                    owner,
+                    ts(e.started_at),
+                    e.id.0,
+                    e.duration_seconds,
+                    e.kind == ActivityKind::Idle,
+                    app,
+                    title,
+                    url,
+                    e.session_id.map(|s| s.0),
+                ])
+                .map_err(db)?;
+            if n == 1 {
+                count.inserted += 1;
+                fresh.push((*e, app));
+            } else {
+                count.duplicates += 1;
+            }
+        }
+
+        spans.extend(
+            fresh
+                .iter()
+                .map(|(e, _)| (ts(e.started_at), ts(e.ended_at()))),
+        );
+        let overlap = overlaps(&mut spans);
+        let sums = usage.entry(owner).or_default();
+        for (e, app) in &fresh {
+            fresh_all.push(e);
+            let domain = match e.kind {
+                ActivityKind::Active => e.url.as_deref().and_then(domain_of),
+                ActivityKind::Idle => None,
+            };
+            let domain = texts.key_opt(domain.as_deref())?;
+            for (date, s, t) in day_pieces(tz, ts(e.started_at), ts(e.ended_at()))? {
+                let d = days.entry((*user, date)).or_insert_with(Day::empty);
                 match e.kind {
-                    ActivityKind::Active => d.active_us += t - s,
+                    ActivityKind::Active => {
+                        d.active_us += t - s;
+                        add_usage(sums, date, t - s, *app, domain);
+                    }
                     ActivityKind::Idle => d.idle_us += t - s,
                 }
                 d.first_us = d.first_us.min(s);
                 d.last_us = d.last_us.max(t);
-            }
-        }
-        if overlap {
-            for date in touched {
-                if let Some(d) = days.get_mut(&(*user, date)) {
-                    d.exact = false;
-                }
+                d.exact &= !overlap;
             }
         }
     }
+
+    // The usage job recomputes the UTC dates that received new events.
+    mark_usage(c, company, event_dates(fresh_all))?;
 
     let mut upsert = c
         .prepare_cached(
@@ -201,6 +323,9 @@ pub(crate) fn ingest(
                 d.exact
             ])
             .map_err(db)?;
+    }
+    for (owner, sums) in &usage {
+        write_usage(c, owner.to_owned(), sums)?;
     }
     Ok(count)
 }
@@ -238,68 +363,88 @@ pub(crate) fn forget_events(
     let first_kept_us = ts(day_bounds(tz, keep_from).0);
     let mut touched: BTreeSet<(UserId, NaiveDate)> = BTreeSet::new();
     for &(user, start, end) in deleted.iter().filter(|d| d.2 > first_kept_us) {
-        let (Some(start), Some(end)) = (
-            DateTime::from_timestamp_micros(start),
-            DateTime::from_timestamp_micros(end),
-        ) else {
-            return Err(corrupt(
-                "started_at",
-                format!("instant {start} out of range"),
-            ));
-        };
-        for date in span_dates(tz, start, end) {
+        for (date, _, _) in day_pieces(tz, start, end)? {
             if date >= keep_from {
                 touched.insert((user, date));
             }
         }
     }
+    let mut texts = Texts::new(c, company);
     for (user, date) in touched {
-        rebuild_day(c, company, tz, user, date)?;
+        rebuild_day(c, company, tz, &mut texts, user, date)?;
     }
     Ok(())
 }
 
-/// Recomputes one user's rollup row of one local day from the stored events.
-fn rebuild_day(c: &Connection, company: CompanyId, tz: Tz, user: UserId, date: NaiveDate) -> R<()> {
-    let (day_start, day_end) = day_bounds(tz, date);
-    let (lo, hi) = (ts(day_start), ts(day_end));
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT started_at, duration_seconds, kind FROM activity_events
-             WHERE company_id = ?1 AND user_id = ?2 AND started_at >= ?3 AND started_at < ?4
-               AND started_at + duration_seconds * 1000000 > ?5",
-        )
-        .map_err(db)?;
-    let scan_from = lo - i64::from(MAX_EVENT_SECONDS) * 1_000_000;
-    let rows = stmt
-        .query_map(params![company.0, user.0, scan_from, hi, lo], |r| {
+/// One stored event as the rollups read it: start and end in microseconds,
+/// idle or not, app key and URL.
+type Stored = (i64, i64, bool, Option<i64>, Option<String>);
+
+/// The events of an owner that overlap `[lo, hi)` (microseconds).
+fn stored_events(c: &Connection, owner: i64, lo: i64, hi: i64) -> R<Vec<Stored>> {
+    let scan_from = lo.saturating_sub(i64::from(MAX_EVENT_SECONDS) * 1_000_000);
+    c.prepare_cached(
+        "SELECT e.started_at, e.duration_seconds, e.idle, e.app, u.text
+         FROM activity e LEFT JOIN activity_texts u ON u.key = e.url
+         WHERE e.owner = ?1 AND e.started_at >= ?2 AND e.started_at < ?3
+           AND e.started_at + e.duration_seconds * 1000000 > ?4",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![owner, scan_from, hi, lo], |r| {
             let start: i64 = r.get(0)?;
             let secs: i64 = r.get(1)?;
-            Ok((start, start + secs * 1_000_000, r.get::<_, String>(2)?))
-        })
-        .map_err(db)?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(db)?;
-    let mut d = Day {
-        first_us: i64::MAX,
-        last_us: i64::MIN,
-        ..Day::default()
+            Ok((
+                start,
+                start + secs * 1_000_000,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+            ))
+        })?
+        .collect()
+    })
+    .map_err(db)
+}
+
+/// Recomputes one user's rollup rows of one local day from the stored events.
+fn rebuild_day(
+    c: &Connection,
+    company: CompanyId,
+    tz: Tz,
+    texts: &mut Texts<'_>,
+    user: UserId,
+    date: NaiveDate,
+) -> R<()> {
+    let (day_start, day_end) = day_bounds(tz, date);
+    let (lo, hi) = (ts(day_start), ts(day_end));
+    let Some(owner) = find_owner(c, company, user)? else {
+        return Ok(());
     };
-    let mut spans = Vec::with_capacity(rows.len());
-    for (start, end, kind) in rows {
+    let mut d = Day::empty();
+    let mut usage = Usage::new();
+    let mut spans = Vec::new();
+    for (start, end, idle, app, url) in stored_events(c, owner, lo, hi)? {
         let (s, t) = (start.max(lo), end.min(hi));
         if t <= s {
             continue;
         }
         spans.push((start, end));
-        match ActivityKind::parse(&kind) {
-            Some(ActivityKind::Active) => d.active_us += t - s,
-            Some(ActivityKind::Idle) => d.idle_us += t - s,
-            None => return Err(corrupt("kind", format!("unknown value {kind:?}"))),
+        if idle {
+            d.idle_us += t - s;
+        } else {
+            d.active_us += t - s;
+            let domain = texts.key_opt(url.as_deref().and_then(domain_of).as_deref())?;
+            add_usage(&mut usage, date, t - s, app, domain);
         }
         d.first_us = d.first_us.min(s);
         d.last_us = d.last_us.max(t);
     }
+    c.prepare_cached(
+        "DELETE FROM activity_usage WHERE owner = ?1 AND by_domain IN (0, 1) AND date = ?2",
+    )
+    .and_then(|mut s| s.execute(params![owner, date.to_string()]))
+    .map_err(db)?;
+    write_usage(c, owner, &usage)?;
     if spans.is_empty() {
         c.prepare_cached(
             "DELETE FROM activity_daily WHERE company_id = ?1 AND user_id = ?2 AND date = ?3",
@@ -329,5 +474,49 @@ fn rebuild_day(c: &Connection, company: CompanyId, tz: Tz, user: UserId, date: N
         ])
     })
     .map_err(db)?;
+    Ok(())
+}
+
+/// Adds `usage` to an owner's usage rows.
+fn write_usage(c: &Connection, owner: i64, usage: &Usage) -> R<()> {
+    let mut add = c
+        .prepare_cached(
+            "INSERT INTO activity_usage (owner, by_domain, date, name, active_us)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO UPDATE SET active_us = active_us + excluded.active_us",
+        )
+        .map_err(db)?;
+    for ((by_domain, date, name), us) in usage {
+        add.execute(params![owner, by_domain, date.to_string(), name, us])
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Fills `activity_usage` from the stored events, owner by owner (the
+/// step of migration 5 after its SQL).
+pub(crate) fn backfill_usage(c: &Connection) -> R<()> {
+    let owners: Vec<(i64, CompanyId)> = c
+        .prepare("SELECT key, company_id FROM activity_owners ORDER BY key")
+        .and_then(|mut s| {
+            s.query_map([], |r| Ok((r.get(0)?, CompanyId(r.get(1)?))))?
+                .collect()
+        })
+        .map_err(db)?;
+    for (owner, company) in owners {
+        let tz = company_tz(c, company)?;
+        let mut texts = Texts::new(c, company);
+        let mut usage = Usage::new();
+        for (start, end, idle, app, url) in stored_events(c, owner, i64::MIN / 2, i64::MAX)? {
+            if idle {
+                continue;
+            }
+            let domain = texts.key_opt(url.as_deref().and_then(domain_of).as_deref())?;
+            for (date, s, t) in day_pieces(tz, start, end)? {
+                add_usage(&mut usage, date, t - s, app, domain);
+            }
+        }
+        write_usage(c, owner, &usage)?;
+    }
     Ok(())
 }

@@ -138,23 +138,15 @@ pub(crate) fn storage(conn: &Connection, company: CompanyId) -> R<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// The users that have activity events in a company, in id order: a loose
-/// scan of the per-user index, one seek per user however many events each
-/// has.
+/// The users that have had activity events in a company, in id order
+/// (their owner keys, see [`crate::rollup`]).
 pub(crate) fn event_users(c: &Connection, company: CompanyId) -> R<Vec<UserId>> {
-    c.prepare_cached(
-        "WITH RECURSIVE u(id) AS (
-             SELECT (SELECT min(user_id) FROM activity_events WHERE company_id = ?1)
-             UNION ALL
-             SELECT (SELECT min(user_id) FROM activity_events WHERE company_id = ?1 AND user_id > u.id)
-             FROM u WHERE u.id IS NOT NULL)
-         SELECT id FROM u WHERE id IS NOT NULL",
-    )
-    .and_then(|mut s| {
-        s.query_map(params![company.0], |r| r.get(0).map(UserId))?
-            .collect()
-    })
-    .map_err(db)
+    c.prepare_cached("SELECT user_id FROM activity_owners WHERE company_id = ?1 ORDER BY user_id")
+        .and_then(|mut s| {
+            s.query_map(params![company.0], |r| r.get(0).map(UserId))?
+                .collect()
+        })
+        .map_err(db)
 }
 
 /// The `company_id` key of a user's rows (the platform's for an owner).

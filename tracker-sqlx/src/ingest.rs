@@ -42,7 +42,7 @@ ins AS (
     INSERT INTO activity_events (company_id, id, user_id, session_id, started_at, duration_seconds, kind, app, window_title, url)
     SELECT $1, id, user_id, session_id, started_at, duration_seconds, kind, app, window_title, url
     FROM input WHERE (SELECT ok FROM zone)
-    ON CONFLICT (company_id, id) DO NOTHING
+    ON CONFLICT (company_id, user_id, id) DO NOTHING
     RETURNING id, user_id, started_at, started_at + duration_seconds * interval '1 second' AS ended_at
 ),
 bounds AS (
@@ -241,28 +241,6 @@ pub(crate) async fn ingest(store: &PgStore, batch: &EventBatch) -> R<IngestCount
                 .map_err(db)?;
             let zone_ok: bool = row.try_get("zone_ok").map_err(db)?;
             let inserted: i64 = row.try_get("inserted").map_err(db)?;
-            if zone_ok && inserted < events.len() as i64 {
-                // A replay of one's own events is a duplicate; another
-                // user's id fails the batch (the transaction rolls back).
-                let theirs: Option<Uuid> = sqlx::query_scalar(
-                    "SELECT e.id FROM activity_events e
-                     JOIN unnest($2::uuid[], $3::uuid[]) AS b(id, user_id) ON e.id = b.id
-                     WHERE e.company_id = $1 AND e.user_id <> b.user_id
-                     LIMIT 1",
-                )
-                .bind(company.0)
-                .bind(&cols.id)
-                .bind(&cols.user_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(db)?;
-                if let Some(id) = theirs {
-                    return Err(tracker_core::Error::AlreadyExists {
-                        entity: "activity event",
-                        value: id.to_string(),
-                    });
-                }
-            }
             Ok((zone_ok, inserted))
         }
         .await;

@@ -180,9 +180,10 @@ pub(crate) async fn stop_session(
 ///
 /// Each event starts at most 14 days ago and ends at most 5 minutes ahead
 /// of the server's clock, and names only the agent's own sessions (422
-/// otherwise, naming the event). An event id another user of the company
-/// stored is a 409 conflict; the agent's own replays are counted as
-/// duplicates. The limits shown are the defaults of `IngestLimits`.
+/// otherwise, naming the event). Event ids are unique per user: the
+/// agent's own replays are counted as duplicates, and another user's id
+/// is an event of this user's own. The limits shown are the defaults of
+/// `IngestLimits`.
 #[utoipa::path(
     post,
     path = "/api/v1/agent/activity",
@@ -196,7 +197,6 @@ pub(crate) async fn stop_session(
         PayloadTooLarge,
         UnsupportedMediaType,
         UnprocessableEntity,
-        Conflict,
         Unauthorized,
         Forbidden,
         TooManyRequests,

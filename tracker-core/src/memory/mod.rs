@@ -44,7 +44,8 @@ pub(super) struct State {
     pub(super) audit: BTreeMap<AuditChain, Vec<AuditEvent>>,
     pub(super) agents: BTreeMap<(CompanyId, UserId), AgentState>,
     pub(super) sessions: BTreeMap<(CompanyId, WorkSessionId), WorkSession>,
-    pub(super) activity: BTreeMap<(CompanyId, ActivityId), ActivityEvent>,
+    /// Keyed by user and id: event ids are unique per user.
+    pub(super) activity: BTreeMap<(CompanyId, (UserId, ActivityId)), ActivityEvent>,
     pub(super) screenshots: BTreeMap<(CompanyId, ScreenshotId), Screenshot>,
     pub(super) tasks: BTreeMap<(CompanyId, TaskId), Task>,
     pub(super) corrections: BTreeMap<(CompanyId, CorrectionId), CorrectionRequest>,

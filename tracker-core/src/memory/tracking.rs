@@ -72,19 +72,9 @@ impl TrackingStore for MemoryStore {
     async fn insert_activity(&self, batch: &EventBatch) -> Result<IngestCount> {
         let company = batch.company();
         let mut s = self.lock();
-        if let Some(e) = batch.events().iter().find(|e| {
-            s.activity
-                .get(&(company, e.id))
-                .is_some_and(|stored| stored.user_id != e.user_id)
-        }) {
-            return Err(crate::error::Error::AlreadyExists {
-                entity: "activity event",
-                value: e.id.to_string(),
-            });
-        }
         let mut count = IngestCount::default();
         for e in batch.events() {
-            match s.activity.entry((company, e.id)) {
+            match s.activity.entry((company, (e.user_id, e.id))) {
                 std::collections::btree_map::Entry::Occupied(_) => count.duplicates += 1,
                 std::collections::btree_map::Entry::Vacant(slot) => {
                     slot.insert(e.clone());
@@ -165,12 +155,12 @@ impl RetentionStore for MemoryStore {
         }
         let mut events: Vec<_> = in_company(&s.activity, company)
             .filter(|e| e.ended_at() <= batch.before)
-            .map(|e| (e.started_at, e.id))
+            .map(|e| (e.started_at, e.user_id, e.id))
             .collect();
         events.sort();
         events.truncate(batch.limit as usize);
-        for (_, id) in &events {
-            s.activity.remove(&(company, *id));
+        for (_, user, id) in &events {
+            s.activity.remove(&(company, (*user, *id)));
         }
         counts.events = events.len() as u64;
         let mut sessions: Vec<_> = in_company(&s.sessions, company)

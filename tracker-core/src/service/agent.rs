@@ -189,9 +189,8 @@ impl<S: Store + ?Sized> Tracker<S> {
 
     /// Stores a batch of activity: validated whole, fields the policy
     /// disables dropped, replayed ids counted once. An event may name only
-    /// a work session of the agent's own (422 otherwise), and an event id
-    /// another user of the company stored fails the batch as a conflict
-    /// (`AlreadyExists`), storing nothing.
+    /// a work session of the agent's own (422 otherwise). Event ids are
+    /// unique per user: another user's id is an event of this user's own.
     pub async fn upload_activity(
         &self,
         a: &AgentContext,

@@ -109,21 +109,41 @@ impl<S: Store + ?Sized> Tracker<S> {
         let tz = company.tz();
         let window = (day_bounds(tz, from).0, day_bounds(tz, to).1);
         let ids: Option<BTreeSet<UserId>> = Some(users.iter().map(|u| u.id).collect());
-        let events = self
-            .store
-            .tracking()
-            .activity_between(company_id, ids.as_ref(), window.0, window.1)
-            .await?;
-        let mut per_user: BTreeMap<UserId, Vec<ActivityEvent>> = BTreeMap::new();
-        for e in events {
-            per_user.entry(e.user_id).or_default().push(e);
-        }
+        let tracking = self.store.tracking();
+        let mut per_user: BTreeMap<UserId, Vec<UsageEntry>> = match tracking
+            .usage_sums(company_id, ids.as_ref(), from, to, by_domain)
+            .await?
+        {
+            Some(sums) => {
+                let mut micros: BTreeMap<UserId, Vec<(String, i64)>> = BTreeMap::new();
+                for s in sums {
+                    micros
+                        .entry(s.user_id)
+                        .or_default()
+                        .push((s.name, s.active_micros));
+                }
+                micros
+                    .into_iter()
+                    .map(|(user, m)| (user, report::usage_entries(m)))
+                    .collect()
+            }
+            None => {
+                let events = tracking
+                    .activity_between(company_id, ids.as_ref(), window.0, window.1)
+                    .await?;
+                let mut events_of: BTreeMap<UserId, Vec<ActivityEvent>> = BTreeMap::new();
+                for e in events {
+                    events_of.entry(e.user_id).or_default().push(e);
+                }
+                events_of
+                    .into_iter()
+                    .map(|(user, evs)| (user, report::usage_by(&evs, window, by_domain)))
+                    .collect()
+            }
+        };
         let by_user = users
             .iter()
-            .map(|u| {
-                let events = per_user.get(&u.id).map(Vec::as_slice).unwrap_or_default();
-                (u.id, report::usage_by(events, window, by_domain))
-            })
+            .map(|u| (u.id, per_user.remove(&u.id).unwrap_or_default()))
             .collect();
         Ok(UsageReport { from, to, by_user })
     }

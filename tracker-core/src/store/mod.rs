@@ -74,7 +74,7 @@ pub use retention::{PurgeBatch, PurgeCounts, PurgeProgress, RetentionStore};
 pub use tasks::{CorrectionFilter, CorrectionStore, TaskFilter, TaskStore};
 pub use teams::TeamStore;
 pub use tenants::{CompanyChange, CompanyFilter, NewCompany, TenantStore};
-pub use tracking::{DayRollup, TrackingFilter, TrackingStore};
+pub use tracking::{DayRollup, TrackingFilter, TrackingStore, UsageSum};
 pub use usage::{PendingUsageDay, UsageStore, event_dates, utc_dates};
 pub use users::{UserFilter, UserStore, UserUpdate};
 

@@ -65,6 +65,18 @@ pub struct DayRollup {
     pub exact: bool,
 }
 
+/// One user's active time on one app or website over a range of days, as
+/// a store sums it (see [`TrackingStore::usage_sums`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UsageSum {
+    /// User.
+    pub user_id: UserId,
+    /// App name or website domain.
+    pub name: String,
+    /// Active time in microseconds.
+    pub active_micros: i64,
+}
+
 /// Work sessions, activity events and screenshot metadata.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
@@ -91,10 +103,10 @@ pub trait TrackingStore: Send + Sync + 'static {
     /// Work sessions of a company not stopped yet, ordered by
     /// (started_at, id) (the agent-offline alert).
     async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>>;
-    /// Inserts the batch in one transaction, ignoring ids already stored
-    /// for the company, and counts both. An id stored for another user of
-    /// the company MUST fail the whole batch with `AlreadyExists` (entity
-    /// `activity event`), storing nothing. The store marks the UTC dates the
+    /// Inserts the batch in one transaction, ignoring ids the event's user
+    /// already stored, and counts both. Event ids are unique per user: the
+    /// same id sent by two users is two events, neither of which tells the
+    /// other anything. The store marks the UTC dates the
     /// new events cover as pending usage (see
     /// [`UsageStore::pending_usage_days`](super::UsageStore::pending_usage_days))
     /// in the same transaction.
@@ -202,6 +214,27 @@ pub trait TrackingStore: Send + Sync + 'static {
         to: NaiveDate,
     ) -> Result<Option<Vec<DayRollup>>> {
         let _ = (company, users, from, to);
+        Ok(None)
+    }
+    /// Active time per user and app (or, with `by_domain`, per user and
+    /// website domain as [`domain_of`](crate::report::domain_of) names it)
+    /// over the local dates `[from, to]`, if this store keeps per-day sums;
+    /// `None` if it does not, and reports then compute from the events. A
+    /// store that keeps them MUST return, for every user with active events
+    /// on an app (domain) in the range, the sum of those events' durations
+    /// clipped to the range's local days, in microseconds, as
+    /// [`usage_by`](crate::report::usage_by) adds them up (overlapping
+    /// events count in full; corrections do not apply). Users and names
+    /// without time may be absent.
+    async fn usage_sums<'a>(
+        &self,
+        company: CompanyId,
+        users: Option<&'a BTreeSet<UserId>>,
+        from: NaiveDate,
+        to: NaiveDate,
+        by_domain: bool,
+    ) -> Result<Option<Vec<UsageSum>>> {
+        let _ = (company, users, from, to, by_domain);
         Ok(None)
     }
 }

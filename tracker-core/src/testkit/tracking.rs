@@ -194,10 +194,10 @@ pub async fn activity_ingest_is_idempotent_and_scoped(store: &dyn Store) {
     .await;
 }
 
-/// An event id stored for one user, sent again in another user's batch,
-/// fails that whole batch with `AlreadyExists`: nothing of it is stored,
-/// and the first user's event is untouched.
-pub async fn an_event_id_of_another_user_fails_its_batch(store: &dyn Store) {
+/// Event ids are unique per user: an id one user stored, sent in another
+/// user's batch, is that user's own new event; each user's replay counts
+/// once, and neither user's event changes the other's.
+pub async fn event_ids_are_unique_per_user(store: &dyn Store) {
     let a = company(store, 10, 1_000).await;
     let tr = store.tracking();
     let c = a.company.id;
@@ -215,31 +215,44 @@ pub async fn an_event_id_of_another_user_fails_its_batch(store: &dyn Store) {
     insert_events(tr, c, std::slice::from_ref(&theirs))
         .await
         .unwrap();
+    let same_id = ActivityEvent {
+        user_id: bob.id,
+        duration_seconds: 5,
+        app: Some("bob's app".into()),
+        ..theirs.clone()
+    };
     let bobs = vec![
         activity(c, bob.id, 600, 60),
-        ActivityEvent {
-            user_id: bob.id,
-            duration_seconds: 5,
-            ..theirs.clone()
-        },
+        same_id.clone(),
         activity(c, bob.id, 900, 60),
     ];
-    let refused = insert_events(tr, c, &bobs).await.unwrap_err();
-    assert_eq!(refused.code(), "already_exists", "{refused}");
-    let stored = tr
-        .list_activity(c, &TrackingFilter::default(), &PageRequest::first(100))
-        .await
-        .unwrap()
-        .items;
-    assert_eq!(
-        stored,
-        vec![theirs.clone()],
-        "nothing of the batch, theirs whole"
-    );
-    let own_replay = insert_events(tr, c, std::slice::from_ref(&theirs))
-        .await
-        .unwrap();
-    assert_eq!((own_replay.inserted, own_replay.duplicates), (0, 1));
+    let n = insert_events(tr, c, &bobs).await.unwrap();
+    assert_eq!((n.inserted, n.duplicates), (3, 0), "bob's three are new");
+    let of = |user: UserId| TrackingFilter {
+        users: Some(BTreeSet::from([user])),
+        ..TrackingFilter::default()
+    };
+    let page = PageRequest::first(100);
+    let alices = tr.list_activity(c, &of(a.admin.id), &page).await.unwrap();
+    assert_eq!(alices.items, vec![theirs.clone()], "theirs whole");
+    let bobs_stored = tr.list_activity(c, &of(bob.id), &page).await.unwrap().items;
+    let mut in_order = bobs.clone();
+    in_order.sort_by_key(|e| (e.started_at, e.id));
+    assert_eq!(bobs_stored, in_order, "bob's own, with his own fields");
+    for (user_events, user) in [(vec![theirs.clone()], "alice"), (bobs, "bob")] {
+        let replay = insert_events(tr, c, &user_events).await.unwrap();
+        assert_eq!(
+            (replay.inserted, replay.duplicates),
+            (0, user_events.len() as u64),
+            "{user}'s replay counts once"
+        );
+    }
+    let named = TrackingFilter {
+        ids: Some(BTreeSet::from([theirs.id.0])),
+        ..TrackingFilter::default()
+    };
+    let both = tr.list_activity(c, &named, &page).await.unwrap().items;
+    assert_eq!(both.len(), 2, "one id, two users' events: {both:?}");
 }
 
 /// `activity_between` returns the events overlapping the window, by

@@ -165,6 +165,168 @@ pub async fn day_rollups_match_the_events(store: &dyn Store) {
         .unwrap()
         .unwrap_or_default();
     assert!(theirs.iter().all(|r| r.user_id == b.admin.id));
+
+    // A short event sent long after the start of a long one it falls in.
+    let d7 = NaiveDate::from_ymd_opt(2026, 5, 7).unwrap_or_default();
+    let long = ActivityEvent {
+        started_at: base + Duration::days(2) + Duration::hours(4),
+        ..ev(0, 6 * 3_600, ActivityKind::Active)
+    };
+    insert_events(tr, c, std::slice::from_ref(&long))
+        .await
+        .unwrap();
+    let inside = ActivityEvent {
+        started_at: long.started_at + Duration::hours(5),
+        ..ev(0, 60, ActivityKind::Active)
+    };
+    insert_events(tr, c, &[inside]).await.unwrap();
+    let day7 = tr
+        .day_rollups(c, users.as_ref(), d7, d7)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert_eq!(day7.len(), 1, "{day7:?}");
+    assert!(
+        !day7[0].exact,
+        "an event inside one that started hours before it is an overlap"
+    );
+}
+
+/// A store that keeps per-day usage sums returns, for any range of local
+/// days, what [`usage_by`](crate::report::usage_by) computes from the
+/// events: events across local midnight split, overlapping events counted
+/// in full, idle time and events without an app or URL left out, replays
+/// counted once, other users and companies apart.
+pub async fn usage_sums_match_the_events(store: &dyn Store) {
+    let a = company(store, 10, 1_000).await; // Europe/Berlin
+    let b = company(store, 10, 1_000).await;
+    let tr = store.tracking();
+    let c = a.company.id;
+    let bob = add_user(store, &a, "bob", Role::Employee).await;
+    let tz = a.company.tz();
+    // 23:30 local on May 4 (UTC+2).
+    let base = Utc
+        .with_ymd_and_hms(2026, 5, 4, 21, 30, 0)
+        .single()
+        .unwrap_or_default();
+    let ev = |user: UserId, offset_min: i64, secs: u32, app: Option<&str>, url: Option<&str>| {
+        ActivityEvent {
+            kind: ActivityKind::Active,
+            started_at: base + Duration::minutes(offset_min),
+            duration_seconds: secs,
+            app: app.map(str::to_owned),
+            url: url.map(str::to_owned),
+            ..activity(c, user, 0, secs)
+        }
+    };
+    let bobs = vec![
+        ev(bob.id, 0, 3_600, Some("editor"), Some("https://docs.rs/x")),
+        ev(
+            bob.id,
+            20,
+            600,
+            Some("browser"),
+            Some("https://www.Docs.rs/y"),
+        ),
+        ActivityEvent {
+            kind: ActivityKind::Idle,
+            ..ev(bob.id, 60, 600, Some("editor"), None)
+        },
+        ev(
+            bob.id,
+            70,
+            1_201,
+            Some("browser"),
+            Some("http://example.com:8080/"),
+        ),
+        ev(bob.id, 95, 45, None, Some("not a url")),
+        ev(bob.id, 100, 30, Some("terminal"), None),
+    ];
+    let admins = vec![ev(
+        a.admin.id,
+        10,
+        900,
+        Some("editor"),
+        Some("https://docs.rs/"),
+    )];
+    insert_events(tr, c, &bobs).await.unwrap();
+    insert_events(tr, c, &admins).await.unwrap();
+    insert_events(tr, c, &bobs[..3]).await.unwrap(); // a replay changes nothing
+    let theirs = ActivityEvent {
+        company_id: b.company.id,
+        user_id: b.admin.id,
+        app: Some("theirs".into()),
+        ..bobs[0].clone()
+    };
+    insert_events(tr, b.company.id, &[theirs]).await.unwrap();
+    let day = |d: u32| NaiveDate::from_ymd_opt(2026, 5, d).unwrap_or_default();
+    let everyone = BTreeSet::from([bob.id, a.admin.id]);
+    for (from, to) in [
+        (day(4), day(4)),
+        (day(5), day(5)),
+        (day(4), day(5)),
+        (day(6), day(9)),
+    ] {
+        for by_domain in [false, true] {
+            let Some(sums) = tr
+                .usage_sums(c, Some(&everyone), from, to, by_domain)
+                .await
+                .unwrap()
+            else {
+                return; // this store keeps no sums; reports compute from events
+            };
+            let window = (
+                crate::report::day_bounds(tz, from).0,
+                crate::report::day_bounds(tz, to).1,
+            );
+            for (user, events) in [(bob.id, &bobs), (a.admin.id, &admins)] {
+                let got = crate::report::usage_entries(
+                    sums.iter()
+                        .filter(|s| s.user_id == user)
+                        .map(|s| (s.name.clone(), s.active_micros)),
+                );
+                let want = crate::report::usage_by(events.iter(), window, by_domain);
+                assert_eq!(got, want, "{from}..{to}, by domain {by_domain}, {user}");
+            }
+            assert!(
+                sums.iter().all(|s| everyone.contains(&s.user_id)),
+                "only the users asked for: {sums:?}"
+            );
+        }
+    }
+    let only_bob = tr
+        .usage_sums(c, Some(&BTreeSet::from([bob.id])), day(4), day(5), false)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(only_bob.iter().all(|s| s.user_id == bob.id));
+    assert!(!only_bob.is_empty());
+    let strangers = tr
+        .usage_sums(
+            c,
+            Some(&BTreeSet::from([b.admin.id])),
+            day(4),
+            day(5),
+            false,
+        )
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        strangers.is_empty(),
+        "another company's user: {strangers:?}"
+    );
+    let all_of_b = tr
+        .usage_sums(b.company.id, None, day(4), day(5), false)
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(
+        all_of_b
+            .iter()
+            .all(|s| s.user_id == b.admin.id && s.name == "theirs"),
+        "{all_of_b:?}"
+    );
 }
 
 /// Ingest marks the UTC dates it touched (an event across UTC midnight marks

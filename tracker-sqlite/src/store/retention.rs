@@ -13,8 +13,22 @@ use crate::SqliteStore;
 use crate::codec::{self, R, int, ts};
 use crate::error::db;
 use crate::rollup::{Deleted, forget_events};
-use crate::rows::{append, event_users};
+use crate::rows::append;
 use crate::sql::{count, exec, one};
+
+/// The owner keys of a company's users that have had events, and whose.
+fn owners(c: &Connection, company: CompanyId) -> R<Vec<(i64, tracker_core::UserId)>> {
+    c.prepare_cached(
+        "SELECT key, user_id FROM activity_owners WHERE company_id = ?1 ORDER BY user_id",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![company.0], |r| {
+            Ok((r.get(0)?, tracker_core::UserId(r.get(1)?)))
+        })?
+        .collect()
+    })
+    .map_err(db)
+}
 
 /// One retention purge step (see [`RetentionStore::purge_tracking`]), in the
 /// writer's transaction.
@@ -42,27 +56,27 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
         }
     }
 
-    // User by user, each one range of the per-user index bounded by
-    // `started_at < before`: only events that also ended by then go, each
-    // user's oldest first, at most `limit` in all.
+    // Owner by owner, each one range of the table (ordered by owner and
+    // start) bounded by `started_at < before`: only events that also ended
+    // by then go, each user's oldest first, at most `limit` in all.
     let mut deleted: Vec<Deleted> = Vec::new();
     let mut events = c
         .prepare_cached(
-            "DELETE FROM activity_events WHERE rowid IN (
-                 SELECT rowid FROM activity_events
-                 WHERE company_id = ?1 AND user_id = ?2 AND started_at < ?3
-                   AND started_at + duration_seconds * 1000000 <= ?3
-                 ORDER BY started_at, id LIMIT ?4)
+            "DELETE FROM activity WHERE owner = ?1 AND (started_at, id) IN (
+                 SELECT started_at, id FROM activity
+                 WHERE owner = ?1 AND started_at < ?2
+                   AND started_at + duration_seconds * 1000000 <= ?2
+                 ORDER BY started_at, id LIMIT ?3)
              RETURNING started_at, duration_seconds",
         )
         .map_err(db)?;
-    for user in event_users(c, company)? {
+    for (owner, user) in owners(c, company)? {
         let room = limit - deleted.len() as i64;
         if room <= 0 {
             break;
         }
         let rows = events
-            .query_map(params![company.0, user.0, before, room], |r| {
+            .query_map(params![owner, before, room], |r| {
                 let start: i64 = r.get(0)?;
                 let secs: i64 = r.get(1)?;
                 Ok((user, start, start + secs * 1_000_000))
@@ -92,13 +106,39 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
         "SELECT count(*) FROM purge_progress WHERE company_id = ?1",
         params![company.0],
     )? > 0;
-    if !started || counts.events < u64::from(batch.limit) {
+    let exhausted = counts.events < u64::from(batch.limit);
+    if !started || exhausted {
         let n = exec(
             c,
             "DELETE FROM activity_daily WHERE company_id = ?1 AND date < ?2",
             params![company.0, batch.before_date.to_string()],
         )?;
         counts.daily_rows = n as u64;
+        exec(
+            c,
+            "DELETE FROM activity_usage WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1)
+               AND by_domain IN (0, 1) AND date < ?2",
+            params![company.0, batch.before_date.to_string()],
+        )?;
+    }
+    // Strings no event or usage row of the company names any more (apps,
+    // titles and URLs of purged events) go once the events are exhausted:
+    // one scan of the company's events, once per purge that deleted any.
+    let purged_before = count(
+        c,
+        "SELECT coalesce(sum(events), 0) FROM purge_progress WHERE company_id = ?1",
+        params![company.0],
+    )?;
+    if exhausted && purged_before + counts.events as i64 > 0 {
+        exec(
+            c,
+            "DELETE FROM activity_texts WHERE company_id = ?1 AND key NOT IN (
+                 SELECT app FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND app IS NOT NULL
+                 UNION SELECT window_title FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND window_title IS NOT NULL
+                 UNION SELECT url FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND url IS NOT NULL
+                 UNION SELECT name FROM activity_usage WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1))",
+            params![company.0],
+        )?;
     }
 
     if counts.is_empty() {

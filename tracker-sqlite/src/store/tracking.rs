@@ -1,9 +1,9 @@
 //! [`TrackingStore`]: work sessions, activity events with their daily
 //! rollups ([`crate::rollup`]), screenshot metadata.
 //!
-//! Activity events have no company-wide time index (migration 3): a
-//! company-wide read in time order merges one range of the per-user index
-//! per user.
+//! Activity events are stored per user (migration 5, see
+//! [`crate::rollup`]) and read through the view `activity_events`: a
+//! company-wide read in time order merges one range per user.
 
 use std::collections::BTreeSet;
 
@@ -13,7 +13,7 @@ use rusqlite::{Connection, params};
 use tracker_core::error::{Error, Result};
 use tracker_core::paging::{Page, PageRequest};
 use tracker_core::store::{
-    DayRollup, EventBatch, IngestCount, Ingested, TrackingFilter, TrackingStore,
+    DayRollup, EventBatch, IngestCount, Ingested, TrackingFilter, TrackingStore, UsageSum,
 };
 use tracker_core::{
     ActivityEvent, CompanyId, Screenshot, ScreenshotId, UserId, WorkSession, WorkSessionId,
@@ -199,12 +199,12 @@ impl TrackingStore for SqliteStore {
         page: &PageRequest,
     ) -> Result<Page<ActivityEvent>> {
         if filter.ids.is_some() {
-            // Named events: key lookups on the unique (company, id) index,
-            // not a merge of whole user ranges.
+            // Named events: key lookups on each owner's unique ids, not a
+            // merge of whole user ranges.
             return self
                 .by_time(
                     TimeList {
-                        table: "activity_events",
+                        table: "activity_events_by_id",
                         col: "started_at",
                         company,
                         filter: filter.clone(),
@@ -382,6 +382,37 @@ impl TrackingStore for SqliteStore {
                     .and("date <= ?", date_bound(to))
                     .run(c, codec::rollup)
                     .map(Some)
+            })
+            .await
+    }
+
+    async fn usage_sums<'a>(
+        &self,
+        company: CompanyId,
+        users: Option<&'a BTreeSet<UserId>>,
+        from: NaiveDate,
+        to: NaiveDate,
+        by_domain: bool,
+    ) -> Result<Option<Vec<UsageSum>>> {
+        let users = users.cloned();
+        self.engine
+            .read(move |c| {
+                // The owners of the company, each one range of its usage rows.
+                Query::new(
+                    "SELECT user_id, name, sum(active_us) AS active_micros FROM (
+                         SELECT o.company_id, o.user_id, u.by_domain, u.date, u.active_us, t.text AS name
+                         FROM activity_owners o
+                         JOIN activity_usage u ON u.owner = o.key
+                         JOIN activity_texts t ON t.key = u.name)",
+                    company,
+                )
+                .in_set("user_id", users.as_ref())
+                .and("by_domain = ?", by_domain)
+                .and("date >= ?", date_bound(from))
+                .and("date <= ?", date_bound(to))
+                .tail(" GROUP BY user_id, name")
+                .run(c, codec::usage_sum)
+                .map(Some)
             })
             .await
     }

@@ -111,8 +111,15 @@ impl TrackingStore for PgStore {
         filter: &TrackingFilter,
         page: &PageRequest,
     ) -> Result<Page<ActivityEvent>> {
+        // Events named by id: one key range per user (ids are unique per
+        // user, so no index leads with the id).
+        let table = if filter.ids.is_some() {
+            "activity_events_by_owner"
+        } else {
+            "activity_events"
+        };
         self.by_time(
-            "activity_events",
+            table,
             "started_at",
             (company, filter, page),
             codec::activity,
