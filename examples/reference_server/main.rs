@@ -130,6 +130,11 @@ struct Args {
     /// again within 5 minutes, and a stop writes them.
     #[arg(long, env = "TRACKER_HEARTBEAT_DELAY_MS", default_value_t = 50)]
     heartbeat_delay_ms: u64,
+    /// SQLite: page cache of each connection, in MiB (the store's default
+    /// when left out). The file is also read through a memory map, so a
+    /// larger cache mostly helps writes to large databases.
+    #[arg(long, env = "TRACKER_SQLITE_CACHE_MIB")]
+    sqlite_cache_mib: Option<i64>,
     /// Oldest activity accepted, in days: an agent's offline queue must be
     /// sent within it.
     #[arg(long, env = "TRACKER_MAX_EVENT_AGE_DAYS", default_value_t = 14)]
@@ -154,7 +159,11 @@ struct Args {
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
-async fn open_store(url: &str, heartbeat_delay: Duration) -> Result<Arc<dyn Store>, Error> {
+async fn open_store(
+    url: &str,
+    heartbeat_delay: Duration,
+    cache_mib: Option<i64>,
+) -> Result<Arc<dyn Store>, Error> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = tracker_sqlx::PgStore::connect(url, tracker_sqlx::PgConfig::default()).await?;
         return Ok(Arc::new(store));
@@ -163,9 +172,11 @@ async fn open_store(url: &str, heartbeat_delay: Duration) -> Result<Arc<dyn Stor
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .ok_or("--database-url must be sqlite:PATH or postgres://…")?;
+    let defaults = tracker_sqlite::SqliteOptions::default();
     let options = tracker_sqlite::SqliteOptions {
         heartbeat_delay,
-        ..Default::default()
+        cache_mib: cache_mib.unwrap_or(defaults.cache_mib),
+        ..defaults
     };
     let store = tracker_sqlite::SqliteStore::open_with(path, &options)?;
     Ok(Arc::new(store))
@@ -337,7 +348,7 @@ async fn main() -> Result<(), Error> {
         .init();
     let args = Args::parse();
     let heartbeat_delay = Duration::from_millis(args.heartbeat_delay_ms);
-    let store = open_store(&args.database_url, heartbeat_delay).await?;
+    let store = open_store(&args.database_url, heartbeat_delay, args.sqlite_cache_mib).await?;
     let blobs = Arc::new(FsBlobStore::new(&args.blob_dir)?);
     let notifier = WebhookNotifier::new(WebhookConfig {
         allowed_hosts: args.webhook_hosts.clone(),
