@@ -325,7 +325,7 @@ pub(crate) fn ingest(
             .map_err(db)?;
     }
     for (owner, sums) in &usage {
-        write_usage(c, owner.to_owned(), sums)?;
+        write_usage(c, *owner, sums)?;
     }
     Ok(count)
 }

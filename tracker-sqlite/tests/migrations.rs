@@ -1,6 +1,7 @@
-//! Migration 5 on a database written by schema 4: activity events stored
-//! per company, as version 4 wrote them, come out of the new layout whole,
-//! with usage sums equal to the events and ids still deduplicated.
+//! The activity layout of schema 5 on disk: migration 5 on a database
+//! written by schema 4 (events stored per company, as version 4 wrote
+//! them, come out whole, with usage sums equal to the events and ids still
+//! deduplicated), and the strings a purge leaves behind.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -153,4 +154,68 @@ fn schema_4_activity_migrates_whole() {
         more.len() as u64,
         "new events go in after the migration"
     );
+}
+
+/// The strings of purged events leave the database with them; those of
+/// kept events stay.
+#[test]
+fn a_purge_takes_the_strings_only_purged_events_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tracker.db");
+    let store = SqliteStore::open(&path).unwrap();
+    let a = block_on(company(store.as_store(), 10, 1_000));
+    let c = a.company.id;
+    let old = events(c, a.admin.id, 0);
+    let kept = vec![ActivityEvent {
+        id: ActivityId::new(),
+        started_at: old[0].started_at + Duration::days(30),
+        app: Some("kept app".into()),
+        window_title: Some("kept title".into()),
+        ..old[0].clone()
+    }];
+    let secret = ActivityEvent {
+        id: ActivityId::new(),
+        started_at: old[0].started_at - Duration::hours(1),
+        window_title: Some("a title only this event had".into()),
+        url: Some("https://private.example/only-here".into()),
+        ..old[0].clone()
+    };
+    let all: Vec<ActivityEvent> = old.iter().chain(&kept).chain([&secret]).cloned().collect();
+    block_on(insert_events(store.tracking(), c, &all)).unwrap();
+    let before = kept[0].started_at - Duration::days(1);
+    let batch = tracker_core::store::PurgeBatch {
+        before,
+        before_date: before.date_naive(),
+        screenshots: Vec::new(),
+        limit: 10_000,
+        started_at: Utc::now(),
+    };
+    let counts = block_on(store.retention().purge_tracking(c, &batch)).unwrap();
+    assert_eq!(counts.events, old.len() as u64 + 1);
+    drop(store);
+    let raw = rusqlite::Connection::open(&path).unwrap();
+    let texts: Vec<String> = raw
+        .prepare("SELECT text FROM activity_texts ORDER BY text")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    for gone in [
+        "a title only this event had",
+        "https://private.example/only-here",
+        "private.example",
+        "title 5",
+    ] {
+        assert!(
+            !texts.iter().any(|t| t == gone),
+            "{gone:?} stayed: {texts:?}"
+        );
+    }
+    for stays in ["kept app", "kept title", "https://www.site0.example/p/0"] {
+        assert!(
+            texts.iter().any(|t| t == stays),
+            "{stays:?} went: {texts:?}"
+        );
+    }
 }

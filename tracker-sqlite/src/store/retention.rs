@@ -16,7 +16,8 @@ use crate::rollup::{Deleted, forget_events};
 use crate::rows::append;
 use crate::sql::{count, exec, one};
 
-/// The owner keys of a company's users that have had events, and whose.
+/// The owner keys of a company's users that have had events, with the
+/// user of each.
 fn owners(c: &Connection, company: CompanyId) -> R<Vec<(i64, tracker_core::UserId)>> {
     c.prepare_cached(
         "SELECT key, user_id FROM activity_owners WHERE company_id = ?1 ORDER BY user_id",
