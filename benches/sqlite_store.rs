@@ -175,6 +175,39 @@ fn benches(c: &mut Criterion) {
                 total
             })
         });
+        // An agent that resends after a timeout: the last quarter of its
+        // previous batch (stored, so duplicates) ahead of new events.
+        g.bench_with_input(
+            BenchmarkId::new("store_resent_quarter", size),
+            &size,
+            |b, &size| {
+                b.iter_custom(|iters| {
+                    let mut total = Duration::ZERO;
+                    for _ in 0..iters {
+                        let first = next_batch(size);
+                        block_on(store.insert_activity(&first)).unwrap();
+                        let (company, user) = (first.company(), first.events()[0].user_id);
+                        let resent = first.events()[size - size / 4..].iter().cloned();
+                        let last = first.events()[size - 1].ended_at();
+                        let fresh = (0..size - size / 4).map(|i| {
+                            event(
+                                company,
+                                user,
+                                last + chrono::Duration::seconds(i as i64 * 30),
+                                30,
+                                i,
+                            )
+                        });
+                        let batch = EventBatch::new(company, user, resent.chain(fresh).collect())
+                            .expect("one user's events");
+                        let t = Instant::now();
+                        black_box(block_on(store.insert_activity(&batch)).unwrap());
+                        total += t.elapsed();
+                    }
+                    total
+                })
+            },
+        );
         g.bench_with_input(BenchmarkId::new("raw_rusqlite", size), &size, |b, &size| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
