@@ -97,11 +97,16 @@ pub async fn build<S: Store>(store: S) -> World<S> {
 /// [`build`] with `count` users (`user000`, `user001`… with the password
 /// `user-password`).
 pub async fn build_users<S: Store>(store: S, count: usize) -> World<S> {
+    build_with(store, count, events_per_day()).await
+}
+
+/// `count` users as [`build_users`] makes them, and `per_day` events of
+/// each on each of the [`DAYS`] (none with 0).
+pub async fn build_with<S: Store>(store: S, count: usize, per_day: usize) -> World<S> {
     let tracker = Tracker::builder(store)
         .clock(ManualClock::new(now()))
         .password_hasher(Argon2Hasher::insecure_fast())
         .build();
-    let per_day = events_per_day();
     let started = Instant::now();
     let world = async {
         tracker.ensure_default_plans().await.unwrap();
@@ -163,7 +168,7 @@ pub async fn build_users<S: Store>(store: S, count: usize) -> World<S> {
                 .unwrap();
             users.push(u.id);
         }
-        for day in 1..=DAYS {
+        for day in (1..=DAYS).filter(|_| per_day > 0) {
             for &u in &users {
                 let events = day_events(company, u, day, per_day);
                 let batch = EventBatch::new(company, u, events).expect("one user's events");
