@@ -231,6 +231,56 @@ fn benches(c: &mut Criterion) {
     g.bench_function("month_grid_100_users_30_days", |b| {
         b.iter(|| black_box(block_on(w.tracker.monthly_report(&w.admin, 2026, 4, None)).unwrap()))
     });
+
+    // A heavy user: 33,000 events of 2 s a day (18 hours) in May, on top
+    // of the database above, for the app and website reports.
+    let heavy = w.users[USERS - 1];
+    let per_day = if std::env::args().any(|a| a == "--bench") {
+        33_000
+    } else {
+        33
+    };
+    for day in 1..=30u32 {
+        let from = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 5, day, 0, 30, 0)
+            .single()
+            .unwrap_or_default();
+        for chunk in (0..per_day).collect::<Vec<_>>().chunks(1_000) {
+            let events = chunk
+                .iter()
+                .map(|&i| {
+                    event(
+                        w.company,
+                        heavy,
+                        from + chrono::Duration::seconds(i as i64 * 2),
+                        2,
+                        i,
+                    )
+                })
+                .collect();
+            let batch = EventBatch::new(w.company, heavy, events).expect("one user's events");
+            block_on(store.insert_activity(&batch)).unwrap();
+        }
+    }
+    let may = |d: u32| NaiveDate::from_ymd_opt(2026, 5, d).unwrap_or_default();
+    for (name, to, by_domain) in [
+        ("apps_one_day_33000_events", may(15), false),
+        ("sites_one_day_33000_events", may(15), true),
+        ("apps_30_days_33000_events_a_day", may(30), false),
+        ("sites_30_days_33000_events_a_day", may(30), true),
+    ] {
+        let from = if to == may(15) { may(15) } else { may(1) };
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(
+                    block_on(
+                        w.tracker
+                            .usage_report(&w.admin, from, to, Some(heavy), by_domain),
+                    )
+                    .unwrap(),
+                )
+            })
+        });
+    }
     g.finish();
     drop(Arc::new(()));
 }
