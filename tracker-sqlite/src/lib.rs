@@ -50,7 +50,7 @@
 //! | `store/` | one module per port, named as in `tracker_core::store` (`tenants`, `users`, `agents`, `tracking`, …) |
 //! | `beats.rs` | the heartbeat protocol: check, hold, write with the writer's next group |
 //! | `contexts.rs` | the token contexts kept in memory between requests |
-//! | `rollup.rs` | activity ingest with per-day rollups, and their repair after a purge |
+//! | `rollup.rs` | activity ingest (owner keys, strings stored once, per-day rollups and usage sums), and their repair after a purge |
 //! | `rows.rs`, `sql.rs` | the SQL the ports share: audit appends, usage marks, key lookups; statement helpers and the `Query` builder |
 //! | `engine/` | threads and connections: `writer` (group commit), `readers`, `checkpointer` |
 //! | `codec.rs`, `error.rs`, `migrations.rs` | column encodings, [`SqliteError`], the schema (`migrations/*.sql`) |
