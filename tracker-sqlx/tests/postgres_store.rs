@@ -566,3 +566,65 @@ async fn an_approval_whose_audit_event_fails_leaves_nothing_behind() {
         events_before + 1
     );
 }
+
+/// Migration 3 on a table of schema 2 that holds events: the key becomes
+/// (company, user, id), nothing stored is lost, and replays still count
+/// once.
+#[tokio::test]
+async fn event_ids_become_unique_per_user_on_a_schema_2_table() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let fx = testkit::company(&*db, 10, 1_000).await;
+    let c = fx.company.id;
+    let base = Utc.with_ymd_and_hms(2026, 5, 4, 8, 0, 0).single().unwrap();
+    let mut events: Vec<ActivityEvent> = (0..50)
+        .map(|i| activity(c, fx.admin.id, base + Duration::minutes(i), 60))
+        .collect();
+    events.sort_by_key(|e| (e.started_at, e.id));
+    testkit::insert_events(db.store(), c, &events)
+        .await
+        .unwrap();
+    // Back to schema 2: the key on (company, id), migration 3 pending.
+    sqlx::raw_sql(
+        "DROP VIEW activity_events_by_owner;
+         ALTER TABLE activity_events DROP CONSTRAINT activity_events_pkey;
+         ALTER TABLE activity_events ADD PRIMARY KEY (company_id, id);
+         DELETE FROM _sqlx_migrations WHERE version = 3;",
+    )
+    .execute(db.pool())
+    .await
+    .unwrap();
+    tracker_sqlx::migrator(db.schema())
+        .unwrap()
+        .run(db.pool())
+        .await
+        .unwrap();
+    let key: Vec<String> = sqlx::query_scalar(
+        "SELECT a.attname::text
+         FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey::int2[])
+         WHERE i.indrelid = 'activity_events'::regclass AND i.indisprimary
+         ORDER BY array_position(i.indkey::int2[], a.attnum)",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap();
+    assert_eq!(key, ["company_id", "user_id", "id"]);
+    let stored = tracker_core::store::collect_pages(|page| {
+        let db = &db;
+        async move {
+            db.list_activity(c, &tracker_core::store::TrackingFilter::default(), &page)
+                .await
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(stored, events, "every event as it was");
+    let replay = testkit::insert_events(db.store(), c, &events)
+        .await
+        .unwrap();
+    assert_eq!(
+        (replay.inserted, replay.duplicates),
+        (0, events.len() as u64)
+    );
+}
