@@ -17,32 +17,14 @@ use tracker_core::*;
 use tracker_sqlite::SqliteStore;
 
 mod common;
-#[allow(dead_code)]
-#[path = "../examples/common/workload.rs"]
-mod workload;
 
-use workload::{Mix, Recorder};
+use common::workload::Recorder;
 
 // The largest plan has 1,000 seats, one of them the ADMIN's.
 const AGENTS: usize = 999;
 const UPLOADERS: usize = 4;
 const BATCH: usize = 1_000;
 const STEP: u64 = 1_000_000;
-
-fn activity(company: CompanyId, user: UserId, e: &workload::Event) -> ActivityEvent {
-    ActivityEvent {
-        id: ActivityId::from_uuid(e.id),
-        company_id: company,
-        user_id: user,
-        session_id: None,
-        started_at: e.at,
-        duration_seconds: e.seconds,
-        kind: ActivityKind::Active,
-        app: Some(e.app.to_owned()),
-        window_title: Some(e.title.clone()),
-        url: e.url.clone(),
-    }
-}
 
 /// Where the last million started, and the first million's rate.
 struct Progress {
@@ -71,14 +53,9 @@ fn main() {
     let tracker = Arc::new(world.tracker);
     let start: DateTime<Utc> = Utc::now() - chrono::Duration::days(300);
     let recorders: Arc<Vec<Mutex<Recorder>>> = Arc::new(
-        (0..AGENTS)
-            .map(|i| {
-                Mutex::new(Recorder {
-                    mix: Mix(i as u64 + 1),
-                    clock: start,
-                    last: Vec::new(),
-                })
-            })
+        common::recorders(AGENTS, start)
+            .into_iter()
+            .map(Mutex::new)
             .collect(),
     );
     let stored = Arc::new(AtomicU64::new(0));
@@ -105,7 +82,7 @@ fn main() {
                         let mut r = recorders[agent].lock().expect("recorder");
                         r.batch(BATCH)
                             .iter()
-                            .map(|e| activity(company, user, e))
+                            .map(|e| common::recorded(company, user, e))
                             .collect()
                     };
                     let batch = EventBatch::new(company, user, events).expect("one user's events");

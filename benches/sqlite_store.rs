@@ -142,22 +142,24 @@ fn benches(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("ingest");
     let mut raw_db = raw();
-    let mut day = 0i64;
-    // A fresh user-day per batch, so nothing is a duplicate; only the insert is timed.
+    // Batches as agents send them (the load generator's workload): each
+    // user's events follow its own clock from May on, ids minted at
+    // recording time, users in turn so ids interleave across them, one
+    // batch in ten resending the last quarter of the one before.
+    let may = chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 5, 1, 0, 0, 0)
+        .single()
+        .unwrap_or_default();
+    let mut recorders = recorders(USERS, may);
+    let mut resend_day = 0i64;
+    let mut turn = 0usize;
     let mut next_batch = |size: usize| {
-        day += 1;
-        let user = w.users[day as usize % USERS];
-        let start = now() + chrono::Duration::days(day);
-        let events = (0..size)
-            .map(|i| {
-                event(
-                    w.company,
-                    user,
-                    start + chrono::Duration::seconds(i as i64 * 30),
-                    30,
-                    i,
-                )
-            })
+        turn += 1;
+        let k = turn % USERS;
+        let user = w.users[k];
+        let events = recorders[k]
+            .batch(size)
+            .iter()
+            .map(|e| recorded(w.company, user, e))
             .collect::<Vec<_>>();
         EventBatch::new(w.company, user, events).expect("one user's events")
     };
@@ -184,9 +186,25 @@ fn benches(c: &mut Criterion) {
                 b.iter_custom(|iters| {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let first = next_batch(size);
+                        // A timeline of its own (from 2027), apart from the
+                        // recorders'.
+                        resend_day += 1;
+                        let (company, user) = (w.company, w.users[resend_day as usize % USERS]);
+                        let from = may + chrono::Duration::days(365 + resend_day);
+                        let first = (0..size)
+                            .map(|i| {
+                                event(
+                                    company,
+                                    user,
+                                    from + chrono::Duration::seconds(i as i64 * 30),
+                                    30,
+                                    i,
+                                )
+                            })
+                            .collect();
+                        let first =
+                            EventBatch::new(company, user, first).expect("one user's events");
                         block_on(store.insert_activity(&first)).unwrap();
-                        let (company, user) = (first.company(), first.events()[0].user_id);
                         let resent = first.events()[size - size / 4..].iter().cloned();
                         let last = first.events()[size - 1].ended_at();
                         let fresh = (0..size - size / 4).map(|i| {

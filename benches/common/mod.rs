@@ -10,6 +10,10 @@ use tracker_core::protocol::{CreateCompany, LoginRequest, NewUser};
 use tracker_core::store::{EventBatch, Store};
 use tracker_core::*;
 
+/// The load generator's realistic events (see the file).
+#[path = "../../examples/common/workload.rs"]
+pub mod workload;
+
 pub const USERS: usize = 100;
 pub const DAYS: u32 = 30;
 
@@ -197,4 +201,31 @@ pub async fn build_with<S: Store>(store: S, count: usize, per_day: usize) -> Wor
         started.elapsed()
     );
     world
+}
+
+/// A recorded event of the realistic workload as a user's activity event.
+pub fn recorded(company: CompanyId, user: UserId, e: &workload::Event) -> ActivityEvent {
+    ActivityEvent {
+        id: ActivityId::from_uuid(e.id),
+        company_id: company,
+        user_id: user,
+        session_id: None,
+        started_at: e.at,
+        duration_seconds: e.seconds,
+        kind: ActivityKind::Active,
+        app: Some(e.app.to_owned()),
+        window_title: Some(e.title.clone()),
+        url: e.url.clone(),
+    }
+}
+
+/// One realistic recorder per user, each clock starting at `start`.
+pub fn recorders(count: usize, start: DateTime<Utc>) -> Vec<workload::Recorder> {
+    (0..count)
+        .map(|i| workload::Recorder {
+            mix: workload::Mix(i as u64 + 1),
+            clock: start,
+            last: Vec::new(),
+        })
+        .collect()
 }
