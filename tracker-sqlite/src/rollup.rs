@@ -157,6 +157,37 @@ impl<'c> Texts<'c> {
     fn key_opt(&mut self, text: Option<&str>) -> R<Option<i64>> {
         text.map(|t| self.key(t)).transpose()
     }
+
+    /// Looks up the keys of `texts` not known yet in one statement (a
+    /// batch names hundreds of strings, most of them stored before); those
+    /// not stored are added by [`key`](Self::key) when first asked for.
+    fn preload<'t>(&mut self, texts: impl IntoIterator<Item = &'t str>) -> R<()> {
+        let wanted: std::collections::BTreeSet<&str> = texts
+            .into_iter()
+            .filter(|t| !self.known.contains_key(*t))
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        let array: rusqlite::vtab::array::Array = std::rc::Rc::new(
+            wanted
+                .into_iter()
+                .map(|t| rusqlite::types::Value::Text(t.to_owned()))
+                .collect(),
+        );
+        let mut stmt = self
+            .c
+            .prepare_cached(
+                "SELECT text, key FROM activity_texts WHERE company_id = ?1 AND text IN rarray(?2)",
+            )
+            .map_err(db)?;
+        let mut rows = stmt.query(params![self.company.0, array]).map_err(db)?;
+        while let Some(row) = rows.next().map_err(db)? {
+            let (text, key): (String, i64) = (row.get(0).map_err(db)?, row.get(1).map_err(db)?);
+            self.known.insert(text, key);
+        }
+        Ok(())
+    }
 }
 
 /// Splits `[start_us, end_us)` at the local midnights of `tz`: each local
@@ -218,6 +249,18 @@ pub(crate) fn ingest(
              ON CONFLICT DO NOTHING",
         )
         .map_err(db)?;
+    let domains: Vec<String> = events
+        .iter()
+        .filter(|e| e.kind == ActivityKind::Active)
+        .filter_map(|e| e.url.as_deref().and_then(domain_of))
+        .collect();
+    texts.preload(
+        events
+            .iter()
+            .flat_map(|e| [&e.app, &e.window_title, &e.url])
+            .filter_map(|t| t.as_deref())
+            .chain(domains.iter().map(String::as_str)),
+    )?;
     let mut count = IngestCount::default();
     let mut fresh_all: Vec<&ActivityEvent> = Vec::new();
     let mut days: BTreeMap<(UserId, NaiveDate), Day> = BTreeMap::new();
