@@ -112,7 +112,10 @@ pub trait TrackingStore: Send + Sync + 'static {
     /// in the same transaction.
     async fn insert_activity(&self, batch: &EventBatch) -> Result<IngestCount>;
     /// Events passing `filter` (by `started_at`), ordered by
-    /// (started_at, id).
+    /// (started_at, id). Ids are unique per user only: events of two users
+    /// with the same start and id (a client reusing another's ids) may
+    /// come in either order, and a page that ends between them skips the
+    /// second.
     async fn list_activity(
         &self,
         company: CompanyId,
