@@ -138,15 +138,22 @@ pub(crate) fn storage(conn: &Connection, company: CompanyId) -> R<u64> {
     Ok(u64::try_from(n).unwrap_or(0))
 }
 
-/// The users that have had activity events in a company, in id order
-/// (their owner keys, see [`crate::rollup`]).
+/// The users that have had activity events in a company, in id order,
+/// each with its owner key (see [`crate::rollup`]).
+pub(crate) fn owners(c: &Connection, company: CompanyId) -> R<Vec<(i64, UserId)>> {
+    c.prepare_cached(
+        "SELECT key, user_id FROM activity_owners WHERE company_id = ?1 ORDER BY user_id",
+    )
+    .and_then(|mut s| {
+        s.query_map(params![company.0], |r| Ok((r.get(0)?, UserId(r.get(1)?))))?
+            .collect()
+    })
+    .map_err(db)
+}
+
+/// [`owners`] without their keys.
 pub(crate) fn event_users(c: &Connection, company: CompanyId) -> R<Vec<UserId>> {
-    c.prepare_cached("SELECT user_id FROM activity_owners WHERE company_id = ?1 ORDER BY user_id")
-        .and_then(|mut s| {
-            s.query_map(params![company.0], |r| r.get(0).map(UserId))?
-                .collect()
-        })
-        .map_err(db)
+    Ok(owners(c, company)?.into_iter().map(|(_, u)| u).collect())
 }
 
 /// The `company_id` key of a user's rows (the platform's for an owner).

@@ -13,23 +13,8 @@ use crate::SqliteStore;
 use crate::codec::{self, R, int, ts};
 use crate::error::db;
 use crate::rollup::{Deleted, forget_events};
-use crate::rows::append;
+use crate::rows::{append, owners};
 use crate::sql::{count, exec, one};
-
-/// The owner keys of a company's users that have had events, with the
-/// user of each.
-fn owners(c: &Connection, company: CompanyId) -> R<Vec<(i64, tracker_core::UserId)>> {
-    c.prepare_cached(
-        "SELECT key, user_id FROM activity_owners WHERE company_id = ?1 ORDER BY user_id",
-    )
-    .and_then(|mut s| {
-        s.query_map(params![company.0], |r| {
-            Ok((r.get(0)?, tracker_core::UserId(r.get(1)?)))
-        })?
-        .collect()
-    })
-    .map_err(db)
-}
 
 /// One retention purge step (see [`RetentionStore::purge_tracking`]), in the
 /// writer's transaction.
