@@ -192,15 +192,34 @@ fn a_purge_takes_the_strings_only_purged_events_named() {
     };
     let counts = block_on(store.retention().purge_tracking(c, &batch)).unwrap();
     assert_eq!(counts.events, old.len() as u64 + 1);
+    let texts = |path: &Path| -> Vec<String> {
+        let raw = rusqlite::Connection::open(path).unwrap();
+        let mut stmt = raw
+            .prepare("SELECT text FROM activity_texts ORDER BY text")
+            .unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert!(
+        texts(&path)
+            .iter()
+            .any(|t| t == "a title only this event had"),
+        "strings go when the purge ends, not at each step"
+    );
+    let done = tracker_core::audit::NewAuditEvent {
+        chain: tracker_core::audit::AuditChain::Company(c),
+        actor: tracker_core::audit::Actor::System,
+        action: tracker_core::audit::AuditAction::DataPurged,
+        description: "purged".into(),
+        details: serde_json::json!({}),
+        client_ip: None,
+        at: Utc::now(),
+    };
+    block_on(store.retention().finish_purge(c, done)).unwrap();
     drop(store);
-    let raw = rusqlite::Connection::open(&path).unwrap();
-    let texts: Vec<String> = raw
-        .prepare("SELECT text FROM activity_texts ORDER BY text")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let texts = texts(&path);
     for gone in [
         "a title only this event had",
         "https://private.example/only-here",

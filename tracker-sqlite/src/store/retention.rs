@@ -1,5 +1,6 @@
 //! [`RetentionStore`]: the retention purge, in bounded steps that resume
-//! after a crash. The screenshots to purge are listed through
+//! after a crash, and at its end the strings only purged events named.
+//! The screenshots to purge are listed through
 //! `TrackingStore::list_screenshots`, so their blobs go first.
 
 use async_trait::async_trait;
@@ -15,6 +16,22 @@ use crate::error::db;
 use crate::rollup::{Deleted, forget_events};
 use crate::rows::{append, owners};
 use crate::sql::{count, exec, one};
+
+/// Deletes the strings no event or usage row of the company names any
+/// more (the apps, titles and URLs of purged events): one scan of the
+/// company's events, once at the end of a purge that deleted any.
+fn forget_texts(c: &Connection, company: CompanyId) -> R<()> {
+    exec(
+        c,
+        "DELETE FROM activity_texts WHERE company_id = ?1 AND key NOT IN (
+             SELECT app FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND app IS NOT NULL
+             UNION SELECT window_title FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND window_title IS NOT NULL
+             UNION SELECT url FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND url IS NOT NULL
+             UNION SELECT name FROM activity_usage WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1))",
+        params![company.0],
+    )
+    .map(drop)
+}
 
 /// One retention purge step (see [`RetentionStore::purge_tracking`]), in the
 /// writer's transaction.
@@ -92,8 +109,7 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
         "SELECT count(*) FROM purge_progress WHERE company_id = ?1",
         params![company.0],
     )? > 0;
-    let exhausted = counts.events < u64::from(batch.limit);
-    if !started || exhausted {
+    if !started || counts.events < u64::from(batch.limit) {
         let n = exec(
             c,
             "DELETE FROM activity_daily WHERE company_id = ?1 AND date < ?2",
@@ -107,26 +123,6 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
             params![company.0, batch.before_date.to_string()],
         )?;
     }
-    // Strings no event or usage row of the company names any more (apps,
-    // titles and URLs of purged events) go once the events are exhausted:
-    // one scan of the company's events, once per purge that deleted any.
-    let purged_before = count(
-        c,
-        "SELECT coalesce(sum(events), 0) FROM purge_progress WHERE company_id = ?1",
-        params![company.0],
-    )?;
-    if exhausted && purged_before + counts.events as i64 > 0 {
-        exec(
-            c,
-            "DELETE FROM activity_texts WHERE company_id = ?1 AND key NOT IN (
-                 SELECT app FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND app IS NOT NULL
-                 UNION SELECT window_title FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND window_title IS NOT NULL
-                 UNION SELECT url FROM activity WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1) AND url IS NOT NULL
-                 UNION SELECT name FROM activity_usage WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1))",
-            params![company.0],
-        )?;
-    }
-
     if counts.is_empty() {
         return Ok(counts);
     }
@@ -179,8 +175,17 @@ impl RetentionStore for SqliteStore {
     }
 
     async fn finish_purge(&self, company: CompanyId, audit: NewAuditEvent) -> Result<()> {
+        // A heavy job: collecting the strings scans the company's events.
         self.engine
-            .write(move |c| {
+            .write_heavy(move |c| {
+                let purged = count(
+                    c,
+                    "SELECT coalesce(sum(events), 0) FROM purge_progress WHERE company_id = ?1",
+                    params![company.0],
+                )?;
+                if purged > 0 {
+                    forget_texts(c, company)?;
+                }
                 exec(
                     c,
                     "DELETE FROM purge_progress WHERE company_id = ?1",
