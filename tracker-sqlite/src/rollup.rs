@@ -117,6 +117,8 @@ pub(crate) struct Texts<'c> {
     c: &'c Connection,
     company: CompanyId,
     known: HashMap<String, i64>,
+    /// Each URL's website domain (most URLs of a batch repeat).
+    domains: HashMap<String, Option<String>>,
 }
 
 impl<'c> Texts<'c> {
@@ -125,7 +127,35 @@ impl<'c> Texts<'c> {
             c,
             company,
             known: HashMap::new(),
+            domains: HashMap::new(),
         }
+    }
+
+    /// The website domains of `urls`, each once, remembered for
+    /// [`domain_key`](Self::domain_key).
+    fn domains_of<'u>(&mut self, urls: impl IntoIterator<Item = &'u str>) -> BTreeSet<String> {
+        urls.into_iter()
+            .filter_map(|url| {
+                self.domains
+                    .entry(url.to_owned())
+                    .or_insert_with(|| domain_of(url))
+                    .clone()
+            })
+            .collect()
+    }
+
+    /// The key of a URL's website domain, if it has one.
+    fn domain_key(&mut self, url: Option<&str>) -> R<Option<i64>> {
+        let Some(url) = url else { return Ok(None) };
+        let domain = match self.domains.get(url) {
+            Some(domain) => domain.clone(),
+            None => {
+                let domain = domain_of(url);
+                self.domains.insert(url.to_owned(), domain.clone());
+                domain
+            }
+        };
+        self.key_opt(domain.as_deref())
     }
 
     pub(crate) fn key(&mut self, text: &str) -> R<i64> {
@@ -249,16 +279,15 @@ pub(crate) fn ingest(
              ON CONFLICT DO NOTHING",
         )
         .map_err(db)?;
-    let domains: Vec<String> = events
-        .iter()
-        .filter(|e| e.kind == ActivityKind::Active)
-        .filter_map(|e| e.url.as_deref().and_then(domain_of))
-        .collect();
+    // Each distinct URL's domain once, then every string's key at once.
+    let urls: BTreeSet<&str> = events.iter().filter_map(|e| e.url.as_deref()).collect();
+    let domains = texts.domains_of(urls.iter().copied());
     texts.preload(
         events
             .iter()
-            .flat_map(|e| [&e.app, &e.window_title, &e.url])
+            .flat_map(|e| [&e.app, &e.window_title])
             .filter_map(|t| t.as_deref())
+            .chain(urls.iter().copied())
             .chain(domains.iter().map(String::as_str)),
     )?;
     let mut count = IngestCount::default();
@@ -318,10 +347,9 @@ pub(crate) fn ingest(
         for (e, app) in &fresh {
             fresh_all.push(e);
             let domain = match e.kind {
-                ActivityKind::Active => e.url.as_deref().and_then(domain_of),
+                ActivityKind::Active => texts.domain_key(e.url.as_deref())?,
                 ActivityKind::Idle => None,
             };
-            let domain = texts.key_opt(domain.as_deref())?;
             for (date, s, t) in day_pieces(tz, ts(e.started_at), ts(e.ended_at()))? {
                 let d = days.entry((*user, date)).or_insert_with(Day::empty);
                 match e.kind {
@@ -476,7 +504,7 @@ fn rebuild_day(
             d.idle_us += t - s;
         } else {
             d.active_us += t - s;
-            let domain = texts.key_opt(url.as_deref().and_then(domain_of).as_deref())?;
+            let domain = texts.domain_key(url.as_deref())?;
             add_usage(&mut usage, date, t - s, app, domain);
         }
         d.first_us = d.first_us.min(s);
@@ -554,7 +582,7 @@ pub(crate) fn backfill_usage(c: &Connection) -> R<()> {
             if idle {
                 continue;
             }
-            let domain = texts.key_opt(url.as_deref().and_then(domain_of).as_deref())?;
+            let domain = texts.domain_key(url.as_deref())?;
             for (date, s, t) in day_pieces(tz, start, end)? {
                 add_usage(&mut usage, date, t - s, app, domain);
             }
