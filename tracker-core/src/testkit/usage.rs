@@ -59,21 +59,37 @@ pub async fn usage_rows_upsert_by_day(store: &dyn Store) {
     );
 }
 
+/// Two companies in Europe/Berlin, a second user `bob` in the first, and
+/// 23:30 local on May 4 (21:30 UTC, UTC+2): events from there cross local
+/// midnight.
+struct Midnight {
+    a: Fixture,
+    b: Fixture,
+    bob: crate::identity::User,
+    base: chrono::DateTime<Utc>,
+}
+
+impl Midnight {
+    async fn new(store: &dyn Store) -> Self {
+        let a = company(store, 10, 1_000).await;
+        let b = company(store, 10, 1_000).await;
+        let bob = add_user(store, &a, "bob", Role::Employee).await;
+        let base = Utc
+            .with_ymd_and_hms(2026, 5, 4, 21, 30, 0)
+            .single()
+            .unwrap_or_default();
+        Self { a, b, bob, base }
+    }
+}
+
 /// A store that keeps day rollups returns sums equal to the events clipped
 /// to local days (company timezone), exact unless events overlap, unchanged
 /// by replays, and scoped to the company and users asked for.
 pub async fn day_rollups_match_the_events(store: &dyn Store) {
-    let a = company(store, 10, 1_000).await; // Europe/Berlin
-    let b = company(store, 10, 1_000).await;
+    let Midnight { a, b, bob, base } = Midnight::new(store).await;
     let tr = store.tracking();
     let c = a.company.id;
-    let bob = add_user(store, &a, "bob", Role::Employee).await;
     let tz = a.company.tz();
-    // 23:30 local on May 4 (UTC+2) is 21:30 UTC: an hour across local midnight, then more.
-    let base = Utc
-        .with_ymd_and_hms(2026, 5, 4, 21, 30, 0)
-        .single()
-        .unwrap_or_default();
     let ev = |offset_min: i64, secs: u32, kind: ActivityKind| ActivityEvent {
         kind,
         started_at: base + Duration::minutes(offset_min),
@@ -198,17 +214,10 @@ pub async fn day_rollups_match_the_events(store: &dyn Store) {
 /// in full, idle time and events without an app or URL left out, replays
 /// counted once, other users and companies apart.
 pub async fn usage_sums_match_the_events(store: &dyn Store) {
-    let a = company(store, 10, 1_000).await; // Europe/Berlin
-    let b = company(store, 10, 1_000).await;
+    let Midnight { a, b, bob, base } = Midnight::new(store).await;
     let tr = store.tracking();
     let c = a.company.id;
-    let bob = add_user(store, &a, "bob", Role::Employee).await;
     let tz = a.company.tz();
-    // 23:30 local on May 4 (UTC+2).
-    let base = Utc
-        .with_ymd_and_hms(2026, 5, 4, 21, 30, 0)
-        .single()
-        .unwrap_or_default();
     let ev = |user: UserId, offset_min: i64, secs: u32, app: Option<&str>, url: Option<&str>| {
         ActivityEvent {
             kind: ActivityKind::Active,
