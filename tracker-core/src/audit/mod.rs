@@ -12,6 +12,11 @@ use sha2::{Digest, Sha256};
 
 use crate::ids::{AuditEventId, CompanyId, UserId};
 
+mod checkpoint;
+pub mod export;
+
+pub use checkpoint::{AuditKey, Checkpoint, GENESIS_DIGEST, KeyError, PublicKey};
+
 /// Which chain an event belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(tag = "chain", content = "company_id", rename_all = "lowercase")]
@@ -167,6 +172,7 @@ pub struct NewAuditEvent {
 
 /// A stored event, linked into its chain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEvent {
     /// Id.
@@ -237,27 +243,18 @@ impl AuditEvent {
     pub fn compute_hash(&self) -> String {
         let mut h = Sha256::new();
         h.update(self.prev_hash.as_bytes());
-        let chain = match self.chain {
-            AuditChain::Platform => "platform".to_owned(),
-            AuditChain::Company(c) => format!("company:{c}"),
-        };
-        let fields = [
-            "tracker-audit-v1".to_owned(),
-            self.id.to_string(),
-            chain,
-            self.seq.to_string(),
-            self.actor.canonical(),
-            self.action.as_str().to_owned(),
-            self.description.clone(),
-            canonical_json(&self.details),
-            self.client_ip.clone().unwrap_or_default(),
-            self.at.to_rfc3339_opts(SecondsFormat::Micros, true),
-        ];
-        for field in fields {
-            // Length prefixes make the encoding unambiguous.
-            h.update((field.len() as u64).to_be_bytes());
-            h.update(field.as_bytes());
-        }
+        h.update(checkpoint::encode(&[
+            "tracker-audit-v1",
+            &self.id.to_string(),
+            &checkpoint::chain_name(self.chain),
+            &self.seq.to_string(),
+            &self.actor.canonical(),
+            self.action.as_str(),
+            &self.description,
+            &canonical_json(&self.details),
+            self.client_ip.as_deref().unwrap_or_default(),
+            &self.at.to_rfc3339_opts(SecondsFormat::Micros, true),
+        ]));
         hex::encode(h.finalize())
     }
 
@@ -329,6 +326,17 @@ impl ChainVerifier {
             chain,
             expected_seq: 1,
             prev_hash: GENESIS_HASH.to_owned(),
+            checked: 0,
+        }
+    }
+
+    /// A verifier that starts after `head`: for a stretch of a chain whose
+    /// earlier events are not at hand.
+    pub fn after(chain: AuditChain, head: ChainHead) -> Self {
+        Self {
+            chain,
+            expected_seq: head.seq + 1,
+            prev_hash: head.hash,
             checked: 0,
         }
     }
