@@ -185,7 +185,7 @@ where
                 cookie(&parts.headers, SESSION).map(|v| v.rsplitn(3, '.').nth(2).ok_or(()))
         {
             // An idle session's token dies with it.
-            let _ = shared.tracker.logout(token).await;
+            let _ = shared.tracker.revoke_token(token).await;
         }
         let reason = match refusal {
             Refusal::NoSession => "",

@@ -39,10 +39,10 @@
 //! | [`AgentStore`](crate::store::AgentStore) | `insert_token`, `token_context`, `delete_token`, `record_heartbeat`, `list_agent_states` | `agent_state` |
 //! | [`PolicyStore`](crate::store::PolicyStore) | `get_policy`, `update_policy` | |
 //! | [`AuditStore`](crate::store::AuditStore) | `append_audit`, `list_audit` | `read_chain` |
-//! | [`TrackingStore`](crate::store::TrackingStore) | `insert_session`, `stop_session`, `list_sessions`, `open_sessions`, `insert_activity`, `list_activity`, `insert_screenshot`, `list_screenshots` | `get_session`, `get_screenshot`, `activity_between`, `storage_used`, `day_rollups` |
+//! | [`TrackingStore`](crate::store::TrackingStore) | `insert_session`, `stop_session`, `list_sessions`, `insert_activity`, `list_activity`, `insert_screenshot`, `list_screenshots` | `open_sessions`, `get_session`, `get_screenshot`, `activity_between`, `storage_used`, `day_rollups` |
 //! | [`RetentionStore`](crate::store::RetentionStore) | `purge_tracking`, `purge_progress`, `finish_purge` | |
 //! | [`UsageStore`](crate::store::UsageStore) | `upsert_usage`, `list_usage`, `pending_usage_days`, `clear_pending_usage` | |
-//! | [`TaskStore`](crate::store::TaskStore) | `insert_task`, `list_tasks`, `update_task` | `get_task` |
+//! | [`TaskStore`](crate::store::TaskStore) | `save_task`, `list_tasks` | `get_task` |
 //! | [`CorrectionStore`](crate::store::CorrectionStore) | `insert_correction`, `list_corrections`, `decide_correction` | `get_correction`, `approved_corrections` |
 //! | [`AlertStore`](crate::store::AlertStore) | `open_alert`, `list_alerts`, `resolve_alert`, `get_alert_settings`, `put_alert_settings`, `insert_deliveries`, `list_deliveries` | `get_alert`, `open_alerts` |
 //!

@@ -382,7 +382,28 @@ fn logout_and_deactivation_kill_tokens() {
                 .await
                 .unwrap()
                 .token;
-        w.t.logout(t1.expose()).await.unwrap();
+        w.t.logout(t1.expose(), Some("198.51.100.7".into()))
+            .await
+            .unwrap();
+        // Both sign-ins and the sign-out are on the company's record.
+        let trail =
+            w.t.company_audit(&w.admin, &Default::default(), &PageRequest::first(500))
+                .await
+                .unwrap()
+                .items;
+        let bobs: Vec<(AuditAction, Option<String>)> = trail
+            .iter()
+            .filter(|e| e.actor.user_id() == Some(bob.id))
+            .map(|e| (e.action, e.client_ip.clone()))
+            .collect();
+        assert_eq!(
+            bobs[bobs.len() - 3..],
+            [
+                (AuditAction::LoginSucceeded, None),
+                (AuditAction::LoginSucceeded, None),
+                (AuditAction::LoggedOut, Some("198.51.100.7".into())),
+            ]
+        );
         assert_eq!(code(w.t.authenticate(t1.expose()).await), "unauthenticated");
         assert!(w.t.authenticate(t2.expose()).await.is_ok());
         w.t.deactivate_user(&w.admin, bob.id).await.unwrap();

@@ -312,7 +312,7 @@ fn look_up_a_token_of(store: &SqliteStore, company: CompanyId, user: UserId) {
         created_at: Utc::now(),
         expires_at: Utc::now() + Duration::days(1),
     };
-    block_on(store.insert_token(&token)).unwrap();
+    block_on(store.insert_token(&token, event(AuditChain::Company(company), 0))).unwrap();
     assert!(block_on(store.token_context(&hash)).unwrap().is_some());
 }
 
@@ -589,7 +589,7 @@ fn a_token_deleted_by_another_connection_stops_authenticating() {
         created_at: Utc::now(),
         expires_at: Utc::now() + Duration::days(1),
     };
-    block_on(store.insert_token(&token)).unwrap();
+    block_on(store.insert_token(&token, event(AuditChain::Platform, 0))).unwrap();
     // Asked twice: the second answer may come from the store's memory.
     for _ in 0..2 {
         assert!(

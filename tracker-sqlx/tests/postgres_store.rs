@@ -518,7 +518,7 @@ async fn an_approval_whose_audit_event_fails_leaves_nothing_behind() {
         decision_note: None,
         created_at: now,
     };
-    db.insert_correction(&fix).await.unwrap();
+    db.insert_correction(&fix, event(chain, 1)).await.unwrap();
     let approved = CorrectionRequest {
         status: CorrectionStatus::Approved,
         decided_by: Some(admin),

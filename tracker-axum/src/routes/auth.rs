@@ -55,11 +55,12 @@ pub(crate) async fn login(
 )]
 pub(crate) async fn logout(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     let token = bearer(&headers)?;
     // Only a valid token can be logged out: an unknown one is 401.
     state.tracker.authenticate(token).await?;
-    state.tracker.logout(token).await?;
+    state.tracker.logout(token, ip).await?;
     Ok(StatusCode::NO_CONTENT)
 }

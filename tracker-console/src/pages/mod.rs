@@ -227,7 +227,8 @@ async fn sign_out(
     if let Err(e) = session.check(&shared, &form.csrf) {
         return session.error(e);
     }
-    let _ = shared.tracker.logout(&session.token).await;
+    let ip = session.principal.client_ip().map(str::to_owned);
+    let _ = shared.tracker.logout(&session.token, ip).await;
     let mut response = Redirect::to(&session.base.at("/sign-in?ended=signed-out")).into_response();
     let clear: HeaderValue = set_cookie(&shared, &session.base, SESSION, "", Some(0));
     response.headers_mut().append(header::SET_COOKIE, clear);

@@ -149,6 +149,14 @@ actions! {
     AlertSettingsUpdated => "alert_settings_updated",
     /// A login failed.
     LoginFailed => "login_failed",
+    /// A user signed in (a token or console session was issued).
+    LoginSucceeded => "login_succeeded",
+    /// A user signed out (revoked their token or session).
+    LoggedOut => "logged_out",
+    /// An employee completed a task.
+    TaskCompleted => "task_completed",
+    /// An employee asked for a correction of their recorded time.
+    CorrectionRequested => "correction_requested",
 }
 
 /// An event before it is linked into its chain.

@@ -249,10 +249,11 @@ impl TeamStore for MemoryStore {
 
 #[async_trait]
 impl AgentStore for MemoryStore {
-    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        self.lock()
-            .tokens
+    async fn insert_token(&self, token: &TokenRecord, audit: NewAuditEvent) -> Result<()> {
+        let mut s = self.lock();
+        s.tokens
             .insert(token.hash.as_str().to_owned(), token.clone());
+        s.append(audit);
         Ok(())
     }
 
@@ -276,8 +277,13 @@ impl AgentStore for MemoryStore {
         }))
     }
 
-    async fn delete_token(&self, hash: &SecretHash) -> Result<()> {
-        self.lock().tokens.remove(hash.as_str());
+    async fn delete_token(&self, hash: &SecretHash, audit: Option<NewAuditEvent>) -> Result<()> {
+        let mut s = self.lock();
+        if s.tokens.remove(hash.as_str()).is_some()
+            && let Some(audit) = audit
+        {
+            s.append(audit);
+        }
         Ok(())
     }
 

@@ -59,16 +59,6 @@ impl TrackingStore for MemoryStore {
         page_time_id(items, page, |x| (x.started_at, x.id.0))
     }
 
-    async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>> {
-        let s = self.lock();
-        let mut out: Vec<WorkSession> = in_company(&s.sessions, company)
-            .filter(|x| x.stopped_at.is_none())
-            .cloned()
-            .collect();
-        out.sort_by_key(|x| (x.started_at, x.id));
-        Ok(out)
-    }
-
     async fn insert_activity(&self, batch: &EventBatch) -> Result<IngestCount> {
         let company = batch.company();
         let mut s = self.lock();

@@ -9,13 +9,20 @@ use crate::error::{Error, Result};
 use crate::notify::{Alert, AlertFilter, AlertSettings, DeliveryRecord};
 use crate::paging::{Page, PageRequest};
 use crate::store::*;
-use crate::work::{CorrectionRequest, CorrectionStatus, Task};
+use crate::work::{CorrectionRequest, CorrectionStatus, Task, TaskStatus};
 
 #[async_trait]
 impl TaskStore for MemoryStore {
-    async fn insert_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()> {
+    async fn save_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()> {
         let mut s = self.lock();
-        s.tasks.insert((task.company_id, task.id), task.clone());
+        let key = (task.company_id, task.id);
+        if s.tasks
+            .get(&key)
+            .is_some_and(|t| t.status == TaskStatus::Done)
+        {
+            return Err(Error::invalid_state("the task is already done"));
+        }
+        s.tasks.insert(key, task.clone());
         s.append(audit);
         Ok(())
     }
@@ -32,28 +39,19 @@ impl TaskStore for MemoryStore {
             .collect();
         page_id(items, page, |t| t.id.0)
     }
-
-    async fn update_task(&self, task: &Task) -> Result<()> {
-        let mut s = self.lock();
-        let key = (task.company_id, task.id);
-        match s.tasks.get(&key) {
-            None => return Err(Error::not_found("task")),
-            Some(stored) if stored.status == crate::work::TaskStatus::Done => {
-                return Err(Error::invalid_state("the task is already done"));
-            }
-            Some(_) => {}
-        }
-        s.tasks.insert(key, task.clone());
-        Ok(())
-    }
 }
 
 #[async_trait]
 impl CorrectionStore for MemoryStore {
-    async fn insert_correction(&self, correction: &CorrectionRequest) -> Result<()> {
-        self.lock()
-            .corrections
+    async fn insert_correction(
+        &self,
+        correction: &CorrectionRequest,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
+        let mut s = self.lock();
+        s.corrections
             .insert((correction.company_id, correction.id), correction.clone());
+        s.append(audit);
         Ok(())
     }
 

@@ -98,15 +98,26 @@ impl<S: Store + ?Sized> Tracker<S> {
         }
         let token = ApiToken::generate()?;
         let expires_at = now + self.config.token_ttl;
+        let audit = session_event(
+            &user,
+            AuditAction::LoginSucceeded,
+            "signed in",
+            serde_json::json!({ "expires_at": expires_at }),
+            client_ip,
+            now,
+        );
         self.store
             .agents()
-            .insert_token(&TokenRecord {
-                hash: token.hash(),
-                user_id: user.id,
-                company_id: user.company_id,
-                created_at: now,
-                expires_at,
-            })
+            .insert_token(
+                &TokenRecord {
+                    hash: token.hash(),
+                    user_id: user.id,
+                    company_id: user.company_id,
+                    created_at: now,
+                    expires_at,
+                },
+                audit,
+            )
             .await?;
         Ok(LoginResponse {
             token,
@@ -116,12 +127,33 @@ impl<S: Store + ?Sized> Tracker<S> {
         })
     }
 
-    /// Revokes a token. Revoking an unknown token is not an error.
-    pub async fn logout(&self, token: &str) -> Result<()> {
-        self.store
-            .agents()
-            .delete_token(&ApiToken::from_client(token).hash())
-            .await
+    /// Revokes a token, audited as a sign-out of its user. Revoking an
+    /// unknown token is not an error.
+    pub async fn logout(&self, token: &str, client_ip: Option<String>) -> Result<()> {
+        let hash = ApiToken::from_client(token).hash();
+        let Some(context) = self.store.agents().token_context(&hash).await? else {
+            return Ok(());
+        };
+        let now = self.now();
+        let audit = context.user.map(|user| {
+            let details = serde_json::json!({});
+            session_event(
+                &user,
+                AuditAction::LoggedOut,
+                "signed out",
+                details,
+                client_ip,
+                now,
+            )
+        });
+        self.store.agents().delete_token(&hash, audit).await
+    }
+
+    /// Revokes a token without a sign-out on the record: for a session that
+    /// its transport ended, such as an idle console session.
+    pub async fn revoke_token(&self, token: &str) -> Result<()> {
+        let hash = ApiToken::from_client(token).hash();
+        self.store.agents().delete_token(&hash, None).await
     }
 
     /// The caller behind a bearer token: unknown, expired or revoked
@@ -145,7 +177,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             .await?
             .ok_or(Error::Unauthenticated)?;
         if context.token.expires_at <= self.now() {
-            self.store.agents().delete_token(&hash).await?;
+            self.store.agents().delete_token(&hash, None).await?;
             return Err(Error::Unauthenticated);
         }
         let user = context
@@ -310,6 +342,32 @@ impl<S: Store + ?Sized> Tracker<S> {
             at: now,
         };
         self.store.audit().append_audit(event).await.map(drop)
+    }
+}
+
+/// A sign-in or sign-out of `user`, in its company's chain or, for an
+/// OWNER, the platform's.
+fn session_event(
+    user: &User,
+    action: AuditAction,
+    what: &str,
+    details: serde_json::Value,
+    client_ip: Option<String>,
+    at: DateTime<Utc>,
+) -> NewAuditEvent {
+    NewAuditEvent {
+        chain: user
+            .company_id
+            .map_or(AuditChain::Platform, AuditChain::Company),
+        actor: Actor::User {
+            id: user.id,
+            username: user.username.clone(),
+        },
+        action,
+        description: format!("{} {what}", user.username),
+        details,
+        client_ip,
+        at,
     }
 }
 

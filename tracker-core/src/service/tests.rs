@@ -515,8 +515,9 @@ fn an_expired_token_is_deleted_and_refused() {
     });
     m.agents
         .expect_delete_token()
+        .withf(|_, audit| audit.is_none())
         .times(1)
-        .returning(|_| Ok(()));
+        .returning(|_, _| Ok(()));
     m.users.expect_get_user().times(0);
     let t = tracker(m);
     assert_eq!(

@@ -78,7 +78,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             format!("task {:?} assigned to {}", task.title, assignee.username),
             serde_json::json!({ "task_id": task.id, "assignee_id": assignee.id }),
         );
-        self.store.tasks().insert_task(&task, audit).await?;
+        self.store.tasks().save_task(&task, audit).await?;
         Ok(task)
     }
 
@@ -133,7 +133,14 @@ impl<S: Store + ?Sized> Tracker<S> {
             completed_at: Some(self.now()),
             ..task
         };
-        self.store.tasks().update_task(&done).await?;
+        let audit = self.event(
+            p,
+            AuditChain::Company(company),
+            AuditAction::TaskCompleted,
+            format!("task {:?} completed", done.title),
+            serde_json::json!({ "task_id": done.id }),
+        );
+        self.store.tasks().save_task(&done, audit).await?;
         Ok(done)
     }
 
@@ -274,9 +281,26 @@ impl<S: Store + ?Sized> Tracker<S> {
             decision_note: None,
             created_at: now,
         };
+        // The reason is the employee's own words: it stays with the request,
+        // out of the immutable trail.
+        let audit = self.event(
+            p,
+            AuditChain::Company(company),
+            AuditAction::CorrectionRequested,
+            format!(
+                "correction of {} to {} requested",
+                correction.starts_at.format("%Y-%m-%d %H:%M"),
+                correction.ends_at.format("%Y-%m-%d %H:%M")
+            ),
+            serde_json::json!({
+                "correction_id": correction.id,
+                "starts_at": correction.starts_at,
+                "ends_at": correction.ends_at,
+            }),
+        );
         self.store
             .corrections()
-            .insert_correction(&correction)
+            .insert_correction(&correction, audit)
             .await?;
         Ok(correction)
     }

@@ -3,6 +3,8 @@
 
 use async_trait::async_trait;
 
+use crate::audit::NewAuditEvent;
+
 use crate::error::Result;
 use crate::identity::{TokenRecord, User};
 use crate::ids::{CompanyId, UserId};
@@ -31,15 +33,17 @@ pub struct TokenContext {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait AgentStore: Send + Sync + 'static {
-    /// Stores a token digest.
-    async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
+    /// Stores a token digest with the audit event of the sign-in.
+    async fn insert_token(&self, token: &TokenRecord, audit: NewAuditEvent) -> Result<()>;
     /// A token by digest together with its user, the user's company and
     /// that company's policy (see [`TokenContext`]). Every authenticated
     /// request starts here, so a store SHOULD read them together (one
     /// transaction, one round trip). `None` when the token is unknown.
     async fn token_context(&self, hash: &SecretHash) -> Result<Option<TokenContext>>;
-    /// Deletes a token; deleting an unknown token is not an error.
-    async fn delete_token(&self, hash: &SecretHash) -> Result<()>;
+    /// Deletes a token, with the audit event of a sign-out if given (an
+    /// expired token goes without one); deleting an unknown token is not
+    /// an error, and then appends nothing.
+    async fn delete_token(&self, hash: &SecretHash, audit: Option<NewAuditEvent>) -> Result<()>;
     /// Records a heartbeat: the agent state, the user's
     /// `last_agent_sync_at` and the company's `last_sync_at`. MUST fail
     /// with `NotFound` if the user is not of the company. A store MAY skip

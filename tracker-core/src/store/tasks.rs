@@ -64,8 +64,12 @@ impl CorrectionFilter {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait TaskStore: Send + Sync + 'static {
-    /// Stores a task with its audit event.
-    async fn insert_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()>;
+    /// Stores a task with its audit event, in one transaction: a task
+    /// whose id its company has not stored is inserted, a stored one is
+    /// replaced. MUST fail with `InvalidState`, writing nothing (not the
+    /// event either), if the stored task is DONE: a completion happens once
+    /// however many callers race.
+    async fn save_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()>;
     /// Tasks passing `filter`, ordered by id.
     async fn list_tasks(
         &self,
@@ -73,10 +77,6 @@ pub trait TaskStore: Send + Sync + 'static {
         filter: &TaskFilter,
         page: &PageRequest,
     ) -> Result<Page<Task>>;
-    /// Replaces a task. MUST fail with `NotFound` if it is not of its
-    /// company, and with `InvalidState` (writing nothing) if the stored
-    /// task is DONE: a completion happens once however many callers race.
-    async fn update_task(&self, task: &Task) -> Result<()>;
 
     /// A task of a company. Provided over [`list_tasks`](Self::list_tasks).
     async fn get_task(&self, company: CompanyId, id: TaskId) -> Result<Option<Task>> {
@@ -95,8 +95,12 @@ pub trait TaskStore: Send + Sync + 'static {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait CorrectionStore: Send + Sync + 'static {
-    /// Stores a correction request.
-    async fn insert_correction(&self, correction: &CorrectionRequest) -> Result<()>;
+    /// Stores a correction request with its audit event.
+    async fn insert_correction(
+        &self,
+        correction: &CorrectionRequest,
+        audit: NewAuditEvent,
+    ) -> Result<()>;
     /// Corrections passing `filter`, ordered by id.
     async fn list_corrections(
         &self,

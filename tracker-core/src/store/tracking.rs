@@ -100,9 +100,6 @@ pub trait TrackingStore: Send + Sync + 'static {
         filter: &TrackingFilter,
         page: &PageRequest,
     ) -> Result<Page<WorkSession>>;
-    /// Work sessions of a company not stopped yet, ordered by
-    /// (started_at, id) (the agent-offline alert).
-    async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>>;
     /// Inserts the batch in one transaction, ignoring ids the event's user
     /// already stored, and counts both. Event ids are unique per user: the
     /// same id sent by two users is two events, neither of which tells the
@@ -140,6 +137,19 @@ pub trait TrackingStore: Send + Sync + 'static {
         page: &PageRequest,
     ) -> Result<Page<Screenshot>>;
 
+    /// Work sessions of a company not stopped yet, ordered by
+    /// (started_at, id) (the agent-offline alert). Provided over
+    /// [`list_sessions`](Self::list_sessions), which it reads whole; a
+    /// store SHOULD read only the open ones.
+    async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>> {
+        let filter = &TrackingFilter::default();
+        let all =
+            super::collect_pages(
+                |page| async move { self.list_sessions(company, filter, &page).await },
+            )
+            .await?;
+        Ok(all.into_iter().filter(|s| s.stopped_at.is_none()).collect())
+    }
     /// A session of a company. Provided over
     /// [`list_sessions`](Self::list_sessions).
     async fn get_session(

@@ -29,7 +29,7 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
         token(&f.admin, "tk_3"),
     );
     for t in [&t1, &t2, &t3] {
-        store.agents().insert_token(t).await.unwrap();
+        store.agents().insert_token(t, signed_in(t)).await.unwrap();
     }
     assert_eq!(
         store
@@ -40,7 +40,7 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
             .map(|c| c.token),
         Some(t1.clone())
     );
-    store.agents().delete_token(&t1.hash).await.unwrap();
+    store.agents().delete_token(&t1.hash, None).await.unwrap();
     assert_eq!(
         store
             .agents()
@@ -52,7 +52,7 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
     );
     store
         .agents()
-        .delete_token(&SecretHash::of("tk_unknown"))
+        .delete_token(&SecretHash::of("tk_unknown"), None)
         .await
         .expect("deleting an unknown token is fine");
     let revoke = UserUpdate {
@@ -100,7 +100,11 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
     .await
     .unwrap();
     let t4 = token(&owner, "tk_4");
-    store.agents().insert_token(&t4).await.unwrap();
+    store
+        .agents()
+        .insert_token(&t4, signed_in(&t4))
+        .await
+        .unwrap();
     assert_eq!(
         store
             .agents()
@@ -170,7 +174,11 @@ pub async fn tokens_are_stored_and_revoked(store: &dyn Store) {
         created_at: t0(),
         expires_at: t0() + Duration::days(30),
     };
-    store.agents().insert_token(&forged).await.unwrap();
+    store
+        .agents()
+        .insert_token(&forged, signed_in(&forged))
+        .await
+        .unwrap();
     let found = store
         .agents()
         .token_context(&forged.hash)
@@ -198,8 +206,16 @@ pub async fn token_contexts_follow_every_write(store: &dyn Store) {
         expires_at: t0() + Duration::days(30),
     };
     let (t1, t2) = (token("tk_follow_1"), token("tk_follow_2"));
-    store.agents().insert_token(&t1).await.unwrap();
-    store.agents().insert_token(&t2).await.unwrap();
+    store
+        .agents()
+        .insert_token(&t1, signed_in(&t1))
+        .await
+        .unwrap();
+    store
+        .agents()
+        .insert_token(&t2, signed_in(&t2))
+        .await
+        .unwrap();
     let owner = |t: &TokenRecord| {
         let hash = t.hash.clone();
         async move {
@@ -290,7 +306,7 @@ pub async fn token_contexts_follow_every_write(store: &dyn Store) {
         .unwrap();
     assert_eq!(owner(&t2).await.company, Some(suspended));
 
-    store.agents().delete_token(&t1.hash).await.unwrap();
+    store.agents().delete_token(&t1.hash, None).await.unwrap();
     assert!(
         store
             .agents()

@@ -3,8 +3,9 @@
 use chrono::Duration;
 
 use crate::audit::{AuditAction, AuditChain, verify};
-use crate::identity::{Role, Team};
+use crate::identity::{Role, Team, TokenRecord};
 use crate::paging::PageRequest;
+use crate::secret::SecretHash;
 use crate::store::*;
 use crate::work::{CorrectionStatus, Task, TaskStatus};
 
@@ -189,25 +190,30 @@ pub async fn audited_mutations_append_exactly_one_event(store: &dyn Store) {
     let task = new_task(c, bob.id, 0);
     store
         .tasks()
-        .insert_task(&task, event(chain, AuditAction::TaskAssigned, 44))
+        .save_task(&task, event(chain, AuditAction::TaskAssigned, 44))
+        .await
+        .unwrap();
+    store
+        .tasks()
+        .save_task(
+            &Task {
+                status: TaskStatus::Done,
+                ..task
+            },
+            event(chain, AuditAction::TaskCompleted, 46),
+        )
+        .await
+        .unwrap();
+    expected += 2;
+    assert_eq!(chain_len(store, chain).await, expected, "save_task");
+    let corr = new_correction(c, bob.id, 0);
+    store
+        .corrections()
+        .insert_correction(&corr, requested(&corr))
         .await
         .unwrap();
     expected += 1;
-    store
-        .tasks()
-        .update_task(&Task {
-            status: TaskStatus::Done,
-            ..task
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        chain_len(store, chain).await,
-        expected,
-        "insert_task audits, update_task does not"
-    );
-    let corr = new_correction(c, bob.id, 0);
-    store.corrections().insert_correction(&corr).await.unwrap();
+    assert_eq!(chain_len(store, chain).await, expected, "insert_correction");
     store
         .corrections()
         .decide_correction(
@@ -218,6 +224,36 @@ pub async fn audited_mutations_append_exactly_one_event(store: &dyn Store) {
         .unwrap();
     expected += 1;
     assert_eq!(chain_len(store, chain).await, expected, "decide_correction");
+    let token = TokenRecord {
+        hash: SecretHash::of("tk_audited"),
+        user_id: bob.id,
+        company_id: Some(c),
+        created_at: t0(),
+        expires_at: t0() + Duration::days(1),
+    };
+    let agents = store.agents();
+    agents
+        .insert_token(&token, signed_in(&token))
+        .await
+        .unwrap();
+    expected += 1;
+    assert_eq!(chain_len(store, chain).await, expected, "insert_token");
+    let signed_out = event(chain, AuditAction::LoggedOut, 47);
+    agents
+        .delete_token(&token.hash, Some(signed_out.clone()))
+        .await
+        .unwrap();
+    expected += 1;
+    assert_eq!(chain_len(store, chain).await, expected, "delete_token");
+    agents
+        .delete_token(&token.hash, Some(signed_out))
+        .await
+        .unwrap();
+    assert_eq!(
+        chain_len(store, chain).await,
+        expected,
+        "deleting an unknown token appends nothing"
+    );
     let events = store.audit().read_chain(chain, 0, 1_000).await.unwrap();
     assert_eq!(verify(chain, &events), Ok(expected as u64));
     assert_eq!(

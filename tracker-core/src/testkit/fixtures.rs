@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
 use crate::error::Error;
-use crate::identity::{Role, User};
+use crate::identity::{Role, TokenRecord, User};
 use crate::notify::{Alert, AlertKind};
 use crate::paging::{Page, PageRequest};
 use crate::policy::TrackingPolicy;
@@ -75,6 +75,26 @@ pub(super) fn event(chain: AuditChain, action: AuditAction, n: u32) -> NewAuditE
         client_ip: Some("192.0.2.10".into()),
         at: t0() + Duration::seconds(i64::from(n)),
     }
+}
+
+/// The audit event of a correction request.
+pub(super) fn requested(correction: &CorrectionRequest) -> NewAuditEvent {
+    event(
+        AuditChain::Company(correction.company_id),
+        AuditAction::CorrectionRequested,
+        91,
+    )
+}
+
+/// The audit event of the sign-in that issued `token`.
+pub(super) fn signed_in(token: &TokenRecord) -> NewAuditEvent {
+    event(
+        token
+            .company_id
+            .map_or(AuditChain::Platform, AuditChain::Company),
+        AuditAction::LoginSucceeded,
+        90,
+    )
 }
 
 pub(super) fn user_event(chain: AuditChain, actor: &User, n: u32) -> NewAuditEvent {

@@ -121,7 +121,7 @@ pub async fn lookups_by_id_and_key_stay_in_their_company(store: &dyn Store) {
     // Tasks and corrections by id.
     let task = new_task(ca, bob.id, 1);
     let assigned = event(AuditChain::Company(ca), AuditAction::TaskAssigned, 2);
-    store.tasks().insert_task(&task, assigned).await.unwrap();
+    store.tasks().save_task(&task, assigned).await.unwrap();
     let theirs = TaskFilter {
         ids: Some(BTreeSet::from([task.id])),
         ..TaskFilter::default()
@@ -135,7 +135,10 @@ pub async fn lookups_by_id_and_key_stay_in_their_company(store: &dyn Store) {
     assert_eq!(store.tasks().get_task(cb, task.id).await.unwrap(), None);
     let fix = new_correction(ca, bob.id, 1);
     let corrections = store.corrections();
-    corrections.insert_correction(&fix).await.unwrap();
+    corrections
+        .insert_correction(&fix, requested(&fix))
+        .await
+        .unwrap();
     assert_eq!(
         corrections.get_correction(ca, fix.id).await.unwrap(),
         Some(fix.clone())

@@ -23,7 +23,7 @@ pub async fn tasks_are_scoped_and_paged(store: &dyn Store) {
         let t = new_task(c, if n % 2 == 0 { bob.id } else { a.admin.id }, n);
         store
             .tasks()
-            .insert_task(
+            .save_task(
                 &t,
                 event(AuditChain::Company(c), AuditAction::TaskAssigned, 50 + n),
             )
@@ -53,30 +53,55 @@ pub async fn tasks_are_scoped_and_paged(store: &dyn Store) {
         completed_at: Some(t0() + Duration::hours(3)),
         ..first.clone()
     };
-    store.tasks().update_task(&done).await.unwrap();
+    let completed = event(AuditChain::Company(c), AuditAction::TaskCompleted, 60);
+    store
+        .tasks()
+        .save_task(&done, completed.clone())
+        .await
+        .unwrap();
     assert_eq!(
         store.tasks().get_task(c, done.id).await.unwrap(),
         Some(done.clone())
     );
-    expect_code(
-        store
-            .tasks()
-            .update_task(&Task {
-                company_id: b.company.id,
-                ..done.clone()
-            })
-            .await,
-        "not_found",
-        "update_task across companies",
+    // The same id saved for another company is that company's own task:
+    // it neither reaches nor reveals the first.
+    let theirs = Task {
+        company_id: b.company.id,
+        status: TaskStatus::Open,
+        ..first.clone()
+    };
+    store
+        .tasks()
+        .save_task(
+            &theirs,
+            event(
+                AuditChain::Company(b.company.id),
+                AuditAction::TaskAssigned,
+                61,
+            ),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        store.tasks().get_task(b.company.id, done.id).await.unwrap(),
+        Some(theirs),
+        "save_task across companies"
     );
     let again = Task {
         completion_note: Some("done twice".into()),
         ..done.clone()
     };
+    let chain = AuditChain::Company(c);
+    let before = chain_len(store, chain).await;
     expect_code(
-        store.tasks().update_task(&again).await,
+        store.tasks().save_task(&again, completed).await,
         "invalid_state",
         "a done task is final",
+    );
+    assert_eq!(
+        chain_len(store, chain).await,
+        before,
+        "a refused save_task appends no event"
     );
     assert_eq!(
         store.tasks().get_task(c, done.id).await.unwrap(),
@@ -100,14 +125,19 @@ pub async fn tasks_are_scoped_and_paged(store: &dyn Store) {
     );
     let expected_open = 4 - usize::from(done.assignee_id == bob.id);
     assert_eq!(got.len(), expected_open);
-    assert!(
-        store
-            .tasks()
-            .list_tasks(b.company.id, &none, &PageRequest::first(100))
-            .await
-            .unwrap()
-            .items
-            .is_empty()
+    let bs: Vec<TaskId> = store
+        .tasks()
+        .list_tasks(b.company.id, &none, &PageRequest::first(100))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(
+        bs,
+        vec![done.id],
+        "the other company sees its own task only"
     );
     bad_cursor(
         |p| async move {
@@ -133,7 +163,11 @@ pub async fn corrections_are_decided_once(store: &dyn Store) {
     let c2 = new_correction(c, bob.id, 3);
     let c3 = new_correction(c, a.admin.id, 1);
     for x in [&c1, &c2, &c3] {
-        store.corrections().insert_correction(x).await.unwrap();
+        store
+            .corrections()
+            .insert_correction(x, requested(x))
+            .await
+            .unwrap();
     }
     assert_eq!(
         store.corrections().get_correction(c, c1.id).await.unwrap(),

@@ -446,7 +446,11 @@ pub async fn usage_marks_follow_ingest(store: &dyn Store) {
         (&approved, CorrectionStatus::Approved),
         (&rejected, CorrectionStatus::Rejected),
     ] {
-        store.corrections().insert_correction(fix).await.unwrap();
+        store
+            .corrections()
+            .insert_correction(fix, requested(fix))
+            .await
+            .unwrap();
         store
             .corrections()
             .decide_correction(

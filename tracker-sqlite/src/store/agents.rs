@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 use rusqlite::params;
+use tracker_core::audit::NewAuditEvent;
 use tracker_core::error::Result;
 use tracker_core::identity::TokenRecord;
 use tracker_core::secret::SecretHash;
@@ -14,12 +15,12 @@ use tracker_core::{AgentState, CompanyId, UserId};
 use crate::SqliteStore;
 use crate::codec::{self, company_key, ts};
 use crate::contexts::Cached;
-use crate::rows::{company_row, policy_row, token_row, user_row};
+use crate::rows::{append, company_row, policy_row, token_row, user_row};
 use crate::sql::{exec, one, read_together};
 
 #[async_trait]
 impl AgentStore for SqliteStore {
-    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
+    async fn insert_token(&self, token: &TokenRecord, audit: NewAuditEvent) -> Result<()> {
         let t = token.clone();
         self.engine
             .write(move |c| {
@@ -33,8 +34,8 @@ impl AgentStore for SqliteStore {
                         ts(t.created_at),
                         ts(t.expires_at)
                     ],
-                )
-                .map(drop)
+                )?;
+                append(c, audit).map(drop)
             })
             .await
     }
@@ -73,16 +74,19 @@ impl AgentStore for SqliteStore {
         Ok(context)
     }
 
-    async fn delete_token(&self, hash: &SecretHash) -> Result<()> {
+    async fn delete_token(&self, hash: &SecretHash, audit: Option<NewAuditEvent>) -> Result<()> {
         let hash = hash.clone();
         self.engine
             .write(move |c| {
-                exec(
+                let deleted = exec(
                     c,
                     "DELETE FROM tokens WHERE hash = ?1",
                     params![hash.as_str()],
-                )
-                .map(drop)
+                )?;
+                match audit {
+                    Some(audit) if deleted > 0 => append(c, audit).map(drop),
+                    _ => Ok(()),
+                }
             })
             .await
     }

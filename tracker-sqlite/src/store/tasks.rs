@@ -18,20 +18,28 @@ use crate::SqliteStore;
 use crate::codec::{self, R, ts, ts_opt};
 use crate::error::db;
 use crate::rows::{append, mark_usage};
-use crate::sql::{Query, count, exec};
+use crate::sql::{Query, exec};
 
-fn write_task(c: &Connection, t: &Task, insert: bool) -> R<()> {
-    let sql = if insert {
-        "INSERT INTO tasks (company_id, id, title, description, assignee_id, created_by, status, due_on, completion_note, completed_at, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-    } else {
-        "UPDATE tasks SET title = ?3, description = ?4, assignee_id = ?5, created_by = ?6, status = ?7, due_on = ?8,
-           completion_note = ?9, completed_at = ?10, created_at = ?11
-         WHERE company_id = ?1 AND id = ?2"
-    };
-    let n = exec(
+/// Inserts a task, or replaces the stored one of its company unless that
+/// one is DONE.
+fn save_task(c: &Connection, t: &Task) -> R<()> {
+    let stored: Option<String> = c
+        .query_row(
+            "SELECT status FROM tasks WHERE company_id = ?1 AND id = ?2",
+            params![t.company_id.0, t.id.0],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db)?;
+    if stored.as_deref() == Some(TaskStatus::Done.as_str()) {
+        return Err(Error::invalid_state("the task is already done"));
+    }
+    exec(
         c,
-        sql,
+        "INSERT INTO tasks (company_id, id, title, description, assignee_id, created_by, status, due_on, completion_note, completed_at, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+         ON CONFLICT (company_id, id) DO UPDATE SET title = ?3, description = ?4, assignee_id = ?5,
+           created_by = ?6, status = ?7, due_on = ?8, completion_note = ?9, completed_at = ?10, created_at = ?11",
         params![
             t.company_id.0,
             t.id.0,
@@ -45,20 +53,17 @@ fn write_task(c: &Connection, t: &Task, insert: bool) -> R<()> {
             ts_opt(t.completed_at),
             ts(t.created_at)
         ],
-    )?;
-    if n == 0 {
-        return Err(Error::not_found("task"));
-    }
-    Ok(())
+    )
+    .map(drop)
 }
 
 #[async_trait]
 impl TaskStore for SqliteStore {
-    async fn insert_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()> {
+    async fn save_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()> {
         let t = task.clone();
         self.engine
             .write(move |c| {
-                write_task(c, &t, true)?;
+                save_task(c, &t)?;
                 append(c, audit).map(drop)
             })
             .await
@@ -85,23 +90,6 @@ impl TaskStore for SqliteStore {
             .await
     }
 
-    async fn update_task(&self, task: &Task) -> Result<()> {
-        let t = task.clone();
-        self.engine
-            .write(move |c| {
-                let done = count(
-                    c,
-                    "SELECT count(*) FROM tasks WHERE company_id = ?1 AND id = ?2 AND status = ?3",
-                    params![t.company_id.0, t.id.0, TaskStatus::Done.as_str()],
-                )?;
-                if done > 0 {
-                    return Err(Error::invalid_state("the task is already done"));
-                }
-                write_task(c, &t, false)
-            })
-            .await
-    }
-
     // Provided, overridden with one key lookup.
 
     async fn get_task(&self, company: CompanyId, id: TaskId) -> Result<Option<Task>> {
@@ -111,7 +99,11 @@ impl TaskStore for SqliteStore {
 
 #[async_trait]
 impl CorrectionStore for SqliteStore {
-    async fn insert_correction(&self, correction: &CorrectionRequest) -> Result<()> {
+    async fn insert_correction(
+        &self,
+        correction: &CorrectionRequest,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
         let r = correction.clone();
         self.engine
             .write(move |c| {
@@ -132,8 +124,8 @@ impl CorrectionStore for SqliteStore {
                         r.decision_note,
                         ts(r.created_at)
                     ],
-                )
-                .map(drop)
+                )?;
+                append(c, audit).map(drop)
             })
             .await
     }

@@ -3,6 +3,7 @@
 //! writes, so each method is one statement.
 
 use async_trait::async_trait;
+use tracker_core::audit::NewAuditEvent;
 use tracker_core::identity::TokenRecord;
 use tracker_core::rows;
 use tracker_core::secret::SecretHash;
@@ -10,24 +11,28 @@ use tracker_core::store::{AgentStore, TokenContext};
 use tracker_core::{AgentState, CompanyId, Error, Result, UserId};
 
 use crate::PgStore;
+use crate::chain::append;
 use crate::codec::{self, company_key, int};
 use crate::error::db;
 use crate::sql::{exec, q};
 
 #[async_trait]
 impl AgentStore for PgStore {
-    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        exec(
-            &mut *self.conn().await?,
-            q("INSERT INTO tokens (company_id, hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-                .bind(company_key(token.company_id))
-                .bind(token.hash.as_str().to_owned())
-                .bind(token.user_id.0)
-                .bind(token.created_at)
-                .bind(token.expires_at),
-        )
+    async fn insert_token(&self, token: &TokenRecord, audit: NewAuditEvent) -> Result<()> {
+        self.in_tx(async |tx| {
+            exec(
+                tx,
+                q("INSERT INTO tokens (company_id, hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(company_key(token.company_id))
+                    .bind(token.hash.as_str().to_owned())
+                    .bind(token.user_id.0)
+                    .bind(token.created_at)
+                    .bind(token.expires_at),
+            )
+            .await?;
+            append(tx, audit).await.map(drop)
+        })
         .await
-        .map(drop)
     }
 
     async fn token_context(&self, hash: &SecretHash) -> Result<Option<TokenContext>> {
@@ -60,13 +65,18 @@ impl AgentStore for PgStore {
         }))
     }
 
-    async fn delete_token(&self, hash: &SecretHash) -> Result<()> {
-        exec(
-            &mut *self.conn().await?,
-            q("DELETE FROM tokens WHERE hash = $1").bind(hash.as_str().to_owned()),
-        )
+    async fn delete_token(&self, hash: &SecretHash, audit: Option<NewAuditEvent>) -> Result<()> {
+        let delete = || q("DELETE FROM tokens WHERE hash = $1").bind(hash.as_str().to_owned());
+        let Some(audit) = audit else {
+            return exec(&mut *self.conn().await?, delete()).await.map(drop);
+        };
+        self.in_tx(async |tx| {
+            if exec(tx, delete()).await? > 0 {
+                append(tx, audit).await?;
+            }
+            Ok(())
+        })
         .await
-        .map(drop)
     }
 
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {

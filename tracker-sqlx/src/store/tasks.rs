@@ -38,20 +38,29 @@ fn task_query(sql: &'static str, t: &Task) -> Q {
 
 #[async_trait]
 impl TaskStore for PgStore {
-    async fn insert_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()> {
+    async fn save_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()> {
         self.in_tx(async |tx| {
-            exec(
+            // A done task is final: the update applies only to an open one,
+            // so of completions racing each other one applies.
+            let saved = exec(
                 tx,
                 task_query(
                     "INSERT INTO tasks (company_id, id, title, description, assignee_id, created_by, status, due_on,
                        completion_note, completed_at, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                     ON CONFLICT (company_id, id) DO UPDATE SET title = $3, description = $4, assignee_id = $5,
+                       created_by = $6, status = $7, due_on = $8, completion_note = $9, completed_at = $10,
+                       created_at = $11
+                     WHERE tasks.status <> $12",
                     task,
-                ),
+                )
+                .bind(TaskStatus::Done.as_str()),
             )
             .await?;
-            append(tx, audit).await?;
-            Ok(())
+            if saved == 0 {
+                return Err(Error::invalid_state("the task is already done"));
+            }
+            append(tx, audit).await.map(drop)
         })
         .await
     }
@@ -74,29 +83,6 @@ impl TaskStore for PgStore {
         ))
     }
 
-    async fn update_task(&self, task: &Task) -> Result<()> {
-        // A done task is final: the update applies only to an open one, so
-        // of completions racing each other one applies.
-        let updated = exec(
-            &mut *self.conn().await?,
-            task_query(
-                "UPDATE tasks SET title = $3, description = $4, assignee_id = $5, created_by = $6, status = $7,
-                   due_on = $8, completion_note = $9, completed_at = $10, created_at = $11
-                 WHERE company_id = $1 AND id = $2 AND status <> $12",
-                task,
-            )
-            .bind(TaskStatus::Done.as_str()),
-        )
-        .await?;
-        if updated == 0 {
-            return match self.get_task(task.company_id, task.id).await? {
-                Some(_) => Err(Error::invalid_state("the task is already done")),
-                None => Err(Error::not_found("task")),
-            };
-        }
-        Ok(())
-    }
-
     async fn get_task(&self, company: CompanyId, id: TaskId) -> Result<Option<Task>> {
         self.by_key("tasks", company, id.0, codec::task).await
     }
@@ -104,10 +90,15 @@ impl TaskStore for PgStore {
 
 #[async_trait]
 impl CorrectionStore for PgStore {
-    async fn insert_correction(&self, correction: &CorrectionRequest) -> Result<()> {
+    async fn insert_correction(
+        &self,
+        correction: &CorrectionRequest,
+        audit: NewAuditEvent,
+    ) -> Result<()> {
         let r = correction;
+        self.in_tx(async |tx| {
         exec(
-            &mut *self.conn().await?,
+            tx,
             q("INSERT INTO corrections (company_id, id, user_id, starts_at, ends_at, reason, status, decided_by,
                  decided_at, decision_note, created_at)
                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
@@ -123,8 +114,10 @@ impl CorrectionStore for PgStore {
             .bind(r.decision_note.clone())
             .bind(r.created_at),
         )
+        .await?;
+        append(tx, audit).await.map(drop)
+        })
         .await
-        .map(drop)
     }
 
     async fn list_corrections(

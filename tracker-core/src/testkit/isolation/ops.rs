@@ -583,7 +583,8 @@ impl World {
             ctx
         );
         self.tasks[k].done = true;
-        Ok(Allowed::company(self.tasks[k].company))
+        let c = self.tasks[k].company;
+        Ok(Allowed::company(c).audited(Scope::Company(c)))
     }
 
     pub(super) async fn request_correction(
@@ -624,7 +625,7 @@ impl World {
             status: CorrectionStatus::Pending,
             seconds: len_min as u64 * 60,
         });
-        Ok(Allowed::company(c))
+        Ok(Allowed::company(c).audited(Scope::Company(c)))
     }
 
     pub(super) async fn decide(
