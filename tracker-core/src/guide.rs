@@ -38,7 +38,7 @@
 //! | [`TeamStore`](crate::store::TeamStore) | `insert_team`, `list_teams`, `update_team`, `delete_team` | `get_team` |
 //! | [`AgentStore`](crate::store::AgentStore) | `insert_token`, `token_context`, `delete_token`, `record_heartbeat`, `list_agent_states` | `agent_state` |
 //! | [`PolicyStore`](crate::store::PolicyStore) | `get_policy`, `update_policy` | |
-//! | [`AuditStore`](crate::store::AuditStore) | `append_audit`, `list_audit` | `read_chain` |
+//! | [`AuditStore`](crate::store::AuditStore) | `append_audit`, `list_audit`, `append_checkpoint`, `list_checkpoints` | `read_chain`, `last_checkpoint`, `audit_head` |
 //! | [`TrackingStore`](crate::store::TrackingStore) | `insert_session`, `stop_session`, `list_sessions`, `insert_activity`, `list_activity`, `insert_screenshot`, `list_screenshots` | `open_sessions`, `get_session`, `get_screenshot`, `activity_between`, `storage_used`, `day_rollups` |
 //! | [`RetentionStore`](crate::store::RetentionStore) | `purge_tracking`, `purge_progress`, `finish_purge` | |
 //! | [`UsageStore`](crate::store::UsageStore) | `upsert_usage`, `list_usage`, `pending_usage_days`, `clear_pending_usage` | |

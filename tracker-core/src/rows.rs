@@ -12,7 +12,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use uuid::Uuid;
 
-use crate::audit::{Actor, AuditAction, AuditChain, AuditEvent};
+use crate::audit::{Actor, AuditAction, AuditChain, AuditEvent, Checkpoint};
 use crate::error::{Error, Result};
 use crate::identity::{Role, Team, TokenRecord, User};
 use crate::ids::*;
@@ -217,6 +217,23 @@ pub fn audit_event(c: &impl Columns) -> Result<AuditEvent> {
         at: c.time("at")?,
         prev_hash: c.text("prev_hash")?,
         hash: c.text("hash")?,
+    })
+}
+
+/// Decodes a stored audit_checkpoint.
+pub fn checkpoint(c: &impl Columns) -> Result<Checkpoint> {
+    let company = c.uuid("company_id")?;
+    Ok(Checkpoint {
+        chain: tenant(company).map_or(AuditChain::Platform, AuditChain::Company),
+        number: c.u64("number")?,
+        event_seq: c.u64("event_seq")?,
+        head_hash: c.text("head_hash")?,
+        at: c.time("at")?,
+        prev_digest: c.text("prev_digest")?,
+        key: c.text("key")?,
+        next_key: c.text_opt("next_key")?,
+        signature: c.text("signature")?,
+        next_signature: c.text_opt("next_signature")?,
     })
 }
 

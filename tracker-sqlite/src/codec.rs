@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use rusqlite::Row;
 use rusqlite::types::Value;
-use tracker_core::audit::AuditChain;
+use tracker_core::audit::{AuditChain, Checkpoint};
 use tracker_core::identity::TokenRecord;
 use tracker_core::notify::DeliveryRecord;
 use tracker_core::rows::{self, Columns};
@@ -137,6 +137,7 @@ decoders!(
     team -> Team,
     policy -> TrackingPolicy,
     audit_event -> AuditEvent,
+    checkpoint -> Checkpoint,
     agent_state -> AgentState,
     session -> WorkSession,
     activity -> ActivityEvent,

@@ -60,11 +60,12 @@ fn migrations() -> Migrations<'static> {
                 crate::rollup::backfill_usage(tx).map_err(|e| HookError::Hook(e.to_string()))
             },
         ),
+        M::up(include_str!("../migrations/006_audit_checkpoints.sql")),
     ])
 }
 
 /// The schema version this crate writes.
-pub const SCHEMA_VERSION: usize = 5;
+pub const SCHEMA_VERSION: usize = 6;
 
 /// Brings the database to the latest schema; refuses a newer one.
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), SqliteError> {

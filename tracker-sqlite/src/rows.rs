@@ -18,22 +18,26 @@ use crate::sql::{count, exec, one};
 
 /// Appends an event after its chain's head. Runs on the writer thread,
 /// inside the caller's transaction, so appends never fork a chain.
+/// The last event of the chain stored under `key`.
+pub(crate) fn head(conn: &Connection, key: uuid::Uuid) -> R<Option<ChainHead>> {
+    conn.prepare_cached(
+        "SELECT seq, hash FROM audit_events WHERE company_id = ?1 ORDER BY seq DESC LIMIT 1",
+    )
+    .and_then(|mut s| {
+        s.query_row([key], |r| {
+            Ok(ChainHead {
+                seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
+                hash: r.get(1)?,
+            })
+        })
+        .optional()
+    })
+    .map_err(db)
+}
+
 pub(crate) fn append(conn: &Connection, event: NewAuditEvent) -> R<AuditEvent> {
     let key = chain_key(event.chain);
-    let head = conn
-        .prepare_cached(
-            "SELECT seq, hash FROM audit_events WHERE company_id = ?1 ORDER BY seq DESC LIMIT 1",
-        )
-        .and_then(|mut s| {
-            s.query_row([key], |r| {
-                Ok(ChainHead {
-                    seq: u64::try_from(r.get::<_, i64>(0)?).unwrap_or(0),
-                    hash: r.get(1)?,
-                })
-            })
-            .optional()
-        })
-        .map_err(db)?;
+    let head = head(conn, key)?;
     let e = event.link(head.as_ref());
     let actor =
         serde_json::to_string(&e.actor).map_err(|err| codec::corrupt("actor", err.to_string()))?;

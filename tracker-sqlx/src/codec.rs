@@ -4,7 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::postgres::PgRow;
 use sqlx::{Decode, Postgres, Row, Type};
-use tracker_core::audit::AuditChain;
+use tracker_core::audit::{AuditChain, Checkpoint};
 use tracker_core::notify::DeliveryRecord;
 use tracker_core::rows::{self, Columns};
 use tracker_core::store::{DayRollup, PendingUsageDay, PurgeProgress};
@@ -271,6 +271,7 @@ decoders!(
     team -> Team,
     policy -> TrackingPolicy,
     audit_event -> AuditEvent,
+    checkpoint -> Checkpoint,
     agent_state -> AgentState,
     session -> WorkSession,
     activity -> ActivityEvent,

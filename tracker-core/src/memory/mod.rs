@@ -16,7 +16,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, NaiveDate, Utc};
 
-use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
+use crate::audit::{AuditChain, AuditEvent, Checkpoint, NewAuditEvent};
 use crate::error::Result;
 use crate::identity::{Team, TokenRecord, User};
 use crate::ids::*;
@@ -42,6 +42,7 @@ pub(super) struct State {
     pub(super) teams: BTreeMap<TeamId, Team>,
     pub(super) policies: HashMap<CompanyId, TrackingPolicy>,
     pub(super) audit: BTreeMap<AuditChain, Vec<AuditEvent>>,
+    pub(super) checkpoints: BTreeMap<AuditChain, Vec<Checkpoint>>,
     pub(super) agents: BTreeMap<(CompanyId, UserId), AgentState>,
     pub(super) sessions: BTreeMap<(CompanyId, WorkSessionId), WorkSession>,
     /// Keyed by user and id: event ids are unique per user.

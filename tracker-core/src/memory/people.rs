@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{MemoryStore, in_company, page_id};
-use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
+use crate::audit::{AuditChain, AuditEvent, Checkpoint, NewAuditEvent};
 use crate::error::{Error, Result};
 use crate::identity::{Team, TokenRecord, User};
 use crate::paging::{Page, PageRequest};
@@ -361,5 +361,30 @@ impl AuditStore for MemoryStore {
             })
             .unwrap_or_default();
         Ok(Page::from_overfetch(items, limit, |e| e.seq.to_string()))
+    }
+
+    async fn append_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
+        let mut s = self.lock();
+        let chain = s.checkpoints.entry(checkpoint.chain).or_default();
+        if checkpoint.number != chain.len() as u64 + 1 {
+            return Err(Error::AlreadyExists {
+                entity: "audit checkpoint",
+                value: checkpoint.number.to_string(),
+            });
+        }
+        chain.push(checkpoint.clone());
+        Ok(())
+    }
+
+    async fn list_checkpoints(
+        &self,
+        chain: AuditChain,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<Checkpoint>> {
+        let s = self.lock();
+        let all = s.checkpoints.get(&chain).map_or(&[][..], Vec::as_slice);
+        let start = usize::try_from(after).unwrap_or(usize::MAX).min(all.len());
+        Ok(all[start..].iter().take(limit).cloned().collect())
     }
 }

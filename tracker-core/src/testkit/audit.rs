@@ -3,6 +3,7 @@
 use chrono::Duration;
 
 use crate::audit::{AuditAction, AuditChain, verify};
+use crate::audit::{AuditKey, ChainHead, Checkpoint};
 use crate::identity::{Role, Team, TokenRecord};
 use crate::paging::PageRequest;
 use crate::secret::SecretHash;
@@ -261,4 +262,78 @@ pub async fn audited_mutations_append_exactly_one_event(store: &dyn Store) {
         platform_before,
         "nothing leaked into the platform chain"
     );
+}
+
+/// Checkpoints append per chain, numbered from 1 without gaps: a number
+/// taken or skipped is refused and stores nothing; they read back exactly,
+/// and the chain's head is its last event.
+pub async fn checkpoints_append_in_order_per_chain(store: &dyn Store) {
+    let key = AuditKey::generate().expect("a key");
+    let au = store.audit();
+    let a = AuditChain::Company(CompanyId::new());
+    let b = AuditChain::Company(CompanyId::new());
+    assert_eq!(
+        au.audit_head(a).await.unwrap(),
+        None,
+        "an empty chain has no head"
+    );
+    assert_eq!(au.last_checkpoint(a).await.unwrap(), None);
+    let mut heads = Vec::new();
+    for n in 0..5 {
+        heads.push(
+            au.append_audit(event(a, AuditAction::PolicyUpdated, n))
+                .await
+                .unwrap()
+                .head(),
+        );
+    }
+    au.append_audit(event(b, AuditAction::PolicyUpdated, 9))
+        .await
+        .unwrap();
+    assert_eq!(au.audit_head(a).await.unwrap(), heads.last().cloned());
+    let mut signed: Vec<Checkpoint> = Vec::new();
+    for head in &heads {
+        let cp = Checkpoint::sign(a, head, signed.last(), t0(), &key);
+        au.append_checkpoint(&cp).await.unwrap();
+        signed.push(cp);
+    }
+    let again = Checkpoint::sign(a, &heads[4], Some(&signed[3]), t0(), &key);
+    expect_code(
+        au.append_checkpoint(&again).await,
+        "already_exists",
+        "append_checkpoint with a number taken",
+    );
+    let gap = Checkpoint {
+        number: 7,
+        ..Checkpoint::sign(a, &heads[4], Some(&signed[4]), t0(), &key)
+    };
+    expect_code(
+        au.append_checkpoint(&gap).await,
+        "already_exists",
+        "append_checkpoint leaving a gap",
+    );
+    assert_eq!(au.list_checkpoints(a, 0, 100).await.unwrap(), signed);
+    assert_eq!(au.list_checkpoints(a, 2, 2).await.unwrap(), signed[2..4]);
+    assert_eq!(au.last_checkpoint(a).await.unwrap().as_ref(), signed.last());
+    assert!(
+        au.list_checkpoints(b, 0, 100).await.unwrap().is_empty(),
+        "per chain"
+    );
+    let first_of_b = Checkpoint::sign(
+        b,
+        &ChainHead {
+            seq: 1,
+            hash: "0".repeat(64),
+        },
+        None,
+        t0(),
+        &key,
+    );
+    au.append_checkpoint(&first_of_b).await.unwrap();
+    assert_eq!(
+        au.last_checkpoint(b).await.unwrap(),
+        Some(first_of_b),
+        "chains number their checkpoints independently"
+    );
+    assert_eq!(au.list_checkpoints(a, 0, 100).await.unwrap().len(), 5);
 }

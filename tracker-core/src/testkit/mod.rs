@@ -126,6 +126,7 @@ macro_rules! __conformance_cases {
             audit_chains_are_continuous_and_independent,
             audit_lists_filter_and_page,
             audited_mutations_append_exactly_one_event,
+            checkpoints_append_in_order_per_chain,
             sessions_are_idempotent_and_scoped,
             activity_ingest_is_idempotent_and_scoped,
             event_ids_are_unique_per_user,
