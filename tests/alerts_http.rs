@@ -472,6 +472,7 @@ async fn readyz_and_metrics_show_each_jobs_last_run() {
         expiry_every: Some(Duration::from_secs(3600)),
         retention_every: Some(Duration::from_secs(3600)),
         alerts_every: Some(Duration::from_secs(3600)),
+        checkpoints_every: Some(Duration::from_secs(3600)),
         purge_batch: 100,
     };
     let jobs = spawn_jobs(s.tracker.clone(), schedule, board.clone());
@@ -479,19 +480,19 @@ async fn readyz_and_metrics_show_each_jobs_last_run() {
     let mut ready = Value::Null;
     for _ in 0..200 {
         ready = s.server.anonymous().get("/readyz").await.expect(200).body;
-        if ready["jobs"].as_object().is_some_and(|j| j.len() == 4) {
+        if ready["jobs"].as_object().is_some_and(|j| j.len() == 5) {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    for job in ["usage", "expiry", "retention", "alerts"] {
+    for job in ["usage", "expiry", "retention", "alerts", "checkpoints"] {
         assert_eq!(ready["jobs"][job]["runs"], 1, "{job}: {ready}");
         assert_eq!(ready["jobs"][job]["last_ok"], true, "{job}: {ready}");
     }
     assert!(ready["jobs"]["alerts"]["last_result"]["raised"].is_u64());
     let metrics =
         String::from_utf8(s.server.anonymous().get("/metrics").await.expect(200).raw).unwrap();
-    for job in ["usage", "expiry", "retention", "alerts"] {
+    for job in ["usage", "expiry", "retention", "alerts", "checkpoints"] {
         let line = format!("tracker_job_runs_total{{job=\"{job}\",outcome=\"ok\"}} 1");
         assert!(metrics.contains(&line), "{line} missing from:\n{metrics}");
         assert!(metrics.contains(&format!(

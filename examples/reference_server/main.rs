@@ -36,6 +36,7 @@ use axum::routing::post;
 use axum::serve::ListenerExt;
 use chrono::Utc;
 use clap::Parser;
+use tracker::audit::AuditKey;
 use tracker::protocol::{
     CreateCompany, HeartbeatRequest, HeartbeatResponse, LoginRequest, NewTeam, NewUser,
 };
@@ -111,6 +112,19 @@ struct Args {
     /// Minutes between alert checks (0: never).
     #[arg(long, env = "TRACKER_ALERTS_EVERY", default_value_t = 5)]
     alerts_every: u64,
+    /// Minutes between checks for audit chain heads due a signed
+    /// checkpoint (0: never).
+    #[arg(long, env = "TRACKER_CHECKPOINTS_EVERY", default_value_t = 1)]
+    checkpoints_every: u64,
+    /// The ed25519 key (PKCS#8 PEM) that signs audit checkpoints and
+    /// exports. Made on first start if the file is missing; keep it where
+    /// only the operator reads it, or in a secret store.
+    #[arg(long, env = "TRACKER_AUDIT_KEY", default_value = "tracker-audit.key")]
+    audit_key: PathBuf,
+    /// The key `--audit-key` replaces: at start, every chain it signed last
+    /// is handed over to the new key by a checkpoint both keys sign.
+    #[arg(long, env = "TRACKER_AUDIT_PREVIOUS_KEY")]
+    audit_previous_key: Option<PathBuf>,
     /// Rows of each kind one retention step deletes.
     #[arg(long, env = "TRACKER_PURGE_BATCH", default_value_t = tracker::DEFAULT_PURGE_BATCH)]
     purge_batch: u32,
@@ -158,6 +172,49 @@ struct Args {
 }
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// The audit key in `path`, or a new one written there, readable by the
+/// operator only.
+fn load_or_make_key(path: &std::path::Path) -> Result<AuditKey, Error> {
+    let key = match std::fs::read_to_string(path) {
+        Ok(pem) => AuditKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = AuditKey::generate()?;
+            let mut file = std::fs::OpenOptions::new();
+            file.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
+            std::io::Write::write_all(&mut file.open(path)?, key.to_pem()?.as_bytes())?;
+            tracing::info!(path = %path.display(), "made a new audit signing key");
+            key
+        }
+        Err(e) => return Err(format!("{}: {e}", path.display()).into()),
+    };
+    println!("Audit public key (ed25519): {}", key.public_key());
+    Ok(key)
+}
+
+/// Rotates from `--audit-previous-key` if given; otherwise warns of chains
+/// another key signed last, whose next checkpoints no verifier will link
+/// to the old key.
+async fn hand_over_audit_key(tracker: &Tracker, args: &Args) -> Result<(), Error> {
+    if let Some(path) = &args.audit_previous_key {
+        let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let old = AuditKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
+        let run = tracker.rotate_audit_key(&old).await?;
+        tracing::info!(chains = run.signed, from = %old.public_key(), "audit key rotated");
+        return Ok(());
+    }
+    let foreign = tracker.chains_signed_by_other_keys().await?;
+    if !foreign.is_empty() {
+        tracing::warn!(
+            chains = foreign.len(),
+            "audit chains were last signed by another key: start with --audit-previous-key \
+             naming it to hand them over, or their next checkpoints will not verify from it"
+        );
+    }
+    Ok(())
+}
 
 async fn open_store(
     url: &str,
@@ -355,8 +412,10 @@ async fn main() -> Result<(), Error> {
         allow_private: args.webhook_allow_private,
         ..WebhookConfig::default()
     })?;
+    let audit_key = load_or_make_key(&args.audit_key)?;
     let tracker = Arc::new(
         Tracker::builder_shared(store)
+            .audit_key(audit_key)
             .config(TrackerConfig {
                 ingest: IngestLimits {
                     max_age: chrono::Duration::days(i64::from(args.max_event_age_days)),
@@ -369,6 +428,7 @@ async fn main() -> Result<(), Error> {
             .build(),
     );
     first_start(&tracker, &args).await?;
+    hand_over_audit_key(&tracker, &args).await?;
     if args.demo {
         demo(&tracker, &args).await?;
     }
@@ -391,6 +451,7 @@ async fn main() -> Result<(), Error> {
         expiry_every: minutes(args.expiry_every),
         retention_every: minutes(args.retention_every),
         alerts_every: minutes(args.alerts_every),
+        checkpoints_every: minutes(args.checkpoints_every),
         purge_batch: args.purge_batch,
     };
     let _jobs = spawn_jobs(Arc::clone(&tracker), schedule, board.clone());

@@ -328,6 +328,7 @@ fn build(api: Api) -> Router {
         )
         .route("/company/audit", get(company::audit))
         .route("/company/audit/verify", get(company::verify_audit))
+        .route("/company/audit/export", get(company::audit_export))
         .route("/company/exports/timesheet.csv", get(company::timesheet))
         .route("/company/alerts", get(alerts::alerts))
         .route(
@@ -359,6 +360,8 @@ fn build(api: Api) -> Router {
         .route("/owner/no-sync", get(owner::no_sync))
         .route("/owner/audit", get(owner::audit))
         .route("/owner/audit/verify", get(owner::verify_audit))
+        .route("/owner/audit/export", get(owner::audit_export))
+        .route("/audit/public-key", get(owner::audit_public_key))
         // Operations.
         .route("/openapi.json", get(openapi::document))
         .fallback(|| async { ApiError::NoRoute })

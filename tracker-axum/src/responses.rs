@@ -90,3 +90,26 @@ problem_responses! {
     "Too many requests from this address or company key.",
     "Retry-After": Integer, "Seconds until a request will be taken again.";
 }
+
+/// 200 of the audit exports: newline-delimited JSON, streamed.
+pub(crate) struct AuditExported;
+
+impl IntoResponses for AuditExported {
+    fn responses() -> BTreeMap<String, RefOr<ApiResponse>> {
+        let response = ResponseBuilder::new()
+            .description(
+                "Newline-delimited JSON, streamed: a header, the chain's checkpoints, the events \
+                 with the checkpoints that sign them, and an end signed by the deployment's audit \
+                 key. `tracker-audit-verify` checks it offline.",
+            )
+            .content(
+                "application/x-ndjson",
+                Content::new(Some(Object::with_type(Type::String))),
+            )
+            .header(
+                "Content-Disposition",
+                typed_header(Type::String, "An attachment named after the chain."),
+            );
+        BTreeMap::from([("200".to_owned(), response.into())])
+    }
+}

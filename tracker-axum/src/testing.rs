@@ -183,16 +183,40 @@ pub async fn send(
         .and_then(|l| l.split(' ').nth(1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
-    let headers = lines
+    let headers: Vec<(String, String)> = lines
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
+    let chunked = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("transfer-encoding") && v.eq_ignore_ascii_case("chunked")
+    });
+    let body = if chunked { dechunk(&body) } else { body };
     Reply {
         status,
         headers,
         body: serde_json::from_slice(&body).unwrap_or(Value::Null),
         raw: body,
     }
+}
+
+/// The data of a chunked body (streamed answers such as audit exports).
+/// A body cut short yields what arrived whole.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = raw.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&raw[..end])
+            .ok()
+            .and_then(|s| usize::from_str_radix(s.split(';').next().unwrap_or("").trim(), 16).ok());
+        let Some(size) = size.filter(|&n| n > 0) else {
+            break;
+        };
+        let Some(data) = raw.get(end + 2..end + 2 + size) else {
+            break;
+        };
+        out.extend_from_slice(data);
+        raw = raw.get(end + 4 + size..).unwrap_or_default();
+    }
+    out
 }
 
 /// The router over a store, with the default plans and an OWNER account,

@@ -88,7 +88,8 @@
 //! - [`Tracker`]: the one service every use case goes through.
 //! - [`authz`]: the permission matrix, as one function and as a table.
 //! - [`tenancy`], [`identity`], [`policy`], [`tracking`], [`work`]: the domain types and rules.
-//! - [`audit`]: the hash chain and its verification.
+//! - [`audit`]: the hash chain and its verification, signed checkpoints, and
+//!   exports an auditor verifies offline ([`audit::export`]).
 //! - [`report`]: days in the company's timezone, totals, timelines, grids.
 //! - [`store`]: the storage ports and their contract; [`MemoryStore`] (feature
 //!   `memory`); the conformance kit [`testkit`] (feature `testkit`); the
@@ -145,8 +146,9 @@ pub use paging::{Page, PageRequest};
 pub use policy::{PolicyUpdate, TrackingPolicy};
 pub use secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};
 pub use service::{
-    AgentContext, AlertDetail, AlertRun, Authenticator, DEFAULT_PURGE_BATCH, ExpiryRun, Identity,
-    RetentionRun, Tracker, TrackerBuilder, TrackerConfig, UsageReport, UsageRun,
+    AgentContext, AlertDetail, AlertRun, AuditExport, Authenticator, CheckpointRun,
+    DEFAULT_PURGE_BATCH, ExpiryRun, Identity, RetentionRun, Tracker, TrackerBuilder, TrackerConfig,
+    UsageReport, UsageRun,
 };
 pub use store::Store;
 pub use tenancy::{Company, CompanyStatus, Plan, Subscription};

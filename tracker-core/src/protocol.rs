@@ -668,6 +668,42 @@ pub struct AuditQuery {
     pub to: Option<DateTime<Utc>>,
 }
 
+/// The range of an audit export as clients send it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AuditExportQuery {
+    /// From the first event at or after this instant (default: the start).
+    #[serde(default)]
+    pub from: Option<DateTime<Utc>>,
+    /// Up to the first event at or after this instant (default: the end).
+    #[serde(default)]
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// The deployment's audit signing key, public half.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AuditPublicKey {
+    /// Always `ed25519`.
+    pub algorithm: String,
+    /// The key as 64 hex digits, as exports name their signers.
+    pub public_key: String,
+    /// The same key in PEM (SubjectPublicKeyInfo).
+    pub pem: String,
+}
+
+impl From<crate::audit::PublicKey> for AuditPublicKey {
+    fn from(key: crate::audit::PublicKey) -> Self {
+        Self {
+            algorithm: "ed25519".into(),
+            public_key: key.to_string(),
+            pem: key.to_pem(),
+        }
+    }
+}
+
 impl From<AuditQuery> for AuditFilter {
     fn from(q: AuditQuery) -> Self {
         AuditFilter {

@@ -56,6 +56,10 @@ pub struct JobSchedule {
     pub retention_every: Option<Duration>,
     /// Alert checks (no-sync, agent offline, high idle). Default 5 minutes.
     pub alerts_every: Option<Duration>,
+    /// Signing the audit chains' heads that are due (see
+    /// [`Tracker::sign_audit_checkpoints`](tracker_core::Tracker::sign_audit_checkpoints)).
+    /// Default 1 minute: the check is two reads per chain.
+    pub checkpoints_every: Option<Duration>,
     /// Rows of each kind one purge step deletes. Default
     /// [`DEFAULT_PURGE_BATCH`](tracker_core::DEFAULT_PURGE_BATCH).
     pub purge_batch: u32,
@@ -69,6 +73,7 @@ impl Default for JobSchedule {
             expiry_every: minutes(5),
             retention_every: minutes(60),
             alerts_every: minutes(5),
+            checkpoints_every: minutes(1),
             purge_batch: tracker_core::DEFAULT_PURGE_BATCH,
         }
     }
@@ -255,6 +260,11 @@ pub fn spawn_jobs(tracker: Arc<Tracker>, schedule: JobSchedule, board: JobBoard)
         "alerts",
         schedule.alerts_every,
         Box::new(|t| Box::pin(async move { json(t.check_alerts().await) })),
+    );
+    every(
+        "checkpoints",
+        schedule.checkpoints_every,
+        Box::new(|t| Box::pin(async move { json(t.sign_audit_checkpoints().await) })),
     );
     JobRunner { tasks }
 }

@@ -6,9 +6,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use tracker_core::protocol::{
-    AgentStatus, AuditQuery, CorrectionQuery, DateRangeQuery, DateSpanQuery, DayQuery, Decision,
-    MonthQuery, NewTask, NewTeam, NewUser, NoFilter, PolicyResponse, TaskQuery, TeamChanges,
-    TrackingQuery, UserChanges, UserQuery,
+    AgentStatus, AuditExportQuery, AuditQuery, CorrectionQuery, DateRangeQuery, DateSpanQuery,
+    DayQuery, Decision, MonthQuery, NewTask, NewTeam, NewUser, NoFilter, PolicyResponse, TaskQuery,
+    TeamChanges, TrackingQuery, UserChanges, UserQuery,
 };
 use tracker_core::report::{DailyReport, MonthGrid, timesheet_csv};
 
@@ -18,13 +18,13 @@ use tracker_core::{
     TeamId, TrackingPolicy, UsageReport, User, UserId, WorkSession,
 };
 
-use super::{Id, bytes_response, csv_response};
+use super::{Id, bytes_response, csv_response, export_response};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Listing, OptionalJson, Params};
 use crate::responses::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
-    UnprocessableEntity, UnsupportedMediaType,
+    AuditExported, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests,
+    Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -830,6 +830,33 @@ pub(crate) async fn audit(
             .company_audit(&p, &q.filter.into(), &q.page)
             .await?,
     ))
+}
+
+/// `GET /company/audit/export?from&to` (ADMIN): the company's audit chain
+/// as an export an auditor verifies offline with `tracker-audit-verify`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/audit/export",
+    operation_id = "company_audit_export",
+    tag = "company",
+    security(("bearer" = [])),
+    params(AuditExportQuery),
+    responses(
+        AuditExported,
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn audit_export(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Params(q): Params<AuditExportQuery>,
+) -> Result<Response, ApiError> {
+    let export = s.tracker.company_audit_export(&p, q.from, q.to).await?;
+    Ok(export_response("audit.ndjson", export))
 }
 
 /// `GET /company/audit/verify` (ADMIN): the first broken link, if any.

@@ -9,10 +9,13 @@ pub(crate) mod ops;
 pub(crate) mod owner;
 pub(crate) mod paging;
 
+use axum::body::Body;
 use axum::extract::{FromRequestParts, Path};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+use tracker_core::AuditExport;
 
 use crate::error::ApiError;
 
@@ -59,6 +62,36 @@ pub(crate) fn bytes_response(content_type: &str, bytes: Vec<u8>) -> Response {
 }
 
 /// A CSV download.
+/// An audit export, streamed a page at a time as newline-delimited JSON.
+/// A store failure midway ends the stream without its signed end, which
+/// every verifier reports as a truncated export.
+pub(crate) fn export_response(filename: &'static str, export: AuditExport) -> Response {
+    let chunks = futures::stream::unfold(Some(export), |state| async move {
+        let mut export = state?;
+        loop {
+            match export.next_chunk().await {
+                Ok(Some(chunk)) if !chunk.is_empty() => return Some((Ok(chunk), Some(export))),
+                Ok(Some(_)) => {}
+                Ok(None) => return None,
+                Err(e) => {
+                    tracing::error!(error = %e, "an audit export stopped midway");
+                    return Some((Err(std::io::Error::other(e.to_string())), None));
+                }
+            }
+        }
+    });
+    let mut response = Body::from_stream(chunks).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
 pub(crate) fn csv_response(filename: &'static str, body: String) -> Response {
     let disposition = format!("attachment; filename=\"{filename}\"");
     let mut response = body.into_response();

@@ -5,8 +5,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use tracker_core::protocol::{
-    AuditQuery, ChangePlan, CompanyCreated, CompanyDetail, CompanySummary, CreateCompany,
-    DateSpanQuery, KeyRotated, NoFilter, NoSyncCompany, OwnerReport, SetRetention, SuspendCompany,
+    AuditExportQuery, AuditPublicKey, AuditQuery, ChangePlan, CompanyCreated, CompanyDetail,
+    CompanySummary, CreateCompany, DateSpanQuery, KeyRotated, NoFilter, NoSyncCompany, OwnerReport,
+    SetRetention, SuspendCompany,
 };
 use tracker_core::{AuditEvent, ChainVerification, Company, CompanyId, Page, PageRequest};
 
@@ -15,8 +16,8 @@ use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Listing, OptionalJson, Params};
 use crate::responses::{
-    BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests, Unauthorized,
-    UnprocessableEntity, UnsupportedMediaType,
+    AuditExported, BadRequest, Conflict, Forbidden, NotFound, PayloadTooLarge, TooManyRequests,
+    Unauthorized, UnprocessableEntity, UnsupportedMediaType,
 };
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
@@ -324,6 +325,56 @@ pub(crate) async fn audit(
             .platform_audit(&p, &q.filter.into(), &q.page)
             .await?,
     ))
+}
+
+/// `GET /owner/audit/export?from&to`: the platform's audit chain as an
+/// export an auditor verifies offline with `tracker-audit-verify`.
+#[utoipa::path(
+    get,
+    path = "/api/v1/owner/audit/export",
+    operation_id = "owner_audit_export",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(AuditExportQuery),
+    responses(
+        AuditExported,
+        BadRequest,
+        UnprocessableEntity,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn audit_export(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Params(q): Params<AuditExportQuery>,
+) -> Result<axum::response::Response, ApiError> {
+    let export = s.tracker.platform_audit_export(&p, q.from, q.to).await?;
+    Ok(super::export_response("audit-platform.ndjson", export))
+}
+
+/// `GET /audit/public-key`: the public half of the deployment's audit
+/// signing key, which verifies exports. Public: no credentials needed.
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit/public-key",
+    operation_id = "audit_public_key",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The key that signs audit checkpoints and exports.", body = AuditPublicKey),
+        NotFound,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn audit_public_key(
+    State(s): State<AppState>,
+) -> Result<Json<AuditPublicKey>, ApiError> {
+    let key = s
+        .tracker
+        .audit_public_key()
+        .ok_or(tracker_core::Error::not_found("audit signing key"))?;
+    Ok(Json(key.into()))
 }
 
 /// `GET /owner/audit/verify`: the first broken link, if any.

@@ -5,6 +5,10 @@
 //! encoding is a fixed sequence of length-prefixed fields (details as JSON
 //! with sorted keys), so any change of any stored field, or of the order of
 //! events, breaks the chain at that event. [`verify`] names the first broken link.
+//!
+//! A chain rewritten whole would still verify, so the deployment's
+//! [`AuditKey`] signs chain heads as [`Checkpoint`]s, and an [`export`]
+//! carries them to an auditor, who checks it with the [`PublicKey`] alone.
 
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};

@@ -24,7 +24,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
+use crate::audit::{Actor, AuditAction, AuditChain, AuditKey, NewAuditEvent, PublicKey};
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::blob::{BlobStore, NoBlobStore};
 use crate::clock::{Clock, SystemClock};
@@ -40,6 +40,7 @@ use crate::tracking::IngestLimits;
 
 pub use agent::AgentContext;
 pub use alerts::AlertDetail;
+pub use audit::{AuditExport, CheckpointRun};
 pub use jobs::{AlertRun, DEFAULT_PURGE_BATCH, ExpiryRun, RetentionRun, UsageRun};
 pub use reports::UsageReport;
 
@@ -61,6 +62,11 @@ pub struct TrackerConfig {
     pub login_failures: u32,
     /// See [`login_failures`](Self::login_failures).
     pub login_window: Duration,
+    /// [`Tracker::sign_audit_checkpoints`] signs a chain's head once this
+    /// many events follow its last checkpoint…
+    pub checkpoint_every_events: u64,
+    /// …or once this long has passed since it, if any event follows it.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for TrackerConfig {
@@ -72,6 +78,8 @@ impl Default for TrackerConfig {
             default_retention_days: 90,
             login_failures: 10,
             login_window: Duration::minutes(15),
+            checkpoint_every_events: 1_000,
+            checkpoint_interval: Duration::hours(1),
         }
     }
 }
@@ -108,6 +116,7 @@ pub struct Tracker<S: ?Sized = dyn Store> {
     config: TrackerConfig,
     dummy_hash: Arc<OnceLock<String>>,
     logins: Arc<auth::LoginFailures>,
+    audit_key: Option<Arc<AuditKey>>,
 }
 
 impl<S: ?Sized> Clone for Tracker<S> {
@@ -121,6 +130,7 @@ impl<S: ?Sized> Clone for Tracker<S> {
             config: self.config.clone(),
             dummy_hash: self.dummy_hash.clone(),
             logins: self.logins.clone(),
+            audit_key: self.audit_key.clone(),
         }
     }
 }
@@ -133,9 +143,17 @@ pub struct TrackerBuilder<S: ?Sized> {
     hasher: Arc<dyn PasswordHasher>,
     notifier: Arc<dyn Notifier>,
     config: TrackerConfig,
+    audit_key: Option<Arc<AuditKey>>,
 }
 
 impl<S: Store + ?Sized> TrackerBuilder<S> {
+    /// The key that signs audit checkpoints and exports (default: none;
+    /// exports are then unsigned and no verifier accepts them).
+    pub fn audit_key(mut self, key: AuditKey) -> Self {
+        self.audit_key = Some(Arc::new(key));
+        self
+    }
+
     /// The clock (default: the system clock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Arc::new(clock);
@@ -179,6 +197,7 @@ impl<S: Store + ?Sized> TrackerBuilder<S> {
             config: self.config,
             dummy_hash: Arc::new(OnceLock::new()),
             logins: Arc::default(),
+            audit_key: self.audit_key,
         }
     }
 }
@@ -200,6 +219,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             hasher: Arc::new(Argon2Hasher::default()),
             notifier: Arc::new(NoNotifier),
             config: TrackerConfig::default(),
+            audit_key: None,
         }
     }
 
@@ -211,6 +231,12 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// The settings.
     pub fn config(&self) -> &TrackerConfig {
         &self.config
+    }
+
+    /// The public half of the audit signing key, if the service has one:
+    /// what auditors verify exports with.
+    pub fn audit_public_key(&self) -> Option<PublicKey> {
+        self.audit_key.as_ref().map(|k| k.public_key())
     }
 
     /// The current time of the service's clock.
