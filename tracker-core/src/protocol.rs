@@ -677,7 +677,8 @@ pub struct AuditExportQuery {
     /// From the first event at or after this instant (default: the start).
     #[serde(default)]
     pub from: Option<DateTime<Utc>>,
-    /// Up to the first event at or after this instant (default: the end).
+    /// Up to the first event at or after this instant (default: the end);
+    /// not before `from` (422).
     #[serde(default)]
     pub to: Option<DateTime<Utc>>,
 }
