@@ -114,6 +114,7 @@ use tracker_core::{Authenticator, Tracker};
 pub use crate::error::ApiError;
 pub use crate::limit::RateLimit;
 pub use crate::openapi::openapi;
+pub use crate::routes::audit_export_response;
 
 /// Limits of the HTTP layer.
 #[derive(Debug, Clone)]

@@ -11,6 +11,8 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use tower::ServiceExt;
 use tracker_console::{Console, ConsoleConfig};
+use tracker_core::audit::AuditKey;
+use tracker_core::audit::export::verify_export;
 use tracker_core::protocol::{
     ActivityBatch, CreateCompany, LoginRequest, NewUser, ScreenshotUpload,
 };
@@ -152,6 +154,7 @@ async fn platform(config: ConsoleConfig) -> (Arc<Tracker>, Router, String) {
             .password_hasher(Argon2Hasher::insecure_fast())
             .blobs(Arc::new(MemoryBlobStore::default()))
             .notifier(Arc::new(RecordingNotifier::default()))
+            .audit_key(AuditKey::generate().unwrap())
             .build(),
     );
     tracker.ensure_default_plans().await.unwrap();
@@ -538,6 +541,52 @@ async fn an_admin_manages_employees_and_the_policy_and_reads_the_audit_log() {
     let team = max.get("/company").await;
     assert_eq!(team.status, StatusCode::OK, "{}", team.body);
     assert!(!team.body.contains("seats of the plan"));
+}
+
+#[tokio::test]
+async fn the_audit_pages_offer_a_signed_export_that_verifies() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    let public = tracker.audit_public_key().unwrap();
+    let mut ada = Browser::new(app.clone());
+    ada.sign_in(&key, "ada", "ada-password").await;
+    let page = ada.get("/company/audit").await;
+    assert!(
+        page.body.contains("Download the signed export"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&public.to_string()));
+    let export = ada.get("/company/audit/export").await;
+    assert_eq!(export.status, StatusCode::OK);
+    assert_eq!(export.headers[header::CONTENT_TYPE], "application/x-ndjson");
+    let report = verify_export(export.body.as_bytes(), &public).unwrap();
+    assert!(
+        report.events >= 2,
+        "the admin's sign-ins at least: {report:?}"
+    );
+
+    let mut owner = Browser::new(app.clone());
+    owner.sign_in("", OWNER.0, OWNER.1).await;
+    assert!(
+        owner
+            .get("/owner/audit")
+            .await
+            .body
+            .contains("Download the signed export")
+    );
+    let platform = owner.get("/owner/audit/export").await;
+    assert!(verify_export(platform.body.as_bytes(), &public).is_ok());
+
+    let mut bob = Browser::new(app);
+    bob.sign_in(&key, "bob", "bob-password").await;
+    assert_eq!(
+        bob.get("/company/audit/export").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        ada.get("/owner/audit/export").await.status,
+        StatusCode::FORBIDDEN
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use tracker_core::{
     TeamId, TrackingPolicy, UsageReport, User, UserId, WorkSession,
 };
 
-use super::{Id, bytes_response, csv_response, export_response};
+use super::{Id, audit_export_response, bytes_response, csv_response};
 use crate::AppState;
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody, Listing, OptionalJson, Params};
@@ -856,7 +856,7 @@ pub(crate) async fn audit_export(
     Params(q): Params<AuditExportQuery>,
 ) -> Result<Response, ApiError> {
     let export = s.tracker.company_audit_export(&p, q.from, q.to).await?;
-    Ok(export_response("audit.ndjson", export))
+    Ok(audit_export_response("audit.ndjson", export))
 }
 
 /// `GET /company/audit/verify` (ADMIN): the first broken link, if any.

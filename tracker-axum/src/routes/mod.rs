@@ -62,10 +62,12 @@ pub(crate) fn bytes_response(content_type: &str, bytes: Vec<u8>) -> Response {
 }
 
 /// A CSV download.
-/// An audit export, streamed a page at a time as newline-delimited JSON.
-/// A store failure midway ends the stream without its signed end, which
-/// every verifier reports as a truncated export.
-pub(crate) fn export_response(filename: &'static str, export: AuditExport) -> Response {
+/// An audit export as an HTTP response: streamed a page at a time as
+/// newline-delimited JSON, an attachment named `filename`. A store failure
+/// midway ends the stream without its signed end, which every verifier
+/// reports as a truncated export. For any router over the same service
+/// (the console serves the same exports).
+pub fn audit_export_response(filename: &'static str, export: AuditExport) -> Response {
     let chunks = futures::stream::unfold(Some(export), |state| async move {
         let mut export = state?;
         loop {

@@ -351,7 +351,10 @@ pub(crate) async fn audit_export(
     Params(q): Params<AuditExportQuery>,
 ) -> Result<axum::response::Response, ApiError> {
     let export = s.tracker.platform_audit_export(&p, q.from, q.to).await?;
-    Ok(super::export_response("audit-platform.ndjson", export))
+    Ok(super::audit_export_response(
+        "audit-platform.ndjson",
+        export,
+    ))
 }
 
 /// `GET /audit/public-key`: the public half of the deployment's audit

@@ -33,6 +33,7 @@ pub(super) fn routes() -> Router<State> {
         .route("/company/corrections", get(corrections))
         .route("/company/corrections/{id}/{decision}", post(decide))
         .route("/company/audit", get(audit))
+        .route("/company/audit/export", get(audit_export))
 }
 
 pub(super) fn all() -> PageRequest {
@@ -332,6 +333,18 @@ async fn audit(
     staff_page(&s, "Audit log", audit_body(&shared, &s, &q)).await
 }
 
+/// The company's chain as a signed export, for an auditor.
+async fn audit_export(Extract(shared): Extract<State>, s: Session) -> Response {
+    match shared
+        .tracker
+        .company_audit_export(&s.principal, None, None)
+        .await
+    {
+        Ok(export) => s.respond(tracker_axum::audit_export_response("audit.ndjson", export)),
+        Err(e) => s.error(e),
+    }
+}
+
 async fn audit_body(shared: &State, s: &Session, q: &AuditQuery) -> Result<Markup, PageError> {
     let t = &shared.tracker;
     let p = &s.principal;
@@ -414,6 +427,7 @@ async fn audit_body(shared: &State, s: &Session, q: &AuditQuery) -> Result<Marku
             }
         } }
         (filter::next_page(s, "/company/audit", &keep, events.next_cursor.as_deref()))
+        (super::owner::evidence(s, t, "/company/audit/export"))
     })
 }
 

@@ -34,6 +34,7 @@ pub(super) fn routes() -> Router<State> {
         .route("/owner/companies/{id}/retention", post(retention))
         .route("/owner/reports", get(reports))
         .route("/owner/audit", get(audit))
+        .route("/owner/audit/export", get(audit_export))
         .route("/owner/no-sync", get(no_sync))
 }
 
@@ -639,8 +640,41 @@ async fn audit(
                 }
             }
         } }
+        (evidence(&s, t, "/owner/audit/export"))
     };
     page(&s.base, &s, "Platform audit log", body)
+}
+
+/// The platform's chain as a signed export, for an auditor.
+async fn audit_export(Extract(shared): Extract<State>, s: Session) -> Response {
+    match shared
+        .tracker
+        .platform_audit_export(&s.principal, None, None)
+        .await
+    {
+        Ok(export) => s.respond(tracker_axum::audit_export_response(
+            "audit-platform.ndjson",
+            export,
+        )),
+        Err(e) => s.error(e),
+    }
+}
+
+/// Below an audit log: the signed export and the key that verifies it.
+pub(super) fn evidence(s: &Session, t: &tracker_core::Tracker, export: &str) -> Markup {
+    html! {
+        section {
+            h2 { "Evidence for an auditor" }
+            @match t.audit_public_key() {
+                Some(key) => {
+                    p { "The export holds the whole chain with the checkpoints this deployment signed. An auditor checks it offline with "
+                        code { "tracker-audit-verify" } " and the public key " code.key { (key) } "." }
+                    p { a href=(s.base.at(export)) download { "Download the signed export (NDJSON)" } }
+                }
+                None => p.hint { "This deployment has no audit signing key: exports carry no signature, and no verifier accepts them." }
+            }
+        }
+    }
 }
 
 /// Who did it, as the audit logs show it.

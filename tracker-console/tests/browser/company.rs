@@ -267,6 +267,7 @@ async fn an_admin_runs_the_company_and_a_manager_sees_only_its_team() {
     c.goto(&format!("{base}/company/audit")).await.unwrap();
     let audit = text(&c).await;
     assert!(audit.contains("every link holds") && audit.contains("correction_decided"));
+    assert!(audit.contains("Download the signed export"), "{audit}");
     cam.take(&c, "audit").await;
 
     // The gallery's thumbnails load as pictures: the first view draws

@@ -159,6 +159,7 @@ fn tracker() -> Arc<Tracker> {
         Tracker::builder_shared(store)
             .blobs(Arc::new(MemoryBlobStore::default()))
             .password_hasher(Argon2Hasher::insecure_fast())
+            .audit_key(tracker_core::audit::AuditKey::generate().expect("a key"))
             .build(),
     )
 }
