@@ -130,6 +130,7 @@ pub fn status_of(code: &str) -> StatusCode {
         "payload_too_large" => StatusCode::PAYLOAD_TOO_LARGE,
         "method_not_allowed" => StatusCode::METHOD_NOT_ALLOWED,
         "request_timeout" => StatusCode::REQUEST_TIMEOUT,
+        "unavailable" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -214,8 +215,14 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Core(e @ tracker_core::Error::Storage { .. }) = &self {
-            tracing::error!(error = %e, source = ?std::error::Error::source(e), "storage failure");
+        match &self {
+            ApiError::Core(e @ tracker_core::Error::Storage { .. }) => {
+                tracing::error!(error = %e, source = ?std::error::Error::source(e), "storage failure");
+            }
+            ApiError::Core(e @ tracker_core::Error::Unavailable { .. }) => {
+                tracing::warn!(error = %e, "the store cannot be reached");
+            }
+            _ => {}
         }
         let problem = self.problem();
         let status =
@@ -226,7 +233,10 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/problem+json"),
         );
         if let ApiError::RateLimited { retry_after_secs }
-        | ApiError::Core(tracker_core::Error::TooManyAttempts { retry_after_secs }) = &self
+        | ApiError::Core(
+            tracker_core::Error::TooManyAttempts { retry_after_secs }
+            | tracker_core::Error::Unavailable { retry_after_secs },
+        ) = &self
         {
             response
                 .headers_mut()
@@ -263,6 +273,7 @@ mod tests {
                 | "invalid_state" => 409,
                 "validation" => 422,
                 "too_many_attempts" => 429,
+                "unavailable" => 503,
                 "storage" => 500,
                 other => panic!("{other}: give the new code its status in the design and here"),
             };

@@ -110,7 +110,7 @@ use crate::routes::{agent, alerts, auth, company, me, ops, owner};
         tracker_core::CorrectionStatus,
         tracker_core::AlertKind,
     )),
-    modifiers(&SecuritySchemes),
+    modifiers(&SecuritySchemes, &StoreUnavailable),
     tags(
         (name = "auth", description = "Login and logout."),
         (name = "agent", description = "Desktop agents: bearer token and `X-Company-Key`."),
@@ -142,6 +142,41 @@ impl Modify for SecuritySchemes {
                 "The company key; on agent routes it must be the key of the token's company.",
             ))),
         );
+    }
+}
+
+/// Every route that reads or writes the store may answer 503 while its
+/// database cannot be reached: listed once here rather than on each route.
+struct StoreUnavailable;
+
+/// The routes that never touch the store.
+const STORELESS: [&str; 3] = ["/healthz", "/metrics", "/api/v1/openapi.json"];
+
+impl Modify for StoreUnavailable {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::IntoResponses as _;
+        let responses = crate::responses::ServiceUnavailable::responses();
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            if STORELESS.contains(&path.as_str()) {
+                continue;
+            }
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for operation in operations.into_iter().flatten() {
+                for (status, response) in &responses {
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.clone())
+                        .or_insert_with(|| response.clone());
+                }
+            }
+        }
     }
 }
 

@@ -89,6 +89,10 @@ problem_responses! {
     TooManyRequests => "429",
     "Too many requests from this address or company key.",
     "Retry-After": Integer, "Seconds until a request will be taken again.";
+    /// 503.
+    ServiceUnavailable => "503",
+    "The store's database cannot be reached for now; the same request may succeed after `Retry-After`.",
+    "Retry-After": Integer, "Seconds to wait before trying again.";
 }
 
 /// 200 of the audit exports: newline-delimited JSON, streamed.

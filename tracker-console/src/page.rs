@@ -212,6 +212,9 @@ impl From<tracker_core::Error> for PageError {
 /// What a person can do about a refusal whose cause is not a field.
 fn advice(e: &tracker_core::Error) -> Option<&'static str> {
     match e {
+        tracker_core::Error::Unavailable { .. } => {
+            Some("The database cannot be reached just now: try again in a few seconds.")
+        }
         tracker_core::Error::SeatLimitReached { .. } => Some(
             "Every active employee holds a seat of the plan. Deactivate someone who has \
              left, or ask the operator for a plan with more seats.",

@@ -123,6 +123,14 @@ pub enum Error {
         /// Seconds until the next attempt is taken.
         retry_after_secs: u64,
     },
+    /// The store cannot be reached for now (its database is down or
+    /// restarting); the same request may succeed after `retry_after_secs`.
+    /// HTTP 503.
+    #[error("the store cannot be reached for now; try again in {retry_after_secs} s")]
+    Unavailable {
+        /// Seconds a client should wait before trying again.
+        retry_after_secs: u64,
+    },
     /// One or more fields are invalid; each is named. HTTP 422.
     #[error("validation failed: {}", join(.errors))]
     Validation {
@@ -167,6 +175,7 @@ impl Error {
             Error::StorageLimitReached { .. } => "storage_limit_reached",
             Error::InvalidState { .. } => "invalid_state",
             Error::TooManyAttempts { .. } => "too_many_attempts",
+            Error::Unavailable { .. } => "unavailable",
             Error::Validation { .. } => "validation",
             Error::Storage { .. } => "storage",
         }
@@ -204,6 +213,9 @@ impl Error {
             },
             Error::invalid("example", "example"),
             Error::storage("example", std::io::Error::other("example")),
+            Error::Unavailable {
+                retry_after_secs: 1,
+            },
         ]
     }
 
@@ -347,13 +359,14 @@ mod tests {
             Error::TooManyAttempts { .. } => 14,
             Error::Validation { .. } => 15,
             Error::Storage { .. } => 16,
+            Error::Unavailable { .. } => 17,
         }
     }
 
     #[test]
     fn every_kind_holds_each_variant_once() {
         let places: Vec<usize> = Error::every_kind().iter().map(variant).collect();
-        assert_eq!(places, (0..=16).collect::<Vec<_>>());
+        assert_eq!(places, (0..=17).collect::<Vec<_>>());
     }
 
     #[test]

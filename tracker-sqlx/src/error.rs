@@ -38,9 +38,39 @@ impl From<PgError> for tracker_core::Error {
     }
 }
 
-/// Converts a sqlx error met while serving a call.
+/// Seconds a client is told to wait when the database cannot be reached:
+/// about what a restart or a failover takes, and under the pool's wait.
+pub(crate) const RETRY_AFTER_SECS: u64 = 5;
+
+/// Converts a sqlx error met while serving a call. A database out of
+/// reach is [`Unavailable`](tracker_core::Error::Unavailable) (503 with
+/// `Retry-After`), not a failure of the request: the pool reconnects by
+/// itself once the server is back.
 pub(crate) fn db(e: sqlx::Error) -> tracker_core::Error {
+    if out_of_reach(&e) {
+        return tracker_core::Error::Unavailable {
+            retry_after_secs: RETRY_AFTER_SECS,
+        };
+    }
     PgError::Database(e).into()
+}
+
+/// Whether `e` says the server is unreachable, refusing connections or
+/// going away, rather than that a statement failed.
+fn out_of_reach(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Class 08: connection exceptions; 57P01-57P03: the server is
+        // shutting down, crashed, or not accepting connections yet.
+        sqlx::Error::Database(d) => d
+            .code()
+            .is_some_and(|c| c.starts_with("08") || matches!(&*c, "57P01" | "57P02" | "57P03")),
+        _ => false,
+    }
 }
 
 /// The name of the unique constraint a statement violated, if that is

@@ -62,6 +62,13 @@ impl TestStore {
     /// Like [`new`](Self::new) with pool settings of the caller's choice;
     /// the schema is always a fresh one.
     pub async fn with_config(config: PgConfig) -> Option<Self> {
+        Self::through(config, str::to_owned).await
+    }
+
+    /// Like [`with_config`](Self::with_config), connecting to the URL
+    /// `route` makes of `DATABASE_URL` (through a proxy a test can cut);
+    /// the schema is set up and dropped over `DATABASE_URL` itself.
+    pub async fn through(config: PgConfig, route: impl FnOnce(&str) -> String) -> Option<Self> {
         let url = match std::env::var("DATABASE_URL") {
             Ok(url) if !url.is_empty() => url,
             _ if required() => {
@@ -88,7 +95,7 @@ impl TestStore {
             run_migrations: true,
             ..config
         };
-        let store = match PgStore::connect(&url, config).await {
+        let store = match PgStore::connect(&route(&url), config).await {
             Ok(store) => store,
             Err(e) => panic!("cannot open a PostgreSQL test store at DATABASE_URL: {e:?}"),
         };
