@@ -1,7 +1,8 @@
-//! The agent simulator across a server outage: the reference server is
-//! killed under a running agent and started again on the same database;
-//! every event the agent recorded is stored once, its work session is
-//! opened and closed, and nothing is left in its queue.
+//! The reference server killed (SIGKILL) and started again on the same
+//! SQLite database. Under a running agent simulator: every event the agent
+//! recorded is stored once, its work session is opened and closed, and
+//! nothing is left in its queue. Under a stream of uploads: every batch
+//! the server acknowledged before it died is stored, once.
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -163,4 +164,105 @@ fn an_agent_outlives_a_server_outage_and_loses_nothing() {
         .filter(|name| name != "cursor.json")
         .collect();
     assert!(left.is_empty(), "left in the queue: {left:?}\n{output}");
+}
+
+/// A batch of `n` back-to-back events from `start`, and their ids.
+fn batch(start: chrono::DateTime<chrono::Utc>, n: usize) -> (Value, Vec<String>) {
+    let ids: Vec<String> = (0..n).map(|_| uuid::Uuid::now_v7().to_string()).collect();
+    let events: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            json!({
+                "id": id,
+                "started_at": start + chrono::Duration::seconds(10 * i as i64),
+                "duration_seconds": 10,
+                "kind": "active",
+                "app": "editor",
+            })
+        })
+        .collect();
+    (json!({ "events": events }), ids)
+}
+
+#[test]
+fn a_server_killed_mid_upload_keeps_every_batch_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // Unlimited: the uploads come from one address as fast as it answers.
+    let unlimited = ["--rate-per-ip", "0", "--rate-per-company-key", "0"];
+    let mut server = reference_server(dir.path(), addr, &unlimited);
+    wait_healthy(addr);
+    let owner = token(addr, None, "owner", "test-owner-password");
+    let (status, created) = call(
+        addr,
+        "POST",
+        "/api/v1/owner/companies",
+        Some(&owner),
+        json!({ "name": "Acme", "admin": { "username": "ada", "password": "ada-password" } }),
+    );
+    assert_eq!(status, 201, "{created}");
+    let key = created["company_key"].as_str().unwrap().to_owned();
+    let agent = token(addr, Some(&key), "ada", "ada-password");
+
+    // Batches go up one after another until the server dies under them;
+    // each one answered 200 is acknowledged.
+    let uploader = {
+        let (key, agent) = (key.clone(), agent.clone());
+        std::thread::spawn(move || {
+            let bearer = format!("Bearer {agent}");
+            let headers = [
+                ("content-type", "application/json"),
+                ("authorization", bearer.as_str()),
+                ("x-company-key", key.as_str()),
+            ];
+            let mut start = chrono::Utc::now() - chrono::Duration::days(13);
+            let mut acknowledged = Vec::new();
+            loop {
+                let (body, ids) = batch(start, 50);
+                start += chrono::Duration::seconds(500);
+                match http(
+                    addr,
+                    "POST",
+                    "/api/v1/agent/activity",
+                    &headers,
+                    &body.to_string(),
+                ) {
+                    Ok((200, _)) => acknowledged.extend(ids),
+                    Ok((status, text)) if status != 0 => panic!("{status}: {text}"),
+                    // The connection died with the server.
+                    _ => return acknowledged,
+                }
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1_500));
+    server.kill();
+    let acknowledged = uploader.join().unwrap();
+    assert!(
+        acknowledged.len() >= 500,
+        "only {} acknowledged",
+        acknowledged.len()
+    );
+
+    let _server = reference_server(dir.path(), addr, &unlimited);
+    wait_healthy(addr);
+    let admin = token(addr, Some(&key), "ada", "ada-password");
+    let stored = all(addr, &admin, "/api/v1/company/activity");
+    let mut ids: Vec<&str> = stored.iter().filter_map(|e| e["id"].as_str()).collect();
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    assert_eq!(ids.len(), before, "an event stored twice");
+    let missing: Vec<&String> = acknowledged
+        .iter()
+        .filter(|id| ids.binary_search(&id.as_str()).is_err())
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "{} of {} acknowledged events lost, e.g. {:?}",
+        missing.len(),
+        acknowledged.len(),
+        missing.first()
+    );
 }
