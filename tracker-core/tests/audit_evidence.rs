@@ -232,6 +232,8 @@ fn a_rotated_key_verifies_from_the_old_key_and_the_new() {
         let new = AuditKey::generate().unwrap();
         let d = deploy(Some(AuditKey::from_pem(&old.to_pem().unwrap()).unwrap())).await;
         d.t.sign_audit_checkpoints().await.unwrap();
+        let before_rotation = d.t.now() + Duration::seconds(30);
+        d.clock.advance(Duration::minutes(1));
         let next = tracker(
             &d.store,
             &d.clock,
@@ -256,6 +258,17 @@ fn a_rotated_key_verifies_from_the_old_key_and_the_new() {
             3,
             "the old key's holder follows the handover"
         );
+        // A range before the rotation carries the later checkpoints too, so
+        // the key served today verifies it.
+        let early = collect(
+            next.company_audit_export(&admin, None, Some(before_rotation))
+                .await
+                .unwrap(),
+        )
+        .await;
+        let report = verified(&early, &new);
+        assert_eq!(report.checkpoints, 3);
+        assert!(report.seqs.is_some_and(|(_, last)| last < 3), "{report:?}");
     });
 }
 

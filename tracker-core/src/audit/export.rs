@@ -7,7 +7,10 @@
 //!    checkpoint 1, so their chain and the key history verify from the start;
 //! 3. the events, in seq order, each followed by the checkpoints that sign
 //!    it as the chain's head;
-//! 4. an `end` record, signed when the export was made, that names the
+//! 4. the checkpoints of later heads, up to the chain's head when the
+//!    export began: with them the key history reaches today's key, whatever
+//!    the range;
+//! 5. an `end` record, signed when the export was made, that names the
 //!    first and last event and the last checkpoint: a truncated export has
 //!    no end, or an end that does not match.
 //!
@@ -286,6 +289,9 @@ struct Verifier {
     checkpoint: Option<Checkpoint>,
     keys: Vec<String>,
     signed_through: Option<u64>,
+    /// A checkpoint of a head after the last event was read: the events
+    /// are over.
+    past_events: bool,
     end: Option<ExportSeal>,
 }
 
@@ -324,6 +330,12 @@ impl Verifier {
         let subject = format!("event {}", e.seq);
         if e.chain != chain {
             return Err((subject, "the event belongs to another chain".into()));
+        }
+        if self.past_events {
+            return Err((
+                subject,
+                "it comes after a checkpoint of a later head: out of place".into(),
+            ));
         }
         let verifier = match &mut self.chain {
             Some(v) => v,
@@ -417,9 +429,9 @@ impl Verifier {
         }
         c.check_signatures()
             .map_err(|reason| (subject.clone(), reason))?;
-        if let Some(last) = &self.last {
+        if let Some(last) = self.last.as_ref().filter(|l| c.event_seq <= l.seq) {
             // Inside the exported events: it must sign the event it follows.
-            if c.event_seq != last.seq {
+            if self.past_events || c.event_seq != last.seq {
                 return Err((
                     subject,
                     format!(
@@ -439,6 +451,10 @@ impl Verifier {
                 ));
             }
             self.signed_through = Some(c.event_seq);
+        } else if self.last.is_some() {
+            // A later head's: its signature and its place in the chain of
+            // checkpoints hold, the events it signs are not in the export.
+            self.past_events = true;
         }
         if self.keys.is_empty() {
             self.keys.push(c.key.clone());
@@ -628,17 +644,24 @@ mod tests {
     impl Fixture {
         /// The export of events `from_seq..`, merged as the service does.
         fn export(&self, from_seq: u64) -> String {
+            self.export_range(from_seq..=u64::MAX)
+        }
+
+        fn export_range(&self, seqs: std::ops::RangeInclusive<u64>) -> String {
             let mut w = ExportWriter::new(self.chain, None, None);
             let mut out = w.header();
             let mut cps = self.checkpoints.iter().peekable();
-            while let Some(cp) = cps.next_if(|c| c.event_seq < from_seq) {
+            while let Some(cp) = cps.next_if(|c| c.event_seq < *seqs.start()) {
                 out += &w.checkpoint(cp);
             }
-            for e in self.events.iter().filter(|e| e.seq >= from_seq) {
+            for e in self.events.iter().filter(|e| seqs.contains(&e.seq)) {
                 out += &w.event(e);
                 while let Some(cp) = cps.next_if(|c| c.event_seq == e.seq) {
                     out += &w.checkpoint(cp);
                 }
+            }
+            for cp in cps {
+                out += &w.checkpoint(cp);
             }
             out + &w.end(Utc::now(), Some(&self.key))
         }
@@ -812,6 +835,33 @@ mod tests {
             &line(&ExportRecord::Checkpoint(stale)),
         );
         assert_eq!(f.verify(&text).unwrap_err().subject, "checkpoint 3");
+    }
+
+    #[test]
+    fn an_earlier_range_verifies_with_the_key_a_later_rotation_handed_over_to() {
+        let mut f = fixture(6, &[2]);
+        let new = AuditKey::generate().unwrap();
+        let rotation = Checkpoint::rotation(
+            f.chain,
+            &f.events[4].head(),
+            f.checkpoints.last(),
+            Utc::now(),
+            &f.key,
+            &new,
+        );
+        f.checkpoints.push(rotation);
+        f.key = new;
+        // Events 1 to 3: the rotation (at event 5) follows them.
+        let text = f.export_range(1..=3);
+        let report = f.verify(&text).unwrap();
+        assert_eq!((report.seqs, report.checkpoints), (Some((1, 3)), 2));
+        assert_eq!(report.signed_through, Some(2));
+        // A later head's checkpoint ends the events: one after it is out of place.
+        let mut lines = lines(&text);
+        let event3 = lines.iter().position(|l| l.contains("\"seq\":3,")).unwrap();
+        let moved = lines.remove(event3);
+        lines.insert(lines.len() - 1, moved);
+        assert!(f.verify(&lines.concat()).is_err());
     }
 
     #[test]

@@ -284,6 +284,9 @@ enum Phase {
     Header,
     History,
     Events,
+    /// The checkpoints of heads after the last exported event, up to the
+    /// head at the start: the key history an auditor follows to today's key.
+    Later,
     End,
     Done,
 }
@@ -313,23 +316,13 @@ impl<S: Store + ?Sized> AuditExport<S> {
                         self.next_event = e.seq;
                         Phase::History
                     }
-                    None => Phase::End,
+                    None => Phase::Later,
                 };
                 Ok(Some(self.writer.header()))
             }
             Phase::History => {
-                let mut out = String::new();
-                // At most a page of them a chunk.
-                for _ in 0..EXPORT_PAGE {
-                    match self.checkpoint_through(self.next_event - 1).await? {
-                        Some(c) => out += &self.writer.checkpoint(&c),
-                        None => {
-                            self.phase = Phase::Events;
-                            break;
-                        }
-                    }
-                }
-                Ok(Some(out))
+                self.checkpoints_up_to(self.next_event - 1, Phase::Events)
+                    .await
             }
             Phase::Events => {
                 let events = audit
@@ -338,7 +331,7 @@ impl<S: Store + ?Sized> AuditExport<S> {
                 let mut out = String::new();
                 for e in &events {
                     if e.seq > self.last_seq || self.to.is_some_and(|t| e.at >= t) {
-                        self.phase = Phase::End;
+                        self.phase = Phase::Later;
                         return Ok(Some(out));
                     }
                     out += &self.writer.event(e);
@@ -348,10 +341,11 @@ impl<S: Store + ?Sized> AuditExport<S> {
                     }
                 }
                 if events.len() < EXPORT_PAGE {
-                    self.phase = Phase::End;
+                    self.phase = Phase::Later;
                 }
                 Ok(Some(out))
             }
+            Phase::Later => self.checkpoints_up_to(self.last_seq, Phase::End).await,
             Phase::End => {
                 self.phase = Phase::Done;
                 let key = self.tracker.audit_key.as_deref();
@@ -359,6 +353,22 @@ impl<S: Store + ?Sized> AuditExport<S> {
             }
             Phase::Done => Ok(None),
         }
+    }
+
+    /// At most a page of the checkpoints not yet written that sign event
+    /// `seq` or an earlier one; once they are all written, `next` comes.
+    async fn checkpoints_up_to(&mut self, seq: u64, next: Phase) -> Result<Option<String>> {
+        let mut out = String::new();
+        for _ in 0..EXPORT_PAGE {
+            match self.checkpoint_through(seq).await? {
+                Some(c) => out += &self.writer.checkpoint(&c),
+                None => {
+                    self.phase = next;
+                    break;
+                }
+            }
+        }
+        Ok(Some(out))
     }
 
     /// The next checkpoint not yet written if it signs event `seq` or an
