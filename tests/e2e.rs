@@ -314,11 +314,13 @@ async fn journey(store: Arc<dyn Store>) {
     // The audit log holds every action, and both chains verify.
     let company_log = whole_audit(&admin, "/api/v1/company/audit").await;
     let count = |log: &[String], action: &str| log.iter().filter(|a| *a == action).count();
+    // The first admin's creation opens the chain, then the seats filled.
     assert_eq!(
         count(&company_log, "employee_created") as u64,
-        free,
+        free + 1,
         "{company_log:?}"
     );
+    assert_eq!(company_log[0], "employee_created", "{company_log:?}");
     assert_eq!(count(&company_log, "policy_updated"), 1, "{company_log:?}");
     let platform_log = whole_audit(&owner, "/api/v1/owner/audit").await;
     for action in [

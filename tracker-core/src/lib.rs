@@ -71,7 +71,10 @@
 //! // Every change and sign-in is in the company's audit log, and the chain verifies.
 //! let log = tracker.company_audit(&admin, &AuditFilter::default(), &PageRequest::default()).await?;
 //! let actions: Vec<_> = log.items.iter().map(|e| e.action.as_str()).collect();
-//! assert_eq!(actions, ["login_succeeded", "employee_created", "policy_updated", "login_succeeded"]);
+//! assert_eq!(
+//!     actions,
+//!     ["employee_created", "login_succeeded", "employee_created", "policy_updated", "login_succeeded"]
+//! );
 //! assert!(tracker.verify_company_audit(&admin).await?.broken.is_none());
 //! # Ok::<(), tracker_core::Error>(())
 //! # }).unwrap();

@@ -52,6 +52,7 @@ impl TenantStore for MemoryStore {
         s.users.insert(new.admin.id, new.admin.clone());
         s.subscriptions.push(new.subscription.clone());
         s.append(audit);
+        s.append(new.admin_audit.clone());
         Ok(())
     }
 

@@ -143,14 +143,27 @@ impl<S: Store + ?Sized> Tracker<S> {
                 "company_id": company.id,
                 "plan": plan.code,
                 "status": company.status,
-                "admin_username": admin.username,
             }),
         );
+        // In the company's chain the operator is not named: its users never
+        // learn who runs the platform.
+        let admin_audit = NewAuditEvent {
+            actor: Actor::System,
+            client_ip: None,
+            ..self.event(
+                p,
+                AuditChain::Company(company.id),
+                AuditAction::EmployeeCreated,
+                format!("user {} created as {} with the company", admin.username, admin.role),
+                serde_json::json!({ "user_id": admin.id, "username": admin.username, "role": admin.role }),
+            )
+        };
         let new = NewCompany {
             company: company.clone(),
             policy: TrackingPolicy::default_for(company.id, now),
             admin: admin.clone(),
             subscription,
+            admin_audit,
         };
         self.store.tenants().insert_company(&new, event).await?;
         Ok(CompanyCreated {

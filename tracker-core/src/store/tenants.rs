@@ -25,6 +25,9 @@ pub struct NewCompany {
     pub admin: User,
     /// The first billing row.
     pub subscription: Subscription,
+    /// The first ADMIN's creation, for the company's own chain (the
+    /// company's creation goes to the platform's, which names no person).
+    pub admin_audit: NewAuditEvent,
 }
 
 /// A change of a company record, with its audit event.
@@ -114,7 +117,8 @@ pub trait TenantStore: Send + Sync + 'static {
     async fn insert_plan(&self, plan: &Plan, audit: NewAuditEvent) -> Result<()>;
     /// Every plan, ordered by code.
     async fn list_plans(&self) -> Result<Vec<Plan>>;
-    /// Stores a new company with its policy, first admin and subscription.
+    /// Stores a new company with its policy, first admin and subscription,
+    /// appending `audit` and `new.admin_audit` in the same transaction.
     /// MUST fail with `UsernameTaken` if the admin's username cannot be
     /// stored, leaving nothing behind.
     async fn insert_company(&self, new: &NewCompany, audit: NewAuditEvent) -> Result<()>;

@@ -181,6 +181,7 @@ pub async fn company(store: &dyn Store, seats: u32, storage: u64) -> Fixture {
             created_by: None,
             created_at: t0(),
         },
+        admin_audit: event(AuditChain::Company(id), AuditAction::EmployeeCreated, 0),
     };
     store
         .tenants()

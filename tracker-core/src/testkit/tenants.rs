@@ -122,8 +122,17 @@ pub async fn companies_are_stored_whole(store: &dyn Store) {
         policy: TrackingPolicy::default_for(id, t0()),
         admin: new_user(Some(id), "second", Role::Admin),
         subscription: subs[0].clone(),
+        admin_audit: event(AuditChain::Company(id), AuditAction::EmployeeCreated, 6),
     };
     let before = chain_len(store, AuditChain::Platform).await;
+    let company_chain = AuditChain::Company(id);
+    let first = store.audit().read_chain(company_chain, 0, 1).await.unwrap();
+    assert_eq!(
+        first.iter().map(|e| e.action).collect::<Vec<_>>(),
+        [AuditAction::EmployeeCreated],
+        "insert_company opens the company's chain with its admin's creation"
+    );
+    let company_before = chain_len(store, company_chain).await;
     assert!(
         t.insert_company(
             &again,
@@ -134,6 +143,7 @@ pub async fn companies_are_stored_whole(store: &dyn Store) {
         "the same company id twice is refused"
     );
     assert_eq!(chain_len(store, AuditChain::Platform).await, before);
+    assert_eq!(chain_len(store, company_chain).await, company_before);
     assert_eq!(
         store
             .users()

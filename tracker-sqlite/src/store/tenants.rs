@@ -122,7 +122,8 @@ impl TenantStore for SqliteStore {
                 write_policy(c, &new.policy)?;
                 write_user(c, &new.admin)?;
                 write_subscription(c, &new.subscription)?;
-                append(c, audit).map(drop)
+                append(c, audit)?;
+                append(c, new.admin_audit).map(drop)
             })
             .await
     }

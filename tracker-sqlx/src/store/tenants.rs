@@ -131,6 +131,7 @@ impl TenantStore for PgStore {
             write_user(tx, &new.admin).await?;
             exec(tx, subscription_query(&new.subscription)).await?;
             append(tx, audit).await?;
+            append(tx, new.admin_audit.clone()).await?;
             Ok(())
         })
         .await
