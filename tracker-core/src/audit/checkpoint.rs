@@ -264,6 +264,15 @@ impl Checkpoint {
         }
     }
 
+    /// What a store answers when this checkpoint's number is not its
+    /// chain's next (see [`AuditStore::append_checkpoint`](crate::store::AuditStore::append_checkpoint)).
+    pub fn taken(&self) -> Error {
+        Error::AlreadyExists {
+            entity: "audit checkpoint",
+            value: self.number.to_string(),
+        }
+    }
+
     /// The key that signs the chain's next checkpoint.
     pub fn key_after(&self) -> &str {
         self.next_key.as_deref().unwrap_or(&self.key)

@@ -368,10 +368,7 @@ impl AuditStore for MemoryStore {
         let mut s = self.lock();
         let chain = s.checkpoints.entry(checkpoint.chain).or_default();
         if checkpoint.number != chain.len() as u64 + 1 {
-            return Err(Error::AlreadyExists {
-                entity: "audit checkpoint",
-                value: checkpoint.number.to_string(),
-            });
+            return Err(checkpoint.taken());
         }
         chain.push(checkpoint.clone());
         Ok(())

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use rusqlite::params;
 use tracker_core::audit::{AuditChain, AuditEvent, ChainHead, Checkpoint, NewAuditEvent};
-use tracker_core::error::{Error, Result};
+use tracker_core::error::Result;
 use tracker_core::paging::{Page, PageRequest};
 use tracker_core::store::{AuditFilter, AuditStore};
 
@@ -72,10 +72,7 @@ impl AuditStore for SqliteStore {
                     ],
                 )?;
                 if inserted == 0 {
-                    return Err(Error::AlreadyExists {
-                        entity: "audit checkpoint",
-                        value: cp.number.to_string(),
-                    });
+                    return Err(cp.taken());
                 }
                 Ok(())
             })

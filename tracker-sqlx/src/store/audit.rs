@@ -3,10 +3,10 @@
 
 use async_trait::async_trait;
 use sqlx::Row;
+use tracker_core::Result;
 use tracker_core::audit::{AuditChain, AuditEvent, ChainHead, Checkpoint, NewAuditEvent};
 use tracker_core::paging::{Page, PageRequest};
 use tracker_core::store::{AuditFilter, AuditStore};
-use tracker_core::{Error, Result};
 
 use crate::PgStore;
 use crate::chain::append;
@@ -59,10 +59,7 @@ impl AuditStore for PgStore {
 
     async fn append_checkpoint(&self, checkpoint: &Checkpoint) -> Result<()> {
         let cp = checkpoint;
-        let taken = || Error::AlreadyExists {
-            entity: "audit checkpoint",
-            value: cp.number.to_string(),
-        };
+        let taken = || cp.taken();
         // Racing signers of one number: the primary key refuses the second.
         let inserted = exec_unique(
             &mut *self.conn().await?,
