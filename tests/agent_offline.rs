@@ -67,12 +67,8 @@ fn all(addr: SocketAddr, token: &str, path: &str) -> Vec<Value> {
     }
 }
 
-#[test]
-fn an_agent_outlives_a_server_outage_and_loses_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let mut server = reference_server(dir.path(), addr, &[]);
-    wait_healthy(addr);
+/// The OWNER makes company Acme with its admin `ada`; its company key.
+fn acme(addr: SocketAddr) -> String {
     let owner = token(addr, None, "owner", "test-owner-password");
     let (status, created) = call(
         addr,
@@ -82,7 +78,16 @@ fn an_agent_outlives_a_server_outage_and_loses_nothing() {
         json!({ "name": "Acme", "admin": { "username": "ada", "password": "ada-password" } }),
     );
     assert_eq!(status, 201, "{created}");
-    let key = created["company_key"].as_str().unwrap().to_owned();
+    created["company_key"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn an_agent_outlives_a_server_outage_and_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let mut server = reference_server(dir.path(), addr, &[]);
+    wait_healthy(addr);
+    let key = acme(addr);
     let admin = token(addr, Some(&key), "ada", "ada-password");
     let (status, _) = call(
         addr,
@@ -193,16 +198,7 @@ fn a_server_killed_mid_upload_keeps_every_batch_it_acknowledged() {
     let unlimited = ["--rate-per-ip", "0", "--rate-per-company-key", "0"];
     let mut server = reference_server(dir.path(), addr, &unlimited);
     wait_healthy(addr);
-    let owner = token(addr, None, "owner", "test-owner-password");
-    let (status, created) = call(
-        addr,
-        "POST",
-        "/api/v1/owner/companies",
-        Some(&owner),
-        json!({ "name": "Acme", "admin": { "username": "ada", "password": "ada-password" } }),
-    );
-    assert_eq!(status, 201, "{created}");
-    let key = created["company_key"].as_str().unwrap().to_owned();
+    let key = acme(addr);
     let agent = token(addr, Some(&key), "ada", "ada-password");
 
     // Batches go up one after another until the server dies under them;
