@@ -38,6 +38,13 @@
 //! (about 8 s for a million on a 2-core machine) and needs free disk of
 //! about the events' size; the old table's pages stay in the file for
 //! later writes (`VACUUM` returns them: 242 MB became 327 MB there).
+//!
+//! Migration 6 adds the signed checkpoints of the audit chains.
+//!
+//! Migration 7 draws the usage marks' versions from one counter, so a date
+//! cleared and marked again never gets back a version a running usage job
+//! read (it restarted at 1, and that job's clear could then drop the new
+//! mark).
 
 use rusqlite::{Connection, Transaction};
 use rusqlite_migration::{HookError, M, MigrationDefinitionError, Migrations};
@@ -61,11 +68,12 @@ fn migrations() -> Migrations<'static> {
             },
         ),
         M::up(include_str!("../migrations/006_audit_checkpoints.sql")),
+        M::up(include_str!("../migrations/007_usage_mark_versions.sql")),
     ])
 }
 
 /// The schema version this crate writes.
-pub const SCHEMA_VERSION: usize = 6;
+pub const SCHEMA_VERSION: usize = 7;
 
 /// Brings the database to the latest schema; refuses a newer one.
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), SqliteError> {

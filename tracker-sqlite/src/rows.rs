@@ -62,22 +62,31 @@ pub(crate) fn append(conn: &Connection, event: NewAuditEvent) -> R<AuditEvent> {
     Ok(e)
 }
 
-/// Marks UTC dates pending for the usage job, bumping the version of a
-/// date already marked. Runs inside the caller's transaction, so a mark
+/// Marks UTC dates pending for the usage job with a version never used
+/// before (a date cleared and marked again must not get back the version a
+/// running job read). Runs inside the caller's transaction, so a mark
 /// commits with the data that caused it.
 pub(crate) fn mark_usage(
     conn: &Connection,
     company: CompanyId,
     dates: impl IntoIterator<Item = NaiveDate>,
 ) -> R<()> {
+    let mut dates = dates.into_iter().peekable();
+    if dates.peek().is_none() {
+        return Ok(());
+    }
+    let version: i64 = conn
+        .prepare_cached("UPDATE usage_mark_seq SET last = last + 1 RETURNING last")
+        .and_then(|mut s| s.query_row([], |r| r.get(0)))
+        .map_err(db)?;
     let mut stmt = conn
         .prepare_cached(
-            "INSERT INTO usage_pending (company_id, date, version) VALUES (?1, ?2, 1)
-             ON CONFLICT (company_id, date) DO UPDATE SET version = version + 1",
+            "INSERT INTO usage_pending (company_id, date, version) VALUES (?1, ?2, ?3)
+             ON CONFLICT (company_id, date) DO UPDATE SET version = excluded.version",
         )
         .map_err(db)?;
     for date in dates {
-        stmt.execute(params![company.0, date.to_string()])
+        stmt.execute(params![company.0, date.to_string(), version])
             .map_err(db)?;
     }
     Ok(())

@@ -14,8 +14,9 @@ use tracker_core::testkit::{AsStore, company, insert_events};
 use tracker_core::*;
 use tracker_sqlite::SqliteStore;
 
-/// Schema 4's activity table, its indexes, and nothing of schemas 5 and 6.
+/// Schema 4's activity table, its indexes, and nothing of schemas 5 to 7.
 const SCHEMA_4_ACTIVITY: &str = "
+    DROP TABLE usage_mark_seq;
     DROP TABLE audit_checkpoints;
     DROP VIEW activity_events_by_id;
     DROP VIEW activity_events;

@@ -94,12 +94,12 @@ marks AS (
     -- an upsert cannot touch a row twice, and concurrent batches of the
     -- company lock its dates in one order.
     INSERT INTO usage_pending (company_id, date, version)
-    SELECT $1, date, 1 FROM (
+    SELECT $1, date, nextval('usage_mark_seq') FROM (
         SELECT DISTINCT m.date
         FROM UNNEST($18::uuid[], $19::date[]) AS m(event_id, date) JOIN ins i ON i.id = m.event_id
     ) d
     ORDER BY date
-    ON CONFLICT (company_id, date) DO UPDATE SET version = usage_pending.version + 1
+    ON CONFLICT (company_id, date) DO UPDATE SET version = excluded.version
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT ok FROM zone) AS zone_ok";
 

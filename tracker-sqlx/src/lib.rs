@@ -93,9 +93,10 @@
 //!   the overlap check of the daily rollups see every earlier batch.
 //! - The UTC dates an ingest touched are marked in `usage_pending` by the
 //!   same statement (screenshots and approved corrections: the same
-//!   transaction), each mark with a
-//!   version the usage job compares before it clears the mark, so data
-//!   arriving while the job computes keeps its date pending. Marks are
+//!   transaction), each mark with a version from the `usage_mark_seq`
+//!   sequence that the usage job compares before it clears the mark, so
+//!   data arriving while the job computes keeps its date pending (migration
+//!   5: versions restarted at 1 after a clear). Marks are
 //!   upserted in date order, so concurrent batches of one company never
 //!   deadlock on them.
 //! - A partial unique index allows one open alert per company, kind and

@@ -54,8 +54,8 @@ pub(crate) async fn mark_days(
     exec(
         conn,
         q("INSERT INTO usage_pending (company_id, date, version)
-           SELECT $1, d, 1 FROM UNNEST($2::date[]) AS d ORDER BY d
-           ON CONFLICT (company_id, date) DO UPDATE SET version = usage_pending.version + 1")
+           SELECT $1, d, nextval('usage_mark_seq') FROM UNNEST($2::date[]) AS d ORDER BY d
+           ON CONFLICT (company_id, date) DO UPDATE SET version = excluded.version")
         .bind(company.0)
         .bind(dates),
     )

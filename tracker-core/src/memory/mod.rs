@@ -52,6 +52,8 @@ pub(super) struct State {
     pub(super) corrections: BTreeMap<(CompanyId, CorrectionId), CorrectionRequest>,
     pub(super) usage: BTreeMap<(CompanyId, NaiveDate), CompanyUsageDaily>,
     pub(super) usage_pending: BTreeMap<(CompanyId, NaiveDate), u64>,
+    /// The last mark's version: versions are never reused.
+    pub(super) usage_marks: u64,
     pub(super) purges: HashMap<CompanyId, PurgeProgress>,
     pub(super) alerts: BTreeMap<(CompanyId, AlertId), Alert>,
     pub(super) alert_settings: HashMap<CompanyId, AlertSettings>,
@@ -82,8 +84,9 @@ impl State {
     }
 
     pub(super) fn mark(&mut self, company: CompanyId, dates: impl IntoIterator<Item = NaiveDate>) {
+        self.usage_marks += 1;
         for d in dates {
-            *self.usage_pending.entry((company, d)).or_default() += 1;
+            self.usage_pending.insert((company, d), self.usage_marks);
         }
     }
 

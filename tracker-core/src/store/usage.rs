@@ -17,7 +17,8 @@ use crate::work::CompanyUsageDaily;
 pub struct PendingUsageDay {
     /// The UTC date.
     pub date: NaiveDate,
-    /// Bumped on every new mark.
+    /// Changed by every new mark, to a value the date never had before
+    /// (also after a clear), so a run that read this mark clears only it.
     pub version: u64,
 }
 
@@ -47,8 +48,11 @@ pub fn event_dates<'a>(events: impl IntoIterator<Item = &'a ActivityEvent>) -> B
 /// [`event_dates`]), [`insert_screenshot`](super::TrackingStore::insert_screenshot)
 /// the date of a new screenshot, and
 /// [`decide_correction`](super::CorrectionStore::decide_correction) the
-/// dates an approved correction covers (see [`utc_dates`]). Marking a date
-/// again bumps its version.
+/// dates an approved correction covers (see [`utc_dates`]). Every mark
+/// gives the date a version it never had before, also when it was cleared
+/// in between: the memory store counts, SQLite keeps a counter row and
+/// PostgreSQL a sequence. A version that restarted could be cleared by a
+/// run that read the earlier mark, leaving the day stale.
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait UsageStore: Send + Sync + 'static {

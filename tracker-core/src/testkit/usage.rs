@@ -436,6 +436,25 @@ pub async fn usage_marks_follow_ingest(store: &dyn Store) {
             .unwrap()
             .is_empty()
     );
+    // A date cleared and marked again gets a version never used before: a
+    // run that read the old mark cannot clear the new one.
+    let on_may_14 = |offset: i64| ActivityEvent {
+        started_at: t0() + Duration::days(10) + Duration::seconds(offset),
+        ..activity(c, bob.id, 0, 60)
+    };
+    insert_events(tr, c, &[on_may_14(0)]).await.unwrap();
+    let first = store.usage().pending_usage_days(c).await.unwrap();
+    store.usage().clear_pending_usage(c, &first).await.unwrap();
+    insert_events(tr, c, &[on_may_14(120)]).await.unwrap();
+    store.usage().clear_pending_usage(c, &first).await.unwrap();
+    let again = store.usage().pending_usage_days(c).await.unwrap();
+    assert_eq!(
+        again.iter().map(|p| p.date).collect::<Vec<_>>(),
+        [day(14)],
+        "a stale clear of a date marked again after its clear keeps the mark"
+    );
+    assert_ne!(first, again, "versions are never reused");
+    store.usage().clear_pending_usage(c, &again).await.unwrap();
     // A decision marks the days an approved correction spans, and only those.
     let approved = CorrectionRequest {
         ends_at: t0() + Duration::hours(138),
