@@ -3,11 +3,13 @@
 //! runs on the memory store, on a SQLite file and, when `DATABASE_URL` is
 //! set, on PostgreSQL.
 
+mod support;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use tracker::audit::AuditChain;
-use tracker::notify::{AlertEvent, AlertKind, AlertSettingsUpdate, WebhookFormat, WebhookInput};
+use tracker::notify::{AlertEvent, AlertKind, AlertSettingsUpdate};
 use tracker::protocol::{
     ActivityBatch, AlertQuery, ChangePlan, CreateCompany, HeartbeatRequest, LoginRequest, NewUser,
     ScreenshotUpload, StartSession, StopSession,
@@ -563,19 +565,9 @@ async fn offline_agents_raise_one_alert_that_resolves(made: Made) {
     let start = utc(2026, 6, 1, 9, 0);
     let w = World::new(made, start, "UTC", 90).await;
     let t = &w.tracker;
-    t.update_alert_settings(
-        &w.admin,
-        AlertSettingsUpdate {
-            webhooks: Some(vec![WebhookInput {
-                url: "https://hooks.example/alerts".into(),
-                format: WebhookFormat::Json,
-                secret: Some("0123456789abcdef".into()),
-            }]),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    t.update_alert_settings(&w.admin, support::one_webhook())
+        .await
+        .unwrap();
     let beat = || {
         t.heartbeat(
             &w.agent,

@@ -22,7 +22,8 @@
 //! and the alert checks, whose webhooks go out signed
 //! (`--webhook-hosts` restricts where). Each run is logged; `/readyz`
 //! shows the last run of each job and `/metrics` has them as
-//! `tracker_job_*`.
+//! `tracker_job_*`. On PostgreSQL every node runs every job: advisory
+//! locks give each company's share of a job to one node at a time.
 
 mod tls;
 
@@ -37,6 +38,7 @@ use axum::serve::ListenerExt;
 use chrono::Utc;
 use clap::Parser;
 use tracker::audit::AuditKey;
+use tracker::lease::JobLeases;
 use tracker::protocol::{
     CreateCompany, HeartbeatRequest, HeartbeatResponse, LoginRequest, NewTeam, NewUser,
 };
@@ -216,14 +218,16 @@ async fn hand_over_audit_key(tracker: &Tracker, args: &Args) -> Result<(), Error
     Ok(())
 }
 
+/// The store, and on PostgreSQL the job leases every node shares.
 async fn open_store(
     url: &str,
     heartbeat_delay: Duration,
     cache_mib: Option<i64>,
-) -> Result<Arc<dyn Store>, Error> {
+) -> Result<(Arc<dyn Store>, Option<Arc<dyn JobLeases>>), Error> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let store = tracker_sqlx::PgStore::connect(url, tracker_sqlx::PgConfig::default()).await?;
-        return Ok(Arc::new(store));
+        let leases = Arc::new(store.job_leases());
+        return Ok((Arc::new(store), Some(leases)));
     }
     let path = url
         .strip_prefix("sqlite://")
@@ -236,7 +240,7 @@ async fn open_store(
         ..defaults
     };
     let store = tracker_sqlite::SqliteStore::open_with(path, &options)?;
-    Ok(Arc::new(store))
+    Ok((Arc::new(store), None))
 }
 
 fn random_secret() -> String {
@@ -405,7 +409,8 @@ async fn main() -> Result<(), Error> {
         .init();
     let args = Args::parse();
     let heartbeat_delay = Duration::from_millis(args.heartbeat_delay_ms);
-    let store = open_store(&args.database_url, heartbeat_delay, args.sqlite_cache_mib).await?;
+    let (store, leases) =
+        open_store(&args.database_url, heartbeat_delay, args.sqlite_cache_mib).await?;
     let blobs = Arc::new(FsBlobStore::new(&args.blob_dir)?);
     let notifier = WebhookNotifier::new(WebhookConfig {
         allowed_hosts: args.webhook_hosts.clone(),
@@ -413,8 +418,12 @@ async fn main() -> Result<(), Error> {
         ..WebhookConfig::default()
     })?;
     let audit_key = load_or_make_key(&args.audit_key)?;
+    let mut builder = Tracker::builder_shared(store);
+    if let Some(leases) = leases {
+        builder = builder.job_leases(leases);
+    }
     let tracker = Arc::new(
-        Tracker::builder_shared(store)
+        builder
             .audit_key(audit_key)
             .config(TrackerConfig {
                 ingest: IngestLimits {

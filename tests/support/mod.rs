@@ -104,3 +104,16 @@ pub fn wait_healthy(addr: SocketAddr) {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// Alert settings with one webhook (to `hooks.example`, which tests
+/// record rather than call).
+pub fn one_webhook() -> tracker::notify::AlertSettingsUpdate {
+    tracker::notify::AlertSettingsUpdate {
+        webhooks: Some(vec![tracker::notify::WebhookInput {
+            url: "https://hooks.example/alerts".into(),
+            format: tracker::notify::WebhookFormat::Json,
+            secret: Some("0123456789abcdef".into()),
+        }]),
+        ..Default::default()
+    }
+}

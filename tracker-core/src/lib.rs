@@ -111,6 +111,7 @@ pub mod error;
 pub mod guide;
 pub mod identity;
 pub mod ids;
+pub mod lease;
 pub mod notify;
 pub mod paging;
 pub mod policy;

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use futures::executor::block_on;
+use tracker_core::lease::{JobLeases, LeaseKey, LocalLeases};
 use tracker_core::protocol::*;
 use tracker_core::store::AuditFilter;
 use tracker_core::tracking::ActivityInput;
@@ -44,9 +45,19 @@ impl World {
     /// A world whose service keeps screenshot images in `blobs`, or was
     /// built without a blob store.
     fn with_blobs(plan: &str, trial_days: u32, blobs: Option<Arc<dyn BlobStore>>) -> World {
+        Self::with_leases(plan, trial_days, blobs, LocalLeases::default())
+    }
+
+    /// A world whose jobs take their leases from `leases`.
+    fn with_leases(
+        plan: &str,
+        trial_days: u32,
+        blobs: Option<Arc<dyn BlobStore>>,
+        leases: LocalLeases,
+    ) -> World {
         block_on(async {
             let clock = ManualClock::new(start());
-            let builder = Tracker::builder(MemoryStore::new());
+            let builder = Tracker::builder(MemoryStore::new()).job_leases(Arc::new(leases));
             let builder = match blobs {
                 Some(blobs) => builder.blobs(blobs),
                 None => builder,
@@ -1303,5 +1314,68 @@ fn an_account_is_closed_to_guesses_for_a_while_whatever_their_address() {
                 .is_ok()
         );
         assert_eq!(code(w.t.login(wrong(1), None).await), "invalid_credentials");
+    });
+}
+
+#[test]
+fn a_jobs_share_held_by_another_runner_is_skipped_and_left_to_it() {
+    let leases = LocalLeases::default();
+    let w = World::with_leases("PRO", 14, None, leases.clone());
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        let agent = w.agent("bob").await;
+        let at = w.t.now() - Duration::hours(2);
+        let batch = ActivityBatch {
+            events: vec![event(at, 600, ActivityKind::Active)],
+        };
+        w.t.upload_activity(&agent, batch).await.unwrap();
+        let key = |job| LeaseKey {
+            job,
+            company: w.company,
+        };
+        let mut held = Vec::new();
+        for job in ["usage", "alerts", "retention"] {
+            held.push(leases.try_lease(&key(job)).await.unwrap().unwrap());
+        }
+
+        let usage = w.t.aggregate_pending_usage().await.unwrap();
+        assert_eq!((usage.companies, usage.skipped), (0, 1));
+        let marks = w.t.store().usage().pending_usage_days(w.company).await;
+        assert_eq!(marks.unwrap().len(), 1, "the marks are left to the holder");
+        assert_eq!(w.t.check_alerts().await.unwrap().skipped, 1);
+        assert_eq!(w.t.purge_expired_data(100).await.unwrap().skipped, 1);
+        let busy = w.t.purge_company(w.company, 100).await;
+        assert_eq!(code(busy), "invalid_state");
+
+        for lease in held {
+            lease.release().await;
+        }
+        let usage = w.t.aggregate_pending_usage().await.unwrap();
+        assert_eq!((usage.companies, usage.skipped), (1, 0));
+        let marks = w.t.store().usage().pending_usage_days(w.company).await;
+        assert!(marks.unwrap().is_empty());
+        assert_eq!(w.t.check_alerts().await.unwrap().skipped, 0);
+        assert!(w.t.purge_company(w.company, 100).await.is_ok());
+    });
+}
+
+#[test]
+fn an_expiry_another_runner_holds_is_skipped_and_done_once() {
+    let leases = LocalLeases::default();
+    let w = World::with_leases("PRO", 1, None, leases.clone());
+    block_on(async {
+        w.clock.advance(Duration::days(2));
+        let key = LeaseKey {
+            job: "expiry",
+            company: w.company,
+        };
+        let held = leases.try_lease(&key).await.unwrap().unwrap();
+        let run = w.t.expire_companies().await.unwrap();
+        assert!(run.expired.is_empty());
+        assert_eq!(run.skipped, 1);
+        held.release().await;
+        assert_eq!(w.t.expire_companies().await.unwrap().expired, [w.company]);
+        let again = w.t.expire_companies().await.unwrap();
+        assert!(again.expired.is_empty() && again.skipped == 0);
     });
 }

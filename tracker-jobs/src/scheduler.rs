@@ -24,11 +24,13 @@
 //! # }
 //! ```
 //!
-//! Run the jobs on one node of a cluster. Expiry, the purge and the alert
-//! checks tolerate a second runner (idempotent; the purge resumes rather
-//! than repeats), but two usage runs at once can clear a day's mark that
-//! the other one has not recomputed yet, leaving that day to the next
-//! ingest.
+//! Every node of a cluster may run every job. Each job takes the
+//! [lease](tracker_core::lease) of a company's share before working on
+//! it and skips the companies whose lease another runner holds, so give
+//! the service leases that hold across nodes
+//! ([`TrackerBuilder::job_leases`](tracker_core::TrackerBuilder::job_leases);
+//! the PostgreSQL store's `job_leases()` are advisory locks). Audit
+//! checkpoints need none: a checkpoint number is stored once.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicU64;

@@ -45,6 +45,7 @@
 //! | `tx`, `chain`, `shared` | the transaction frame and advisory locks, the audit append, statements several ports share |
 //! | `sql`, `codec`, `zones` | query building and paging, row decoding, the timezone cache |
 //! | `config`, `connect`, `error` | [`PgConfig`] and the migrations, [`PgStore`] itself, [`PgError`] |
+//! | `lease` | [`PgLeases`]: job leases as advisory locks, for many nodes |
 //!
 //! Every write of more than one statement runs in one transaction
 //! (`PgStore::in_tx`; the ingest frames its own, to retry), so an audited
@@ -126,6 +127,7 @@ mod config;
 mod connect;
 mod error;
 mod ingest;
+mod lease;
 mod shared;
 mod sql;
 mod store;
@@ -137,3 +139,4 @@ mod zones;
 pub use crate::config::{MIGRATOR, PgConfig, migrator};
 pub use crate::connect::PgStore;
 pub use crate::error::PgError;
+pub use crate::lease::PgLeases;

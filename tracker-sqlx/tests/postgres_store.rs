@@ -629,3 +629,53 @@ async fn event_ids_become_unique_per_user_on_a_schema_2_table() {
         (0, events.len() as u64)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_lease_has_one_holder_across_nodes_and_ends_with_its_session() {
+    use tracker_core::lease::{JobLeases, LeaseKey};
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let Some(elsewhere) = TestStore::new().await else {
+        return;
+    };
+    let node2 = second_node(&db).await;
+    let (one, two) = (db.job_leases(), node2.job_leases());
+    let key = LeaseKey {
+        job: "usage",
+        company: CompanyId::new(),
+    };
+    let held = one.try_lease(&key).await.unwrap().expect("free");
+    assert!(
+        two.try_lease(&key).await.unwrap().is_none(),
+        "held by node 1"
+    );
+    assert!(
+        one.try_lease(&key).await.unwrap().is_none(),
+        "also on node 1"
+    );
+    let other_job = LeaseKey {
+        job: "alerts",
+        ..key
+    };
+    assert!(two.try_lease(&other_job).await.unwrap().is_some());
+    let other_schema = elsewhere.job_leases().try_lease(&key).await.unwrap();
+    assert!(other_schema.is_some(), "another schema's jobs are apart");
+
+    held.release().await;
+    let held = two.try_lease(&key).await.unwrap().expect("released");
+    // Dropped without release, as when a run is cancelled: the session
+    // ends, and the lock with it.
+    drop(held);
+    let mut waited = 0;
+    let again = loop {
+        if let Some(lease) = one.try_lease(&key).await.unwrap() {
+            break lease;
+        }
+        waited += 1;
+        assert!(waited < 100, "the lock outlived its dropped lease");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    again.release().await;
+    node2.close().await;
+}

@@ -140,35 +140,45 @@ impl<S: Store + ?Sized> Tracker<S> {
         let now = self.now();
         let mut run = AlertRun::default();
         for company in self.store.tenants().all_companies().await? {
-            let settings = self.settings_of(company.id).await?;
-            let no_sync = self.no_sync_findings(&company, &settings, now);
-            self.reconcile(&company, &settings, AlertKind::NoSync, no_sync, &mut run)
-                .await?;
-            // Suspended and expired companies' agents are told to stop:
-            // their silence is not news.
-            let tracking = company.check_access(now).is_ok();
-            let offline = if tracking && settings.agent_offline_enabled {
-                self.offline_findings(&company, &settings, now).await?
-            } else {
-                Vec::new()
-            };
-            self.reconcile(
-                &company,
-                &settings,
-                AlertKind::AgentOffline,
-                offline,
-                &mut run,
-            )
-            .await?;
-            let idle = if tracking && settings.high_idle_enabled {
-                self.idle_findings(&company, &settings, now).await?
-            } else {
-                Vec::new()
-            };
-            self.reconcile(&company, &settings, AlertKind::HighIdle, idle, &mut run)
-                .await?;
+            let mut share = AlertRun::default();
+            let checked = self.leased("alerts", company.id, async {
+                self.check_company(&company, now, &mut share).await
+            });
+            match checked.await? {
+                Some(()) => run.add(&share),
+                None => run.skipped += 1,
+            }
         }
         Ok(run)
+    }
+
+    async fn check_company(
+        &self,
+        company: &Company,
+        now: DateTime<Utc>,
+        run: &mut AlertRun,
+    ) -> Result<()> {
+        let settings = self.settings_of(company.id).await?;
+        let no_sync = self.no_sync_findings(company, &settings, now);
+        self.reconcile(company, &settings, AlertKind::NoSync, no_sync, run)
+            .await?;
+        // Suspended and expired companies' agents are told to stop:
+        // their silence is not news.
+        let tracking = company.check_access(now).is_ok();
+        let offline = if tracking && settings.agent_offline_enabled {
+            self.offline_findings(company, &settings, now).await?
+        } else {
+            Vec::new()
+        };
+        self.reconcile(company, &settings, AlertKind::AgentOffline, offline, run)
+            .await?;
+        let idle = if tracking && settings.high_idle_enabled {
+            self.idle_findings(company, &settings, now).await?
+        } else {
+            Vec::new()
+        };
+        self.reconcile(company, &settings, AlertKind::HighIdle, idle, run)
+            .await
     }
 
     fn no_sync_findings(

@@ -1,10 +1,13 @@
 //! Background jobs: library functions an integrator calls from its own
 //! scheduler (the reference server runs them on tokio intervals). Each is
-//! safe to run again at any time, and to run again after a crash; run
-//! each on one node at a time (two usage runs at once may clear a mark
-//! the other has not recomputed).
+//! safe to run again at any time, and to run again after a crash. Each
+//! takes the [lease](crate::lease) of a company's share before working on
+//! it, so runners on one node, or on many with cluster-wide leases, never
+//! work on the same company's share at once: a company whose lease another
+//! runner holds is skipped and counted.
 
 use std::collections::BTreeSet;
+use std::future::Future;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{Actor, AuditAction, AuditChain, NewAuditEvent};
 use crate::error::Result;
 use crate::ids::CompanyId;
+use crate::lease::LeaseKey;
 use crate::paging::{MAX_LIMIT, PageRequest};
 use crate::report::{day_bounds, local_date};
 use crate::store::{PurgeBatch, PurgeCounts, Store, TrackingFilter};
@@ -26,6 +30,8 @@ pub struct UsageRun {
     pub companies: u32,
     /// Local days recomputed.
     pub days: u32,
+    /// Companies skipped because another runner held their share.
+    pub skipped: u32,
 }
 
 /// What a run of [`Tracker::expire_companies`] did.
@@ -33,6 +39,8 @@ pub struct UsageRun {
 pub struct ExpiryRun {
     /// Companies now stored as EXPIRED.
     pub expired: Vec<CompanyId>,
+    /// Companies skipped because another runner held their share.
+    pub skipped: u32,
 }
 
 /// What a run of [`Tracker::purge_expired_data`] did.
@@ -42,6 +50,8 @@ pub struct RetentionRun {
     pub companies: u32,
     /// Rows deleted, over every company.
     pub counts: PurgeCounts,
+    /// Companies skipped because another runner held their share.
+    pub skipped: u32,
 }
 
 /// What a run of [`Tracker::check_alerts`] did.
@@ -55,6 +65,18 @@ pub struct AlertRun {
     pub delivered: u32,
     /// Webhook deliveries that failed every try.
     pub failed: u32,
+    /// Companies skipped because another runner held their share.
+    pub skipped: u32,
+}
+
+impl AlertRun {
+    pub(super) fn add(&mut self, other: &AlertRun) {
+        self.raised += other.raised;
+        self.resolved += other.resolved;
+        self.delivered += other.delivered;
+        self.failed += other.failed;
+        self.skipped += other.skipped;
+    }
 }
 
 /// Most rows of each kind one purge step deletes, so that no step holds
@@ -69,33 +91,64 @@ impl<S: Store + ?Sized> Tracker<S> {
         let now = self.now();
         let mut run = ExpiryRun::default();
         for company in self.store.tenants().all_companies().await? {
-            let stored = company.status;
-            if !matches!(stored, CompanyStatus::Trial | CompanyStatus::Active)
-                || company.effective_status(now) != CompanyStatus::Expired
-            {
+            if !expires(&company, now) {
                 continue;
             }
-            let mut updated = company.clone();
-            updated.status = CompanyStatus::Expired;
-            let ended_at = match stored {
-                CompanyStatus::Trial => company.trial_ends_at,
-                _ => company.subscription_expires_at,
-            };
-            let audit = system_event(
-                AuditChain::Platform,
-                AuditAction::CompanyExpired,
-                format!("company {:?} expired", company.name),
-                serde_json::json!({
-                    "company_id": company.id,
-                    "previous_status": stored,
-                    "ended_at": ended_at,
-                }),
-                now,
-            );
-            self.save_company(&updated, audit).await?;
-            run.expired.push(company.id);
+            // Read again under the lease: another runner may have expired
+            // it since the list was read.
+            let expired = self.leased("expiry", company.id, async {
+                match self.store.tenants().get_company(company.id).await? {
+                    Some(c) if expires(&c, now) => self.expire(c, now).await.map(Some),
+                    _ => Ok(None),
+                }
+            });
+            match expired.await? {
+                Some(Some(id)) => run.expired.push(id),
+                Some(None) => {}
+                None => run.skipped += 1,
+            }
         }
         Ok(run)
+    }
+
+    async fn expire(&self, company: Company, now: DateTime<Utc>) -> Result<CompanyId> {
+        let stored = company.status;
+        let mut updated = company.clone();
+        updated.status = CompanyStatus::Expired;
+        let ended_at = match stored {
+            CompanyStatus::Trial => company.trial_ends_at,
+            _ => company.subscription_expires_at,
+        };
+        let audit = system_event(
+            AuditChain::Platform,
+            AuditAction::CompanyExpired,
+            format!("company {:?} expired", company.name),
+            serde_json::json!({
+                "company_id": company.id,
+                "previous_status": stored,
+                "ended_at": ended_at,
+            }),
+            now,
+        );
+        self.save_company(&updated, audit).await?;
+        Ok(company.id)
+    }
+
+    /// Runs `work` under the lease of `job` for `company`; `None` when
+    /// another runner holds it.
+    pub(super) async fn leased<T>(
+        &self,
+        job: &'static str,
+        company: CompanyId,
+        work: impl Future<Output = Result<T>>,
+    ) -> Result<Option<T>> {
+        let key = LeaseKey { job, company };
+        let Some(lease) = self.leases.try_lease(&key).await? else {
+            return Ok(None);
+        };
+        let done = work.await;
+        lease.release().await;
+        done.map(Some)
     }
 
     /// Recomputes the usage rows of the local days that received tracking
@@ -106,33 +159,58 @@ impl<S: Store + ?Sized> Tracker<S> {
         let now = self.now();
         let mut run = UsageRun::default();
         for company in self.store.tenants().all_companies().await? {
-            let pending = self.store.usage().pending_usage_days(company.id).await?;
-            if pending.is_empty() {
+            let usage = self.store.usage();
+            if usage.pending_usage_days(company.id).await?.is_empty() {
                 continue;
             }
-            let tz = company.tz();
-            let first_kept = retention_start(&company, now).1;
-            let mut local: BTreeSet<NaiveDate> = BTreeSet::new();
-            for day in &pending {
-                let start = day.date.and_time(chrono::NaiveTime::MIN).and_utc();
-                let end = start + Duration::days(1) - Duration::microseconds(1);
-                local.extend(crate::report::dates(
-                    local_date(tz, start),
-                    local_date(tz, end),
-                ));
+            match self
+                .leased("usage", company.id, self.aggregate_company(&company, now))
+                .await?
+            {
+                Some(None) => {}
+                Some(Some(days)) => {
+                    run.companies += 1;
+                    run.days += days;
+                }
+                None => run.skipped += 1,
             }
-            local.retain(|d| *d >= first_kept);
-            for (from, to) in runs_of(&local) {
-                self.aggregate_usage(company.id, from, to).await?;
-            }
-            self.store
-                .usage()
-                .clear_pending_usage(company.id, &pending)
-                .await?;
-            run.companies += 1;
-            run.days += u32::try_from(local.len()).unwrap_or(u32::MAX);
         }
         Ok(run)
+    }
+
+    /// Recomputes one company's marked days: how many local days, `None`
+    /// when none was marked.
+    async fn aggregate_company(
+        &self,
+        company: &Company,
+        now: DateTime<Utc>,
+    ) -> Result<Option<u32>> {
+        // Read under the lease: a runner that held it before may have
+        // cleared some of the marks.
+        let pending = self.store.usage().pending_usage_days(company.id).await?;
+        if pending.is_empty() {
+            return Ok(None);
+        }
+        let tz = company.tz();
+        let first_kept = retention_start(company, now).1;
+        let mut local: BTreeSet<NaiveDate> = BTreeSet::new();
+        for day in &pending {
+            let start = day.date.and_time(chrono::NaiveTime::MIN).and_utc();
+            let end = start + Duration::days(1) - Duration::microseconds(1);
+            local.extend(crate::report::dates(
+                local_date(tz, start),
+                local_date(tz, end),
+            ));
+        }
+        local.retain(|d| *d >= first_kept);
+        for (from, to) in runs_of(&local) {
+            self.aggregate_usage(company.id, from, to).await?;
+        }
+        self.store
+            .usage()
+            .clear_pending_usage(company.id, &pending)
+            .await?;
+        Ok(Some(u32::try_from(local.len()).unwrap_or(u32::MAX)))
     }
 
     /// Deletes the tracking data older than each company's retention
@@ -140,13 +218,22 @@ impl<S: Store + ?Sized> Tracker<S> {
     pub async fn purge_expired_data(&self, batch: u32) -> Result<RetentionRun> {
         let mut run = RetentionRun::default();
         for company in self.store.tenants().all_companies().await? {
-            let counts = self.purge_company(company.id, batch).await?;
-            if !counts.is_empty() {
-                run.companies += 1;
-                run.counts.add(&counts);
+            let purge = self.purge_leased(company.id, batch).await?;
+            match purge {
+                Some(counts) if !counts.is_empty() => {
+                    run.companies += 1;
+                    run.counts.add(&counts);
+                }
+                Some(_) => {}
+                None => run.skipped += 1,
             }
         }
         Ok(run)
+    }
+
+    async fn purge_leased(&self, company: CompanyId, batch: u32) -> Result<Option<PurgeCounts>> {
+        self.leased("retention", company, self.purge_unleased(company, batch))
+            .await
     }
 
     /// Deletes a company's events, sessions, screenshots (and their blobs)
@@ -157,8 +244,16 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// resumes it with the same cutoff and adds to the same counts, and the
     /// finished purge is audited once, with its counts. Returns the counts
     /// of the purge it finished (steps of a stopped run included); a run
-    /// with nothing to delete writes nothing.
+    /// with nothing to delete writes nothing. Refused with
+    /// [`Error::InvalidState`](crate::Error::InvalidState) while another
+    /// runner purges the company.
     pub async fn purge_company(&self, company: CompanyId, batch: u32) -> Result<PurgeCounts> {
+        self.purge_leased(company, batch).await?.ok_or_else(|| {
+            crate::error::Error::invalid_state("another runner is purging this company")
+        })
+    }
+
+    async fn purge_unleased(&self, company: CompanyId, batch: u32) -> Result<PurgeCounts> {
         let batch = batch.clamp(1, 100_000);
         let Some(c) = self.store.tenants().get_company(company).await? else {
             return Err(crate::error::Error::not_found("company"));
@@ -232,6 +327,13 @@ impl<S: Store + ?Sized> Tracker<S> {
 
 /// The start of a company's retention window at `now`: the instant and the
 /// local date of the start of the local day `retention_days` before today.
+/// Whether the company is stored as TRIAL or ACTIVE but its access rule
+/// already says EXPIRED.
+fn expires(company: &Company, now: DateTime<Utc>) -> bool {
+    matches!(company.status, CompanyStatus::Trial | CompanyStatus::Active)
+        && company.effective_status(now) == CompanyStatus::Expired
+}
+
 pub(super) fn retention_start(company: &Company, now: DateTime<Utc>) -> (DateTime<Utc>, NaiveDate) {
     let tz = company.tz();
     let today = local_date(tz, now);

@@ -31,6 +31,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::identity::{Role, User};
 use crate::ids::{CompanyId, UserId};
+use crate::lease::{JobLeases, LocalLeases};
 use crate::notify::{NoNotifier, Notifier};
 use crate::paging::{MAX_LIMIT, PageRequest};
 use crate::secret::{Argon2Hasher, PasswordHasher};
@@ -117,6 +118,7 @@ pub struct Tracker<S: ?Sized = dyn Store> {
     dummy_hash: Arc<OnceLock<String>>,
     logins: Arc<auth::LoginFailures>,
     audit_key: Option<Arc<AuditKey>>,
+    leases: Arc<dyn JobLeases>,
 }
 
 impl<S: ?Sized> Clone for Tracker<S> {
@@ -131,6 +133,7 @@ impl<S: ?Sized> Clone for Tracker<S> {
             dummy_hash: self.dummy_hash.clone(),
             logins: self.logins.clone(),
             audit_key: self.audit_key.clone(),
+            leases: self.leases.clone(),
         }
     }
 }
@@ -144,9 +147,19 @@ pub struct TrackerBuilder<S: ?Sized> {
     notifier: Arc<dyn Notifier>,
     config: TrackerConfig,
     audit_key: Option<Arc<AuditKey>>,
+    leases: Arc<dyn JobLeases>,
 }
 
 impl<S: Store + ?Sized> TrackerBuilder<S> {
+    /// Who may run each company's share of a background job (default:
+    /// [`LocalLeases`], one runner at a time in this process). Give every
+    /// node of a cluster leases that hold across processes, such as the
+    /// PostgreSQL store's, and every node may run every job.
+    pub fn job_leases(mut self, leases: Arc<dyn JobLeases>) -> Self {
+        self.leases = leases;
+        self
+    }
+
     /// The key that signs audit checkpoints and exports (default: none;
     /// exports are then unsigned and no verifier accepts them).
     pub fn audit_key(mut self, key: AuditKey) -> Self {
@@ -198,6 +211,7 @@ impl<S: Store + ?Sized> TrackerBuilder<S> {
             dummy_hash: Arc::new(OnceLock::new()),
             logins: Arc::default(),
             audit_key: self.audit_key,
+            leases: self.leases,
         }
     }
 }
@@ -220,6 +234,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             notifier: Arc::new(NoNotifier),
             config: TrackerConfig::default(),
             audit_key: None,
+            leases: Arc::new(LocalLeases::default()),
         }
     }
 

@@ -1,0 +1,360 @@
+//! Several nodes on one PostgreSQL: three services, each with its own pool
+//! and the store's advisory-lock job leases, run every job over and over
+//! while agents upload and heartbeat through all three and the clock runs
+//! four days. Afterwards each job's work was done once: usage rows equal a
+//! full recomputation, one open alert per subject, one delivery per alert
+//! event, one `data_purged` event per purge, one expiry.
+//!
+//! Skipped without `DATABASE_URL`; failed without it under `CI=true`.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
+use tracker::audit::AuditChain;
+use tracker::notify::{AlertEvent, AlertKind};
+use tracker::protocol::{
+    ActivityBatch, CreateCompany, HeartbeatRequest, LoginRequest, NewUser, StartSession,
+};
+use tracker::store::{AuditFilter, Store};
+use tracker::tracking::ActivityInput;
+use tracker::{
+    ActivityId, ActivityKind, AgentContext, Argon2Hasher, AuditAction, CompanyId, ManualClock,
+    PageRequest, RecordingNotifier, Role, Tracker, WorkSessionId,
+};
+use tracker_sqlx::testing::TestStore;
+use tracker_sqlx::{PgConfig, PgStore};
+
+const NODES: usize = 3;
+const COMPANIES: usize = 3;
+const AGENTS: usize = 3;
+
+fn start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 1, 6, 0, 0).unwrap()
+}
+
+fn login(key: Option<&str>, name: &str) -> LoginRequest {
+    LoginRequest {
+        company_key: key.map(str::to_owned),
+        username: name.into(),
+        password: format!("{name}-password"),
+    }
+}
+
+fn new_user(name: &str, role: Option<Role>) -> NewUser {
+    NewUser {
+        username: name.into(),
+        password: format!("{name}-password"),
+        email: None,
+        display_name: None,
+        role,
+    }
+}
+
+/// A node: a service over a pool of its own on the test's schema, with
+/// the store's advisory-lock leases. The clock and the webhook recorder
+/// stand for the world the nodes share.
+async fn node(db: &TestStore, clock: &ManualClock, notifier: &Arc<RecordingNotifier>) -> Tracker {
+    let config = PgConfig {
+        schema: db.schema().to_owned(),
+        run_migrations: false,
+        ..PgConfig::default()
+    };
+    let url = std::env::var("DATABASE_URL").unwrap_or_default();
+    let store = PgStore::connect(&url, config)
+        .await
+        .expect("a node connects");
+    let leases = Arc::new(store.job_leases());
+    Tracker::builder_shared(Arc::new(store) as Arc<dyn Store>)
+        .job_leases(leases)
+        .clock(clock.clone())
+        .notifier(notifier.clone())
+        .password_hasher(Argon2Hasher::insecure_fast())
+        .build()
+}
+
+/// Creates the companies, each with a webhook and agents; company 0 is on
+/// a one-day trial, so it expires while the jobs run.
+async fn companies(t: &Tracker) -> Vec<(CompanyId, Vec<AgentContext>)> {
+    t.ensure_default_plans().await.unwrap();
+    t.bootstrap_owner("operator", "operator-password")
+        .await
+        .unwrap();
+    let owner = t.login(login(None, "operator"), None).await.unwrap();
+    let owner = t.authenticate(owner.token.expose()).await.unwrap();
+    let mut out = Vec::new();
+    for n in 0..COMPANIES {
+        let created = t
+            .create_company(
+                &owner,
+                CreateCompany {
+                    name: format!("Company {n}"),
+                    plan: Some("PRO".into()),
+                    timezone: Some("Europe/Berlin".into()),
+                    trial_days: Some(if n == 0 { 1 } else { 30 }),
+                    retention_days: Some(1),
+                    admin: new_user("admin", None),
+                },
+            )
+            .await
+            .unwrap();
+        let key = created.company_key.expose().to_owned();
+        let admin = t.login(login(Some(&key), "admin"), None).await.unwrap();
+        let admin = t.authenticate(admin.token.expose()).await.unwrap();
+        t.update_alert_settings(&admin, support::one_webhook())
+            .await
+            .unwrap();
+        let mut agents = Vec::new();
+        for a in 0..AGENTS {
+            let name = format!("agent{a}");
+            t.create_user(&admin, new_user(&name, Some(Role::Employee)))
+                .await
+                .unwrap();
+            let token = t.login(login(Some(&key), &name), None).await.unwrap();
+            let agent = t.agent(&key, token.token.expose()).await.unwrap();
+            // An open session is what makes a silent agent an alert.
+            let session = StartSession {
+                id: WorkSessionId::new(),
+                started_at: t.now(),
+            };
+            t.start_session(&agent, session).await.unwrap();
+            agents.push(agent);
+        }
+        out.push((created.company.id, agents));
+    }
+    out
+}
+
+/// Every job once, as the scheduler runs them.
+async fn run_jobs(t: &Tracker) -> Result<(), String> {
+    let named = |job: &'static str| move |e: tracker::Error| format!("{job}: {e}");
+    t.expire_companies().await.map_err(named("expiry"))?;
+    t.aggregate_pending_usage().await.map_err(named("usage"))?;
+    t.purge_expired_data(50).await.map_err(named("retention"))?;
+    t.check_alerts().await.map_err(named("alerts"))?;
+    Ok(())
+}
+
+/// An agent's life: a batch of activity, and a heartbeat in every other
+/// six-hour stretch (per agent), so offline alerts open and resolve.
+async fn agent_loop(
+    nodes: Arc<Vec<Tracker>>,
+    agent: AgentContext,
+    n: usize,
+    stop: Arc<AtomicBool>,
+) {
+    let mut round = n;
+    while !stop.load(Ordering::Relaxed) {
+        let t = &nodes[round % NODES];
+        round += 1;
+        let now = t.now();
+        let batch = ActivityBatch {
+            events: (0..5)
+                .map(|i| ActivityInput {
+                    id: ActivityId::new(),
+                    session_id: None,
+                    started_at: now - Duration::minutes(30) + Duration::minutes(5 * i),
+                    duration_seconds: 240,
+                    kind: if i == 4 {
+                        ActivityKind::Idle
+                    } else {
+                        ActivityKind::Active
+                    },
+                    app: Some(format!("app{}", i % 2)),
+                    window_title: None,
+                    url: None,
+                })
+                .collect(),
+        };
+        // A company that expired refuses its agents: that is the rule, not
+        // a failure of the test.
+        match t.upload_activity(&agent, batch).await {
+            Ok(_) | Err(tracker::Error::CompanyExpired) => {}
+            Err(e) => panic!("upload on node {}: {e}", round % NODES),
+        }
+        let stretch = (now - start()).num_hours() / 6;
+        if (stretch + n as i64) % 2 == 0 {
+            let beat = HeartbeatRequest {
+                policy_version: None,
+                agent_version: None,
+            };
+            match t.heartbeat(&agent, beat).await {
+                Ok(_) | Err(tracker::Error::CompanyExpired) => {}
+                Err(e) => panic!("heartbeat: {e}"),
+            }
+        }
+        tokio::time::sleep(StdDuration::from_millis(15)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_nodes_run_every_job_at_once_and_each_share_once() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let clock = ManualClock::new(start());
+    let notifier = Arc::new(RecordingNotifier::default());
+    let mut nodes = Vec::new();
+    for _ in 0..NODES {
+        nodes.push(node(&db, &clock, &notifier).await);
+    }
+    let nodes = Arc::new(nodes);
+    let companies = companies(&nodes[0]).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for (c, (_, agents)) in companies.iter().enumerate() {
+        for (a, agent) in agents.iter().enumerate() {
+            let n = c * AGENTS + a;
+            tasks.push(tokio::spawn(agent_loop(
+                nodes.clone(),
+                agent.clone(),
+                n,
+                stop.clone(),
+            )));
+        }
+    }
+    let mut runners = Vec::new();
+    for n in 0..NODES {
+        let (nodes, stop) = (nodes.clone(), stop.clone());
+        runners.push(tokio::spawn(async move {
+            let mut runs = 0u32;
+            while !stop.load(Ordering::Relaxed) {
+                run_jobs(&nodes[n]).await?;
+                runs += 1;
+                tokio::time::sleep(StdDuration::from_millis(10)).await;
+            }
+            Ok::<u32, String>(runs)
+        }));
+    }
+    // Four days in 96 steps: days end, the trial ends, data ages out, and
+    // agents fall silent and come back.
+    for _ in 0..96 {
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        clock.advance(Duration::hours(1));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.expect("an agent loop failed");
+    }
+    for r in runners {
+        let runs = r
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("a job failed: {e}"));
+        assert!(runs > 10, "each node ran its jobs often: {runs}");
+    }
+    // The uploads after the last run leave marks; one more run takes them.
+    nodes[0].aggregate_pending_usage().await.unwrap();
+
+    let t = &nodes[0];
+    let store = t.store();
+    for (company, _) in &companies {
+        usage_equals_a_recomputation(t, *company).await;
+        for kind in [
+            AlertKind::NoSync,
+            AlertKind::AgentOffline,
+            AlertKind::HighIdle,
+        ] {
+            let open = store
+                .alerts()
+                .open_alerts(Some(*company), kind)
+                .await
+                .unwrap();
+            let subjects: BTreeSet<_> = open.iter().map(|a| a.user_id).collect();
+            assert_eq!(
+                subjects.len(),
+                open.len(),
+                "one open alert per subject: {open:?}"
+            );
+        }
+        let purges = audit(t, AuditChain::Company(*company), AuditAction::DataPurged).await;
+        let cutoffs: BTreeSet<_> = purges
+            .iter()
+            .map(|e| e.details["before"].to_string())
+            .collect();
+        assert!(!purges.is_empty(), "data aged out and was purged");
+        assert_eq!(
+            cutoffs.len(),
+            purges.len(),
+            "one data_purged event per purge"
+        );
+    }
+    let mut deliveries: BTreeMap<_, u32> = BTreeMap::new();
+    for (alert, event, url) in notifier.sent() {
+        *deliveries
+            .entry((alert.id, event.as_str(), url))
+            .or_default() += 1;
+    }
+    let raised = deliveries
+        .keys()
+        .filter(|(_, e, _)| *e == AlertEvent::Raised.as_str())
+        .count();
+    assert!(raised >= COMPANIES, "alerts were raised: {raised}");
+    assert!(
+        deliveries
+            .iter()
+            .any(|((_, e, _), _)| *e == AlertEvent::Resolved.as_str()),
+        "and resolved"
+    );
+    assert!(
+        deliveries.values().all(|n| *n == 1),
+        "one delivery per alert event: {:?}",
+        deliveries.values().filter(|n| **n > 1).count()
+    );
+    let expired = audit(t, AuditChain::Platform, AuditAction::CompanyExpired).await;
+    assert_eq!(expired.len(), 1, "the trial expired once");
+}
+
+/// The company's stored usage rows of the days still within retention
+/// equal what a full recomputation writes (a missing row counts as zero).
+async fn usage_equals_a_recomputation(t: &Tracker, company: CompanyId) {
+    let tenants = t.store().tenants();
+    let tz = tenants.get_company(company).await.unwrap().unwrap().tz();
+    // Retention is one day: the local day before today is the first kept.
+    let today = t.now().with_timezone(&tz).date_naive();
+    let first = today - Duration::days(1);
+    let stored = t
+        .store()
+        .usage()
+        .list_usage(Some(company), first, today)
+        .await
+        .unwrap();
+    let stored: BTreeMap<NaiveDate, _> = stored.into_iter().map(|r| (r.date, r)).collect();
+    let fresh = t.aggregate_usage(company, first, today).await.unwrap();
+    for row in fresh {
+        let numbers = |r: &tracker::CompanyUsageDaily| {
+            (
+                r.active_seconds,
+                r.idle_seconds,
+                r.screenshots,
+                r.storage_bytes,
+                r.active_users,
+            )
+        };
+        let kept = stored.get(&row.date).map(numbers).unwrap_or_default();
+        assert_eq!(
+            kept,
+            numbers(&row),
+            "usage of {} as the jobs left it",
+            row.date
+        );
+    }
+}
+
+async fn audit(t: &Tracker, chain: AuditChain, action: AuditAction) -> Vec<tracker::AuditEvent> {
+    let filter = AuditFilter {
+        action: Some(action),
+        ..AuditFilter::default()
+    };
+    t.store()
+        .audit()
+        .list_audit(chain, &filter, &PageRequest::first(500))
+        .await
+        .unwrap()
+        .items
+}
