@@ -1,9 +1,14 @@
-//! Several nodes on one PostgreSQL: three services, each with its own pool
-//! and the store's advisory-lock job leases, run every job over and over
-//! while agents upload and heartbeat through all three and the clock runs
-//! four days. Afterwards each job's work was done once: usage rows equal a
-//! full recomputation, one open alert per subject, one delivery per alert
-//! event, one `data_purged` event per purge, one expiry.
+//! Several nodes on one PostgreSQL, each a service with its own pool.
+//!
+//! - Jobs: three nodes with the store's advisory-lock job leases run every
+//!   job over and over while agents upload and heartbeat through all
+//!   three and the clock runs four days. Afterwards each job's work was
+//!   done once: usage rows equal a full recomputation, one open alert per
+//!   subject, one delivery per alert event, one `data_purged` event per
+//!   purge, one expiry.
+//! - Revocation: what one node revokes (a sign-out, a deactivation, a new
+//!   password, a rotated key, a suspension), the other node, which holds
+//!   the contexts in memory, refuses within the bound the README states.
 //!
 //! Skipped without `DATABASE_URL`; failed without it under `CI=true`.
 
@@ -20,7 +25,7 @@ use tracker::notify::{AlertEvent, AlertKind};
 use tracker::protocol::{
     ActivityBatch, CreateCompany, HeartbeatRequest, LoginRequest, NewUser, StartSession,
 };
-use tracker::store::{AuditFilter, Store};
+use tracker::store::{AgentStore, AuditFilter, Store};
 use tracker::tracking::ActivityInput;
 use tracker::{
     ActivityId, ActivityKind, AgentContext, Argon2Hasher, AuditAction, CompanyId, ManualClock,
@@ -59,15 +64,7 @@ fn new_user(name: &str, role: Option<Role>) -> NewUser {
 /// the store's advisory-lock leases. The clock and the webhook recorder
 /// stand for the world the nodes share.
 async fn node(db: &TestStore, clock: &ManualClock, notifier: &Arc<RecordingNotifier>) -> Tracker {
-    let config = PgConfig {
-        schema: db.schema().to_owned(),
-        run_migrations: false,
-        ..PgConfig::default()
-    };
-    let url = std::env::var("DATABASE_URL").unwrap_or_default();
-    let store = PgStore::connect(&url, config)
-        .await
-        .expect("a node connects");
+    let store = pool(db, PgConfig::default().token_cache).await;
     let leases = Arc::new(store.job_leases());
     Tracker::builder_shared(Arc::new(store) as Arc<dyn Store>)
         .job_leases(leases)
@@ -75,6 +72,20 @@ async fn node(db: &TestStore, clock: &ManualClock, notifier: &Arc<RecordingNotif
         .notifier(notifier.clone())
         .password_hasher(Argon2Hasher::insecure_fast())
         .build()
+}
+
+/// A store over a pool of its own on the test's schema.
+async fn pool(db: &TestStore, token_cache: Option<StdDuration>) -> PgStore {
+    let config = PgConfig {
+        schema: db.schema().to_owned(),
+        run_migrations: false,
+        token_cache,
+        ..PgConfig::default()
+    };
+    let url = std::env::var("DATABASE_URL").unwrap_or_default();
+    PgStore::connect(&url, config)
+        .await
+        .expect("a node connects")
 }
 
 /// Creates the companies, each with a webhook and agents; company 0 is on
@@ -357,4 +368,177 @@ async fn audit(t: &Tracker, chain: AuditChain, action: AuditAction) -> Vec<track
         .await
         .unwrap()
         .items
+}
+
+/// How long another node may take to refuse what one node revoked. The
+/// README states it; the figures this test prints are far below it.
+const REVOCATION_BOUND: StdDuration = StdDuration::from_secs(1);
+
+/// Waits until node B sees `what` (`seen` holds), at most the bound, and
+/// says how long it took.
+async fn until_seen<F, Fut>(what: &str, seen: F) -> StdDuration
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while !seen().await {
+        assert!(
+            start.elapsed() < REVOCATION_BOUND,
+            "{what}: not seen by the other node after {REVOCATION_BOUND:?}"
+        );
+        tokio::time::sleep(StdDuration::from_micros(200)).await;
+    }
+    let took = start.elapsed();
+    eprintln!("{what}: seen by the other node after {took:?}");
+    took
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_one_node_revokes_the_other_refuses_within_the_bound() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let clock = ManualClock::new(start());
+    let notifier = Arc::new(RecordingNotifier::default());
+    let a = node(&db, &clock, &notifier).await;
+    let b = node(&db, &clock, &notifier).await;
+    a.ensure_default_plans().await.unwrap();
+    a.bootstrap_owner("operator", "operator-password")
+        .await
+        .unwrap();
+    let owner = a.login(login(None, "operator"), None).await.unwrap();
+    let owner = a.authenticate(owner.token.expose()).await.unwrap();
+    let created = a
+        .create_company(
+            &owner,
+            CreateCompany {
+                name: "Acme".into(),
+                plan: Some("PRO".into()),
+                timezone: Some("UTC".into()),
+                trial_days: Some(30),
+                retention_days: None,
+                admin: new_user("admin", None),
+            },
+        )
+        .await
+        .unwrap();
+    let key = created.company_key.expose().to_owned();
+    let admin_token = a
+        .login(login(Some(&key), "admin"), None)
+        .await
+        .unwrap()
+        .token;
+    let admin = a.authenticate(admin_token.expose()).await.unwrap();
+    let mut people = Vec::new();
+    for name in [
+        "logs-out",
+        "deactivated",
+        "new-password",
+        "agent",
+        "by-hand",
+    ] {
+        let user = a
+            .create_user(&admin, new_user(name, Some(Role::Employee)))
+            .await
+            .unwrap();
+        let token = a.login(login(Some(&key), name), None).await.unwrap().token;
+        people.push((user, token.expose().to_owned()));
+    }
+    // Node B has read every context once, and answers the next from memory.
+    let accepted_on_b = |token: &str| {
+        let (b, token) = (&b, token.to_owned());
+        async move { b.authenticate(&token).await.is_ok() }
+    };
+    for (_, token) in &people {
+        assert!(accepted_on_b(token).await && accepted_on_b(token).await);
+    }
+    assert!(b.agent(&key, &people[3].1).await.is_ok());
+    let mut took = Vec::new();
+
+    a.logout(&people[0].1, None).await.unwrap();
+    let token = people[0].1.clone();
+    took.push(
+        until_seen("a signed-out token", || async {
+            !accepted_on_b(&token).await
+        })
+        .await,
+    );
+
+    a.deactivate_user(&admin, people[1].0.id).await.unwrap();
+    let token = people[1].1.clone();
+    took.push(
+        until_seen("a deactivated user", || async {
+            !accepted_on_b(&token).await
+        })
+        .await,
+    );
+
+    let own = a.authenticate(&people[2].1).await.unwrap();
+    let changes = tracker::protocol::ProfileChanges {
+        current_password: Some("new-password-password".into()),
+        new_password: Some("a-fresh-password".into()),
+        ..Default::default()
+    };
+    a.update_profile(&own, changes).await.unwrap();
+    let token = people[2].1.clone();
+    took.push(
+        until_seen("a changed password", || async {
+            !accepted_on_b(&token).await
+        })
+        .await,
+    );
+
+    a.rotate_company_key(&owner, created.company.id)
+        .await
+        .unwrap();
+    let token = people[3].1.clone();
+    let old_key = key.clone();
+    took.push(
+        until_seen("a rotated company key", || async {
+            b.agent(&old_key, &token).await.is_err()
+        })
+        .await,
+    );
+
+    a.suspend_company(&owner, created.company.id, None)
+        .await
+        .unwrap();
+    let token = admin_token.expose().to_owned();
+    took.push(
+        until_seen("a suspended company", || async {
+            !accepted_on_b(&token).await
+        })
+        .await,
+    );
+    eprintln!("slowest: {:?}", took.iter().max());
+
+    // The cache is real: a token deleted behind the triggers' back stays
+    // accepted on node B, which holds its context, while a node without a
+    // cache refuses it at once.
+    a.reactivate_company(&owner, created.company.id)
+        .await
+        .unwrap();
+    let token = people[4].1.clone();
+    until_seen("a reactivated company", || async {
+        accepted_on_b(&token).await
+    })
+    .await;
+    let uncached = pool(&db, None).await;
+    let mut raw = uncached.pool().acquire().await.unwrap();
+    sqlx::query("SET session_replication_role = replica")
+        .execute(&mut *raw)
+        .await
+        .unwrap();
+    let hash = tracker::secret::SecretHash::of(&token);
+    sqlx::query("DELETE FROM tokens WHERE hash = $1")
+        .bind(hash.as_str())
+        .execute(&mut *raw)
+        .await
+        .unwrap();
+    drop(raw);
+    assert!(accepted_on_b(&token).await, "served from node B's memory");
+    let ctx = uncached.token_context(&hash).await.unwrap();
+    assert!(ctx.is_none(), "read from the database");
+    uncached.close().await;
 }

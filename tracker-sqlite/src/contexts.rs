@@ -28,8 +28,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use tracker_core::identity::TokenRecord;
-use tracker_core::store::TokenContext;
-use tracker_core::{Company, CompanyId, TrackingPolicy, User, UserId};
+use tracker_core::store::{ContextRows, TokenContext};
+use tracker_core::{CompanyId, UserId};
 
 /// The least move of a company's last sync (migration 4's trigger).
 const COMPANY_SYNC_STEP: chrono::TimeDelta = chrono::TimeDelta::seconds(1);
@@ -79,9 +79,7 @@ struct State {
     /// so that a stream of heartbeats of other agents lets fills land.
     patched_users: HashMap<(CompanyId, UserId), u64>,
     patched_companies: HashMap<CompanyId, u64>,
-    tokens: HashMap<String, TokenRecord>,
-    users: HashMap<(Option<CompanyId>, UserId), Option<User>>,
-    companies: HashMap<CompanyId, (Option<Company>, Option<TrackingPolicy>)>,
+    rows: ContextRows<foldhash::fast::RandomState>,
 }
 
 impl State {
@@ -96,9 +94,7 @@ impl State {
     }
 
     fn clear(&mut self) {
-        self.tokens.clear();
-        self.users.clear();
-        self.companies.clear();
+        self.rows.clear();
         self.patched_users.clear();
         self.patched_companies.clear();
         self.epoch += 1;
@@ -138,19 +134,7 @@ impl ContextCache {
     /// The context of `hash`, if held.
     pub(crate) fn get(&self, hash: &str) -> Cached {
         let s = self.state();
-        let found = s.tokens.get(hash).and_then(|token| {
-            let user = s.users.get(&(token.company_id, token.user_id))?;
-            let (company, policy) = match token.company_id {
-                Some(id) => s.companies.get(&id)?.clone(),
-                None => (None, None),
-            };
-            Some(TokenContext {
-                token: token.clone(),
-                user: user.clone(),
-                company,
-                policy,
-            })
-        });
+        let found = s.rows.get(hash);
         match found {
             Some(context) => Cached::Hit(context),
             None => Cached::Miss(Ticket(s.epoch)),
@@ -165,18 +149,11 @@ impl ContextCache {
         if s.stale(ticket, token) {
             return;
         }
-        if s.tokens.len() >= MAX_TOKENS {
+        if s.rows.len() >= MAX_TOKENS {
             s.clear();
             return;
         }
-        s.tokens
-            .insert(token.hash.as_str().to_owned(), token.clone());
-        s.users
-            .insert((token.company_id, token.user_id), context.user.clone());
-        if let Some(id) = token.company_id {
-            s.companies
-                .insert(id, (context.company.clone(), context.policy.clone()));
-        }
+        s.rows.insert(context);
     }
 
     /// A heartbeat at `at` is recorded: the user's last agent sync is `at`,
@@ -200,7 +177,7 @@ impl ContextCache {
         recorded: impl FnOnce(),
     ) -> Option<bool> {
         let mut s = self.state();
-        if !s.users.get(&(Some(company), user))?.is_some() {
+        if !s.rows.user(Some(company), user)?.is_some() {
             return Some(false);
         }
         recorded();
@@ -218,22 +195,11 @@ impl State {
             self.clear();
             return;
         }
-        if let Some(Some(u)) = self.users.get_mut(&(Some(company), user)) {
-            u.last_agent_sync_at = Some(at);
-        }
         // A fill read before this must not land after it.
         self.patched_users.insert((company, user), epoch);
-        let moved = match self.companies.get_mut(&company) {
-            Some((Some(c), _)) => {
-                let moves = c.last_sync_at.is_none_or(|t| t <= at - COMPANY_SYNC_STEP);
-                if moves {
-                    c.last_sync_at = Some(at);
-                }
-                moves
-            }
-            // Not held: a fill in flight may have read it before.
-            _ => true,
-        };
+        let moved = self.rows.heartbeat(company, user, at, |synced| {
+            synced.is_none_or(|t| t <= at - COMPANY_SYNC_STEP)
+        });
         // The company row moves about once a second, however many agents
         // it has: only then does it void fills of its users.
         if moved {
@@ -245,7 +211,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use tracker_core::Role;
+    use tracker_core::{Company, Role, User};
     use tracker_core::secret::SecretHash;
 
     use super::*;

@@ -50,6 +50,11 @@ pub struct PgConfig {
     pub lock_timeout: Option<Duration>,
     /// `application_name` shown in `pg_stat_activity`. Default `tracker`.
     pub application_name: String,
+    /// Keep tokens' contexts in memory for at most this long, forgotten
+    /// on every node as soon as a change of their rows is announced (see
+    /// the crate docs, "Several nodes"); `None` reads every context from
+    /// the database. Default 60 s.
+    pub token_cache: Option<Duration>,
 }
 
 impl Default for PgConfig {
@@ -65,6 +70,7 @@ impl Default for PgConfig {
             statement_timeout: Some(Duration::from_secs(30)),
             lock_timeout: Some(Duration::from_secs(10)),
             application_name: "tracker".to_owned(),
+            token_cache: Some(Duration::from_secs(60)),
         }
     }
 }

@@ -1,8 +1,11 @@
 //! [`PgStore`]: the pool, connecting and migrating, closing.
 
+use std::sync::Arc;
+
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::config::{PgConfig, check_schema_name, migrator};
+use crate::contexts::ContextCache;
 use crate::error::PgError;
 use crate::zones::ZoneCache;
 
@@ -13,6 +16,16 @@ pub struct PgStore {
     schema: String,
     /// Company timezones for cutting rollup days (see [`ZoneCache`]).
     pub(crate) zones: ZoneCache,
+    /// Tokens' contexts, and the task that listens for their changes.
+    pub(crate) contexts: Option<(Arc<ContextCache>, tokio::task::AbortHandle)>,
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        if let Some((_, listener)) = &self.contexts {
+            listener.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -64,10 +77,19 @@ impl PgStore {
                 .await
                 .map_err(PgError::Migrate)?;
         }
+        let contexts = config
+            .token_cache
+            .map(|ttl| crate::contexts::spawn(&pool, &config.schema, ttl));
+        if let Some((cache, _)) = &contexts {
+            // Listening before the first request, so that the store caches
+            // from the start; a listener that takes longer catches up.
+            cache.until_live(config.acquire_timeout).await;
+        }
         Ok(Self {
             pool,
             schema: config.schema,
             zones: ZoneCache::default(),
+            contexts,
         })
     }
 
@@ -99,12 +121,35 @@ impl PgStore {
             .execute(&self.pool)
             .await
             .map_err(PgError::Database)?;
-        self.pool.close().await;
+        self.close().await;
         Ok(())
     }
 
     /// Closes every connection, waiting for calls in flight.
     pub async fn close(&self) {
+        if let Some((_, listener)) = &self.contexts {
+            listener.abort();
+        }
         self.pool.close().await;
+    }
+
+    /// The token context cache, when it is on.
+    pub(crate) fn contexts(&self) -> Option<&ContextCache> {
+        self.contexts.as_ref().map(|(cache, _)| cache.as_ref())
+    }
+
+    /// Passes on the outcome of a write to the rows of `company`'s
+    /// contexts, having forgotten them on this node (whatever the outcome:
+    /// a commit whose answer was lost may have happened). Other nodes
+    /// hear of it from the triggers.
+    pub(crate) fn forgetting<T>(
+        &self,
+        company: Option<tracker_core::CompanyId>,
+        outcome: tracker_core::Result<T>,
+    ) -> tracker_core::Result<T> {
+        if let Some(cache) = self.contexts() {
+            cache.forget_company(company);
+        }
+        outcome
     }
 }

@@ -69,7 +69,8 @@
 //! can be distributed by company id unchanged (Citus and the like):
 //!
 //! - distributed by `company_id`: `subscriptions`, `users`, `tokens`,
-//!   `teams`, `policies`, `audit_events`, `audit_heads`, `agent_states`,
+//!   `teams`, `policies`, `audit_events`, `audit_heads`,
+//!   `audit_checkpoints`, `agent_states`,
 //!   `work_sessions`, `activity_events`, `activity_daily`, `screenshots`,
 //!   `tasks`, `corrections`, `usage_daily`, `usage_pending`,
 //!   `purge_progress`, `alerts`, `alert_settings`, `alert_deliveries`; and
@@ -79,7 +80,33 @@
 //! Two lookups do not know the company yet and would fan out to every shard:
 //! a token by digest and a company by key digest (both indexed). Platform rows
 //! (OWNER accounts and the platform audit chain) use the all-zero company id
-//! and land on one shard.
+//! and land on one shard. What is not a row of a table stays on the
+//! coordinator: the `usage_mark_seq` sequence (a mark's version only has
+//! to be new, so per-shard sequences would do as well), the job leases'
+//! advisory locks and the `tracker_directory` channel.
+//!
+//! # Several nodes
+//!
+//! Any number of stateless nodes may share one database and schema:
+//!
+//! - Jobs: [`PgStore::job_leases`] gives each company's share of a job to
+//!   one node at a time (session advisory locks, released when the share
+//!   is done or its node's connection ends), so every node may run every
+//!   job; hand them to `TrackerBuilder::job_leases`.
+//! - Tokens: each node keeps tokens' contexts (token, user, company,
+//!   policy) in memory for at most [`PgConfig::token_cache`], so an
+//!   authenticated request reads nothing from the database. Triggers
+//!   (migration 6) announce every change of those rows on the channel
+//!   `tracker_directory` at commit, and each node's listener forgets that
+//!   company's contexts: a sign-out, deactivation, password change, key
+//!   rotation or suspension made on one node is refused on the others
+//!   within the notification's delivery (about 2 ms between two nodes on
+//!   one machine; the test allows 1 s). A node whose listener is not
+//!   connected caches nothing, and drops what it held when the
+//!   connection is lost. A heartbeat patches its own node's copy; other
+//!   nodes show its sync time once their copy expires.
+//! - Timezones: each node caches company timezones; the ingest statement
+//!   checks the cached name, so a change made elsewhere is never missed.
 //!
 //! # Concurrency
 //!
@@ -125,6 +152,7 @@ mod chain;
 mod codec;
 mod config;
 mod connect;
+mod contexts;
 mod error;
 mod ingest;
 mod lease;

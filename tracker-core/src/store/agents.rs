@@ -1,7 +1,11 @@
 //! What an agent or a signed-in user needs on every request: tokens and the
 //! context they open, heartbeats and agent states.
 
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::audit::NewAuditEvent;
 
@@ -27,6 +31,112 @@ pub struct TokenContext {
     pub company: Option<Company>,
     /// That company's tracking policy, if it has one.
     pub policy: Option<TrackingPolicy>,
+}
+
+/// Tokens' contexts held per table, as a store's cache keeps them between
+/// requests: a heartbeat patches one user and one company however many
+/// tokens name them. For stores that cache contexts; when to forget what
+/// is the store's to decide.
+#[derive(Debug, Clone, Default)]
+pub struct ContextRows<S = std::collections::hash_map::RandomState> {
+    tokens: HashMap<String, TokenRecord, S>,
+    users: HashMap<(Option<CompanyId>, UserId), Option<User>, S>,
+    companies: HashMap<CompanyId, (Option<Company>, Option<TrackingPolicy>), S>,
+}
+
+impl<S: BuildHasher> ContextRows<S> {
+    /// The context of the token with digest `hash`, if every row of it is
+    /// held.
+    pub fn get(&self, hash: &str) -> Option<TokenContext> {
+        let token = self.tokens.get(hash)?;
+        let user = self.users.get(&(token.company_id, token.user_id))?;
+        let (company, policy) = match token.company_id {
+            Some(id) => self.companies.get(&id)?.clone(),
+            None => (None, None),
+        };
+        Some(TokenContext {
+            token: token.clone(),
+            user: user.clone(),
+            company,
+            policy,
+        })
+    }
+
+    /// Holds the rows of `context`, replacing those of its user and company.
+    pub fn insert(&mut self, context: &TokenContext) {
+        let token = &context.token;
+        self.tokens
+            .insert(token.hash.as_str().to_owned(), token.clone());
+        self.users
+            .insert((token.company_id, token.user_id), context.user.clone());
+        if let Some(id) = token.company_id {
+            self.companies
+                .insert(id, (context.company.clone(), context.policy.clone()));
+        }
+    }
+
+    /// Tokens held.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Whether no token is held.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// Forgets every row.
+    pub fn clear(&mut self) {
+        self.tokens.clear();
+        self.users.clear();
+        self.companies.clear();
+    }
+
+    /// Forgets one token.
+    pub fn forget_token(&mut self, hash: &str) {
+        self.tokens.remove(hash);
+    }
+
+    /// Forgets the rows of a company (`None`: the platform's users).
+    pub fn forget_company(&mut self, company: Option<CompanyId>) {
+        self.tokens.retain(|_, t| t.company_id != company);
+        self.users.retain(|(c, _), _| *c != company);
+        if let Some(id) = company {
+            self.companies.remove(&id);
+        }
+    }
+
+    /// The user row held for (company, user): `Some(None)` when the
+    /// database said there is none.
+    pub fn user(&self, company: Option<CompanyId>, user: UserId) -> Option<&Option<User>> {
+        self.users.get(&(company, user))
+    }
+
+    /// A heartbeat at `at` was recorded: the held user's last agent sync
+    /// becomes `at`, and the held company's last sync too when `moves`
+    /// says the store moved it (given the held value). Answers whether the
+    /// company's row may have moved: true when it is not held.
+    pub fn heartbeat(
+        &mut self,
+        company: CompanyId,
+        user: UserId,
+        at: DateTime<Utc>,
+        moves: impl FnOnce(Option<DateTime<Utc>>) -> bool,
+    ) -> bool {
+        if let Some(Some(u)) = self.users.get_mut(&(Some(company), user)) {
+            u.last_agent_sync_at = Some(at);
+        }
+        match self.companies.get_mut(&company) {
+            Some((Some(c), _)) => {
+                let moved = moves(c.last_sync_at);
+                if moved {
+                    c.last_sync_at = Some(at);
+                }
+                moved
+            }
+            _ => true,
+        }
+    }
 }
 
 /// Tokens, their context, heartbeats and agent states.

@@ -66,7 +66,7 @@ pub use crate::secret::SecretHash;
 pub use crate::tenancy::{Company, Plan, Subscription};
 pub use crate::tracking::{ActivityEvent, AgentState, Screenshot, WorkSession};
 pub use crate::work::{CompanyUsageDaily, CorrectionRequest, Task};
-pub use agents::{AgentStore, TokenContext};
+pub use agents::{AgentStore, ContextRows, TokenContext};
 pub use alerts::AlertStore;
 pub use audit::{AuditFilter, AuditStore};
 pub use policy::PolicyStore;

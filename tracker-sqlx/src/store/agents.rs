@@ -13,6 +13,7 @@ use tracker_core::{AgentState, CompanyId, Error, Result, UserId};
 use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, company_key, int};
+use crate::contexts::Cached;
 use crate::error::db;
 use crate::sql::{exec, q};
 
@@ -36,6 +37,81 @@ impl AgentStore for PgStore {
     }
 
     async fn token_context(&self, hash: &SecretHash) -> Result<Option<TokenContext>> {
+        let ticket = match self.contexts().map(|c| c.get(hash.as_str())) {
+            Some(Cached::Hit(context)) => return Ok(Some(*context)),
+            Some(Cached::Miss(ticket)) => Some(ticket),
+            None => None,
+        };
+        let context = self.read_context(hash).await?;
+        if let (Some(cache), Some(ticket), Some(context)) = (self.contexts(), ticket, &context) {
+            cache.fill(ticket, context);
+        }
+        Ok(context)
+    }
+
+    async fn delete_token(&self, hash: &SecretHash, audit: Option<NewAuditEvent>) -> Result<()> {
+        let deleted = self.delete_token_row(hash, audit).await;
+        if let Some(cache) = self.contexts() {
+            cache.forget_token(hash.as_str());
+        }
+        deleted
+    }
+
+    async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
+        // One statement: the three writes commit together or not at all.
+        let found = self
+            .read_one(
+                q("WITH u AS (
+                       UPDATE users SET last_agent_sync_at = $3 WHERE company_id = $1 AND id = $2 RETURNING 1),
+                   -- Every agent of a company shares this row: writing it at most once a
+                   -- second per company keeps heartbeats from queueing on its lock.
+                   c AS (
+                       UPDATE companies SET last_sync_at = $3
+                       WHERE id = $1 AND EXISTS (SELECT 1 FROM u)
+                         AND (last_sync_at IS NULL OR last_sync_at < $3 - interval '1 second')),
+                   a AS (
+                       INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
+                       SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM u)
+                       ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
+                         policy_version = excluded.policy_version, agent_version = excluded.agent_version)
+                   SELECT 1 FROM u")
+                .bind(state.company_id.0)
+                .bind(state.user_id.0)
+                .bind(state.last_heartbeat_at)
+                .bind(state.policy_version.map(int))
+                .bind(state.agent_version.clone()),
+                |_| Ok(()),
+            )
+            .await?;
+        found.ok_or(Error::not_found("user"))?;
+        if let Some(cache) = self.contexts() {
+            cache.heartbeat(state.company_id, state.user_id, state.last_heartbeat_at);
+        }
+        Ok(())
+    }
+
+    async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {
+        self.read_all(
+            q("SELECT * FROM agent_states WHERE company_id = $1 ORDER BY user_id").bind(company.0),
+            codec::agent_state,
+        )
+        .await
+    }
+
+    async fn agent_state(&self, company: CompanyId, user: UserId) -> Result<Option<AgentState>> {
+        self.read_one(
+            q("SELECT * FROM agent_states WHERE company_id = $1 AND user_id = $2")
+                .bind(company.0)
+                .bind(user.0),
+            codec::agent_state,
+        )
+        .await
+    }
+}
+
+impl PgStore {
+    /// A token's context from the database.
+    async fn read_context(&self, hash: &SecretHash) -> Result<Option<TokenContext>> {
         // One statement, one round trip: each table's row comes back as one
         // JSON object (their column names overlap), read by the same
         // decoders as the single lookups.
@@ -65,7 +141,12 @@ impl AgentStore for PgStore {
         }))
     }
 
-    async fn delete_token(&self, hash: &SecretHash, audit: Option<NewAuditEvent>) -> Result<()> {
+    /// Deletes a token's row, with its audit event if given.
+    async fn delete_token_row(
+        &self,
+        hash: &SecretHash,
+        audit: Option<NewAuditEvent>,
+    ) -> Result<()> {
         let delete = || q("DELETE FROM tokens WHERE hash = $1").bind(hash.as_str().to_owned());
         let Some(audit) = audit else {
             return exec(&mut *self.conn().await?, delete()).await.map(drop);
@@ -76,53 +157,6 @@ impl AgentStore for PgStore {
             }
             Ok(())
         })
-        .await
-    }
-
-    async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
-        // One statement: the three writes commit together or not at all.
-        let found = self
-            .read_one(
-                q("WITH u AS (
-                       UPDATE users SET last_agent_sync_at = $3 WHERE company_id = $1 AND id = $2 RETURNING 1),
-                   -- Every agent of a company shares this row: writing it at most once a
-                   -- second per company keeps heartbeats from queueing on its lock.
-                   c AS (
-                       UPDATE companies SET last_sync_at = $3
-                       WHERE id = $1 AND EXISTS (SELECT 1 FROM u)
-                         AND (last_sync_at IS NULL OR last_sync_at < $3 - interval '1 second')),
-                   a AS (
-                       INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
-                       SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM u)
-                       ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
-                         policy_version = excluded.policy_version, agent_version = excluded.agent_version)
-                   SELECT 1 FROM u")
-                .bind(state.company_id.0)
-                .bind(state.user_id.0)
-                .bind(state.last_heartbeat_at)
-                .bind(state.policy_version.map(int))
-                .bind(state.agent_version.clone()),
-                |_| Ok(()),
-            )
-            .await?;
-        found.ok_or(Error::not_found("user"))
-    }
-
-    async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {
-        self.read_all(
-            q("SELECT * FROM agent_states WHERE company_id = $1 ORDER BY user_id").bind(company.0),
-            codec::agent_state,
-        )
-        .await
-    }
-
-    async fn agent_state(&self, company: CompanyId, user: UserId) -> Result<Option<AgentState>> {
-        self.read_one(
-            q("SELECT * FROM agent_states WHERE company_id = $1 AND user_id = $2")
-                .bind(company.0)
-                .bind(user.0),
-            codec::agent_state,
-        )
         .await
     }
 }

@@ -23,7 +23,7 @@ impl PolicyStore for PgStore {
     }
 
     async fn update_policy(&self, policy: &TrackingPolicy, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(async |tx| {
+        let written = self.in_tx(async |tx| {
             // Compare and set: only the version after the stored one is written.
             let updated = exec(
                 tx,
@@ -53,6 +53,7 @@ impl PolicyStore for PgStore {
             append(tx, audit).await?;
             Ok(())
         })
-        .await
+        .await;
+        self.forgetting(Some(policy.company_id), written)
     }
 }

@@ -183,7 +183,7 @@ impl TenantStore for PgStore {
 
     async fn update_company(&self, change: &CompanyChange) -> Result<()> {
         let id = change.company.id;
-        self.in_tx(async |tx| {
+        let written = self.in_tx(async |tx| {
             if change.expect_status.is_some() {
                 // The row lock makes racing transitions take turns: each
                 // reads the status the one before it left.
@@ -207,7 +207,10 @@ impl TenantStore for PgStore {
                 tx,
                 company_query(
                     "UPDATE companies SET name = $2, status = $3, plan_id = $4, trial_ends_at = $5, subscription_expires_at = $6,
-                       status_before_suspension = $7, timezone = $8, retention_days = $9, last_sync_at = $10, created_at = $11,
+                       status_before_suspension = $7, timezone = $8, retention_days = $9,
+                       -- Only heartbeats move it, and never back: a change made from an
+                       -- older copy of the row (a cached context) must not undo one.
+                       last_sync_at = GREATEST(companies.last_sync_at, $10), created_at = $11,
                        key_hash = $12
                      WHERE id = $1",
                     &change.company,
@@ -223,10 +226,10 @@ impl TenantStore for PgStore {
             append(tx, change.audit.clone()).await?;
             Ok(())
         })
-        .await?;
+        .await;
         // The timezone may have changed: the next ingest reads it again.
         self.zones.forget(id);
-        Ok(())
+        self.forgetting(Some(id), written)
     }
 
     async fn list_subscriptions(&self, company: CompanyId) -> Result<Vec<Subscription>> {

@@ -72,43 +72,45 @@ impl UserStore for PgStore {
         audit: NewAuditEvent,
     ) -> Result<()> {
         let key = company_key(user.company_id);
-        self.in_tx(async |tx| {
-            let old = one(
-                tx,
-                q("SELECT * FROM users WHERE company_id = $1 AND id = $2 FOR UPDATE")
-                    .bind(key)
-                    .bind(user.id.0),
-                codec::user,
-            )
-            .await?
-            .ok_or(Error::not_found("user"))?;
-            update.check_active(old.active)?;
-            if username_taken(tx, user).await? {
-                return Err(Error::UsernameTaken {
-                    username: user.username.clone(),
-                });
-            }
-            if let (Some(limit), Some(company)) = (update.seat_limit, user.company_id)
-                && user.active
-                && !old.active
-            {
-                lock(tx, Lock::Limits, company).await?;
-                check_seat_available(limit, seats(tx, company).await?)?;
-            }
-            write_user(tx, user).await?;
-            if update.revoke_tokens {
-                exec(
+        let written = self
+            .in_tx(async |tx| {
+                let old = one(
                     tx,
-                    q("DELETE FROM tokens WHERE company_id = $1 AND user_id = $2")
+                    q("SELECT * FROM users WHERE company_id = $1 AND id = $2 FOR UPDATE")
                         .bind(key)
                         .bind(user.id.0),
+                    codec::user,
                 )
-                .await?;
-            }
-            append(tx, audit).await?;
-            Ok(())
-        })
-        .await
+                .await?
+                .ok_or(Error::not_found("user"))?;
+                update.check_active(old.active)?;
+                if username_taken(tx, user).await? {
+                    return Err(Error::UsernameTaken {
+                        username: user.username.clone(),
+                    });
+                }
+                if let (Some(limit), Some(company)) = (update.seat_limit, user.company_id)
+                    && user.active
+                    && !old.active
+                {
+                    lock(tx, Lock::Limits, company).await?;
+                    check_seat_available(limit, seats(tx, company).await?)?;
+                }
+                write_user(tx, user).await?;
+                if update.revoke_tokens {
+                    exec(
+                        tx,
+                        q("DELETE FROM tokens WHERE company_id = $1 AND user_id = $2")
+                            .bind(key)
+                            .bind(user.id.0),
+                    )
+                    .await?;
+                }
+                append(tx, audit).await?;
+                Ok(())
+            })
+            .await;
+        self.forgetting(user.company_id, written)
     }
 
     async fn get_user(&self, company: Option<CompanyId>, id: UserId) -> Result<Option<User>> {
