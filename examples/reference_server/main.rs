@@ -66,6 +66,11 @@ struct Args {
         default_value = "sqlite:tracker.db"
     )]
     database_url: String,
+    /// PostgreSQL: the schema of the store's tables (one per deployment
+    /// when several share a database). Every node of a deployment names
+    /// the same.
+    #[arg(long, env = "TRACKER_DATABASE_SCHEMA", default_value = "tracker")]
+    database_schema: String,
     /// Address to listen on.
     #[arg(long, env = "TRACKER_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -123,6 +128,16 @@ struct Args {
     /// only the operator reads it, or in a secret store.
     #[arg(long, env = "TRACKER_AUDIT_KEY", default_value = "tracker-audit.key")]
     audit_key: PathBuf,
+    /// The key that signs the console's session cookies and CSRF tokens
+    /// (64 hex digits). Made on first start if the file is missing; give
+    /// every node the same file, or a session started on one node is
+    /// refused on the others.
+    #[arg(
+        long,
+        env = "TRACKER_CONSOLE_KEY",
+        default_value = "tracker-console.key"
+    )]
+    console_key: PathBuf,
     /// The key `--audit-key` replaces: at start, every chain it signed last
     /// is handed over to the new key by a checkpoint both keys sign.
     #[arg(long, env = "TRACKER_AUDIT_PREVIOUS_KEY")]
@@ -177,22 +192,48 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// The audit key in `path`, or a new one written there, readable by the
 /// operator only.
-fn load_or_make_key(path: &std::path::Path) -> Result<AuditKey, Error> {
-    let key = match std::fs::read_to_string(path) {
-        Ok(pem) => AuditKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?,
+/// The secret in the file at `path`, or a new one from `make` written
+/// there (readable by its owner alone) when the file does not exist.
+fn read_or_make(
+    path: &std::path::Path,
+    what: &str,
+    make: impl FnOnce() -> Result<String, Error>,
+) -> Result<String, Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = AuditKey::generate()?;
+            let text = make()?;
             let mut file = std::fs::OpenOptions::new();
             file.write(true).create_new(true);
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut file, 0o600);
-            std::io::Write::write_all(&mut file.open(path)?, key.to_pem()?.as_bytes())?;
-            tracing::info!(path = %path.display(), "made a new audit signing key");
-            key
+            std::io::Write::write_all(&mut file.open(path)?, text.as_bytes())?;
+            tracing::info!(path = %path.display(), "made a new {what}");
+            Ok(text)
         }
-        Err(e) => return Err(format!("{}: {e}", path.display()).into()),
-    };
+        Err(e) => Err(format!("{}: {e}", path.display()).into()),
+    }
+}
+
+fn load_or_make_key(path: &std::path::Path) -> Result<AuditKey, Error> {
+    let pem = read_or_make(path, "audit signing key", || {
+        Ok(AuditKey::generate()?.to_pem()?)
+    })?;
+    let key = AuditKey::from_pem(&pem).map_err(|e| format!("{}: {e}", path.display()))?;
     println!("Audit public key (ed25519): {}", key.public_key());
+    Ok(key)
+}
+
+/// The console's session key: 32 bytes as 64 hex digits.
+fn load_or_make_console_key(path: &std::path::Path) -> Result<[u8; 32], Error> {
+    let text = read_or_make(path, "console session key", || {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| format!("the OS random source: {e}"))?;
+        Ok(hex::encode(key))
+    })?;
+    let mut key = [0u8; 32];
+    hex::decode_to_slice(text.trim(), &mut key)
+        .map_err(|e| format!("{}: not 64 hex digits: {e}", path.display()))?;
     Ok(key)
 }
 
@@ -220,12 +261,16 @@ async fn hand_over_audit_key(tracker: &Tracker, args: &Args) -> Result<(), Error
 
 /// The store, and on PostgreSQL the job leases every node shares.
 async fn open_store(
-    url: &str,
+    args: &Args,
     heartbeat_delay: Duration,
-    cache_mib: Option<i64>,
 ) -> Result<(Arc<dyn Store>, Option<Arc<dyn JobLeases>>), Error> {
+    let (url, cache_mib) = (args.database_url.as_str(), args.sqlite_cache_mib);
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = tracker_sqlx::PgStore::connect(url, tracker_sqlx::PgConfig::default()).await?;
+        let config = tracker_sqlx::PgConfig {
+            schema: args.database_schema.clone(),
+            ..tracker_sqlx::PgConfig::default()
+        };
+        let store = tracker_sqlx::PgStore::connect(url, config).await?;
         let leases = Arc::new(store.job_leases());
         return Ok((Arc::new(store), Some(leases)));
     }
@@ -265,6 +310,21 @@ async fn owner(tracker: &Tracker, username: &str) -> Result<Principal, Error> {
 }
 
 /// Makes the OWNER on first start; prints the password it chose.
+/// The lease of the first start's work, waited for at most a minute.
+async fn lease_first_start(leases: &dyn JobLeases) -> Result<tracker::lease::Lease, Error> {
+    let key = tracker::lease::LeaseKey {
+        job: "first start",
+        company: tracker::CompanyId(uuid::Uuid::nil()),
+    };
+    for _ in 0..600 {
+        if let Some(lease) = leases.try_lease(&key).await? {
+            return Ok(lease);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err("another node held the first start's lease for a minute".into())
+}
+
 async fn first_start(tracker: &Tracker, args: &Args) -> Result<(), Error> {
     tracker.ensure_default_plans().await?;
     if tracker.store().users().has_owner().await? {
@@ -409,8 +469,8 @@ async fn main() -> Result<(), Error> {
         .init();
     let args = Args::parse();
     let heartbeat_delay = Duration::from_millis(args.heartbeat_delay_ms);
-    let (store, leases) =
-        open_store(&args.database_url, heartbeat_delay, args.sqlite_cache_mib).await?;
+    let (store, leases) = open_store(&args, heartbeat_delay).await?;
+    let job_leases = leases.clone();
     let blobs = Arc::new(FsBlobStore::new(&args.blob_dir)?);
     let notifier = WebhookNotifier::new(WebhookConfig {
         allowed_hosts: args.webhook_hosts.clone(),
@@ -419,7 +479,7 @@ async fn main() -> Result<(), Error> {
     })?;
     let audit_key = load_or_make_key(&args.audit_key)?;
     let mut builder = Tracker::builder_shared(store);
-    if let Some(leases) = leases {
+    if let Some(leases) = job_leases {
         builder = builder.job_leases(leases);
     }
     let tracker = Arc::new(
@@ -436,7 +496,16 @@ async fn main() -> Result<(), Error> {
             .notifier(Arc::new(notifier))
             .build(),
     );
+    // Nodes started together on a new database take turns making the
+    // plans and the OWNER, so there is one of each.
+    let first = match &leases {
+        Some(leases) => Some(lease_first_start(leases.as_ref()).await?),
+        None => None,
+    };
     first_start(&tracker, &args).await?;
+    if let Some(lease) = first {
+        lease.release().await;
+    }
     hand_over_audit_key(&tracker, &args).await?;
     if args.demo {
         demo(&tracker, &args).await?;
@@ -479,6 +548,7 @@ async fn main() -> Result<(), Error> {
     let console = tracker_console::Console::new(Arc::clone(&tracker))
         .config(ConsoleConfig {
             secure_cookies: args.secure_cookies || tls.is_some(),
+            key: Some(load_or_make_console_key(&args.console_key)?),
             ..ConsoleConfig::default()
         })
         .router();
