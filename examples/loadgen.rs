@@ -28,6 +28,11 @@
 //! the tail of the one before, a mix of apps, titles and URLs
 //! (`examples/common/workload.rs`). `--in-order` sends the older, kinder
 //! workload whose ids arrive in order.
+//!
+//! `--server` takes several nodes of one deployment, comma-separated:
+//! each connection goes to the next. `--acknowledged FILE` writes the id
+//! of every event of every batch answered 200, so a run that kills a node
+//! can check that the deployment stored all it acknowledged.
 
 mod common;
 
@@ -46,9 +51,17 @@ use common::{AgentCreds, Error, Http};
 #[derive(Debug, Parser, Clone)]
 #[command(about)]
 struct Args {
-    /// The server (started with `--bench-baseline` and without rate limits).
-    #[arg(long, env = "TRACKER_SERVER", default_value = "http://127.0.0.1:8080")]
-    server: String,
+    /// The server (started with `--bench-baseline` and without rate
+    /// limits), or several nodes of one deployment, comma-separated: each
+    /// connection goes to the next in turn, and the agents are made
+    /// through the first.
+    #[arg(
+        long,
+        env = "TRACKER_SERVER",
+        default_value = "http://127.0.0.1:8080",
+        value_delimiter = ','
+    )]
+    server: Vec<String>,
     /// The OWNER's username.
     #[arg(long, env = "TRACKER_OWNER_USERNAME", default_value = "owner")]
     owner_username: String,
@@ -87,6 +100,11 @@ struct Args {
     /// phases (for profiling the server under one load).
     #[arg(long, value_enum)]
     only: Option<Kind>,
+    /// Write the id of every event of every batch answered 200 to this
+    /// file, one per line: what the deployment acknowledged, for a check
+    /// that all of it was stored (after a node was killed, say).
+    #[arg(long)]
+    acknowledged: Option<PathBuf>,
 }
 
 /// Latencies of one route in one phase.
@@ -141,7 +159,11 @@ fn line(phase: &'static str, route: &'static str, mut s: Samples, secs: f64) -> 
 
 /// The shared state of the workers.
 struct Load {
-    server: String,
+    servers: Vec<String>,
+    /// The next worker's server.
+    next_server: AtomicU64,
+    /// Ids of the events of acknowledged batches, when asked to keep them.
+    acknowledged: Option<std::sync::Mutex<Vec<uuid::Uuid>>>,
     agents: Vec<AgentCreds>,
     next: AtomicU64,
     batch_size: usize,
@@ -167,33 +189,50 @@ impl Load {
         (self.next.fetch_add(1, Ordering::Relaxed) % self.agents.len() as u64) as usize
     }
 
-    /// A batch of this agent's next events, as JSON.
-    fn batch(&self, agent: usize) -> Bytes {
+    /// The server of the next worker.
+    fn server(&self) -> &str {
+        let n = self.next_server.fetch_add(1, Ordering::Relaxed) as usize;
+        &self.servers[n % self.servers.len()]
+    }
+
+    /// A batch of this agent's next events, as JSON, and their ids when
+    /// acknowledgements are kept.
+    fn batch(&self, agent: usize) -> (Bytes, Vec<uuid::Uuid>) {
         if !self.in_order {
             let mut recorder = self.recorders[agent]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
-            return tracker_body(&recorder.batch(self.batch_size));
+            let events = recorder.batch(self.batch_size);
+            let ids = match self.acknowledged {
+                Some(_) => events.iter().map(|e| e.id).collect(),
+                None => Vec::new(),
+            };
+            return (tracker_body(&events), ids);
         }
         use std::fmt::Write;
         let n = self.batch_size as u64;
         let start = self.cursor[agent].fetch_add(n * 2, Ordering::Relaxed);
         let mut body = String::with_capacity(self.batch_size * 190);
+        let mut ids = Vec::new();
         body.push_str("{\"events\":[");
         for i in 0..n {
             let at = DateTime::<Utc>::from_timestamp((start + i * 2) as i64, 0).unwrap_or_default();
             let kind = if i % 5 == 4 { "idle" } else { "active" };
+            let id = uuid::Uuid::now_v7();
+            if self.acknowledged.is_some() {
+                ids.push(id);
+            }
             let _ = write!(
                 body,
                 "{}{{\"id\":\"{}\",\"started_at\":\"{}\",\"duration_seconds\":2,\"kind\":\"{kind}\",\"app\":\"editor\",\"window_title\":\"report.md\",\"url\":\"https://docs.example.com/a\"}}",
                 if i == 0 { "" } else { "," },
-                uuid::Uuid::now_v7(),
+                id,
                 // Not `format("%Y…")`, which parses its pattern for every event.
                 at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             );
         }
         body.push_str("]}");
-        Bytes::from(body)
+        (Bytes::from(body), ids)
     }
 
     /// One request of `kind`; its latency, or `None` on failure.
@@ -206,15 +245,19 @@ impl Load {
             ("authorization", bearer.as_str()),
             ("x-company-key", creds.key.as_str()),
         ];
-        let (path, body) = match kind {
-            Kind::Baseline => ("/bench/baseline", Bytes::from_static(HEARTBEAT)),
-            Kind::Heartbeat => ("/api/v1/agent/heartbeat", Bytes::from_static(HEARTBEAT)),
+        let (path, body, ids) = match kind {
+            Kind::Baseline => ("/bench/baseline", Bytes::from_static(HEARTBEAT), Vec::new()),
+            Kind::Heartbeat => (
+                "/api/v1/agent/heartbeat",
+                Bytes::from_static(HEARTBEAT),
+                Vec::new(),
+            ),
             Kind::Batch => {
                 // Writing a batch takes a millisecond: off the workers that
                 // drive the other connections, so it does not hold them up.
                 let load = Arc::clone(self);
                 match tokio::task::spawn_blocking(move || load.batch(agent)).await {
-                    Ok(body) => ("/api/v1/agent/activity", body),
+                    Ok((body, ids)) => ("/api/v1/agent/activity", body, ids),
                     Err(_) => {
                         s.errors += 1;
                         return;
@@ -229,8 +272,15 @@ impl Load {
                 if kind == Kind::Batch {
                     s.events += reply.json()["inserted"].as_u64().unwrap_or(0);
                 }
+                if let Some(kept) = &self.acknowledged {
+                    kept.lock().unwrap_or_else(|e| e.into_inner()).extend(ids);
+                }
             }
-            _ => s.errors += 1,
+            _ => {
+                s.errors += 1;
+                // A node that is down refuses at once: not a busy loop.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
     }
 }
@@ -256,7 +306,7 @@ async fn closed(load: &Arc<Load>, kind: Kind, connections: usize, secs: f64) -> 
             let load = Arc::clone(load);
             tokio::spawn(async move {
                 let mut s = Samples::default();
-                let Ok(mut http) = Http::new(&load.server) else {
+                let Ok(mut http) = Http::new(load.server()) else {
                     return s;
                 };
                 while Instant::now() < deadline {
@@ -284,7 +334,7 @@ async fn paced(load: &Arc<Load>, kind: Kind, rate: f64, connections: usize, secs
             let load = Arc::clone(load);
             tokio::spawn(async move {
                 let mut s = Samples::default();
-                let Ok(mut http) = Http::new(&load.server) else {
+                let Ok(mut http) = Http::new(load.server()) else {
                     return s;
                 };
                 let mut tick = tokio::time::interval(per_worker);
@@ -317,7 +367,7 @@ fn print(lines: &[Line]) {
 async fn main() -> Result<(), Error> {
     let args = Args::parse();
     let agents = common::agents(
-        &args.server,
+        &args.server[0],
         &args.owner_username,
         &args.owner_password,
         args.agents,
@@ -329,7 +379,12 @@ async fn main() -> Result<(), Error> {
     let base = Utc::now().timestamp() as u64 - 13 * 86_400;
     let spread = (Utc::now().timestamp() as u64 % 100) * 8_000;
     let load = Arc::new(Load {
-        server: args.server.clone(),
+        servers: args.server.clone(),
+        next_server: AtomicU64::new(0),
+        acknowledged: args
+            .acknowledged
+            .as_ref()
+            .map(|_| std::sync::Mutex::new(Vec::new())),
         next: AtomicU64::new(0),
         batch_size: args.batch_size,
         cursor: (0..agents.len())
@@ -357,7 +412,7 @@ async fn main() -> Result<(), Error> {
         };
         let s = closed(&load, kind, connections, secs).await;
         print(&[line("alone", route, s, secs)]);
-        return Ok(());
+        return write_acknowledged(&load, args.acknowledged.as_deref());
     }
 
     let hb = closed(&load, Kind::Heartbeat, args.connections, secs / 2.0).await;
@@ -428,5 +483,25 @@ async fn main() -> Result<(), Error> {
             100.0 * lines[3].rate / base_rate
         );
     }
+    write_acknowledged(&load, args.acknowledged.as_deref())
+}
+
+/// Writes the acknowledged events' ids, one per line.
+fn write_acknowledged(load: &Load, path: Option<&std::path::Path>) -> Result<(), Error> {
+    let (Some(path), Some(kept)) = (path, &load.acknowledged) else {
+        return Ok(());
+    };
+    let ids = kept.lock().unwrap_or_else(|e| e.into_inner());
+    let mut text = String::with_capacity(ids.len() * 37);
+    for id in ids.iter() {
+        text.push_str(&id.to_string());
+        text.push('\n');
+    }
+    std::fs::write(path, text)?;
+    println!(
+        "{} acknowledged event ids written to {}",
+        ids.len(),
+        path.display()
+    );
     Ok(())
 }

@@ -9,12 +9,18 @@
 //! - Revocation: what one node revokes (a sign-out, a deactivation, a new
 //!   password, a rotated key, a suspension), the other node, which holds
 //!   the contexts in memory, refuses within the bound the README states.
+//! - Processes: three reference servers on one schema share console
+//!   sessions, and one killed (SIGKILL) under the load generator and
+//!   started again loses no event the deployment acknowledged, and stores
+//!   none twice.
 //!
 //! Skipped without `DATABASE_URL`; failed without it under `CI=true`.
 
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration as StdDuration;
@@ -541,4 +547,158 @@ async fn what_one_node_revokes_the_other_refuses_within_the_bound() {
     let ctx = uncached.token_context(&hash).await.unwrap();
     assert!(ctx.is_none(), "read from the database");
     uncached.close().await;
+}
+
+/// Starts a reference server node of the deployment in `dir` on `addr`.
+fn server_node(dir: &std::path::Path, addr: SocketAddr, schema: &str) -> support::Running {
+    let url = std::env::var("DATABASE_URL").unwrap_or_default();
+    let flags = [
+        "--database-url",
+        &url,
+        "--database-schema",
+        schema,
+        "--rate-per-ip",
+        "0",
+        "--rate-per-company-key",
+        "0",
+    ];
+    support::reference_server(dir, addr, &flags)
+}
+
+/// The load generator against every node, for `seconds` of `kind`.
+fn loadgen(dir: &std::path::Path, nodes: &[SocketAddr], kind: &str, seconds: &str) -> Command {
+    let servers: Vec<String> = nodes.iter().map(|a| format!("http://{a}")).collect();
+    let mut command = Command::new(support::example("loadgen"));
+    command
+        .current_dir(dir)
+        .args(["--server", &servers.join(",")])
+        .args(["--owner-password", "test-owner-password"])
+        .args([
+            "--agents",
+            "12",
+            "--batch-size",
+            "50",
+            "--batch-connections",
+            "6",
+        ])
+        .args(["--only", kind, "--seconds", seconds])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// A console session begun on one node holds on the others: every node
+/// signs with the same key file.
+fn console_session_crosses_nodes(nodes: &[SocketAddr]) {
+    let (status, head, page) = support::exchange(nodes[0], "GET", "/sign-in", &[], "").unwrap();
+    assert_eq!(status, 200);
+    let secret = support::set_cookie(&head, "tracker_sign_in").expect("the form's cookie");
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the form's CSRF token");
+    let form = format!("company_key=&username=owner&password=test-owner-password&csrf={csrf}");
+    let cookie = format!("tracker_sign_in={secret}");
+    let headers = [
+        ("content-type", "application/x-www-form-urlencoded"),
+        ("cookie", cookie.as_str()),
+    ];
+    let (status, head, _) =
+        support::exchange(nodes[1], "POST", "/sign-in", &headers, &form).unwrap();
+    assert_eq!(
+        status, 303,
+        "signed in on node 2 with node 1's form: {head}"
+    );
+    let session = support::set_cookie(&head, "tracker_session").expect("a session");
+    let cookie = format!("tracker_session={session}");
+    let (status, head, page) = support::exchange(
+        nodes[2],
+        "GET",
+        "/owner",
+        &[("cookie", cookie.as_str())],
+        "",
+    )
+    .unwrap();
+    assert_eq!(status, 200, "node 3 knows the session: {head}");
+    assert!(page.contains("Companies"), "the OWNER's portal");
+}
+
+#[test]
+fn a_node_killed_under_load_loses_nothing_the_deployment_acknowledged() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = runtime.block_on(TestStore::new()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<SocketAddr> = (0..NODES)
+        .map(|_| SocketAddr::from(([127, 0, 0, 1], support::free_port())))
+        .collect();
+    // The first node makes the keys, the plans and the OWNER; the others
+    // start together on the same files and database.
+    let mut running = vec![server_node(dir.path(), nodes[0], db.schema())];
+    support::wait_healthy(nodes[0]);
+    for &addr in &nodes[1..] {
+        running.push(server_node(dir.path(), addr, db.schema()));
+    }
+    for &addr in &nodes {
+        support::wait_healthy(addr);
+    }
+    console_session_crosses_nodes(&nodes);
+
+    // Agents made once (through node 1), then batches to all three nodes.
+    let made = loadgen(dir.path(), &nodes, "heartbeat", "1")
+        .output()
+        .unwrap();
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let acknowledged = dir.path().join("acknowledged.txt");
+    let load = loadgen(dir.path(), &nodes, "batch", "6")
+        .args(["--acknowledged", acknowledged.to_str().unwrap()])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(StdDuration::from_secs(2));
+    running[1].kill();
+    std::thread::sleep(StdDuration::from_secs(1));
+    running[1] = server_node(dir.path(), nodes[1], db.schema());
+    let out = load.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("{report}");
+
+    let ids: Vec<uuid::Uuid> = std::fs::read_to_string(&acknowledged)
+        .unwrap()
+        .lines()
+        .map(|l| l.parse().unwrap())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert!(ids.len() >= 1_000, "only {} events acknowledged", ids.len());
+    let counts: Vec<(uuid::Uuid, i64)> = runtime
+        .block_on(
+            sqlx::query_as(
+                "SELECT id, count(*) FROM activity_events WHERE id = ANY($1) GROUP BY id",
+            )
+            .bind(&ids)
+            .fetch_all(db.pool()),
+        )
+        .unwrap();
+    let twice = counts.iter().filter(|(_, n)| *n > 1).count();
+    assert_eq!(twice, 0, "events stored more than once");
+    assert_eq!(
+        counts.len(),
+        ids.len(),
+        "{} of {} acknowledged events lost",
+        ids.len() - counts.len(),
+        ids.len()
+    );
+    drop(running);
+    runtime.block_on(async move { drop(db) });
 }

@@ -73,6 +73,18 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> std::io::Result<(u16, String)> {
+    exchange(addr, method, path, headers, body).map(|(status, _, body)| (status, body))
+}
+
+/// One plain HTTP/1.1 request: the status, the head (status line and
+/// headers) and the body.
+pub fn exchange(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> std::io::Result<(u16, String, String)> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(10)))?;
     let mut head = format!(
@@ -86,11 +98,20 @@ pub fn http(
     let mut answer = String::new();
     stream.read_to_string(&mut answer)?;
     let status = answer.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = answer
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    Ok((status, head.to_owned(), body.to_owned()))
+}
+
+/// The value of the cookie `name` that `head` sets.
+pub fn set_cookie(head: &str, name: &str) -> Option<String> {
+    head.lines().find_map(|line| {
+        let (header, value) = line.split_once(':')?;
+        if !header.eq_ignore_ascii_case("set-cookie") {
+            return None;
+        }
+        let (cookie, rest) = value.trim().split_once('=')?;
+        (cookie == name).then(|| rest.split(';').next().unwrap_or("").to_owned())
+    })
 }
 
 /// Waits until `addr` answers `/healthz`.

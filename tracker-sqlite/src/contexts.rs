@@ -211,8 +211,8 @@ impl State {
 #[cfg(test)]
 mod tests {
     use chrono::TimeZone;
-    use tracker_core::{Company, Role, User};
     use tracker_core::secret::SecretHash;
+    use tracker_core::{Company, Role, User};
 
     use super::*;
 
