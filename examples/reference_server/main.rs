@@ -158,7 +158,10 @@ struct Args {
     /// answered, as the store does by default). Held, one commit serves a
     /// fleet's heartbeats and none waits behind an activity batch; a crash
     /// of the process loses those of the last delay, which the agents send
-    /// again within 5 minutes, and a stop writes them.
+    /// again within 5 minutes, and a stop writes them. PostgreSQL: any
+    /// value but 0 answers heartbeats once committed but before their WAL
+    /// is flushed, so only a crash of the database server can lose the
+    /// last few hundred milliseconds of them.
     #[arg(long, env = "TRACKER_HEARTBEAT_DELAY_MS", default_value_t = 50)]
     heartbeat_delay_ms: u64,
     /// SQLite: page cache of each connection, in MiB (the store's default
@@ -268,6 +271,7 @@ async fn open_store(
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         let config = tracker_sqlx::PgConfig {
             schema: args.database_schema.clone(),
+            durable_heartbeats: heartbeat_delay.is_zero(),
             ..tracker_sqlx::PgConfig::default()
         };
         let store = tracker_sqlx::PgStore::connect(url, config).await?;

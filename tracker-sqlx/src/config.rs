@@ -55,6 +55,12 @@ pub struct PgConfig {
     /// the crate docs, "Several nodes"); `None` reads every context from
     /// the database. Default 60 s.
     pub token_cache: Option<Duration>,
+    /// Commit each heartbeat's WAL to disk before answering it. Off, a
+    /// heartbeat is answered once committed but before its WAL is flushed
+    /// (`synchronous_commit` off for heartbeats alone): a crash of the
+    /// database server may lose the last few hundred milliseconds of
+    /// heartbeats, which agents send again. Default true.
+    pub durable_heartbeats: bool,
 }
 
 impl Default for PgConfig {
@@ -71,6 +77,7 @@ impl Default for PgConfig {
             lock_timeout: Some(Duration::from_secs(10)),
             application_name: "tracker".to_owned(),
             token_cache: Some(Duration::from_secs(60)),
+            durable_heartbeats: true,
         }
     }
 }

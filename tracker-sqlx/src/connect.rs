@@ -16,6 +16,8 @@ pub struct PgStore {
     schema: String,
     /// Company timezones for cutting rollup days (see [`ZoneCache`]).
     pub(crate) zones: ZoneCache,
+    /// The queue of the heartbeat writer.
+    pub(crate) beats: crate::beats::Heartbeats,
     /// Tokens' contexts, and the task that listens for their changes.
     pub(crate) contexts: Option<(Arc<ContextCache>, tokio::task::AbortHandle)>,
 }
@@ -86,6 +88,7 @@ impl PgStore {
             cache.until_live(config.acquire_timeout).await;
         }
         Ok(Self {
+            beats: crate::beats::Heartbeats::spawn(pool.clone(), config.durable_heartbeats),
             pool,
             schema: config.schema,
             zones: ZoneCache::default(),

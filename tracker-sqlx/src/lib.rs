@@ -130,10 +130,13 @@
 //! - A partial unique index allows one open alert per company, kind and
 //!   subject; a raise that loses the race reads the winner's alert.
 //! - Policy versions and correction decisions are compare-and-set updates.
-//! - A heartbeat writes its agent's rows, and moves the company's
-//!   `last_sync_at` at most once a second: every agent of a company shares
-//!   that row, and writing it on each heartbeat would queue them all on
-//!   its lock.
+//! - Heartbeats are written together: one writer task per store takes
+//!   every heartbeat queued while its last statement ran and writes them
+//!   in one statement, locking rows in key order so writers of several
+//!   nodes never deadlock; each caller is answered once that statement
+//!   committed. A heartbeat moves the company's `last_sync_at` at most
+//!   once a second: every agent of a company shares that row, and writing
+//!   it on each heartbeat would queue them all on its lock.
 //!
 //! # Latency over TCP
 //!
@@ -148,6 +151,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod beats;
 mod chain;
 mod codec;
 mod config;

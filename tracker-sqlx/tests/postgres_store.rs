@@ -11,7 +11,8 @@ use std::sync::Arc;
 use chrono::{Duration, NaiveDate, TimeZone, Utc};
 use tracker_core::audit::{self, Actor, AuditAction, AuditChain, NewAuditEvent};
 use tracker_core::store::{
-    AlertStore, AuditStore, CompanyChange, CorrectionStore, Store, TrackingStore, UsageStore,
+    AgentStore, AlertStore, AuditStore, CompanyChange, CorrectionStore, Store, TenantStore,
+    TrackingStore, UsageStore,
 };
 use tracker_core::testkit;
 use tracker_core::*;
@@ -677,5 +678,73 @@ async fn a_job_lease_has_one_holder_across_nodes_and_ends_with_its_session() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     };
     again.release().await;
+    node2.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn heartbeats_written_together_answer_each_caller_and_never_deadlock() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let db = Arc::new(db);
+    // Node 2 answers before the WAL flush: the other path of the writer.
+    let lazy = PgConfig {
+        schema: db.schema().to_owned(),
+        durable_heartbeats: false,
+        ..PgConfig::default()
+    };
+    let node2 = Arc::new(PgStore::connect(&url(), lazy).await.unwrap());
+    let fx = testkit::company(db.as_ref(), 100, 1_000).await;
+    let c = fx.company.id;
+    let mut users = Vec::new();
+    for n in 0..40 {
+        let u = testkit::add_user(db.as_ref(), &fx, &format!("agent{n}"), Role::Employee).await;
+        users.push(u.id);
+    }
+    let at = Utc.with_ymd_and_hms(2026, 3, 1, 9, 0, 0).unwrap();
+    // Both nodes beat for every user at once, in opposite orders, with
+    // strangers mixed in: each caller hears its own outcome.
+    let mut calls = Vec::new();
+    for round in 0..5 {
+        for (n, user) in users.iter().enumerate() {
+            for node in 0..2 {
+                let (db, node2, user) = (db.clone(), node2.clone(), *user);
+                let stranger = n % 10 == 0 && round == 0;
+                let user = if stranger { UserId::new() } else { user };
+                let state = AgentState {
+                    company_id: c,
+                    user_id: user,
+                    last_heartbeat_at: at + Duration::seconds(round * 60 + n as i64),
+                    policy_version: Some(1),
+                    agent_version: Some(format!("node{node}")),
+                };
+                calls.push(tokio::spawn(async move {
+                    let outcome = if node == 0 {
+                        db.record_heartbeat(&state).await
+                    } else {
+                        node2.record_heartbeat(&state).await
+                    };
+                    (stranger, outcome)
+                }));
+            }
+        }
+    }
+    for call in calls {
+        let (stranger, outcome) = call.await.unwrap();
+        match outcome {
+            Ok(()) => assert!(!stranger, "a stranger's heartbeat was stored"),
+            Err(e) => assert!(stranger && e.code() == "not_found", "{e}"),
+        }
+    }
+    let states = db.list_agent_states(c).await.unwrap();
+    assert_eq!(states.len(), users.len(), "one state per user");
+    for s in &states {
+        assert!(
+            s.last_heartbeat_at >= at + Duration::seconds(4 * 60),
+            "{s:?}"
+        );
+    }
+    let synced = db.get_company(c).await.unwrap().unwrap().last_sync_at;
+    assert!(synced.is_some_and(|t| t >= at + Duration::seconds(4 * 60)));
     node2.close().await;
 }

@@ -198,7 +198,8 @@ pub async fn company(store: &dyn Store, seats: u32, storage: u64) -> Fixture {
     }
 }
 
-pub(super) async fn add_user(store: &dyn Store, f: &Fixture, username: &str, role: Role) -> User {
+/// Adds a user of `role` named `username` to the fixture's company.
+pub async fn add_user(store: &dyn Store, f: &Fixture, username: &str, role: Role) -> User {
     let u = new_user(Some(f.company.id), username, role);
     store
         .users()

@@ -38,7 +38,7 @@ mod users;
 pub use agents::*;
 pub use alerts::*;
 pub use audit::*;
-pub use fixtures::{Fixture, PNG, company, insert_events, new_user};
+pub use fixtures::{Fixture, PNG, add_user, company, insert_events, new_user};
 pub use lookups::*;
 pub use retention::*;
 pub use tasks::*;

@@ -12,7 +12,7 @@ use tracker_core::{AgentState, CompanyId, Error, Result, UserId};
 
 use crate::PgStore;
 use crate::chain::append;
-use crate::codec::{self, company_key, int};
+use crate::codec::{self, company_key};
 use crate::contexts::Cached;
 use crate::error::db;
 use crate::sql::{exec, q};
@@ -58,32 +58,11 @@ impl AgentStore for PgStore {
     }
 
     async fn record_heartbeat(&self, state: &AgentState) -> Result<()> {
-        // One statement: the three writes commit together or not at all.
-        let found = self
-            .read_one(
-                q("WITH u AS (
-                       UPDATE users SET last_agent_sync_at = $3 WHERE company_id = $1 AND id = $2 RETURNING 1),
-                   -- Every agent of a company shares this row: writing it at most once a
-                   -- second per company keeps heartbeats from queueing on its lock.
-                   c AS (
-                       UPDATE companies SET last_sync_at = $3
-                       WHERE id = $1 AND EXISTS (SELECT 1 FROM u)
-                         AND (last_sync_at IS NULL OR last_sync_at < $3 - interval '1 second')),
-                   a AS (
-                       INSERT INTO agent_states (company_id, user_id, last_heartbeat_at, policy_version, agent_version)
-                       SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM u)
-                       ON CONFLICT (company_id, user_id) DO UPDATE SET last_heartbeat_at = excluded.last_heartbeat_at,
-                         policy_version = excluded.policy_version, agent_version = excluded.agent_version)
-                   SELECT 1 FROM u")
-                .bind(state.company_id.0)
-                .bind(state.user_id.0)
-                .bind(state.last_heartbeat_at)
-                .bind(state.policy_version.map(int))
-                .bind(state.agent_version.clone()),
-                |_| Ok(()),
-            )
-            .await?;
-        found.ok_or(Error::not_found("user"))?;
+        // Written with the heartbeats queued meanwhile, in one statement,
+        // and answered once committed (see `beats`).
+        if !self.beats.record(state).await? {
+            return Err(Error::not_found("user"));
+        }
         if let Some(cache) = self.contexts() {
             cache.heartbeat(state.company_id, state.user_id, state.last_heartbeat_at);
         }
