@@ -67,3 +67,17 @@ proptest! {
         })?;
     }
 }
+
+proptest! {
+    // Row-level security enforced: the same attack, where a query that
+    // forgot its company would also meet the policies.
+    #![proptest_config(isolation::config(CASES / 16))]
+
+    #[test]
+    fn tenants_stay_isolated_on_postgres_with_row_security(case in case()) {
+        runtime().block_on(async {
+            let Some(db) = TestStore::with_row_security().await else { return Ok(()) };
+            isolation::run(Arc::new(db), &case).await
+        })?;
+    }
+}

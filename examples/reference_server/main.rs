@@ -71,6 +71,13 @@ struct Args {
     /// the same.
     #[arg(long, env = "TRACKER_DATABASE_SCHEMA", default_value = "tracker")]
     database_schema: String,
+    /// PostgreSQL: enforce row-level security by working as this role,
+    /// which must not own the tables and which the login user must be a
+    /// member of (`CREATE ROLE tracker_app NOLOGIN; GRANT tracker_app TO
+    /// tracker;`). Every query then sees only the rows of the company it
+    /// works for.
+    #[arg(long, env = "TRACKER_ROW_SECURITY_ROLE")]
+    row_security_role: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "TRACKER_BIND", default_value = "127.0.0.1:8080")]
     bind: SocketAddr,
@@ -272,6 +279,7 @@ async fn open_store(
         let config = tracker_sqlx::PgConfig {
             schema: args.database_schema.clone(),
             durable_heartbeats: heartbeat_delay.is_zero(),
+            row_security_role: args.row_security_role.clone(),
             ..tracker_sqlx::PgConfig::default()
         };
         let store = tracker_sqlx::PgStore::connect(url, config).await?;

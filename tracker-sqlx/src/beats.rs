@@ -8,7 +8,7 @@
 //! before its answer as before. Under light load a batch is one heartbeat
 //! and costs a channel hop; under heavy load batches grow with the queue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot};
@@ -17,6 +17,7 @@ use uuid::Uuid;
 
 use crate::codec::int;
 use crate::error::db;
+use crate::scope::Scope;
 
 /// Most heartbeats one statement writes.
 const MAX_BATCH: usize = 1_000;
@@ -31,9 +32,14 @@ pub(crate) struct Heartbeats(mpsc::UnboundedSender<Queued>);
 impl Heartbeats {
     /// Starts the writer task on the current runtime; it ends with the
     /// last sender.
-    pub(crate) fn spawn(pool: PgPool, durable: bool) -> Self {
+    pub(crate) fn spawn(pool: PgPool, durable: bool, row_security: bool) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(write_batches(pool, durable, rx));
+        let writer = Writer {
+            pool,
+            durable,
+            row_security,
+        };
+        tokio::spawn(writer.write_batches(rx));
         Self(tx)
     }
 
@@ -53,24 +59,81 @@ fn gone() -> Error {
     }
 }
 
-/// One batch in flight at a time: with two, batches of one node fought
-/// over the same rows and heartbeats fell from 10,400/s to 7,900/s.
-async fn write_batches(pool: PgPool, durable: bool, mut queue: mpsc::UnboundedReceiver<Queued>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let states: Vec<&AgentState> = batch.iter().map(|(s, _)| s).collect();
-        match write(&pool, durable, &states).await {
-            Ok(found) => {
-                for (state, done) in batch.drain(..) {
-                    let _ = done.send(Ok(found.contains(&(state.company_id, state.user_id))));
+/// The writer task's settings.
+struct Writer {
+    pool: PgPool,
+    durable: bool,
+    row_security: bool,
+}
+
+impl Writer {
+    /// One batch in flight at a time: with two, batches of one node fought
+    /// over the same rows and heartbeats fell from 10,400/s to 7,900/s.
+    async fn write_batches(self, mut queue: mpsc::UnboundedReceiver<Queued>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            let states: Vec<&AgentState> = batch.iter().map(|(s, _)| s).collect();
+            match self.write(&states).await {
+                Ok(found) => {
+                    for (state, done) in batch.drain(..) {
+                        let key = (state.company_id, state.user_id);
+                        let _ = done.send(Ok(found.contains(&key)));
+                    }
                 }
-            }
-            Err(e) => {
-                for (_, done) in batch.drain(..) {
-                    let _ = done.send(Err(shared(&e)));
+                Err(e) => {
+                    for (_, done) in batch.drain(..) {
+                        let _ = done.send(Err(shared(&e)));
+                    }
                 }
             }
         }
+    }
+
+    /// Writes the batch in one call of migration 7's `record_heartbeats`
+    /// (the last heartbeat of a user wins); the users found, each of their
+    /// company.
+    async fn write(&self, states: &[&AgentState]) -> Result<BTreeSet<(CompanyId, UserId)>> {
+        // In key order: the function locks rows in the order given, so
+        // writers of several nodes never deadlock.
+        let latest: BTreeMap<(Uuid, Uuid), &AgentState> = states
+            .iter()
+            .map(|s| ((s.company_id.0, s.user_id.0), *s))
+            .collect();
+        let column = |f: fn(&AgentState) -> Uuid| latest.values().map(|s| f(s)).collect::<Vec<_>>();
+        let query = sqlx::query_as::<_, (Uuid, Uuid)>(
+            "SELECT company_id, user_id FROM record_heartbeats($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(column(|s| s.company_id.0))
+        .bind(column(|s| s.user_id.0))
+        .bind(
+            latest
+                .values()
+                .map(|s| s.last_heartbeat_at)
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            latest
+                .values()
+                .map(|s| s.policy_version.map(int))
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            latest
+                .values()
+                .map(|s| s.agent_version.clone())
+                .collect::<Vec<_>>(),
+        )
+        .bind(self.durable);
+        // The batch crosses companies: the platform's scope (see `scope`).
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        if self.row_security {
+            Scope::Platform.enter(&mut conn).await?;
+        }
+        let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
+        Ok(rows
+            .into_iter()
+            .map(|(c, u)| (CompanyId(c), UserId(u)))
+            .collect())
     }
 }
 
@@ -85,50 +148,4 @@ fn shared(e: &Error) -> Error {
             source: other.to_string().into(),
         },
     }
-}
-
-/// Writes the batch in one call of migration 7's `record_heartbeats`
-/// (the last heartbeat of a user wins); the users found, each of their
-/// company.
-async fn write(
-    pool: &PgPool,
-    durable: bool,
-    states: &[&AgentState],
-) -> Result<std::collections::BTreeSet<(CompanyId, UserId)>> {
-    // In key order: the function locks rows in the order given, so writers
-    // of several nodes never deadlock.
-    let latest: BTreeMap<(Uuid, Uuid), &AgentState> = states
-        .iter()
-        .map(|s| ((s.company_id.0, s.user_id.0), *s))
-        .collect();
-    let rows: Vec<(Uuid, Uuid)> =
-        sqlx::query_as("SELECT company_id, user_id FROM record_heartbeats($1, $2, $3, $4, $5, $6)")
-            .bind(latest.keys().map(|k| k.0).collect::<Vec<_>>())
-            .bind(latest.keys().map(|k| k.1).collect::<Vec<_>>())
-            .bind(
-                latest
-                    .values()
-                    .map(|s| s.last_heartbeat_at)
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                latest
-                    .values()
-                    .map(|s| s.policy_version.map(int))
-                    .collect::<Vec<_>>(),
-            )
-            .bind(
-                latest
-                    .values()
-                    .map(|s| s.agent_version.clone())
-                    .collect::<Vec<_>>(),
-            )
-            .bind(durable)
-            .fetch_all(pool)
-            .await
-            .map_err(db)?;
-    Ok(rows
-        .into_iter()
-        .map(|(c, u)| (CompanyId(c), UserId(u)))
-        .collect())
 }

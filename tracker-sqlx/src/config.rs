@@ -61,6 +61,15 @@ pub struct PgConfig {
     /// database server may lose the last few hundred milliseconds of
     /// heartbeats, which agents send again. Default true.
     pub durable_heartbeats: bool,
+    /// Row-level security as a second wall (migration 8): the role every
+    /// connection switches to (`SET ROLE`), which must neither own the
+    /// tables nor bypass row security, and which the login user must be a
+    /// member of. Its policies then admit only the rows of the company
+    /// each call names; the store grants the role what it needs when it
+    /// applies the migrations. One more round trip per read outside a
+    /// transaction (BENCHMARKS.md measures it). Default `None`: the login
+    /// user works as itself and the policies stay dormant.
+    pub row_security_role: Option<String>,
 }
 
 impl Default for PgConfig {
@@ -78,6 +87,7 @@ impl Default for PgConfig {
             application_name: "tracker".to_owned(),
             token_cache: Some(Duration::from_secs(60)),
             durable_heartbeats: true,
+            row_security_role: None,
         }
     }
 }
@@ -85,18 +95,32 @@ impl Default for PgConfig {
 /// The schema name is spliced into SQL (`search_path`, `DROP SCHEMA`), so
 /// only plain lowercase identifiers pass.
 pub(crate) fn check_schema_name(schema: &str) -> Result<(), PgError> {
-    let ok = schema.len() <= 63
-        && schema.starts_with(|c: char| c.is_ascii_lowercase())
-        && schema
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if ok {
+    if plain_identifier(schema) {
         Ok(())
     } else {
         Err(PgError::InvalidSchema {
             schema: schema.to_owned(),
         })
     }
+}
+
+/// The role name is spliced into SQL (`SET ROLE`, `GRANT`) too.
+pub(crate) fn check_role_name(role: &str) -> Result<(), PgError> {
+    if plain_identifier(role) {
+        Ok(())
+    } else {
+        Err(PgError::InvalidRole {
+            role: role.to_owned(),
+        })
+    }
+}
+
+fn plain_identifier(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
 }
 
 #[cfg(test)]

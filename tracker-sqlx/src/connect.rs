@@ -3,8 +3,9 @@
 use std::sync::Arc;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Connection, PgConnection};
 
-use crate::config::{PgConfig, check_schema_name, migrator};
+use crate::config::{PgConfig, check_role_name, check_schema_name, migrator};
 use crate::contexts::ContextCache;
 use crate::error::PgError;
 use crate::zones::ZoneCache;
@@ -16,6 +17,9 @@ pub struct PgStore {
     schema: String,
     /// Company timezones for cutting rollup days (see [`ZoneCache`]).
     pub(crate) zones: ZoneCache,
+    /// Whether connections work as the row security role, so each call
+    /// names its [`Scope`](crate::scope::Scope).
+    pub(crate) row_security: bool,
     /// The queue of the heartbeat writer.
     pub(crate) beats: crate::beats::Heartbeats,
     /// Tokens' contexts, and the task that listens for their changes.
@@ -64,16 +68,35 @@ impl PgStore {
         let options = options
             .application_name(&config.application_name)
             .options(settings);
-        let pool = PgPoolOptions::new()
+        let mut pool = PgPoolOptions::new()
             .max_connections(config.max_connections)
             .min_connections(config.min_connections)
             .acquire_timeout(config.acquire_timeout)
             .idle_timeout(config.idle_timeout)
-            .max_lifetime(config.max_lifetime)
-            .connect_with(options)
-            .await
-            .map_err(PgError::Connect)?;
-        if config.run_migrations {
+            .max_lifetime(config.max_lifetime);
+        if let Some(role) = &config.row_security_role {
+            check_role_name(role)?;
+            // Migrations and grants as the login user, before any
+            // connection becomes the role.
+            if config.run_migrations {
+                let mut owner = PgConnection::connect_with(&options)
+                    .await
+                    .map_err(PgError::Connect)?;
+                migrator(&config.schema)?
+                    .run(&mut owner)
+                    .await
+                    .map_err(PgError::Migrate)?;
+                grant(&mut owner, &config.schema, role).await?;
+                let _ = owner.close().await;
+            }
+            let set_role = format!("SET ROLE \"{role}\"");
+            pool = pool.after_connect(move |conn, _| {
+                let sql = AssertSqlSafe(set_role.clone());
+                Box::pin(async move { sqlx::raw_sql(sql).execute(conn).await.map(drop) })
+            });
+        }
+        let pool = pool.connect_with(options).await.map_err(PgError::Connect)?;
+        if config.run_migrations && config.row_security_role.is_none() {
             migrator(&config.schema)?
                 .run(&pool)
                 .await
@@ -87,8 +110,14 @@ impl PgStore {
             // from the start; a listener that takes longer catches up.
             cache.until_live(config.acquire_timeout).await;
         }
+        let row_security = config.row_security_role.is_some();
         Ok(Self {
-            beats: crate::beats::Heartbeats::spawn(pool.clone(), config.durable_heartbeats),
+            beats: crate::beats::Heartbeats::spawn(
+                pool.clone(),
+                config.durable_heartbeats,
+                row_security,
+            ),
+            row_security,
             pool,
             schema: config.schema,
             zones: ZoneCache::default(),
@@ -155,4 +184,20 @@ impl PgStore {
         }
         outcome
     }
+}
+
+/// What the row security role may do in the schema: read and write the
+/// tables (the policies and the audit triggers still apply) and draw from
+/// the sequences. Idempotent.
+async fn grant(owner: &mut PgConnection, schema: &str, role: &str) -> Result<(), PgError> {
+    let sql = format!(
+        "GRANT USAGE ON SCHEMA \"{schema}\" TO \"{role}\";
+         GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA \"{schema}\" TO \"{role}\";
+         GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA \"{schema}\" TO \"{role}\";"
+    );
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(owner)
+        .await
+        .map(drop)
+        .map_err(PgError::Database)
 }

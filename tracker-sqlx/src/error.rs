@@ -19,6 +19,14 @@ pub enum PgError {
         /// The name given.
         schema: String,
     },
+    /// The row security role's name is not a plain lowercase identifier.
+    #[error(
+        "invalid row security role {role:?}: use lowercase ASCII letters, digits and '_', starting with a letter, at most 63 bytes"
+    )]
+    InvalidRole {
+        /// The name given.
+        role: String,
+    },
     /// A row held a value this version cannot read.
     #[error("corrupt value in column {column}: {reason}")]
     Corrupt {

@@ -27,6 +27,7 @@ use uuid::Uuid;
 use crate::PgStore;
 use crate::codec::{R, int32};
 use crate::error::db;
+use crate::scope::Scope;
 use crate::tx::finish;
 
 const INGEST: &str = "
@@ -200,10 +201,10 @@ pub(crate) async fn ingest(store: &PgStore, batch: &EventBatch) -> R<IngestCount
 
     // A second pass only happens when the timezone changed since it was cached.
     for _ in 0..2 {
-        let zone = store.zones.zone(&store.pool, company).await?;
+        let zone = store.zones.zone(store, company).await?;
         let pieces = cut(zone.tz, events);
         // Not `in_tx`: a stale timezone rolls back and goes round again.
-        let mut tx = store.begin().await?;
+        let mut tx = store.begin(Scope::of(company)).await?;
         let r = async {
             // Per-user locks in a fixed order: the overlap check of a batch sees
             // every batch of the same users committed before it.

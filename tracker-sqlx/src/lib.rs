@@ -46,6 +46,7 @@
 //! | `sql`, `codec`, `zones` | query building and paging, row decoding, the timezone cache |
 //! | `config`, `connect`, `error` | [`PgConfig`] and the migrations, [`PgStore`] itself, [`PgError`] |
 //! | `lease` | [`PgLeases`]: job leases as advisory locks, for many nodes |
+//! | `scope`, `contexts`, `beats` | row-level security's scope of each call, the token context cache, the heartbeat writer |
 //!
 //! Every write of more than one statement runs in one transaction
 //! (`PgStore::in_tx`; the ingest frames its own, to retry), so an audited
@@ -108,6 +109,23 @@
 //! - Timezones: each node caches company timezones; the ingest statement
 //!   checks the cached name, so a change made elsewhere is never missed.
 //!
+//! # Row-level security
+//!
+//! Every query names its company already; migration 8 adds a second wall.
+//! Each tenant table has a policy that admits only the rows of the company
+//! in the setting `tracker.scope` (or every row when it says `platform`).
+//! With [`PgConfig::row_security_role`] the store's connections work as
+//! that role (`SET ROLE`), which owns nothing and so cannot pass the
+//! policies, and every call names its scope: in the `BEGIN` of its
+//! transaction, or in one statement before a read. A query that forgot its
+//! company then still sees only that company's rows. The platform's own
+//! reads across companies (company lists, lookups by token or key digest,
+//! the heartbeat writer, the jobs' sweeps) name `platform`. The login user
+//! must be a member of the role; the store grants the role the schema's
+//! tables and sequences when it applies the migrations. The conformance
+//! kit and the isolation attack run with it enforced, and a test runs
+//! unscoped queries through the store's own connections.
+//!
 //! # Concurrency
 //!
 //! - Audit appends lock their chain's head row (`audit_heads`), so
@@ -160,6 +178,7 @@ mod contexts;
 mod error;
 mod ingest;
 mod lease;
+mod scope;
 mod shared;
 mod sql;
 mod store;

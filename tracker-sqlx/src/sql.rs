@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::PgStore;
 use crate::codec::{R, bound_time, uuids};
 use crate::error::{db, unique_violation};
+use crate::scope::Scope;
 
 /// A row decoder of [`codec`](crate::codec).
 pub(crate) type Mapper<T> = fn(&PgRow) -> R<T>;
@@ -76,12 +77,15 @@ pub(crate) async fn exec_unique(
 pub(crate) struct Select {
     qb: QueryBuilder<Postgres>,
     filtered: bool,
+    scope: Scope,
 }
 
 impl Select {
     /// Rows of one company: `{select} WHERE company_id = $1 …`.
     pub(crate) fn new(select: &str, company: Uuid) -> Self {
-        Self::all(select).and("company_id = ", company)
+        let mut s = Self::all(select).and("company_id = ", company);
+        s.scope = Scope::Company(company);
+        s
     }
 
     /// Rows of every company (platform lists and sweeps).
@@ -89,6 +93,7 @@ impl Select {
         Self {
             qb: QueryBuilder::new(select),
             filtered: false,
+            scope: Scope::Platform,
         }
     }
 
@@ -165,8 +170,13 @@ impl Select {
     }
 
     pub(crate) async fn run<T>(mut self, store: &PgStore, map: Mapper<T>) -> R<Vec<T>> {
-        let rows = self.qb.build().fetch_all(&store.pool).await.map_err(db)?;
-        decode_all(&rows, map)
+        let rows = if store.row_security {
+            let mut conn = store.conn(self.scope).await?;
+            self.qb.build().fetch_all(&mut *conn).await
+        } else {
+            self.qb.build().fetch_all(&store.pool).await
+        };
+        decode_all(&rows.map_err(db)?, map)
     }
 }
 
@@ -191,16 +201,25 @@ fn tracking_select(table: &str, company: CompanyId, filter: &TrackingFilter, col
         .and_opt(&format!("{col} < "), filter.to.map(bound_time))
 }
 
-/// Reads on the pool, outside any transaction.
+/// Reads on the pool, outside any transaction, within a scope (see
+/// [`Scope`]).
 impl PgStore {
-    pub(crate) async fn read_all<T>(&self, query: Q, map: Mapper<T>) -> R<Vec<T>> {
-        let rows = query.fetch_all(&self.pool).await.map_err(db)?;
-        decode_all(&rows, map)
+    pub(crate) async fn read_all<T>(&self, scope: Scope, query: Q, map: Mapper<T>) -> R<Vec<T>> {
+        let rows = if self.row_security {
+            query.fetch_all(&mut *self.conn(scope).await?).await
+        } else {
+            query.fetch_all(&self.pool).await
+        };
+        decode_all(&rows.map_err(db)?, map)
     }
 
-    pub(crate) async fn read_one<T>(&self, query: Q, map: Mapper<T>) -> R<Option<T>> {
-        let row = query.fetch_optional(&self.pool).await.map_err(db)?;
-        row.as_ref().map(map).transpose()
+    pub(crate) async fn read_one<T>(&self, scope: Scope, query: Q, map: Mapper<T>) -> R<Option<T>> {
+        let row = if self.row_security {
+            query.fetch_optional(&mut *self.conn(scope).await?).await
+        } else {
+            query.fetch_optional(&self.pool).await
+        };
+        row.map_err(db)?.as_ref().map(map).transpose()
     }
 
     /// One row of a tenant table by (company, id).
@@ -213,6 +232,7 @@ impl PgStore {
     ) -> R<Option<T>> {
         let sql = format!("SELECT * FROM {table} WHERE company_id = $1 AND id = $2");
         self.read_one(
+            Scope::of(company),
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(company.0)
                 .bind(id),
@@ -234,8 +254,13 @@ impl PgStore {
         Ok(time_page(s.run(self, map).await?, limit, key))
     }
 
-    /// A connection of the pool, for statements outside a transaction.
-    pub(crate) async fn conn(&self) -> R<PoolConnection<Postgres>> {
-        self.pool.acquire().await.map_err(db)
+    /// A connection of the pool working within `scope`, for statements
+    /// outside a transaction.
+    pub(crate) async fn conn(&self, scope: Scope) -> R<PoolConnection<Postgres>> {
+        let mut conn = self.pool.acquire().await.map_err(db)?;
+        if self.row_security {
+            scope.enter(&mut conn).await?;
+        }
+        Ok(conn)
     }
 }

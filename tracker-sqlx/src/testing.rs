@@ -20,6 +20,7 @@
 //! # }
 //! ```
 
+use sqlx::Connection;
 use std::io::Write;
 use std::ops::Deref;
 
@@ -38,6 +39,29 @@ pub struct TestStore {
     schema: String,
 }
 
+/// The role of [`TestStore::with_row_security`]: no login, no ownership,
+/// no bypass of row security.
+pub const ROW_SECURITY_ROLE: &str = "tracker_row_security_test";
+
+/// Makes [`ROW_SECURITY_ROLE`] unless it exists (tests racing to make it
+/// may see each other's: the check after is what counts).
+async fn ensure_role(url: &str) {
+    let Ok(mut conn) = sqlx::PgConnection::connect(url).await else {
+        return;
+    };
+    let make = format!(
+        "DO $$ BEGIN
+             IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{ROW_SECURITY_ROLE}') THEN
+                 CREATE ROLE {ROW_SECURITY_ROLE} NOLOGIN NOSUPERUSER NOBYPASSRLS;
+             END IF;
+         END $$"
+    );
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(make))
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+}
+
 /// Whether a missing database must fail rather than skip.
 fn required() -> bool {
     std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
@@ -54,6 +78,22 @@ impl TestStore {
     pub async fn new() -> Option<Self> {
         Self::with_config(PgConfig {
             max_connections: 8,
+            ..PgConfig::default()
+        })
+        .await
+    }
+
+    /// Like [`new`](Self::new), with row-level security enforced: the
+    /// store's connections work as [`ROW_SECURITY_ROLE`], made here if the
+    /// cluster lacks it (the test user must be allowed to make roles).
+    pub async fn with_row_security() -> Option<Self> {
+        let url = std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty());
+        if let Some(url) = &url {
+            ensure_role(url).await;
+        }
+        Self::with_config(PgConfig {
+            max_connections: 8,
+            row_security_role: Some(ROW_SECURITY_ROLE.to_owned()),
             ..PgConfig::default()
         })
         .await

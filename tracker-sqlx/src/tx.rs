@@ -7,21 +7,31 @@ use tracker_core::CompanyId;
 use crate::PgStore;
 use crate::codec::R;
 use crate::error::db;
+use crate::scope::Scope;
 use crate::sql::q;
 
 impl PgStore {
     /// Runs `f` in a transaction: commits what it did if it succeeds, rolls
     /// it back if it fails. Every audited write goes through here, so the
     /// change and its audit event commit together or not at all.
-    pub(crate) async fn in_tx<T>(&self, f: impl AsyncFnOnce(&mut PgConnection) -> R<T>) -> R<T> {
-        let mut tx = self.begin().await?;
+    pub(crate) async fn in_tx<T>(
+        &self,
+        scope: Scope,
+        f: impl AsyncFnOnce(&mut PgConnection) -> R<T>,
+    ) -> R<T> {
+        let mut tx = self.begin(scope).await?;
         let r = f(&mut tx).await;
         finish(tx, r).await
     }
 
-    /// A transaction to end with [`finish`], for the one write whose frame
-    /// has a third outcome (activity ingest: roll back and try again).
-    pub(crate) async fn begin(&self) -> R<Transaction<'static, Postgres>> {
+    /// A transaction within `scope` to end with [`finish`], for the one
+    /// write whose frame has a third outcome (activity ingest: roll back
+    /// and try again).
+    pub(crate) async fn begin(&self, scope: Scope) -> R<Transaction<'static, Postgres>> {
+        if self.row_security {
+            // In the same round trip as BEGIN.
+            return self.pool.begin_with(scope.begin()).await.map_err(db);
+        }
         self.pool.begin().await.map_err(db)
     }
 }

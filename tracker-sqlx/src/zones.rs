@@ -8,12 +8,14 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono_tz::Tz;
-use sqlx::{PgPool, Row};
+use sqlx::Row;
 use tracker_core::CompanyId;
 use tracker_core::tenancy::parse_timezone;
 
+use crate::PgStore;
 use crate::codec::R;
 use crate::error::db;
+use crate::scope::Scope;
 
 /// The company's timezone as stored (`None` for an unknown company) and
 /// as used (UTC when it is unknown or unreadable).
@@ -29,13 +31,13 @@ pub(crate) struct ZoneCache(Mutex<HashMap<CompanyId, CompanyZone>>);
 
 impl ZoneCache {
     /// The company's zone, from the cache or else from `companies`.
-    pub(crate) async fn zone(&self, pool: &PgPool, company: CompanyId) -> R<CompanyZone> {
+    pub(crate) async fn zone(&self, store: &PgStore, company: CompanyId) -> R<CompanyZone> {
         if let Some(z) = self.cached(company) {
             return Ok(z);
         }
         let name: Option<String> = sqlx::query("SELECT timezone FROM companies WHERE id = $1")
             .bind(company.0)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *store.conn(Scope::of(company)).await?)
             .await
             .map_err(db)?
             .map(|row| row.try_get(0))

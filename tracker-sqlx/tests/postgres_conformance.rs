@@ -10,3 +10,17 @@ tracker_core::conformance_tests!(
         None => return,
     },
 );
+
+/// The whole kit again with row-level security enforced: every method
+/// names the company it works for, or the policies hide the rows.
+mod with_row_security {
+    use tracker_sqlx::testing::TestStore;
+
+    tracker_core::conformance_tests!(
+        attr = #[tokio::test],
+        store = match TestStore::with_row_security().await {
+            Some(store) => store,
+            None => return,
+        },
+    );
+}

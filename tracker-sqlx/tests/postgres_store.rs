@@ -748,3 +748,76 @@ async fn heartbeats_written_together_answer_each_caller_and_never_deadlock() {
     assert!(synced.is_some_and(|t| t >= at + Duration::seconds(4 * 60)));
     node2.close().await;
 }
+
+#[tokio::test]
+async fn row_security_hides_other_companies_from_an_unscoped_query() {
+    let Some(db) = tracker_sqlx::testing::TestStore::with_row_security().await else {
+        return;
+    };
+    let a = testkit::company(&db, 10, 1_000).await.company.id;
+    let b = testkit::company(&db, 10, 1_000).await.company.id;
+    // A connection of the store's own pool, as every call gets one.
+    let mut conn = db.pool().acquire().await.unwrap();
+    let user: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(user, tracker_sqlx::testing::ROW_SECURITY_ROLE);
+    let companies = async |conn: &mut sqlx::PgConnection, table: &str| -> Vec<uuid::Uuid> {
+        let column = if table == "companies" {
+            "id"
+        } else {
+            "company_id"
+        };
+        let sql = format!("SELECT DISTINCT {column} FROM {table} ORDER BY 1");
+        sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(conn)
+            .await
+            .unwrap()
+    };
+    let scope = async |conn: &mut sqlx::PgConnection, value: String| {
+        sqlx::query("SELECT set_config('tracker.scope', $1, false)")
+            .bind(value)
+            .execute(conn)
+            .await
+            .unwrap();
+    };
+    sqlx::query("RESET tracker.scope")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    for table in ["users", "companies", "policies", "audit_events"] {
+        assert!(
+            companies(&mut conn, table).await.is_empty(),
+            "{table} unscoped"
+        );
+    }
+    for c in [a, b] {
+        scope(&mut conn, c.0.to_string()).await;
+        for table in ["users", "companies", "policies", "audit_events"] {
+            assert_eq!(
+                companies(&mut conn, table).await,
+                [c.0],
+                "{table} of one company"
+            );
+        }
+    }
+    // Working for b, nothing of a can be changed or made.
+    let changed = sqlx::query("UPDATE users SET display_name = 'x' WHERE company_id = $1")
+        .bind(a.0)
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(changed.rows_affected(), 0);
+    let planted = sqlx::query(
+        "INSERT INTO teams (company_id, id, name, managers, members, created_at)
+         VALUES ($1, $2, 'planted', '{}', '{}', now())",
+    )
+    .bind(a.0)
+    .bind(uuid::Uuid::new_v4())
+    .execute(&mut *conn)
+    .await;
+    assert!(planted.is_err(), "a row of another company is refused");
+    scope(&mut conn, "platform".into()).await;
+    assert_eq!(companies(&mut conn, "companies").await.len(), 2);
+}

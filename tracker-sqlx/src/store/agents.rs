@@ -15,12 +15,13 @@ use crate::chain::append;
 use crate::codec::{self, company_key};
 use crate::contexts::Cached;
 use crate::error::db;
+use crate::scope::Scope;
 use crate::sql::{exec, q};
 
 #[async_trait]
 impl AgentStore for PgStore {
     async fn insert_token(&self, token: &TokenRecord, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of_opt(token.company_id), async |tx| {
             exec(
                 tx,
                 q("INSERT INTO tokens (company_id, hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
@@ -71,6 +72,7 @@ impl AgentStore for PgStore {
 
     async fn list_agent_states(&self, company: CompanyId) -> Result<Vec<AgentState>> {
         self.read_all(
+            Scope::of(company),
             q("SELECT * FROM agent_states WHERE company_id = $1 ORDER BY user_id").bind(company.0),
             codec::agent_state,
         )
@@ -79,6 +81,7 @@ impl AgentStore for PgStore {
 
     async fn agent_state(&self, company: CompanyId, user: UserId) -> Result<Option<AgentState>> {
         self.read_one(
+            Scope::of(company),
             q("SELECT * FROM agent_states WHERE company_id = $1 AND user_id = $2")
                 .bind(company.0)
                 .bind(user.0),
@@ -103,7 +106,8 @@ impl PgStore {
                    WHERE t.hash = $1",
         )
         .bind(hash.as_str().to_owned())
-        .fetch_optional(&self.pool)
+        // By digest, before the company is known: the platform's scope.
+        .fetch_optional(&mut *self.conn(Scope::Platform).await?)
         .await
         .map_err(db)?;
         let Some(row) = row else {
@@ -128,9 +132,11 @@ impl PgStore {
     ) -> Result<()> {
         let delete = || q("DELETE FROM tokens WHERE hash = $1").bind(hash.as_str().to_owned());
         let Some(audit) = audit else {
-            return exec(&mut *self.conn().await?, delete()).await.map(drop);
+            return exec(&mut *self.conn(Scope::Platform).await?, delete())
+                .await
+                .map(drop);
         };
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::Platform, async |tx| {
             if exec(tx, delete()).await? > 0 {
                 append(tx, audit).await?;
             }

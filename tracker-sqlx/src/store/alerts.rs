@@ -13,6 +13,7 @@ use tracker_core::{Alert, AlertId, AlertKind, AlertSettings, CompanyId, Error, R
 use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, int32};
+use crate::scope::Scope;
 use crate::sql::{Select, exec, one, q};
 
 #[async_trait]
@@ -20,7 +21,7 @@ impl AlertStore for PgStore {
     async fn open_alert(&self, alert: &Alert) -> Result<Ingested<Alert>> {
         let a = alert;
         let subject = rows::alert_subject(a.user_id);
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn(Scope::of(alert.company_id)).await?;
         // Outside a transaction each statement reads the latest commits: the
         // read after a conflict sees the open alert of a concurrent writer.
         // If that alert is resolved between the two statements, try again.
@@ -106,6 +107,7 @@ impl AlertStore for PgStore {
     ) -> Result<Option<Alert>> {
         // Compare and set: only an open alert is resolved, once.
         self.read_one(
+            Scope::of(company),
             q("UPDATE alerts SET resolved_at = $3
                WHERE company_id = $1 AND id = $2 AND resolved_at IS NULL RETURNING *")
             .bind(company.0)
@@ -118,6 +120,7 @@ impl AlertStore for PgStore {
 
     async fn get_alert_settings(&self, company: CompanyId) -> Result<Option<AlertSettings>> {
         self.read_one(
+            Scope::of(company),
             q("SELECT company_id, settings FROM alert_settings WHERE company_id = $1")
                 .bind(company.0),
             codec::alert_settings,
@@ -132,7 +135,7 @@ impl AlertStore for PgStore {
     ) -> Result<()> {
         let doc = serde_json::to_value(settings)
             .map_err(|e| codec::corrupt("settings", e.to_string()))?;
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(settings.company_id), async |tx| {
             // Written only for a known company, in the statement that checks it.
             let written = exec(
                 tx,
@@ -162,7 +165,7 @@ impl AlertStore for PgStore {
         }
         // One statement; a record stored already (a retried call) is kept.
         exec(
-            &mut *self.conn().await?,
+            &mut *self.conn(Scope::of_all(records.iter().map(|r| r.company_id))).await?,
             q("INSERT INTO alert_deliveries (company_id, id, alert_id, event, url, attempt, at, status, error, delivered)
                SELECT * FROM UNNEST($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::int[],
                                     $7::timestamptz[], $8::int[], $9::text[], $10::bool[])
@@ -188,6 +191,7 @@ impl AlertStore for PgStore {
         alert: AlertId,
     ) -> Result<Vec<DeliveryRecord>> {
         self.read_all(
+            Scope::of(company),
             q("SELECT * FROM alert_deliveries WHERE company_id = $1 AND alert_id = $2 ORDER BY id")
                 .bind(company.0)
                 .bind(alert.0),
@@ -204,6 +208,7 @@ impl AlertStore for PgStore {
         match company {
             Some(c) => {
                 self.read_all(
+                    Scope::of(c),
                     q("SELECT * FROM alerts WHERE company_id = $1 AND kind = $2 AND resolved_at IS NULL
                        ORDER BY id")
                     .bind(c.0)
@@ -216,6 +221,7 @@ impl AlertStore for PgStore {
             // and the partial unique index holds only them.
             None => {
                 self.read_all(
+                    Scope::Platform,
                     q("SELECT * FROM alerts WHERE kind = $1 AND resolved_at IS NULL
                        ORDER BY company_id, id")
                     .bind(kind.as_str()),

@@ -12,12 +12,16 @@ use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, bound_time, chain_key, int};
 use crate::error::db;
+use crate::scope::Scope;
 use crate::sql::{Select, exec_unique, q};
 
 #[async_trait]
 impl AuditStore for PgStore {
     async fn append_audit(&self, event: NewAuditEvent) -> Result<AuditEvent> {
-        self.in_tx(async |tx| append(tx, event).await).await
+        self.in_tx(Scope::of_opt(event.chain.company()), async |tx| {
+            append(tx, event).await
+        })
+        .await
     }
 
     async fn list_audit(
@@ -48,6 +52,7 @@ impl AuditStore for PgStore {
         limit: usize,
     ) -> Result<Vec<AuditEvent>> {
         self.read_all(
+            Scope::of_opt(chain.company()),
             q("SELECT * FROM audit_events WHERE company_id = $1 AND seq > $2 ORDER BY seq LIMIT $3")
                 .bind(chain_key(chain))
                 .bind(int(after_seq))
@@ -62,7 +67,7 @@ impl AuditStore for PgStore {
         let taken = || cp.taken();
         // Racing signers of one number: the primary key refuses the second.
         let inserted = exec_unique(
-            &mut *self.conn().await?,
+            &mut *self.conn(Scope::of_opt(checkpoint.chain.company())).await?,
             q("INSERT INTO audit_checkpoints (company_id, number, event_seq, head_hash, at, prev_digest, key, next_key, signature, next_signature)
                SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10
                WHERE $2 = 1 + coalesce((SELECT max(number) FROM audit_checkpoints WHERE company_id = $1), 0)")
@@ -93,6 +98,7 @@ impl AuditStore for PgStore {
         limit: usize,
     ) -> Result<Vec<Checkpoint>> {
         self.read_all(
+            Scope::of_opt(chain.company()),
             q("SELECT * FROM audit_checkpoints WHERE company_id = $1 AND number > $2 ORDER BY number LIMIT $3")
                 .bind(chain_key(chain))
                 .bind(int(after))
@@ -104,6 +110,7 @@ impl AuditStore for PgStore {
 
     async fn last_checkpoint(&self, chain: AuditChain) -> Result<Option<Checkpoint>> {
         self.read_one(
+            Scope::of_opt(chain.company()),
             q("SELECT * FROM audit_checkpoints WHERE company_id = $1 ORDER BY number DESC LIMIT 1")
                 .bind(chain_key(chain)),
             codec::checkpoint,
@@ -113,6 +120,7 @@ impl AuditStore for PgStore {
 
     async fn audit_head(&self, chain: AuditChain) -> Result<Option<ChainHead>> {
         self.read_one(
+            Scope::of_opt(chain.company()),
             q("SELECT seq, hash FROM audit_heads WHERE company_id = $1 AND seq > 0")
                 .bind(chain_key(chain)),
             |r| {

@@ -9,6 +9,7 @@ use tracker_core::{CompanyId, Error, Result, TrackingPolicy};
 use crate::PgStore;
 use crate::chain::append;
 use crate::codec;
+use crate::scope::Scope;
 use crate::shared::policy_query;
 use crate::sql::{exec, q, scalar_opt_i64};
 
@@ -16,6 +17,7 @@ use crate::sql::{exec, q, scalar_opt_i64};
 impl PolicyStore for PgStore {
     async fn get_policy(&self, company: CompanyId) -> Result<Option<TrackingPolicy>> {
         self.read_one(
+            Scope::of(company),
             q("SELECT * FROM policies WHERE company_id = $1").bind(company.0),
             codec::policy,
         )
@@ -23,7 +25,7 @@ impl PolicyStore for PgStore {
     }
 
     async fn update_policy(&self, policy: &TrackingPolicy, audit: NewAuditEvent) -> Result<()> {
-        let written = self.in_tx(async |tx| {
+        let written = self.in_tx(Scope::of(policy.company_id), async |tx| {
             // Compare and set: only the version after the stored one is written.
             let updated = exec(
                 tx,

@@ -12,6 +12,7 @@ use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, R, bound_date, bound_time, int, uuids};
 use crate::error::db;
+use crate::scope::Scope;
 use crate::sql::{exec, q};
 
 #[async_trait]
@@ -19,7 +20,7 @@ impl RetentionStore for PgStore {
     async fn purge_tracking(&self, company: CompanyId, batch: &PurgeBatch) -> Result<PurgeCounts> {
         let before = bound_time(batch.before);
         let limit = i64::from(batch.limit);
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(company), async |tx| {
             let shots = q("WITH d AS (
                      DELETE FROM screenshots WHERE company_id = $1 AND id = ANY($2) AND taken_at < $3
                      RETURNING size_bytes)
@@ -105,6 +106,7 @@ impl RetentionStore for PgStore {
 
     async fn purge_progress(&self, company: CompanyId) -> Result<Option<PurgeProgress>> {
         self.read_one(
+            Scope::of(company),
             q("SELECT * FROM purge_progress WHERE company_id = $1").bind(company.0),
             codec::purge_progress,
         )
@@ -112,7 +114,7 @@ impl RetentionStore for PgStore {
     }
 
     async fn finish_purge(&self, company: CompanyId, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(company), async |tx| {
             append(tx, audit).await?;
             exec(
                 tx,

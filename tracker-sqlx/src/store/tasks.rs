@@ -17,6 +17,7 @@ use tracker_core::{
 use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, bound_time};
+use crate::scope::Scope;
 use crate::shared::mark_days;
 use crate::sql::{Q, Select, exec, one, q};
 
@@ -39,7 +40,7 @@ fn task_query(sql: &'static str, t: &Task) -> Q {
 #[async_trait]
 impl TaskStore for PgStore {
     async fn save_task(&self, task: &Task, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(task.company_id), async |tx| {
             // A done task is final: the update applies only to an open one,
             // so of completions racing each other one applies.
             let saved = exec(
@@ -96,7 +97,7 @@ impl CorrectionStore for PgStore {
         audit: NewAuditEvent,
     ) -> Result<()> {
         let r = correction;
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(correction.company_id), async |tx| {
         exec(
             tx,
             q("INSERT INTO corrections (company_id, id, user_id, starts_at, ends_at, reason, status, decided_by,
@@ -144,7 +145,7 @@ impl CorrectionStore for PgStore {
         audit: NewAuditEvent,
     ) -> Result<()> {
         let r = correction;
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(r.company_id), async |tx| {
             // Compare and set: only a pending request is decided.
             let updated = exec(
                 tx,

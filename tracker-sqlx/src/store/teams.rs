@@ -9,6 +9,7 @@ use tracker_core::{CompanyId, Error, Result, Team, TeamId};
 use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, R, uuids};
+use crate::scope::Scope;
 use crate::sql::{exec, exec_unique, exists, q};
 
 async fn name_taken(conn: &mut PgConnection, t: &Team) -> R<bool> {
@@ -48,7 +49,7 @@ async fn write_team(conn: &mut PgConnection, t: &Team) -> R<()> {
 #[async_trait]
 impl TeamStore for PgStore {
     async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(team.company_id), async |tx| {
             if name_taken(tx, team).await? {
                 return Err(name_in_use(team));
             }
@@ -61,6 +62,7 @@ impl TeamStore for PgStore {
 
     async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>> {
         self.read_all(
+            Scope::of(company),
             q("SELECT * FROM teams WHERE company_id = $1 ORDER BY name COLLATE \"C\"")
                 .bind(company.0),
             codec::team,
@@ -69,7 +71,7 @@ impl TeamStore for PgStore {
     }
 
     async fn update_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(team.company_id), async |tx| {
             let found = exists(
                 tx,
                 q("SELECT 1 FROM teams WHERE company_id = $1 AND id = $2 FOR UPDATE")
@@ -96,7 +98,7 @@ impl TeamStore for PgStore {
         id: TeamId,
         audit: NewAuditEvent,
     ) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(company), async |tx| {
             let deleted = exec(
                 tx,
                 q("DELETE FROM teams WHERE company_id = $1 AND id = $2")

@@ -10,6 +10,7 @@ use tracker_core::{Company, CompanyId, Error, Plan, PlanId, Result, Subscription
 use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, int, int32};
+use crate::scope::Scope;
 use crate::shared::{policy_query, seats, storage, username_taken, write_user};
 use crate::sql::{Q, Select, exec, one, q};
 use crate::tx::{Lock, lock};
@@ -47,7 +48,7 @@ fn subscription_query(s: &Subscription) -> Q {
 #[async_trait]
 impl TenantStore for PgStore {
     async fn insert_plan(&self, plan: &Plan, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::Platform, async |tx| {
             let inserted = exec(
                 tx,
                 q("INSERT INTO plans (id, code, max_employees, max_storage_bytes, price_monthly_cents)
@@ -73,6 +74,7 @@ impl TenantStore for PgStore {
 
     async fn list_plans(&self) -> Result<Vec<Plan>> {
         self.read_all(
+            Scope::Platform,
             q("SELECT * FROM plans ORDER BY code COLLATE \"C\""),
             codec::plan,
         )
@@ -81,6 +83,7 @@ impl TenantStore for PgStore {
 
     async fn get_plan(&self, id: PlanId) -> Result<Option<Plan>> {
         self.read_one(
+            Scope::Platform,
             q("SELECT * FROM plans WHERE id = $1").bind(id.0),
             codec::plan,
         )
@@ -89,6 +92,7 @@ impl TenantStore for PgStore {
 
     async fn plan_by_code(&self, code: &str) -> Result<Option<Plan>> {
         self.read_one(
+            Scope::Platform,
             q("SELECT * FROM plans WHERE code = $1").bind(code.to_owned()),
             codec::plan,
         )
@@ -96,7 +100,7 @@ impl TenantStore for PgStore {
     }
 
     async fn insert_company(&self, new: &NewCompany, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::Platform, async |tx| {
             let inserted = exec(
                 tx,
                 company_query(
@@ -159,6 +163,7 @@ impl TenantStore for PgStore {
 
     async fn get_company(&self, id: CompanyId) -> Result<Option<Company>> {
         self.read_one(
+            Scope::of(id),
             q("SELECT * FROM companies WHERE id = $1").bind(id.0),
             codec::company,
         )
@@ -168,6 +173,7 @@ impl TenantStore for PgStore {
     async fn company_by_key_hash(&self, key_hash: &SecretHash) -> Result<Option<Company>> {
         let found = self
             .read_one(
+                Scope::Platform,
                 q("SELECT * FROM companies WHERE key_hash = $1").bind(key_hash.as_str().to_owned()),
                 codec::company,
             )
@@ -177,13 +183,17 @@ impl TenantStore for PgStore {
     }
 
     async fn all_companies(&self) -> Result<Vec<Company>> {
-        self.read_all(q("SELECT * FROM companies ORDER BY id"), codec::company)
-            .await
+        self.read_all(
+            Scope::Platform,
+            q("SELECT * FROM companies ORDER BY id"),
+            codec::company,
+        )
+        .await
     }
 
     async fn update_company(&self, change: &CompanyChange) -> Result<()> {
         let id = change.company.id;
-        let written = self.in_tx(async |tx| {
+        let written = self.in_tx(Scope::Platform, async |tx| {
             if change.expect_status.is_some() {
                 // The row lock makes racing transitions take turns: each
                 // reads the status the one before it left.
@@ -234,6 +244,7 @@ impl TenantStore for PgStore {
 
     async fn list_subscriptions(&self, company: CompanyId) -> Result<Vec<Subscription>> {
         self.read_all(
+            Scope::of(company),
             q("SELECT * FROM subscriptions WHERE company_id = $1 ORDER BY created_at, id")
                 .bind(company.0),
             codec::subscription,

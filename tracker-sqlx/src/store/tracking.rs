@@ -18,6 +18,7 @@ use tracker_core::{
 
 use crate::PgStore;
 use crate::codec::{self, bound_date, bound_time, int};
+use crate::scope::Scope;
 use crate::shared::{mark_days, storage};
 use crate::sql::{Select, exec, one, q};
 use crate::tx::{Lock, lock};
@@ -25,7 +26,7 @@ use crate::tx::{Lock, lock};
 #[async_trait]
 impl TrackingStore for PgStore {
     async fn insert_session(&self, session: &WorkSession) -> Result<Ingested<WorkSession>> {
-        let mut conn = self.conn().await?;
+        let mut conn = self.conn(Scope::of(session.company_id)).await?;
         let inserted = exec(
             &mut conn,
             q("INSERT INTO work_sessions (company_id, id, user_id, started_at, stopped_at) VALUES ($1, $2, $3, $4, $5)
@@ -60,6 +61,7 @@ impl TrackingStore for PgStore {
     ) -> Result<WorkSession> {
         // Sets the stop once; a session already stopped is returned as stored.
         self.read_one(
+            Scope::of(company),
             q("WITH s AS (
                    UPDATE work_sessions SET stopped_at = $3
                    WHERE company_id = $1 AND id = $2 AND stopped_at IS NULL RETURNING *)
@@ -94,6 +96,7 @@ impl TrackingStore for PgStore {
 
     async fn open_sessions(&self, company: CompanyId) -> Result<Vec<WorkSession>> {
         self.read_all(
+            Scope::of(company),
             q("SELECT * FROM work_sessions WHERE company_id = $1 AND stopped_at IS NULL ORDER BY started_at, id")
                 .bind(company.0),
             codec::session,
@@ -133,7 +136,7 @@ impl TrackingStore for PgStore {
         shot: &Screenshot,
         storage_limit: u64,
     ) -> Result<Ingested<Screenshot>> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of(shot.company_id), async |tx| {
             lock(tx, Lock::Limits, shot.company_id).await?;
             let existing = one(
                 tx,
@@ -243,7 +246,7 @@ impl TrackingStore for PgStore {
     }
 
     async fn storage_used(&self, company: CompanyId) -> Result<u64> {
-        storage(&mut *self.conn().await?, company).await
+        storage(&mut *self.conn(Scope::of(company)).await?, company).await
     }
 
     async fn day_rollups<'a>(

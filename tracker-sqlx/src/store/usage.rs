@@ -10,6 +10,7 @@ use tracker_core::{CompanyId, CompanyUsageDaily, Result};
 
 use crate::PgStore;
 use crate::codec::{self, bound_date, int, int32};
+use crate::scope::Scope;
 use crate::sql::{exec, q};
 
 #[async_trait]
@@ -25,7 +26,7 @@ impl UsageStore for PgStore {
         }
         let rows: Vec<&CompanyUsageDaily> = latest.into_values().collect();
         exec(
-            &mut *self.conn().await?,
+            &mut *self.conn(Scope::of_all(rows.iter().map(|r| r.company_id))).await?,
             q("INSERT INTO usage_daily (company_id, date, active_seconds, idle_seconds, screenshots, storage_bytes, active_users)
                SELECT * FROM UNNEST($1::uuid[], $2::date[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::int[])
                ON CONFLICT (company_id, date) DO UPDATE SET active_seconds = excluded.active_seconds,
@@ -53,6 +54,7 @@ impl UsageStore for PgStore {
         match company {
             Some(id) => {
                 self.read_all(
+                    Scope::of(id),
                     q("SELECT * FROM usage_daily WHERE company_id = $1 AND date >= $2 AND date <= $3 ORDER BY date")
                         .bind(id.0)
                         .bind(from)
@@ -63,6 +65,7 @@ impl UsageStore for PgStore {
             }
             None => {
                 self.read_all(
+                    Scope::Platform,
                     q("SELECT * FROM usage_daily WHERE date >= $1 AND date <= $2 ORDER BY company_id, date")
                         .bind(from)
                         .bind(to),
@@ -75,6 +78,7 @@ impl UsageStore for PgStore {
 
     async fn pending_usage_days(&self, company: CompanyId) -> Result<Vec<PendingUsageDay>> {
         self.read_all(
+            Scope::of(company),
             q("SELECT date, version FROM usage_pending WHERE company_id = $1 ORDER BY date")
                 .bind(company.0),
             codec::pending_day,
@@ -93,7 +97,7 @@ impl UsageStore for PgStore {
         // Compare and delete: a date marked again since it was read keeps
         // its newer version, and stays pending.
         exec(
-            &mut *self.conn().await?,
+            &mut *self.conn(Scope::of(company)).await?,
             q("DELETE FROM usage_pending p
                USING UNNEST($2::date[], $3::bigint[]) AS c(date, version)
                WHERE p.company_id = $1 AND p.date = c.date AND p.version = c.version")

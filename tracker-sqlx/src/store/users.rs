@@ -11,6 +11,7 @@ use tracker_core::{CompanyId, Error, Result, User, UserId};
 use crate::PgStore;
 use crate::chain::append;
 use crate::codec::{self, company_key};
+use crate::scope::Scope;
 use crate::shared::{company_exists, seats, username_taken, write_user};
 use crate::sql::{Select, exec, exists, one, q};
 use crate::tx::{Lock, lock};
@@ -23,7 +24,7 @@ impl UserStore for PgStore {
         seat_limit: Option<u32>,
         audit: NewAuditEvent,
     ) -> Result<()> {
-        self.in_tx(async |tx| {
+        self.in_tx(Scope::of_opt(user.company_id), async |tx| {
             if let Some(company) = user.company_id
                 && !company_exists(tx, company).await?
             {
@@ -73,7 +74,7 @@ impl UserStore for PgStore {
     ) -> Result<()> {
         let key = company_key(user.company_id);
         let written = self
-            .in_tx(async |tx| {
+            .in_tx(Scope::of_opt(user.company_id), async |tx| {
                 let old = one(
                     tx,
                     q("SELECT * FROM users WHERE company_id = $1 AND id = $2 FOR UPDATE")
@@ -115,6 +116,7 @@ impl UserStore for PgStore {
 
     async fn get_user(&self, company: Option<CompanyId>, id: UserId) -> Result<Option<User>> {
         self.read_one(
+            Scope::of_opt(company),
             q("SELECT * FROM users WHERE company_id = $1 AND id = $2")
                 .bind(company_key(company))
                 .bind(id.0),
@@ -129,6 +131,7 @@ impl UserStore for PgStore {
         username: &str,
     ) -> Result<Option<User>> {
         self.read_one(
+            Scope::of_opt(company),
             q("SELECT * FROM users WHERE company_id = $1 AND username = $2")
                 .bind(company_key(company))
                 .bind(username.to_owned()),
@@ -138,12 +141,12 @@ impl UserStore for PgStore {
     }
 
     async fn count_seats(&self, company: CompanyId) -> Result<u32> {
-        seats(&mut *self.conn().await?, company).await
+        seats(&mut *self.conn(Scope::of(company)).await?, company).await
     }
 
     async fn has_owner(&self) -> Result<bool> {
         exists(
-            &mut *self.conn().await?,
+            &mut *self.conn(Scope::of_opt(None)).await?,
             q("SELECT 1 FROM users WHERE company_id = $1 LIMIT 1").bind(codec::PLATFORM),
         )
         .await
