@@ -10,7 +10,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
+use sqlx::{PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot};
 use tracker_core::{AgentState, CompanyId, Error, Result, UserId};
 use uuid::Uuid;
@@ -71,9 +72,16 @@ impl Writer {
     /// over the same rows and heartbeats fell from 10,400/s to 7,900/s.
     async fn write_batches(self, mut queue: mpsc::UnboundedReceiver<Queued>) {
         let mut batch = Vec::with_capacity(MAX_BATCH);
+        // The writer's own connection, kept between batches (its scope is
+        // entered once); a failed batch lets it go.
+        let mut conn = None;
         while queue.recv_many(&mut batch, MAX_BATCH).await > 0 {
             let states: Vec<&AgentState> = batch.iter().map(|(s, _)| s).collect();
-            match self.write(&states).await {
+            let written = self.write(&mut conn, &states).await;
+            if written.is_err() {
+                conn = None;
+            }
+            match written {
                 Ok(found) => {
                     for (state, done) in batch.drain(..) {
                         let key = (state.company_id, state.user_id);
@@ -92,7 +100,11 @@ impl Writer {
     /// Writes the batch in one call of migration 7's `record_heartbeats`
     /// (the last heartbeat of a user wins); the users found, each of their
     /// company.
-    async fn write(&self, states: &[&AgentState]) -> Result<BTreeSet<(CompanyId, UserId)>> {
+    async fn write(
+        &self,
+        conn: &mut Option<PoolConnection<Postgres>>,
+        states: &[&AgentState],
+    ) -> Result<BTreeSet<(CompanyId, UserId)>> {
         // In key order: the function locks rows in the order given, so
         // writers of several nodes never deadlock.
         let latest: BTreeMap<(Uuid, Uuid), &AgentState> = states
@@ -125,11 +137,17 @@ impl Writer {
         )
         .bind(self.durable);
         // The batch crosses companies: the platform's scope (see `scope`).
-        let mut conn = self.pool.acquire().await.map_err(db)?;
-        if self.row_security {
-            Scope::Platform.enter(&mut conn).await?;
-        }
-        let rows = query.fetch_all(&mut *conn).await.map_err(db)?;
+        let conn = match conn {
+            Some(conn) => conn,
+            None => {
+                let mut fresh = self.pool.acquire().await.map_err(db)?;
+                if self.row_security {
+                    Scope::Platform.enter(&mut fresh).await?;
+                }
+                conn.insert(fresh)
+            }
+        };
+        let rows = query.fetch_all(&mut **conn).await.map_err(db)?;
         Ok(rows
             .into_iter()
             .map(|(c, u)| (CompanyId(c), UserId(u)))
