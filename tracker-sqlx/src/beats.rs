@@ -27,8 +27,11 @@ const MAX_BATCH: usize = 1_000;
 /// `Ok(false)` no such user of the company.
 type Queued = (AgentState, oneshot::Sender<Result<bool>>);
 
-/// The queue of a store's writer task.
-pub(crate) struct Heartbeats(mpsc::UnboundedSender<Queued>);
+/// The queue of a store's writer task, and the task.
+pub(crate) struct Heartbeats {
+    queue: mpsc::UnboundedSender<Queued>,
+    writer: tokio::task::AbortHandle,
+}
 
 impl Heartbeats {
     /// Starts the writer task on the current runtime; it ends with the
@@ -40,15 +43,21 @@ impl Heartbeats {
             durable,
             row_security,
         };
-        tokio::spawn(writer.write_batches(rx));
-        Self(tx)
+        let writer = tokio::spawn(writer.write_batches(rx)).abort_handle();
+        Self { queue: tx, writer }
+    }
+
+    /// Stops the writer, which lets its connection go: the pool's close
+    /// waits for every connection to come back.
+    pub(crate) fn stop(&self) {
+        self.writer.abort();
     }
 
     /// Records `state` with the next batch; whether the user is of the
     /// company.
     pub(crate) async fn record(&self, state: &AgentState) -> Result<bool> {
         let (done, outcome) = oneshot::channel();
-        self.0.send((state.clone(), done)).map_err(|_| gone())?;
+        self.queue.send((state.clone(), done)).map_err(|_| gone())?;
         outcome.await.map_err(|_| gone())?
     }
 }

@@ -162,6 +162,7 @@ impl PgStore {
         if let Some((_, listener)) = &self.contexts {
             listener.abort();
         }
+        self.beats.stop();
         self.pool.close().await;
     }
 
