@@ -29,12 +29,18 @@
 //! (`examples/common/workload.rs`). `--in-order` sends the older, kinder
 //! workload whose ids arrive in order.
 //!
+//! `--fleet` runs a fleet instead: every agent at real agents' rates,
+//! time compressed, with the cost per agent-month (`fleet.rs`).
+//!
 //! `--server` takes several nodes of one deployment, comma-separated:
 //! each connection goes to the next. `--acknowledged FILE` writes the id
 //! of every event of every batch answered 200, so a run that kills a node
 //! can check that the deployment stored all it acknowledged.
 
+#[path = "../common/mod.rs"]
 mod common;
+mod fleet;
+mod raw;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -100,6 +106,32 @@ struct Args {
     /// phases (for profiling the server under one load).
     #[arg(long, value_enum)]
     only: Option<Kind>,
+    /// Run a fleet instead of the phases: every agent at real agents'
+    /// rates (a heartbeat every 5 minutes, a batch of 20 to 40 events
+    /// every minute, the policy every hour), time compressed by
+    /// `--compression`, for `--seconds`; prints each route's rate and p99
+    /// and the cost per agent-month.
+    #[arg(long)]
+    fleet: bool,
+    /// Simulated seconds per real second in `--fleet`.
+    #[arg(long, default_value_t = 10.0)]
+    compression: f64,
+    /// `--fleet`: a server process whose CPU time to count (repeat for
+    /// several nodes).
+    #[arg(long)]
+    server_pid: Vec<u32>,
+    /// `--fleet`: the SQLite database file whose growth to measure.
+    #[arg(long)]
+    sqlite_file: Option<PathBuf>,
+    /// The PostgreSQL database: `--fleet` measures its growth (in
+    /// `--postgres-schema`), and the phases measure raw multi-row INSERTs
+    /// of the same batches in a scratch schema, the batch phase's
+    /// baseline.
+    #[arg(long)]
+    postgres_url: Option<String>,
+    /// The store's schema in `--postgres-url`.
+    #[arg(long, default_value = "tracker")]
+    postgres_schema: String,
     /// Write the id of every event of every batch answered 200 to this
     /// file, one per line: what the deployment acknowledged, for a check
     /// that all of it was stored (after a node was killed, say).
@@ -402,6 +434,20 @@ async fn main() -> Result<(), Error> {
         in_order: args.in_order,
         agents,
     });
+    if args.fleet {
+        let fleet = fleet::Fleet {
+            compression: args.compression,
+            seconds: args.seconds,
+            connections: args.connections,
+            server_pids: args.server_pid.clone(),
+            sqlite_file: args.sqlite_file.clone(),
+            postgres: args
+                .postgres_url
+                .clone()
+                .map(|url| (url, args.postgres_schema.clone())),
+        };
+        return fleet::run(load, fleet).await;
+    }
     let secs = args.seconds as f64;
     let mut lines = Vec::new();
     if let Some(kind) = args.only {
@@ -420,6 +466,21 @@ async fn main() -> Result<(), Error> {
     let batches = closed(&load, Kind::Batch, args.batch_connections, secs / 2.0).await;
     let batch_alone = line("3 batches alone", "/agent/activity", batches, secs / 2.0);
     let (hb_rate, batch_rate) = (hb_alone.rate, batch_alone.rate);
+    // The batches' baseline: the same rows as raw INSERTs, when the
+    // database is at hand.
+    let raw = match &args.postgres_url {
+        Some(url) => {
+            let s = raw::phase(&load, url, args.batch_connections, secs / 2.0).await?;
+            Some(line(
+                "3r raw INSERT, same batches",
+                "(PostgreSQL)",
+                s,
+                secs / 2.0,
+            ))
+        }
+        None => None,
+    };
+    let batch_events = batch_alone.events_per_sec;
 
     // The baseline and phase 4 take turns, so that both see the machine
     // alike: a shared machine's speed drifts over a run, and measured one
@@ -449,6 +510,8 @@ async fn main() -> Result<(), Error> {
     lines.push(line("1 baseline alone", "/bench/baseline", baseline, secs));
     lines.push(hb_alone);
     lines.push(batch_alone);
+    let raw_events = raw.as_ref().map(|r| r.events_per_sec);
+    lines.extend(raw);
     lines.push(line(
         "4 heartbeats + batches at 1/10",
         "/agent/heartbeat",
@@ -480,7 +543,13 @@ async fn main() -> Result<(), Error> {
     if base_rate > 0.0 {
         println!(
             "heartbeats under load: {:.0}% of the baseline rate",
-            100.0 * lines[3].rate / base_rate
+            100.0 * lines[3 + usize::from(raw_events.is_some())].rate / base_rate
+        );
+    }
+    if let Some(raw) = raw_events.filter(|r| *r > 0.0) {
+        println!(
+            "batches alone: {:.0}% of the raw INSERT's events/s",
+            100.0 * batch_events / raw
         );
     }
     write_acknowledged(&load, args.acknowledged.as_deref())
