@@ -157,7 +157,7 @@ pub struct WebhookView {
 /// Most webhooks per company.
 pub const MAX_WEBHOOKS: usize = 5;
 /// Longest webhook URL.
-pub const MAX_URL_LEN: usize = 2048;
+pub const MAX_URL_LEN: usize = crate::text::WEBHOOK_URL_MAX;
 
 /// Per-company alert settings (ADMIN-managed, audited).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

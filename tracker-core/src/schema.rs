@@ -6,7 +6,7 @@
 use utoipa::openapi::schema::{Object, ObjectBuilder, SchemaType, Type};
 
 use crate::text::{
-    EMAIL_MAX, EMAIL_PATTERN, PLAN_CODE_PATTERN, TEXT_PATTERN, USERNAME_PATTERN,
+    EMAIL_MAX, EMAIL_PATTERN, PLAN_CODE_PATTERN, TEXT_PATTERN, USERNAME_PATTERN, WEBHOOK_URL_MAX,
     WEBHOOK_URL_PATTERN,
 };
 
@@ -60,7 +60,7 @@ text_schemas! {
     suspend_reason => (0, 2_000, "", true, "The reason, for the audit log: at most 2000 characters.");
     agent_version => (1, 64, TEXT_PATTERN, true,
         "The agent's version: 1 to 64 characters, not blank, no control characters.");
-    webhook_url => (0, crate::notify::MAX_URL_LEN, WEBHOOK_URL_PATTERN, false,
+    webhook_url => (0, WEBHOOK_URL_MAX, WEBHOOK_URL_PATTERN, false,
         "An http:// or https:// URL with a host and no credentials, at most 2048 characters; \
          the deployment may refuse hosts it is not allowed to reach.");
     webhook_secret => (16, 256, TEXT_PATTERN, true,

@@ -19,6 +19,9 @@ pub const EMAIL_PATTERN: &str = r"^[^@\u0000-\u0020\u007f-\u00a0\u1680\u2000-\u2
 /// Longest email address, in characters.
 pub const EMAIL_MAX: usize = 254;
 
+/// Longest webhook URL, in bytes.
+pub const WEBHOOK_URL_MAX: usize = 2048;
+
 /// A webhook URL's outer shape: `http://` or `https://` and no white space
 /// or control character. (A host, no credentials, and an address the
 /// deployment may reach are checked beside it.)
