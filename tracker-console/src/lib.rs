@@ -53,6 +53,7 @@ mod chart;
 mod format;
 mod page;
 mod pages;
+mod request;
 mod session;
 mod thumbnail;
 

@@ -16,7 +16,7 @@ use sha2::Sha256;
 use subtle::ConstantTimeEq;
 use tracker_core::Principal;
 
-use crate::page::{Base, PageError};
+use crate::request::{Base, PageError};
 use crate::{Shared, State};
 
 /// The session cookie's name.
