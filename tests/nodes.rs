@@ -530,6 +530,11 @@ async fn what_one_node_revokes_the_other_refuses_within_the_bound() {
         accepted_on_b(&token).await
     })
     .await;
+    // Node B may have read the context before the reactivation's
+    // announcement reached it, and forgotten it since: let the
+    // announcement land, then read it once more.
+    tokio::time::sleep(StdDuration::from_millis(500)).await;
+    assert!(accepted_on_b(&token).await);
     let uncached = pool(&db, None).await;
     let mut raw = uncached.pool().acquire().await.unwrap();
     sqlx::query("SET session_replication_role = replica")
