@@ -10,7 +10,6 @@
 //! node's next run finds the work it left.
 
 use async_trait::async_trait;
-use sha2::{Digest, Sha256};
 use sqlx::pool::PoolConnection;
 use sqlx::{PgPool, Postgres};
 use tracker_core::Result;
@@ -39,34 +38,30 @@ impl PgStore {
 }
 
 impl PgLeases {
-    /// The advisory lock key of `key`: advisory locks are database-wide,
-    /// so the schema is part of it. 64 bits of SHA-256; a collision would
-    /// only make two shares take turns.
-    fn lock_key(&self, key: &LeaseKey) -> i64 {
-        let digest = Sha256::new()
-            .chain_update(b"tracker job lease\0")
-            .chain_update(self.schema.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(key.job.as_bytes())
-            .chain_update(b"\0")
-            .chain_update(key.company.as_uuid().as_bytes())
-            .finalize();
-        let mut first = [0u8; 8];
-        first.copy_from_slice(&digest[..8]);
-        i64::from_be_bytes(first)
+    /// What the advisory lock key is hashed from: advisory locks are
+    /// database-wide, so the schema is part of it.
+    fn lock_name(&self, key: &LeaseKey) -> String {
+        format!(
+            "tracker job lease/{}/{}/{}",
+            self.schema, key.job, key.company.0
+        )
     }
 }
 
 #[async_trait]
 impl JobLeases for PgLeases {
     async fn try_lease(&self, key: &LeaseKey) -> Result<Option<Lease>> {
-        let lock = self.lock_key(key);
         let mut conn = self.pool.acquire().await.map_err(db)?;
-        let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(lock)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(db)?;
+        // 64 bits of PostgreSQL's own text hash, as the seat and storage
+        // locks are keyed; a collision would only make two shares take
+        // turns.
+        let (taken, lock): (bool, i64) = sqlx::query_as(
+            "SELECT pg_try_advisory_lock(k), k FROM (SELECT hashtextextended($1, 0) AS k) l",
+        )
+        .bind(self.lock_name(key))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db)?;
         Ok(taken.then(|| {
             Lease::new(Box::new(PgHolder {
                 conn: Some(conn),
