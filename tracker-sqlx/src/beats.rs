@@ -62,10 +62,11 @@ impl Heartbeats {
     }
 }
 
+/// The writer stops only when the store closes: the call may be made
+/// again once a store is open (503, not 500).
 fn gone() -> Error {
-    Error::Storage {
-        backend: "postgres",
-        source: "the heartbeat writer stopped".into(),
+    Error::Unavailable {
+        retry_after_secs: crate::error::RETRY_AFTER_SECS,
     }
 }
 
