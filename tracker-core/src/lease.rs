@@ -9,7 +9,7 @@
 //! holder dies: what it left undone is found by the next run on any node.
 //!
 //! [`LocalLeases`], the default of [`TrackerBuilder`](crate::TrackerBuilder),
-//! serializes the runners of one process, which is all a single-node store
+//! serializes the runners that share it (a service and its clones), which is all a single-node store
 //! needs. A store shared by several processes brings its own (the
 //! PostgreSQL store's are advisory locks) through
 //! [`TrackerBuilder::job_leases`](crate::TrackerBuilder::job_leases).

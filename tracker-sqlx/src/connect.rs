@@ -78,17 +78,18 @@ impl PgStore {
             check_role_name(role)?;
             // Migrations and grants as the login user, before any
             // connection becomes the role.
+            let mut owner = PgConnection::connect_with(&options)
+                .await
+                .map_err(PgError::Connect)?;
             if config.run_migrations {
-                let mut owner = PgConnection::connect_with(&options)
-                    .await
-                    .map_err(PgError::Connect)?;
                 migrator(&config.schema)?
                     .run(&mut owner)
                     .await
                     .map_err(PgError::Migrate)?;
                 grant(&mut owner, &config.schema, role).await?;
-                let _ = owner.close().await;
             }
+            check_role(&mut owner, &config.schema, role).await?;
+            let _ = owner.close().await;
             let set_role = format!("SET ROLE \"{role}\"");
             pool = pool.after_connect(move |conn, _| {
                 let sql = AssertSqlSafe(set_role.clone());
@@ -201,4 +202,43 @@ async fn grant(owner: &mut PgConnection, schema: &str, role: &str) -> Result<(),
         .await
         .map(drop)
         .map_err(PgError::Database)
+}
+
+/// Refuses a row security role the policies would not hold, or one the
+/// login user cannot become, with what to do about it: a misnamed role
+/// must not leave a deployment believing it has a wall it has not.
+async fn check_role(owner: &mut PgConnection, schema: &str, role: &str) -> Result<(), PgError> {
+    let refuse = |reason: String| PgError::RowSecurity {
+        role: role.to_owned(),
+        reason,
+    };
+    let found: Option<(bool, bool, bool, bool)> = sqlx::query_as(
+        "SELECT r.rolsuper, r.rolbypassrls, pg_has_role(current_user, r.oid, 'USAGE'),
+                EXISTS (SELECT 1 FROM pg_tables t WHERE t.schemaname = $2 AND t.tableowner = r.rolname)
+         FROM pg_roles r WHERE r.rolname = $1",
+    )
+    .bind(role)
+    .bind(schema)
+    .fetch_optional(&mut *owner)
+    .await
+    .map_err(PgError::Database)?;
+    let Some((superuser, bypass, member, owns)) = found else {
+        return Err(refuse(format!(
+            "no such role: create it and let the login user become it \
+             (CREATE ROLE {role} NOLOGIN; GRANT {role} TO current_user)"
+        )));
+    };
+    if superuser || bypass || owns {
+        return Err(refuse(
+            "it passes row-level security (a superuser, BYPASSRLS, or the tables' owner): \
+             name a role that owns nothing"
+                .to_owned(),
+        ));
+    }
+    if !member {
+        return Err(refuse(format!(
+            "the login user cannot become it: GRANT {role} TO the login user"
+        )));
+    }
+    Ok(())
 }

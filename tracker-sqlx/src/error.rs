@@ -19,6 +19,15 @@ pub enum PgError {
         /// The name given.
         schema: String,
     },
+    /// The store cannot work as the row security role, or the role would
+    /// not be held by the policies.
+    #[error("row security role {role:?}: {reason}")]
+    RowSecurity {
+        /// The role named.
+        role: String,
+        /// What is wrong, and what to do about it.
+        reason: String,
+    },
     /// The row security role's name is not a plain lowercase identifier.
     #[error(
         "invalid row security role {role:?}: use lowercase ASCII letters, digits and '_', starting with a letter, at most 63 bytes"

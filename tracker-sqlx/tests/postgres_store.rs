@@ -832,3 +832,34 @@ async fn row_security_hides_other_companies_from_an_unscoped_query() {
     scope(&mut conn, "platform".into()).await;
     assert_eq!(companies(&mut conn, "companies").await.len(), 2);
 }
+
+#[tokio::test]
+async fn a_row_security_role_that_would_not_hold_is_refused_with_what_to_do() {
+    let Some(db) = TestStore::new().await else {
+        return;
+    };
+    let config = |role: &str| PgConfig {
+        schema: db.schema().to_owned(),
+        run_migrations: false,
+        row_security_role: Some(role.to_owned()),
+        ..PgConfig::default()
+    };
+    // The login user of the tests is a superuser: as its own role it
+    // would pass every policy.
+    let user = url()
+        .split("://")
+        .nth(1)
+        .and_then(|rest| rest.split(['@', ':']).next())
+        .unwrap_or("postgres")
+        .to_owned();
+    for (role, says) in [
+        ("no_such_role_here", "no such role"),
+        (user.as_str(), "passes row-level security"),
+    ] {
+        let err = PgStore::connect(&url(), config(role)).await.unwrap_err();
+        assert!(
+            matches!(&err, PgError::RowSecurity { .. }) && err.to_string().contains(says),
+            "{role}: {err}"
+        );
+    }
+}
