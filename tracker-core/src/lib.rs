@@ -106,6 +106,7 @@
 pub mod audit;
 pub mod authz;
 pub mod blob;
+pub mod blur;
 pub mod clock;
 pub mod error;
 pub mod guide;
@@ -141,6 +142,7 @@ pub use async_trait::async_trait;
 pub use audit::{Actor, AuditAction, AuditChain, AuditEvent, ChainVerification, NewAuditEvent};
 pub use authz::{Action, Principal, Target, authorize};
 pub use blob::{BlobStore, FsBlobStore, MemoryBlobStore, NoBlobStore};
+pub use blur::{NoBlur, ScreenshotBlur};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, FieldError, Result};
 pub use identity::{Role, Team, User};

@@ -109,7 +109,8 @@ pub struct Screenshot {
     pub sha256: String,
     /// Media type detected from the bytes.
     pub content_type: String,
-    /// Whether the agent blurred it (per policy).
+    /// Whether it is blurred: by the server while the policy asks for
+    /// blur, else as the agent reported.
     pub blurred: bool,
     /// Key in the blob store.
     pub blob_key: String,

@@ -9,7 +9,7 @@ use futures::executor::block_on;
 use tracker_core::lease::{JobLeases, LeaseKey, LocalLeases};
 use tracker_core::protocol::*;
 use tracker_core::store::AuditFilter;
-use tracker_core::tracking::ActivityInput;
+use tracker_core::tracking::{ActivityInput, ImageFormat};
 use tracker_core::*;
 
 fn start() -> DateTime<Utc> {
@@ -55,11 +55,30 @@ impl World {
         blobs: Option<Arc<dyn BlobStore>>,
         leases: LocalLeases,
     ) -> World {
+        Self::with_parts(plan, trial_days, blobs, leases, None)
+    }
+
+    /// A world whose service blurs screenshots with `blur`.
+    fn with_blur(blobs: Arc<dyn BlobStore>, blur: Arc<dyn ScreenshotBlur>) -> World {
+        Self::with_parts("PRO", 14, Some(blobs), LocalLeases::default(), Some(blur))
+    }
+
+    fn with_parts(
+        plan: &str,
+        trial_days: u32,
+        blobs: Option<Arc<dyn BlobStore>>,
+        leases: LocalLeases,
+        blur: Option<Arc<dyn ScreenshotBlur>>,
+    ) -> World {
         block_on(async {
             let clock = ManualClock::new(start());
             let builder = Tracker::builder(MemoryStore::new()).job_leases(Arc::new(leases));
             let builder = match blobs {
                 Some(blobs) => builder.blobs(blobs),
+                None => builder,
+            };
+            let builder = match blur {
+                Some(blur) => builder.blur(blur),
                 None => builder,
             };
             let t = builder
@@ -1011,6 +1030,87 @@ fn recurring_revenue_counts_the_amount_agreed_at_a_plan_change() {
         let day = w.t.now().date_naive();
         let report = w.t.owner_report(&w.owner, day, day).await.unwrap();
         assert_eq!(report.mrr_cents, 12_345, "not the plan's list price");
+    });
+}
+
+/// Every write the service makes to its blob store.
+#[derive(Default)]
+struct Recorded {
+    blobs: MemoryBlobStore,
+    writes: std::sync::Mutex<Vec<Vec<u8>>>,
+}
+
+#[async_trait]
+impl BlobStore for Recorded {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        self.writes.lock().unwrap().push(bytes.clone());
+        self.blobs.put(key, bytes).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.blobs.get(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<()> {
+        self.blobs.delete(key).await
+    }
+}
+
+/// A blur that answers with the test PNG, whatever it is given.
+struct ToTestPng;
+
+#[async_trait]
+impl ScreenshotBlur for ToTestPng {
+    async fn blur(&self, image: Vec<u8>, format: ImageFormat) -> Result<Vec<u8>> {
+        assert_eq!(format, ImageFormat::Png);
+        assert_ne!(image, tracker_core::testkit::PNG);
+        Ok(tracker_core::testkit::PNG.to_vec())
+    }
+}
+
+async fn upload_sharp(
+    w: &World,
+    sharp: Vec<u8>,
+) -> Result<tracker_core::store::Ingested<Screenshot>> {
+    let agent = w.agent("bob").await;
+    let meta = ScreenshotUpload {
+        id: ScreenshotId::from_uuid(uuid_v4()),
+        taken_at: w.t.now(),
+        // The agent claims it did not blur; the server blurs anyway.
+        blurred: false,
+    };
+    w.t.upload_screenshot(&agent, meta, sharp).await
+}
+
+#[test]
+fn a_blurring_policy_writes_only_the_blurred_image_whatever_the_agent_claims() {
+    let sharp = [tracker_core::testkit::PNG, b"sharp pixels"].concat();
+    let blur_on = PolicyUpdate {
+        blur_screenshots: Some(true),
+        ..Default::default()
+    };
+
+    let recorded = Arc::new(Recorded::default());
+    let w = World::with_blur(recorded.clone(), Arc::new(ToTestPng));
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        w.t.update_policy(&w.admin, blur_on.clone()).await.unwrap();
+        let shot = upload_sharp(&w, sharp.clone()).await.unwrap().stored;
+        assert!(shot.blurred);
+        assert_eq!(shot.size_bytes, tracker_core::testkit::PNG.len() as u64);
+        let (_, bytes) = w.t.screenshot_image(&w.admin, shot.id).await.unwrap();
+        assert_eq!(bytes, tracker_core::testkit::PNG);
+        let writes = recorded.writes.lock().unwrap().clone();
+        assert_eq!(writes, [tracker_core::testkit::PNG.to_vec()]);
+    });
+
+    // Without a blur, such an upload is refused and nothing is written.
+    let recorded = Arc::new(Recorded::default());
+    let w = World::with_blobs("PRO", 14, Some(recorded.clone()));
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        w.t.update_policy(&w.admin, blur_on).await.unwrap();
+        assert_eq!(code(upload_sharp(&w, sharp).await), "invalid_state");
+        assert!(recorded.writes.lock().unwrap().is_empty());
+        assert!(recorded.blobs.is_empty());
     });
 }
 

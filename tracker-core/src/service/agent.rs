@@ -251,6 +251,10 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// an id another user of the company already stored is a conflict
     /// (`AlreadyExists`), never that user's screenshot.
     ///
+    /// While the policy asks for blurred screenshots, the image is blurred
+    /// by the service's [`ScreenshotBlur`](crate::ScreenshotBlur) before
+    /// anything is written, and stored as `blurred`.
+    ///
     /// Each upload writes its bytes under a key of its own, and only the
     /// upload whose row is stored keeps them: uploads of one id racing each
     /// other cannot overwrite the winner's image, and the losers' bytes are
@@ -284,6 +288,17 @@ impl<S: Store + ?Sized> Tracker<S> {
             .get_plan(company.plan_id)
             .await?
             .ok_or(Error::not_found("plan"))?;
+        // What the policy asks to blur is blurred here, whatever the agent
+        // claims: only the blurred bytes are ever written.
+        let (image, format, blurred) = if a.policy.blur_screenshots {
+            let image = self.blur.blur(image, format).await?;
+            let format = ImageFormat::detect(&image).ok_or_else(|| {
+                Error::invalid_state("the blur returned bytes that are not an accepted image")
+            })?;
+            (image, format, true)
+        } else {
+            (image, format, meta.blurred)
+        };
         let attempt = uuid::Uuid::new_v4().simple().to_string();
         let shot = Screenshot {
             id: meta.id,
@@ -293,7 +308,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             size_bytes: image.len() as u64,
             sha256: crate::secret::SecretHash::of_bytes(&image),
             content_type: format.media_type().to_owned(),
-            blurred: meta.blurred,
+            blurred,
             blob_key: format!("{}/{}/{}-{}", company.id, user, meta.id, &attempt[..16]),
         };
         self.blobs.put(&shot.blob_key, image).await?;

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{Actor, AuditAction, AuditChain, AuditKey, NewAuditEvent, PublicKey};
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::blob::{BlobStore, NoBlobStore};
+use crate::blur::{NoBlur, ScreenshotBlur};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
 use crate::identity::{Role, User};
@@ -112,6 +113,7 @@ pub struct Tracker<S: ?Sized = dyn Store> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
     blobs: Arc<dyn BlobStore>,
+    blur: Arc<dyn ScreenshotBlur>,
     hasher: Arc<dyn PasswordHasher>,
     notifier: Arc<dyn Notifier>,
     config: TrackerConfig,
@@ -127,6 +129,7 @@ impl<S: ?Sized> Clone for Tracker<S> {
             store: self.store.clone(),
             clock: self.clock.clone(),
             blobs: self.blobs.clone(),
+            blur: self.blur.clone(),
             hasher: self.hasher.clone(),
             notifier: self.notifier.clone(),
             config: self.config.clone(),
@@ -143,6 +146,7 @@ pub struct TrackerBuilder<S: ?Sized> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
     blobs: Arc<dyn BlobStore>,
+    blur: Arc<dyn ScreenshotBlur>,
     hasher: Arc<dyn PasswordHasher>,
     notifier: Arc<dyn Notifier>,
     config: TrackerConfig,
@@ -180,6 +184,14 @@ impl<S: Store + ?Sized> TrackerBuilder<S> {
         self
     }
 
+    /// How screenshots are blurred when the policy asks for it (default:
+    /// [`NoBlur`], which refuses such uploads rather than store them
+    /// sharp).
+    pub fn blur(mut self, blur: Arc<dyn ScreenshotBlur>) -> Self {
+        self.blur = blur;
+        self
+    }
+
     /// The password hasher (default: argon2id with OWASP parameters).
     pub fn password_hasher(mut self, hasher: impl PasswordHasher) -> Self {
         self.hasher = Arc::new(hasher);
@@ -205,6 +217,7 @@ impl<S: Store + ?Sized> TrackerBuilder<S> {
             store: self.store,
             clock: self.clock,
             blobs: self.blobs,
+            blur: self.blur,
             hasher: self.hasher,
             notifier: self.notifier,
             config: self.config,
@@ -230,6 +243,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             store,
             clock: Arc::new(SystemClock),
             blobs: Arc::new(NoBlobStore),
+            blur: Arc::new(NoBlur),
             hasher: Arc::new(Argon2Hasher::default()),
             notifier: Arc::new(NoNotifier),
             config: TrackerConfig::default(),
