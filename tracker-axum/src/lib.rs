@@ -278,6 +278,10 @@ fn build(api: Api) -> Router {
             get(company::policy).put(company::update_policy),
         )
         .route(
+            "/company/policy/acknowledgements",
+            get(company::policy_acknowledgements),
+        )
+        .route(
             "/company/employees",
             get(company::employees).post(company::create_employee),
         )
@@ -344,6 +348,7 @@ fn build(api: Api) -> Router {
         .route("/me/tasks", get(me::tasks))
         .route("/me/tasks/{id}/complete", post(me::complete_task))
         .route("/me/policy", get(me::policy))
+        .route("/me/policy/acknowledge", post(me::acknowledge_policy))
         .route("/me/corrections", post(me::request_correction))
         .route("/me/export", get(me::export))
         // OWNER.

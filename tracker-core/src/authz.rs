@@ -34,6 +34,15 @@ impl Principal {
         }
     }
 
+    /// The same principal with `user` re-read from the store (same id).
+    pub(crate) fn with_user(&self, user: User) -> Self {
+        debug_assert_eq!(user.id, self.user.id);
+        Self {
+            user,
+            ..self.clone()
+        }
+    }
+
     /// The same caller, with the client address the transport saw; it is
     /// recorded in the audit events of its changes.
     pub fn with_client_ip(mut self, ip: impl Into<String>) -> Self {
@@ -291,6 +300,7 @@ mod tests {
             last_agent_sync_at: None,
             password_hash: String::new(),
             created_at: Utc::now(),
+            privacy: Default::default(),
         }
     }
 

@@ -65,7 +65,7 @@
 //!     async fn update_policy(&self, policy: &TrackingPolicy, _audit: NewAuditEvent) -> Result<()> {
 //!         let mut map = self.0.lock().unwrap();
 //!         let stored = map.get(&policy.company_id).ok_or(Error::not_found("policy"))?;
-//!         if stored.version + 1 != policy.version {
+//!         if stored.revision() + 1 != policy.revision() {
 //!             return Err(Error::invalid_state("the policy changed meanwhile"));
 //!         }
 //!         // A real store appends `_audit` in the same transaction.

@@ -78,6 +78,36 @@ pub struct User {
     pub password_hash: String,
     /// Creation time.
     pub created_at: DateTime<Utc>,
+    /// Consent, legal hold and erasure.
+    #[serde(default)]
+    pub privacy: UserPrivacy,
+}
+
+/// What a user's record keeps about consent, legal hold and erasure.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserPrivacy {
+    /// The newest tracking-policy version the user acknowledged.
+    pub acknowledged_version: Option<u64>,
+    /// When they acknowledged it.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// A legal hold on the person's data: no purge and no erasure while set.
+    pub legal_hold: Option<LegalHold>,
+    /// When the person was erased: the record is a tombstone since.
+    pub erased_at: Option<DateTime<Utc>>,
+}
+
+/// A legal hold: the data it covers is neither purged nor erased until
+/// the hold is released.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LegalHold {
+    /// Why, as the person who placed it wrote it.
+    pub reason: String,
+    /// Who placed it.
+    pub placed_by: UserId,
+    /// When.
+    pub placed_at: DateTime<Utc>,
 }
 
 impl fmt::Debug for User {
@@ -203,6 +233,7 @@ mod tests {
             last_agent_sync_at: None,
             password_hash: "$argon2id$secret".into(),
             created_at: Utc::now(),
+            privacy: Default::default(),
         };
         let dbg = format!("{u:?}");
         assert!(!dbg.contains("secret"));

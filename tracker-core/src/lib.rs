@@ -113,6 +113,7 @@ pub mod guide;
 pub mod identity;
 pub mod ids;
 pub mod lease;
+pub mod minimise;
 pub mod notify;
 pub mod paging;
 pub mod policy;
@@ -149,7 +150,9 @@ pub use identity::{Role, Team, User};
 pub use ids::*;
 pub use notify::{Alert, AlertKind, AlertSettings, NoNotifier, Notifier, RecordingNotifier};
 pub use paging::{Page, PageRequest};
-pub use policy::{PolicyUpdate, TrackingPolicy};
+pub use policy::{
+    PendingPolicy, PolicyUpdate, RetentionByKind, TitleRule, TrackingPolicy, UrlDetail,
+};
 pub use secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};
 pub use service::{
     AgentContext, AlertDetail, AlertRun, AuditExport, Authenticator, CheckpointRun,

@@ -95,13 +95,72 @@ pub struct HeartbeatResponse {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PolicyResponse {
-    /// The policy.
+    /// The policy that applies to the caller now (its `pending` is empty:
+    /// see [`pending`](Self::pending)).
     pub policy: TrackingPolicy,
     /// Whether tracking is allowed now: false when the company is suspended
     /// or expired or the user inactive. The agent must stop when false.
     pub tracking_allowed: bool,
     /// ETag of this version.
     pub etag: String,
+    /// An announced change that does not apply to the caller yet.
+    pub pending: Option<PolicyNotice>,
+    /// What is stored about the caller under `policy`, in plain words.
+    pub explanation: Vec<String>,
+}
+
+/// An announced change of the policy, as one user sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PolicyNotice {
+    /// The announced policy.
+    pub policy: TrackingPolicy,
+    /// The earliest time it applies.
+    pub applies_at: DateTime<Utc>,
+    /// What it collects beyond the policy in force, in plain words.
+    pub collects_more: Vec<String>,
+    /// Whether it applies to the user only once they acknowledge it.
+    pub acknowledgement_required: bool,
+    /// Whether the user acknowledged this version.
+    pub acknowledged: bool,
+}
+
+/// An employee acknowledges a version of the tracking policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AcknowledgePolicy {
+    /// The version read: the newest announced one.
+    pub version: u64,
+}
+
+/// Who acknowledged the newest announced policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Acknowledgements {
+    /// The newest announced version.
+    pub version: u64,
+    /// Active users of the company, each with the version they last
+    /// acknowledged.
+    pub users: Vec<UserAcknowledgement>,
+}
+
+/// One user's acknowledgement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct UserAcknowledgement {
+    /// User.
+    pub user_id: UserId,
+    /// Login name.
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// The newest version they acknowledged.
+    pub acknowledged_version: Option<u64>,
+    /// When.
+    pub acknowledged_at: Option<DateTime<Utc>>,
+    /// Whether that is the newest announced version.
+    pub current: bool,
 }
 
 /// An agent opens a work session.

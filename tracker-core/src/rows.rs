@@ -17,7 +17,7 @@ use crate::error::{Error, Result};
 use crate::identity::{Role, Team, TokenRecord, User};
 use crate::ids::*;
 use crate::notify::{Alert, AlertEvent, AlertKind, AlertSettings, DeliveryRecord};
-use crate::policy::TrackingPolicy;
+use crate::policy::{PendingPolicy, RetentionByKind, TitleRule, TrackingPolicy, UrlDetail};
 use crate::secret::SecretHash;
 use crate::store::{PendingUsageDay, PurgeCounts, PurgeProgress};
 use crate::tenancy::{Company, CompanyStatus, Plan, Subscription};
@@ -69,6 +69,14 @@ pub trait Columns {
     fn date_opt(&self, column: &'static str) -> Result<Option<NaiveDate>>;
     /// A JSON document.
     fn json(&self, column: &'static str) -> Result<serde_json::Value>;
+
+    /// A JSON document decoded into `T`.
+    fn json_as<T: serde::de::DeserializeOwned>(&self, column: &'static str) -> Result<T>
+    where
+        Self: Sized,
+    {
+        serde_json::from_value(self.json(column)?).map_err(|e| self.corrupt(column, e.to_string()))
+    }
 
     /// A nullable HTTP status. The provided version reads a `u64`; a store
     /// whose column type differs reads its own.
@@ -158,7 +166,13 @@ pub fn user(c: &impl Columns) -> Result<User> {
         last_agent_sync_at: c.time_opt("last_agent_sync_at")?,
         password_hash: c.text("password_hash")?,
         created_at: c.time("created_at")?,
+        privacy: c.json_as("privacy")?,
     })
+}
+
+/// The `privacy` document stored with a user.
+pub fn user_privacy(user: &User) -> serde_json::Value {
+    serde_json::to_value(&user.privacy).unwrap_or_default()
 }
 
 /// Decodes a stored token.
@@ -187,6 +201,7 @@ pub fn team(c: &impl Columns) -> Result<Team> {
 
 /// Decodes a stored policy.
 pub fn policy(c: &impl Columns) -> Result<TrackingPolicy> {
+    let privacy: PolicyPrivacy = c.json_as("privacy")?;
     Ok(TrackingPolicy {
         company_id: CompanyId(c.uuid("company_id")?),
         screenshots_enabled: c.bool("screenshots_enabled")?,
@@ -195,9 +210,45 @@ pub fn policy(c: &impl Columns) -> Result<TrackingPolicy> {
         app_tracking_enabled: c.bool("app_tracking_enabled")?,
         idle_threshold_seconds: c.u32("idle_threshold_seconds")?,
         blur_screenshots: c.bool("blur_screenshots")?,
+        url_detail: privacy.url_detail,
+        window_titles: privacy.window_titles,
+        title_patterns: privacy.title_patterns,
+        notice_days: privacy.notice_days,
+        require_acknowledgement: privacy.require_acknowledgement,
+        retention: privacy.retention,
         version: c.u64("version")?,
         updated_at: c.time("updated_at")?,
+        pending: privacy.pending,
     })
+}
+
+/// What a policy keeps beyond its first columns, stored as one JSON
+/// document in the column `privacy`: minimisation, notice, retention by
+/// kind and the pending change.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+struct PolicyPrivacy {
+    url_detail: UrlDetail,
+    window_titles: TitleRule,
+    title_patterns: Vec<String>,
+    notice_days: u32,
+    require_acknowledgement: bool,
+    retention: RetentionByKind,
+    pending: Option<Box<PendingPolicy>>,
+}
+
+/// The `privacy` document stored with a policy.
+pub fn policy_privacy(p: &TrackingPolicy) -> serde_json::Value {
+    serde_json::to_value(PolicyPrivacy {
+        url_detail: p.url_detail,
+        window_titles: p.window_titles,
+        title_patterns: p.title_patterns.clone(),
+        notice_days: p.notice_days,
+        require_acknowledgement: p.require_acknowledgement,
+        retention: p.retention,
+        pending: p.pending.clone(),
+    })
+    .unwrap_or_default()
 }
 
 /// Decodes a stored audit_event.

@@ -402,20 +402,21 @@ pub fn prepare_batch(
     v.finish()?;
     let events = inputs
         .iter()
-        .map(|e| ActivityEvent {
-            id: e.id,
-            company_id,
-            user_id,
-            session_id: e.session_id,
-            started_at: crate::clock::normalize(e.started_at),
-            duration_seconds: e.duration_seconds,
-            kind: e.kind,
-            app: e.app.clone().filter(|_| policy.app_tracking_enabled),
-            window_title: e
-                .window_title
-                .clone()
-                .filter(|_| policy.app_tracking_enabled),
-            url: e.url.clone().filter(|_| policy.website_tracking_enabled),
+        .map(|e| {
+            let details =
+                crate::minimise::event_details(policy, e.url.as_deref(), e.window_title.as_deref());
+            ActivityEvent {
+                id: e.id,
+                company_id,
+                user_id,
+                session_id: e.session_id,
+                started_at: crate::clock::normalize(e.started_at),
+                duration_seconds: e.duration_seconds,
+                kind: e.kind,
+                app: e.app.clone().filter(|_| policy.app_tracking_enabled),
+                window_title: details.1,
+                url: details.0,
+            }
         })
         .collect();
     EventBatch::new(company_id, user_id, events)

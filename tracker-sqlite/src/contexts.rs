@@ -234,6 +234,7 @@ mod tests {
             last_agent_sync_at: None,
             password_hash: String::new(),
             created_at: at(0),
+            privacy: Default::default(),
         };
         TokenContext {
             token: TokenRecord {

@@ -45,6 +45,11 @@
 //! cleared and marked again never gets back a version a running usage job
 //! read (it restarted at 1, and that job's clear could then drop the new
 //! mark).
+//!
+//! Migration 8 adds privacy: a `privacy` JSON document on policies
+//! (minimisation, notice, retention by kind, the pending change) and on
+//! users (acknowledgement, legal hold, erasure), and the policy's
+//! `revision`, on which changes compare and set.
 
 use rusqlite::{Connection, Transaction};
 use rusqlite_migration::{HookError, M, MigrationDefinitionError, Migrations};
@@ -69,11 +74,12 @@ fn migrations() -> Migrations<'static> {
         ),
         M::up(include_str!("../migrations/006_audit_checkpoints.sql")),
         M::up(include_str!("../migrations/007_usage_mark_versions.sql")),
+        M::up(include_str!("../migrations/008_privacy.sql")),
     ])
 }
 
 /// The schema version this crate writes.
-pub const SCHEMA_VERSION: usize = 7;
+pub const SCHEMA_VERSION: usize = 8;
 
 /// Brings the database to the latest schema; refuses a newer one.
 pub(crate) fn apply(conn: &mut Connection) -> Result<(), SqliteError> {

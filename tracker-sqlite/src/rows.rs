@@ -189,12 +189,12 @@ pub(crate) fn write_user(conn: &Connection, u: &User) -> R<()> {
     exec(
         conn,
         // The last agent sync is the agent state's (migration 4).
-        "INSERT INTO users (company_id, id, role, username, email, display_name, active, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+        "INSERT INTO users (company_id, id, role, username, email, display_name, active, password_hash, created_at, privacy)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (company_id, id) DO UPDATE SET
            role = excluded.role, username = excluded.username, email = excluded.email,
            display_name = excluded.display_name, active = excluded.active,
-           password_hash = excluded.password_hash",
+           password_hash = excluded.password_hash, privacy = excluded.privacy",
         params![
             user_company(u),
             u.id.0,
@@ -204,7 +204,8 @@ pub(crate) fn write_user(conn: &Connection, u: &User) -> R<()> {
             u.display_name,
             u.active,
             u.password_hash,
-            ts(u.created_at)
+            ts(u.created_at),
+            tracker_core::rows::user_privacy(u).to_string()
         ],
     )?;
     Ok(())
@@ -215,8 +216,9 @@ pub(crate) fn write_policy(conn: &Connection, p: &TrackingPolicy) -> R<()> {
     exec(
         conn,
         "INSERT INTO policies (company_id, screenshots_enabled, screenshot_interval_seconds, website_tracking_enabled,
-           app_tracking_enabled, idle_threshold_seconds, blur_screenshots, version, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+           app_tracking_enabled, idle_threshold_seconds, blur_screenshots, version, updated_at,
+           privacy, revision)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (company_id) DO UPDATE SET
            screenshots_enabled = excluded.screenshots_enabled,
            screenshot_interval_seconds = excluded.screenshot_interval_seconds,
@@ -224,7 +226,8 @@ pub(crate) fn write_policy(conn: &Connection, p: &TrackingPolicy) -> R<()> {
            app_tracking_enabled = excluded.app_tracking_enabled,
            idle_threshold_seconds = excluded.idle_threshold_seconds,
            blur_screenshots = excluded.blur_screenshots,
-           version = excluded.version, updated_at = excluded.updated_at",
+           version = excluded.version, updated_at = excluded.updated_at,
+           privacy = excluded.privacy, revision = excluded.revision",
         params![
             p.company_id.0,
             p.screenshots_enabled,
@@ -234,7 +237,9 @@ pub(crate) fn write_policy(conn: &Connection, p: &TrackingPolicy) -> R<()> {
             p.idle_threshold_seconds,
             p.blur_screenshots,
             int(p.version),
-            ts(p.updated_at)
+            ts(p.updated_at),
+            tracker_core::rows::policy_privacy(p).to_string(),
+            int(p.revision())
         ],
     )?;
     Ok(())

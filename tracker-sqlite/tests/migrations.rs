@@ -14,8 +14,16 @@ use tracker_core::testkit::{AsStore, company, insert_events};
 use tracker_core::*;
 use tracker_sqlite::SqliteStore;
 
-/// Schema 4's activity table, its indexes, and nothing of schemas 5 to 7.
+/// Schema 4's activity table, its indexes, and nothing of schemas 5 to 8.
 const SCHEMA_4_ACTIVITY: &str = "
+    DROP VIEW user_rows;
+    ALTER TABLE users DROP COLUMN privacy;
+    CREATE VIEW user_rows AS
+    SELECT u.*, a.last_heartbeat_at AS last_agent_sync_at
+    FROM users u
+    LEFT JOIN agent_states a ON a.company_id = u.company_id AND a.user_id = u.id;
+    ALTER TABLE policies DROP COLUMN privacy;
+    ALTER TABLE policies DROP COLUMN revision;
     DROP TABLE usage_mark_seq;
     DROP TABLE audit_checkpoints;
     DROP VIEW activity_events_by_id;

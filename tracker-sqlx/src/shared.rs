@@ -87,12 +87,12 @@ pub(crate) async fn username_taken(conn: &mut PgConnection, u: &User) -> R<bool>
 /// Inserts or replaces a user; `last_agent_sync_at` is only written on
 /// insert, since heartbeats own it.
 pub(crate) async fn write_user(conn: &mut PgConnection, u: &User) -> R<()> {
-    let query = q("INSERT INTO users (company_id, id, role, username, email, display_name, active, last_agent_sync_at, password_hash, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+    let query = q("INSERT INTO users (company_id, id, role, username, email, display_name, active, last_agent_sync_at, password_hash, created_at, privacy)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (company_id, id) DO UPDATE SET
            role = excluded.role, username = excluded.username, email = excluded.email,
            display_name = excluded.display_name, active = excluded.active,
-           password_hash = excluded.password_hash")
+           password_hash = excluded.password_hash, privacy = excluded.privacy")
     .bind(company_key(u.company_id))
     .bind(u.id.0)
     .bind(u.role.as_str())
@@ -102,7 +102,8 @@ pub(crate) async fn write_user(conn: &mut PgConnection, u: &User) -> R<()> {
     .bind(u.active)
     .bind(u.last_agent_sync_at)
     .bind(u.password_hash.clone())
-    .bind(u.created_at);
+    .bind(u.created_at)
+    .bind(tracker_core::rows::user_privacy(u));
     let username = u.username.clone();
     exec_unique(conn, query, "users_username_key", || Error::UsernameTaken {
         username,
@@ -111,7 +112,8 @@ pub(crate) async fn write_user(conn: &mut PgConnection, u: &User) -> R<()> {
     .map(drop)
 }
 
-/// A policy statement with the policy's columns bound as `$1`…`$9`.
+/// A policy statement with the policy's columns bound as `$1`…`$11`
+/// (`$10` the `privacy` document, `$11` the revision).
 pub(crate) fn policy_query(sql: &'static str, p: &TrackingPolicy) -> Q {
     q(sql)
         .bind(p.company_id.0)
@@ -123,4 +125,6 @@ pub(crate) fn policy_query(sql: &'static str, p: &TrackingPolicy) -> Q {
         .bind(p.blur_screenshots)
         .bind(int(p.version))
         .bind(p.updated_at)
+        .bind(tracker_core::rows::policy_privacy(p))
+        .bind(int(p.revision()))
 }

@@ -77,6 +77,28 @@ pub(crate) async fn update_policy(
     Ok(Json(s.tracker.update_policy(&p, update).await?))
 }
 
+/// `GET /company/policy/acknowledgements` (ADMIN): each active user's
+/// newest acknowledged policy version.
+#[utoipa::path(
+    get,
+    path = "/api/v1/company/policy/acknowledgements",
+    operation_id = "company_policy_acknowledgements",
+    tag = "company",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Who acknowledged the newest announced version.", body = tracker_core::protocol::Acknowledgements),
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn policy_acknowledgements(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+) -> ApiResult<tracker_core::protocol::Acknowledgements> {
+    Ok(Json(s.tracker.policy_acknowledgements(&p).await?))
+}
+
 /// `GET /company/employees`: the users the caller sees.
 #[utoipa::path(
     get,

@@ -170,6 +170,35 @@ pub(crate) async fn policy(
     Ok(Json(s.tracker.policy(&p).await?))
 }
 
+/// `POST /me/policy/acknowledge`: the caller acknowledges the newest
+/// announced policy version; answers the policy as it now applies.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/policy/acknowledge",
+    operation_id = "me_acknowledge_policy",
+    tag = "me",
+    security(("bearer" = [])),
+    request_body = tracker_core::protocol::AcknowledgePolicy,
+    responses(
+        (status = 200, description = "The policy as it applies after the acknowledgement.", body = PolicyResponse),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn acknowledge_policy(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    JsonBody(req): JsonBody<tracker_core::protocol::AcknowledgePolicy>,
+) -> Result<Json<PolicyResponse>, ApiError> {
+    Ok(Json(s.tracker.acknowledge_policy(&p, req).await?))
+}
+
 /// `POST /me/corrections`: 201 with the pending request.
 #[utoipa::path(
     post,

@@ -171,6 +171,7 @@ async fn update_policy(
         website_tracking_enabled: Some(form.website_tracking_enabled.is_some()),
         app_tracking_enabled: Some(form.app_tracking_enabled.is_some()),
         idle_threshold_seconds: Some(form.idle_threshold_seconds),
+        ..PolicyUpdate::default()
     };
     match shared.tracker.update_policy(&s.principal, update).await {
         Ok(_) => see_other(&s, "/company/policy?saved=1"),

@@ -161,6 +161,14 @@ actions! {
     TaskCompleted => "task_completed",
     /// An employee asked for a correction of their recorded time.
     CorrectionRequested => "correction_requested",
+    /// An employee acknowledged a version of the tracking policy.
+    PolicyAcknowledged => "policy_acknowledged",
+    /// A legal hold was placed on a company or a person.
+    LegalHoldPlaced => "legal_hold_placed",
+    /// A legal hold was released.
+    LegalHoldReleased => "legal_hold_released",
+    /// A person's data was erased (the receipt: counts and digests).
+    PersonErased => "person_erased",
 }
 
 /// An event before it is linked into its chain.

@@ -322,10 +322,10 @@ impl PolicyStore for MemoryStore {
         let Some(current) = s.policies.get(&policy.company_id) else {
             return Err(Error::not_found("policy"));
         };
-        if current.version + 1 != policy.version {
+        if current.revision() + 1 != policy.revision() {
             return Err(Error::invalid_state(format!(
                 "the policy changed meanwhile (now version {})",
-                current.version
+                current.revision()
             )));
         }
         s.policies.insert(policy.company_id, policy.clone());

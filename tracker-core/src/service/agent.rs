@@ -25,8 +25,11 @@ use crate::work::*;
 pub struct AgentContext {
     principal: Principal,
     company: Company,
-    /// The company's policy as read with the token.
+    /// The policy that applies to the agent's user, from the record read
+    /// with the token.
     policy: TrackingPolicy,
+    /// The company's policy record as read with the token.
+    record: TrackingPolicy,
 }
 
 impl AgentContext {
@@ -57,13 +60,15 @@ impl<S: Store + ?Sized> Tracker<S> {
             Action::WriteTracking,
             Target::user(company.id, principal.user_id()),
         )?;
-        let policy = policy
+        let record = policy
             .filter(|p| p.company_id == company.id)
             .ok_or(Error::not_found("policy"))?;
+        let policy = record.effective(principal.user().privacy.acknowledged_version, self.now());
         Ok(AgentContext {
             principal,
             company,
             policy,
+            record,
         })
     }
 
@@ -117,7 +122,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             Action::ReadPolicy,
             Target::Company(a.company.id),
         )?;
-        Ok(self.policy_response(&a.principal, &a.company, a.policy.clone()))
+        Ok(self.policy_response(&a.principal, &a.company, &a.record))
     }
 
     /// Opens a work session; replaying the same id returns the stored

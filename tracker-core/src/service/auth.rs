@@ -290,6 +290,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             last_agent_sync_at: None,
             password_hash: self.hasher.hash(password)?,
             created_at: now,
+            privacy: Default::default(),
         };
         let event = NewAuditEvent {
             chain: AuditChain::Platform,

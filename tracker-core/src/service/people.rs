@@ -467,6 +467,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             last_agent_sync_at: None,
             password_hash: self.hasher.hash(&new.password)?,
             created_at: self.now(),
+            privacy: Default::default(),
         })
     }
 }

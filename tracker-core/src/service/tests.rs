@@ -119,6 +119,7 @@ fn user(company: Option<&Company>, role: Role) -> User {
             .hash("right-password")
             .unwrap(),
         created_at: now() - Duration::days(5),
+        privacy: Default::default(),
     }
 }
 

@@ -13,8 +13,10 @@ use crate::policy::TrackingPolicy;
 pub trait PolicyStore: Send + Sync + 'static {
     /// The policy of a company.
     async fn get_policy(&self, company: CompanyId) -> Result<Option<TrackingPolicy>>;
-    /// Replaces the policy of `policy.company_id`. MUST fail with
-    /// `InvalidState` if the stored version is not `policy.version - 1`
-    /// (a concurrent change won), and `NotFound` for an unknown company.
+    /// Replaces the policy of `policy.company_id`, pending change
+    /// included. MUST fail with `InvalidState` if the stored
+    /// [`revision`](TrackingPolicy::revision) is not
+    /// `policy.revision() - 1` (a concurrent change won), and `NotFound`
+    /// for an unknown company.
     async fn update_policy(&self, policy: &TrackingPolicy, audit: NewAuditEvent) -> Result<()>;
 }

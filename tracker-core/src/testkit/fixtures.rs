@@ -131,6 +131,7 @@ pub fn new_user(company: Option<CompanyId>, username: &str, role: Role) -> User 
         last_agent_sync_at: None,
         password_hash: "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA".into(),
         created_at: t0(),
+        privacy: Default::default(),
     }
 }
 
@@ -402,5 +403,22 @@ pub(super) fn alert(company: CompanyId, kind: AlertKind, user: Option<UserId>) -
         details: json!({ "n": 1 }),
         raised_at: t0(),
         resolved_at: None,
+    }
+}
+
+/// A stand-in blur for tests of the service's other rules (isolation,
+/// ownership): answers the image unchanged, so the bytes still name
+/// whose screen they are. A real deployment blurs the pixels.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UnchangedBlur;
+
+#[async_trait::async_trait]
+impl crate::blur::ScreenshotBlur for UnchangedBlur {
+    async fn blur(
+        &self,
+        image: Vec<u8>,
+        _format: crate::tracking::ImageFormat,
+    ) -> crate::error::Result<Vec<u8>> {
+        Ok(image)
     }
 }

@@ -27,6 +27,7 @@ mod audit;
 mod fixtures;
 pub mod isolation;
 mod lookups;
+mod privacy;
 mod retention;
 mod tasks;
 mod teams;
@@ -38,8 +39,9 @@ mod users;
 pub use agents::*;
 pub use alerts::*;
 pub use audit::*;
-pub use fixtures::{Fixture, PNG, add_user, company, insert_events, new_user};
+pub use fixtures::{Fixture, PNG, UnchangedBlur, add_user, company, insert_events, new_user};
 pub use lookups::*;
+pub use privacy::*;
 pub use retention::*;
 pub use tasks::*;
 pub use teams::*;
@@ -123,6 +125,7 @@ macro_rules! __conformance_cases {
             heartbeats_update_sync_times,
             teams_are_scoped_and_named_uniquely,
             policy_updates_are_versioned,
+            privacy_rules_and_consent_are_stored_whole,
             audit_chains_are_continuous_and_independent,
             audit_lists_filter_and_page,
             audited_mutations_append_exactly_one_event,

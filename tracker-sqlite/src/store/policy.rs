@@ -23,14 +23,14 @@ impl PolicyStore for SqliteStore {
         self.engine
             .write(move |c| {
                 let current: Option<i64> = c
-                    .prepare_cached("SELECT version FROM policies WHERE company_id = ?1")
+                    .prepare_cached("SELECT revision FROM policies WHERE company_id = ?1")
                     .and_then(|mut s| {
                         s.query_row(params![policy.company_id.0], |r| r.get(0))
                             .optional()
                     })
                     .map_err(db)?;
                 let current = current.ok_or(Error::not_found("policy"))?;
-                if current + 1 != int(policy.version) {
+                if current + 1 != int(policy.revision()) {
                     return Err(Error::invalid_state(format!(
                         "the policy changed meanwhile (now version {current})"
                     )));

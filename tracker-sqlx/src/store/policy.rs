@@ -32,8 +32,9 @@ impl PolicyStore for PgStore {
                 policy_query(
                     "UPDATE policies SET screenshots_enabled = $2, screenshot_interval_seconds = $3,
                        website_tracking_enabled = $4, app_tracking_enabled = $5, idle_threshold_seconds = $6,
-                       blur_screenshots = $7, version = $8, updated_at = $9
-                     WHERE company_id = $1 AND version = $8 - 1",
+                       blur_screenshots = $7, version = $8, updated_at = $9,
+                       privacy = $10, revision = $11
+                     WHERE company_id = $1 AND revision = $11 - 1",
                     policy,
                 ),
             )
@@ -41,7 +42,7 @@ impl PolicyStore for PgStore {
             if updated == 0 {
                 let current = scalar_opt_i64(
                     tx,
-                    q("SELECT version FROM policies WHERE company_id = $1")
+                    q("SELECT revision FROM policies WHERE company_id = $1")
                         .bind(policy.company_id.0),
                 )
                 .await?;

@@ -126,8 +126,9 @@ impl TenantStore for PgStore {
                 tx,
                 policy_query(
                     "INSERT INTO policies (company_id, screenshots_enabled, screenshot_interval_seconds, website_tracking_enabled,
-                       app_tracking_enabled, idle_threshold_seconds, blur_screenshots, version, updated_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                       app_tracking_enabled, idle_threshold_seconds, blur_screenshots, version, updated_at,
+                       privacy, revision)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
                     &new.policy,
                 ),
             )

@@ -324,6 +324,7 @@ pub(super) fn policy_update() -> impl Strategy<Value = PolicyUpdate> {
             app_tracking_enabled: apps,
             idle_threshold_seconds: idle,
             blur_screenshots: blur,
+            ..PolicyUpdate::default()
         })
 }
 

@@ -199,6 +199,7 @@ impl World {
         let clock = ManualClock::new(start);
         let tracker = Tracker::builder_shared(store)
             .blobs(Arc::new(crate::MemoryBlobStore::default()))
+            .blur(Arc::new(crate::testkit::UnchangedBlur))
             .password_hasher(Argon2Hasher::insecure_fast())
             .clock(clock.clone())
             .build();
