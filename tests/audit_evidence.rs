@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use tracker_axum::testing::{Client, Server};
+use tracker_axum::testing::{Client, Company, Server};
 use tracker_core::audit::export::{ExportRecord, verify_export};
 use tracker_core::audit::{AuditEvent, AuditKey};
 use tracker_core::{Argon2Hasher, MemoryBlobStore, Tracker};
@@ -34,24 +34,7 @@ async fn setup() -> Setup {
             .build(),
     );
     let server = Server::serve(tracker, tracker_axum::Api::new).await;
-    let owner = server.owner().await;
-    let created = owner
-        .post(
-            "/api/v1/owner/companies",
-            &json!({
-                "name": "Acme",
-                "plan": "FREE",
-                "admin": { "username": "ada", "password": "ada-password-1" },
-            }),
-        )
-        .await
-        .expect(201)
-        .body;
-    let company_key = created["company_key"].as_str().unwrap().to_owned();
-    let company_id = created["company"]["id"].as_str().unwrap().to_owned();
-    let admin = server
-        .login(Some(&company_key), "ada", "ada-password-1")
-        .await;
+    let Company { id, admin, .. } = server.company().await;
     for idle in [300, 301, 302] {
         admin
             .put(
@@ -65,7 +48,7 @@ async fn setup() -> Setup {
         server,
         key,
         admin,
-        company_id,
+        company_id: id,
         _dir: dir,
         path,
     }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use chrono::{Duration, Utc};
 use serde_json::{Value, json};
-use tracker_axum::testing::{Client, PNG, Server, multipart};
+use tracker_axum::testing::{Client, PNG, Server};
 use tracker_core::store::Store;
 use tracker_sqlite::{SqliteOptions, SqliteStore};
 use tracker_sqlx::testing::TestStore;
@@ -184,20 +184,8 @@ async fn journey(store: Arc<dyn Store>) {
         .raw("POST", &path, &[("content-type", "image/png")], PNG)
         .await
         .expect(200);
-    let meta = json!({ "id": uuid::Uuid::new_v4(), "taken_at": taken }).to_string();
-    let (content_type, body) = multipart(&[
-        ("metadata", "application/json", meta.as_bytes()),
-        ("image", "image/png", PNG),
-    ]);
-    let uploaded = agent
-        .raw(
-            "POST",
-            "/api/v1/agent/screenshots",
-            &[("content-type", &content_type)],
-            &body,
-        )
-        .await
-        .expect(201);
+    let meta = json!({ "id": uuid::Uuid::new_v4(), "taken_at": taken });
+    let uploaded = agent.upload_screenshot(&meta, PNG).await.expect(201);
     let image = admin
         .get(&format!(
             "/api/v1/company/screenshots/{}/image",

@@ -32,6 +32,12 @@ use tracker_core::{Argon2Hasher, MemoryBlobStore, Tracker};
 /// The OWNER account every [`Server`] makes: username and password.
 pub const OWNER: (&str, &str) = ("operator", "operator-password");
 
+/// The ADMIN of a [`Server::company`]: username and password.
+pub const ADMIN: (&str, &str) = ("ada", "ada-password-1");
+
+/// The password of every [`Server::agent`].
+pub const AGENT_PASSWORD: &str = "employee-password";
+
 /// A response as the tests read it.
 pub struct Reply {
     /// The status code.
@@ -333,6 +339,51 @@ impl Server {
     pub async fn owner(&self) -> Client {
         self.login(None, OWNER.0, OWNER.1).await
     }
+
+    /// The OWNER makes company `Acme` on the FREE plan over HTTP, with
+    /// its [`ADMIN`], who is then logged in.
+    pub async fn company(&self) -> Company {
+        let body = serde_json::json!({
+            "name": "Acme",
+            "plan": "FREE",
+            "admin": { "username": ADMIN.0, "password": ADMIN.1 },
+        });
+        let created = self
+            .owner()
+            .await
+            .post("/api/v1/owner/companies", &body)
+            .await
+            .expect(201)
+            .body;
+        let key = created["company_key"].as_str().expect("a key").to_owned();
+        let id = created["company"]["id"].as_str().expect("an id").to_owned();
+        let admin = self.login(Some(&key), ADMIN.0, ADMIN.1).await;
+        Company { key, id, admin }
+    }
+
+    /// A new employee of `company` (made by its ADMIN), logged in as its
+    /// agent is, with its company key.
+    pub async fn agent(&self, company: &Company, username: &str) -> Client {
+        let body = serde_json::json!({ "username": username, "password": AGENT_PASSWORD });
+        company
+            .admin
+            .post("/api/v1/company/employees", &body)
+            .await
+            .expect(201);
+        self.login(Some(&company.key), username, AGENT_PASSWORD)
+            .await
+    }
+}
+
+/// A company a [`Server`] made: its key, its id and its ADMIN, logged in.
+#[derive(Debug, Clone)]
+pub struct Company {
+    /// The company key.
+    pub key: String,
+    /// The company's id.
+    pub id: String,
+    /// Its ADMIN.
+    pub admin: Client,
 }
 
 /// Default limits but no rate limits.
@@ -446,6 +497,25 @@ impl Client {
     /// A POST without a body (actions such as `/suspend`).
     pub async fn act(&self, path: &str) -> Reply {
         self.call("POST", path, None).await
+    }
+
+    /// An agent's screenshot upload as `multipart/form-data`: `metadata`
+    /// (`id`, `taken_at`, `blurred`) as JSON, then the image.
+    pub async fn upload_screenshot(&self, metadata: &Value, image: &[u8]) -> Reply {
+        let media_type = tracker_core::tracking::ImageFormat::detect(image)
+            .map_or("application/octet-stream", |f| f.media_type());
+        let metadata = metadata.to_string();
+        let (content_type, body) = multipart(&[
+            ("metadata", "application/json", metadata.as_bytes()),
+            ("image", media_type, image),
+        ]);
+        self.raw(
+            "POST",
+            "/api/v1/agent/screenshots",
+            &[("content-type", &content_type)],
+            &body,
+        )
+        .await
     }
 }
 
