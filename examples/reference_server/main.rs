@@ -47,6 +47,7 @@ use tracker::tracking::IngestLimits;
 use tracker::{CompanyStatus, FsBlobStore, Identity, Principal, Role, Tracker, TrackerConfig};
 use tracker_axum::{HttpConfig, RateLimit};
 use tracker_console::ConsoleConfig;
+use tracker_imaging::ImageBlur;
 use tracker_jobs::scheduler::{JobBoard, JobSchedule, spawn_jobs};
 use tracker_jobs::webhook::{WebhookConfig, WebhookNotifier};
 
@@ -505,6 +506,7 @@ async fn main() -> Result<(), Error> {
                 ..TrackerConfig::default()
             })
             .blobs(blobs)
+            .blur(Arc::new(ImageBlur::default()))
             .notifier(Arc::new(notifier))
             .build(),
     );
