@@ -5,7 +5,7 @@ use chrono::Duration;
 
 use crate::audit::{AuditAction, AuditChain};
 use crate::identity::{LegalHold, Role};
-use crate::policy::{PolicyUpdate, RetentionByKind, TitleRule, UrlDetail};
+use crate::policy::{PolicyUpdate, RetentionByKind, TitleRule, TrackingPolicy, UrlDetail};
 use crate::store::*;
 
 use super::fixtures::*;
@@ -29,16 +29,19 @@ pub async fn privacy_rules_and_consent_are_stored_whole(store: &dyn Store) {
                 notice_days: Some(14),
                 require_acknowledgement: Some(true),
                 screenshots_enabled: Some(false),
-                retention: Some(RetentionByKind {
-                    screenshots_days: Some(7),
-                    details_days: Some(2),
-                    ..RetentionByKind::default()
-                }),
                 ..PolicyUpdate::default()
             },
             t0() + Duration::hours(1),
         )
         .unwrap();
+    let strict = TrackingPolicy {
+        retention: RetentionByKind {
+            screenshots_days: Some(7),
+            details_days: Some(2),
+            ..RetentionByKind::default()
+        },
+        ..strict
+    };
     assert!(strict.pending.is_none(), "it collects less: at once");
     p.update_policy(&strict, event(chain, AuditAction::PolicyUpdated, 40))
         .await
