@@ -35,7 +35,7 @@
 //! |---|---|---|
 //! | [`TenantStore`](crate::store::TenantStore) | `insert_plan`, `list_plans`, `insert_company`, `list_companies`, `update_company`, `list_subscriptions` | `get_plan`, `plan_by_code`, `get_company`, `company_by_key_hash`, `all_companies` |
 //! | [`UserStore`](crate::store::UserStore) | `insert_user`, `list_users`, `update_user` | `get_user`, `user_by_username`, `count_seats`, `has_owner` |
-//! | [`TeamStore`](crate::store::TeamStore) | `insert_team`, `list_teams`, `update_team`, `delete_team` | `get_team` |
+//! | [`TeamStore`](crate::store::TeamStore) | `save_team`, `list_teams`, `delete_team` | `get_team` |
 //! | [`AgentStore`](crate::store::AgentStore) | `insert_token`, `token_context`, `delete_token`, `record_heartbeat`, `list_agent_states` | `agent_state` |
 //! | [`PolicyStore`](crate::store::PolicyStore) | `get_policy`, `update_policy` | |
 //! | [`AuditStore`](crate::store::AuditStore) | `append_audit`, `list_audit`, `append_checkpoint`, `list_checkpoints` | `read_chain`, `last_checkpoint`, `audit_head` |
@@ -43,7 +43,7 @@
 //! | [`RetentionStore`](crate::store::RetentionStore) | `purge_tracking`, `purge_progress`, `finish_purge` | |
 //! | [`UsageStore`](crate::store::UsageStore) | `upsert_usage`, `list_usage`, `pending_usage_days`, `clear_pending_usage` | |
 //! | [`TaskStore`](crate::store::TaskStore) | `save_task`, `list_tasks` | `get_task` |
-//! | [`CorrectionStore`](crate::store::CorrectionStore) | `insert_correction`, `list_corrections`, `decide_correction` | `get_correction`, `approved_corrections` |
+//! | [`CorrectionStore`](crate::store::CorrectionStore) | `save_correction`, `list_corrections` | `get_correction`, `approved_corrections` |
 //! | [`AlertStore`](crate::store::AlertStore) | `open_alert`, `list_alerts`, `resolve_alert`, `get_alert_settings`, `put_alert_settings`, `insert_deliveries`, `list_deliveries` | `get_alert`, `open_alerts` |
 //!
 //! One glob import names everything the signatures use. A port of two
@@ -79,12 +79,16 @@
 //!
 //! #[tracker_core::async_trait]
 //! impl TeamStore for Teams {
-//!     async fn insert_team(&self, team: &Team, _audit: NewAuditEvent) -> Result<()> {
+//!     async fn save_team(&self, team: &Team, _audit: NewAuditEvent) -> Result<()> {
 //!         let mut teams = self.0.lock().unwrap();
-//!         if teams.iter().any(|t| t.company_id == team.company_id && t.name == team.name) {
+//!         let same = |t: &Team| t.company_id == team.company_id;
+//!         if teams.iter().any(|t| same(t) && t.id != team.id && t.name == team.name) {
 //!             return Err(Error::AlreadyExists { entity: "team", value: team.name.clone() });
 //!         }
-//!         teams.push(team.clone());
+//!         match teams.iter_mut().find(|t| same(t) && t.id == team.id) {
+//!             Some(slot) => *slot = team.clone(),
+//!             None => teams.push(team.clone()),
+//!         }
 //!         Ok(())
 //!     }
 //!     async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>> {
@@ -92,19 +96,6 @@
 //!             self.0.lock().unwrap().iter().filter(|t| t.company_id == company).cloned().collect();
 //!         teams.sort_by(|a, b| a.name.cmp(&b.name));
 //!         Ok(teams)
-//!     }
-//!     async fn update_team(&self, team: &Team, _audit: NewAuditEvent) -> Result<()> {
-//!         let mut teams = self.0.lock().unwrap();
-//!         let same = |t: &Team| t.company_id == team.company_id;
-//!         if teams.iter().any(|t| same(t) && t.id != team.id && t.name == team.name) {
-//!             return Err(Error::AlreadyExists { entity: "team", value: team.name.clone() });
-//!         }
-//!         let slot = teams
-//!             .iter_mut()
-//!             .find(|t| same(t) && t.id == team.id)
-//!             .ok_or(Error::not_found("team"))?;
-//!         *slot = team.clone();
-//!         Ok(())
 //!     }
 //!     async fn delete_team(&self, company: CompanyId, id: TeamId, _audit: NewAuditEvent) -> Result<()> {
 //!         let mut teams = self.0.lock().unwrap();

@@ -520,7 +520,7 @@ async fn an_approval_whose_audit_event_fails_leaves_nothing_behind() {
         decision_note: None,
         created_at: now,
     };
-    db.insert_correction(&fix, event(chain, 1)).await.unwrap();
+    db.save_correction(&fix, event(chain, 1)).await.unwrap();
     let approved = CorrectionRequest {
         status: CorrectionStatus::Approved,
         decided_by: Some(admin),
@@ -534,7 +534,7 @@ async fn an_approval_whose_audit_event_fails_leaves_nothing_behind() {
         description: "bad\0event".into(),
         ..event(chain, 1)
     };
-    let err = db.decide_correction(&approved, refused).await.unwrap_err();
+    let err = db.save_correction(&approved, refused).await.unwrap_err();
     assert!(matches!(err, Error::Storage { .. }), "{err:?}");
     let stored = db.get_correction(c, fix.id).await.unwrap().unwrap();
     assert_eq!(
@@ -551,7 +551,7 @@ async fn an_approval_whose_audit_event_fails_leaves_nothing_behind() {
         events_before
     );
     // The same decision with a good event commits all three.
-    db.decide_correction(&approved, event(chain, 2))
+    db.save_correction(&approved, event(chain, 2))
         .await
         .unwrap();
     let marked: Vec<NaiveDate> = db

@@ -182,11 +182,19 @@ impl UserStore for MemoryStore {
 
 #[async_trait]
 impl TeamStore for MemoryStore {
-    async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
+    async fn save_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
         let mut s = self.lock();
+        // Teams are kept by id alone here: an id of another company's
+        // team is not this company's to replace.
+        if s.teams
+            .get(&team.id)
+            .is_some_and(|t| t.company_id != team.company_id)
+        {
+            return Err(Error::not_found("team"));
+        }
         if s.teams
             .values()
-            .any(|t| t.company_id == team.company_id && t.name == team.name)
+            .any(|t| t.id != team.id && t.company_id == team.company_id && t.name == team.name)
         {
             return Err(Error::AlreadyExists {
                 entity: "team",
@@ -208,28 +216,6 @@ impl TeamStore for MemoryStore {
             .collect();
         teams.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(teams)
-    }
-
-    async fn update_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
-        let mut s = self.lock();
-        if s.teams
-            .get(&team.id)
-            .is_none_or(|t| t.company_id != team.company_id)
-        {
-            return Err(Error::not_found("team"));
-        }
-        if s.teams
-            .values()
-            .any(|t| t.id != team.id && t.company_id == team.company_id && t.name == team.name)
-        {
-            return Err(Error::AlreadyExists {
-                entity: "team",
-                value: team.name.clone(),
-            });
-        }
-        s.teams.insert(team.id, team.clone());
-        s.append(audit);
-        Ok(())
     }
 
     async fn delete_team(

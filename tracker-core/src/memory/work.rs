@@ -43,14 +43,32 @@ impl TaskStore for MemoryStore {
 
 #[async_trait]
 impl CorrectionStore for MemoryStore {
-    async fn insert_correction(
+    async fn save_correction(
         &self,
         correction: &CorrectionRequest,
         audit: NewAuditEvent,
     ) -> Result<()> {
         let mut s = self.lock();
-        s.corrections
-            .insert((correction.company_id, correction.id), correction.clone());
+        let key = (correction.company_id, correction.id);
+        match s.corrections.get(&key) {
+            None if correction.status != CorrectionStatus::Pending => {
+                return Err(Error::not_found("correction"));
+            }
+            Some(c) if c.status != CorrectionStatus::Pending => {
+                return Err(Error::invalid_state(format!(
+                    "the correction is already {}",
+                    c.status.as_str()
+                )));
+            }
+            _ => {}
+        }
+        s.corrections.insert(key, correction.clone());
+        if correction.status == CorrectionStatus::Approved {
+            s.mark(
+                correction.company_id,
+                utc_dates(correction.starts_at, correction.ends_at),
+            );
+        }
         s.append(audit);
         Ok(())
     }
@@ -66,34 +84,6 @@ impl CorrectionStore for MemoryStore {
             .filter(|c| filter.matches(c))
             .collect();
         page_id(items, page, |c| c.id.0)
-    }
-
-    async fn decide_correction(
-        &self,
-        correction: &CorrectionRequest,
-        audit: NewAuditEvent,
-    ) -> Result<()> {
-        let mut s = self.lock();
-        let key = (correction.company_id, correction.id);
-        match s.corrections.get(&key) {
-            None => return Err(Error::not_found("correction")),
-            Some(c) if c.status != CorrectionStatus::Pending => {
-                return Err(Error::invalid_state(format!(
-                    "the correction is already {}",
-                    c.status.as_str()
-                )));
-            }
-            Some(_) => {}
-        }
-        s.corrections.insert(key, correction.clone());
-        if correction.status == CorrectionStatus::Approved {
-            s.mark(
-                correction.company_id,
-                utc_dates(correction.starts_at, correction.ends_at),
-            );
-        }
-        s.append(audit);
-        Ok(())
     }
 }
 
@@ -189,3 +179,4 @@ impl AlertStore for MemoryStore {
             .collect())
     }
 }
+

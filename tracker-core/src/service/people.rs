@@ -380,7 +380,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             format!("team {:?} created", team.name),
             serde_json::json!({ "team_id": team.id, "managers": team.managers, "members": team.members }),
         );
-        self.store.teams().insert_team(&team, audit).await?;
+        self.store.teams().save_team(&team, audit).await?;
         Ok(team)
     }
 
@@ -431,7 +431,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 "new": { "name": team.name, "managers": team.managers, "members": team.members },
             }),
         );
-        self.store.teams().update_team(&team, audit).await?;
+        self.store.teams().save_team(&team, audit).await?;
         Ok(team)
     }
 

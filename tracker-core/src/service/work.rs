@@ -243,7 +243,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         // the usage job in the same transaction.
         self.store
             .corrections()
-            .decide_correction(&decided, audit)
+            .save_correction(&decided, audit)
             .await?;
         Ok(decided)
     }
@@ -300,7 +300,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         );
         self.store
             .corrections()
-            .insert_correction(&correction, audit)
+            .save_correction(&correction, audit)
             .await?;
         Ok(correction)
     }

@@ -95,8 +95,16 @@ pub trait TaskStore: Send + Sync + 'static {
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait CorrectionStore: Send + Sync + 'static {
-    /// Stores a correction request with its audit event.
-    async fn insert_correction(
+    /// Stores a correction with its audit event, in one transaction: a
+    /// pending correction whose id its company has not stored is inserted
+    /// (a request); a stored pending one is replaced (its decision), and
+    /// for an approval the UTC dates its span covers are marked as pending
+    /// usage ([`utc_dates`](super::utc_dates)). MUST fail with
+    /// `InvalidState`, writing nothing, if the stored one is no longer
+    /// pending (a decision happens once however many callers race), and
+    /// with `NotFound` for a decision on a correction its company has not
+    /// stored.
+    async fn save_correction(
         &self,
         correction: &CorrectionRequest,
         audit: NewAuditEvent,
@@ -108,16 +116,6 @@ pub trait CorrectionStore: Send + Sync + 'static {
         filter: &CorrectionFilter,
         page: &PageRequest,
     ) -> Result<Page<CorrectionRequest>>;
-    /// Records the decision on a pending correction with its audit event,
-    /// and for an approval marks the UTC dates its span covers as pending
-    /// usage ([`utc_dates`](super::utc_dates)), in one transaction. MUST
-    /// fail with `InvalidState` if it is no longer pending, `NotFound` if
-    /// not of its company.
-    async fn decide_correction(
-        &self,
-        correction: &CorrectionRequest,
-        audit: NewAuditEvent,
-    ) -> Result<()>;
 
     /// A correction of a company. Provided over
     /// [`list_corrections`](Self::list_corrections).

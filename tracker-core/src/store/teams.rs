@@ -11,14 +11,14 @@ use crate::ids::{CompanyId, TeamId};
 #[cfg_attr(test, mockall::automock)]
 #[async_trait]
 pub trait TeamStore: Send + Sync + 'static {
-    /// Stores a team. MUST fail with `AlreadyExists` if the name is taken
-    /// in the company.
-    async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()>;
+    /// Stores a team with its audit event, in one transaction: a team
+    /// whose id its company has not stored is inserted, a stored one is
+    /// replaced. MUST fail with `AlreadyExists` if another team of the
+    /// company has the name, and MUST NOT change a team of another
+    /// company.
+    async fn save_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()>;
     /// Teams of a company ordered by name.
     async fn list_teams(&self, company: CompanyId) -> Result<Vec<Team>>;
-    /// Replaces a team. MUST fail with `NotFound` if it is not of its
-    /// company, `AlreadyExists` if the new name is taken.
-    async fn update_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()>;
     /// Deletes a team. MUST fail with `NotFound` if it is not of the company.
     async fn delete_team(&self, company: CompanyId, id: TeamId, audit: NewAuditEvent)
     -> Result<()>;

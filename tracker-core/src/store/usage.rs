@@ -47,7 +47,7 @@ pub fn event_dates<'a>(events: impl IntoIterator<Item = &'a ActivityEvent>) -> B
 /// marks the UTC dates a new event covers (start to end, see
 /// [`event_dates`]), [`insert_screenshot`](super::TrackingStore::insert_screenshot)
 /// the date of a new screenshot, and
-/// [`decide_correction`](super::CorrectionStore::decide_correction) the
+/// [`save_correction`](super::CorrectionStore::save_correction) the
 /// dates an approved correction covers (see [`utc_dates`]). Every mark
 /// gives the date a version it never had before, also when it was cleared
 /// in between: the memory store counts, SQLite keeps a counter row and

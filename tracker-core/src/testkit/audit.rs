@@ -173,12 +173,12 @@ pub async fn audited_mutations_append_exactly_one_event(store: &dyn Store) {
     };
     store
         .teams()
-        .insert_team(&team, event(chain, AuditAction::TeamCreated, 41))
+        .save_team(&team, event(chain, AuditAction::TeamCreated, 41))
         .await
         .unwrap();
     store
         .teams()
-        .update_team(&team, event(chain, AuditAction::TeamUpdated, 42))
+        .save_team(&team, event(chain, AuditAction::TeamUpdated, 42))
         .await
         .unwrap();
     store
@@ -210,21 +210,29 @@ pub async fn audited_mutations_append_exactly_one_event(store: &dyn Store) {
     let corr = new_correction(c, bob.id, 0);
     store
         .corrections()
-        .insert_correction(&corr, requested(&corr))
+        .save_correction(&corr, requested(&corr))
         .await
         .unwrap();
     expected += 1;
-    assert_eq!(chain_len(store, chain).await, expected, "insert_correction");
+    assert_eq!(
+        chain_len(store, chain).await,
+        expected,
+        "save_correction (a request)"
+    );
     store
         .corrections()
-        .decide_correction(
+        .save_correction(
             &decided(&corr, CorrectionStatus::Approved, f.admin.id),
             event(chain, AuditAction::CorrectionDecided, 45),
         )
         .await
         .unwrap();
     expected += 1;
-    assert_eq!(chain_len(store, chain).await, expected, "decide_correction");
+    assert_eq!(
+        chain_len(store, chain).await,
+        expected,
+        "save_correction (a decision)"
+    );
     let token = TokenRecord {
         hash: SecretHash::of("tk_audited"),
         user_id: bob.id,

@@ -136,7 +136,7 @@ pub async fn lookups_by_id_and_key_stay_in_their_company(store: &dyn Store) {
     let fix = new_correction(ca, bob.id, 1);
     let corrections = store.corrections();
     corrections
-        .insert_correction(&fix, requested(&fix))
+        .save_correction(&fix, requested(&fix))
         .await
         .unwrap();
     assert_eq!(

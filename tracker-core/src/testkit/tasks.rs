@@ -165,7 +165,7 @@ pub async fn corrections_are_decided_once(store: &dyn Store) {
     for x in [&c1, &c2, &c3] {
         store
             .corrections()
-            .insert_correction(x, requested(x))
+            .save_correction(x, requested(x))
             .await
             .unwrap();
     }
@@ -185,7 +185,7 @@ pub async fn corrections_are_decided_once(store: &dyn Store) {
     expect_code(
         store
             .corrections()
-            .decide_correction(
+            .save_correction(
                 &CorrectionRequest {
                     company_id: b.company.id,
                     ..decided(&c1, CorrectionStatus::Approved, b.admin.id)
@@ -207,7 +207,7 @@ pub async fn corrections_are_decided_once(store: &dyn Store) {
     let approved = decided(&c1, CorrectionStatus::Approved, a.admin.id);
     store
         .corrections()
-        .decide_correction(&approved, event(chain, AuditAction::CorrectionDecided, 61))
+        .save_correction(&approved, event(chain, AuditAction::CorrectionDecided, 61))
         .await
         .unwrap();
     assert_eq!(
@@ -218,7 +218,7 @@ pub async fn corrections_are_decided_once(store: &dyn Store) {
     expect_code(
         store
             .corrections()
-            .decide_correction(
+            .save_correction(
                 &decided(&c1, CorrectionStatus::Rejected, a.admin.id),
                 event(chain, AuditAction::CorrectionDecided, 62),
             )
@@ -233,7 +233,7 @@ pub async fn corrections_are_decided_once(store: &dyn Store) {
     assert_eq!(chain_len(store, chain).await, len);
     store
         .corrections()
-        .decide_correction(
+        .save_correction(
             &decided(&c3, CorrectionStatus::Rejected, a.admin.id),
             event(chain, AuditAction::CorrectionDecided, 63),
         )

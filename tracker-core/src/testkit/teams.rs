@@ -28,17 +28,17 @@ pub async fn teams_are_scoped_and_named_uniquely(store: &dyn Store) {
     let dev = team(a.company.id, "Dev");
     store
         .teams()
-        .insert_team(&ops, event(chain, AuditAction::TeamCreated, 23))
+        .save_team(&ops, event(chain, AuditAction::TeamCreated, 23))
         .await
         .unwrap();
     store
         .teams()
-        .insert_team(&dev, event(chain, AuditAction::TeamCreated, 24))
+        .save_team(&dev, event(chain, AuditAction::TeamCreated, 24))
         .await
         .unwrap();
     store
         .teams()
-        .insert_team(
+        .save_team(
             &team(b.company.id, "Ops"),
             event(
                 AuditChain::Company(b.company.id),
@@ -68,7 +68,7 @@ pub async fn teams_are_scoped_and_named_uniquely(store: &dyn Store) {
     expect_code(
         store
             .teams()
-            .insert_team(
+            .save_team(
                 &team(a.company.id, "Ops"),
                 event(chain, AuditAction::TeamCreated, 26),
             )
@@ -83,7 +83,7 @@ pub async fn teams_are_scoped_and_named_uniquely(store: &dyn Store) {
     expect_code(
         store
             .teams()
-            .update_team(&renamed, event(chain, AuditAction::TeamUpdated, 27))
+            .save_team(&renamed, event(chain, AuditAction::TeamUpdated, 27))
             .await,
         "already_exists",
         "renaming onto a taken name",
@@ -95,31 +95,12 @@ pub async fn teams_are_scoped_and_named_uniquely(store: &dyn Store) {
     };
     store
         .teams()
-        .update_team(&changed, event(chain, AuditAction::TeamUpdated, 28))
+        .save_team(&changed, event(chain, AuditAction::TeamUpdated, 28))
         .await
         .unwrap();
     assert_eq!(
         store.teams().get_team(a.company.id, ops.id).await.unwrap(),
         Some(changed.clone())
-    );
-    let forged = Team {
-        company_id: b.company.id,
-        ..changed.clone()
-    };
-    expect_code(
-        store
-            .teams()
-            .update_team(
-                &forged,
-                event(
-                    AuditChain::Company(b.company.id),
-                    AuditAction::TeamUpdated,
-                    29,
-                ),
-            )
-            .await,
-        "not_found",
-        "update_team across companies",
     );
     expect_code(
         store
@@ -136,6 +117,28 @@ pub async fn teams_are_scoped_and_named_uniquely(store: &dyn Store) {
             .await,
         "not_found",
         "delete_team across companies",
+    );
+    // A team saved under another company with this id is that company's
+    // (or refused): the first company's team is untouched either way.
+    let forged = Team {
+        company_id: b.company.id,
+        name: "forged".into(),
+        ..changed.clone()
+    };
+    let saved = store
+        .teams()
+        .save_team(
+            &forged,
+            event(
+                AuditChain::Company(b.company.id),
+                AuditAction::TeamUpdated,
+                29,
+            ),
+        )
+        .await;
+    assert!(
+        saved.as_ref().is_ok() || saved.as_ref().is_err_and(|e| e.code() == "not_found"),
+        "save_team across companies: {saved:?}"
     );
     assert_eq!(
         store.teams().get_team(a.company.id, ops.id).await.unwrap(),

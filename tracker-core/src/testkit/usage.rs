@@ -467,12 +467,12 @@ pub async fn usage_marks_follow_ingest(store: &dyn Store) {
     ] {
         store
             .corrections()
-            .insert_correction(fix, requested(fix))
+            .save_correction(fix, requested(fix))
             .await
             .unwrap();
         store
             .corrections()
-            .decide_correction(
+            .save_correction(
                 &decided(fix, status, a.admin.id),
                 event(AuditChain::Company(c), AuditAction::CorrectionDecided, 40),
             )

@@ -99,7 +99,7 @@ impl TaskStore for SqliteStore {
 
 #[async_trait]
 impl CorrectionStore for SqliteStore {
-    async fn insert_correction(
+    async fn save_correction(
         &self,
         correction: &CorrectionRequest,
         audit: NewAuditEvent,
@@ -107,10 +107,26 @@ impl CorrectionStore for SqliteStore {
         let r = correction.clone();
         self.engine
             .write(move |c| {
+                let current: Option<String> = c
+                    .prepare_cached("SELECT status FROM corrections WHERE company_id = ?1 AND id = ?2")
+                    .and_then(|mut s| s.query_row(params![r.company_id.0, r.id.0], |row| row.get(0)).optional())
+                    .map_err(db)?;
+                match current.as_deref() {
+                    None if r.status != CorrectionStatus::Pending => {
+                        return Err(Error::not_found("correction"));
+                    }
+                    None | Some("pending") => {}
+                    Some(other) => {
+                        return Err(Error::invalid_state(format!("the correction is already {other}")));
+                    }
+                }
                 exec(
                     c,
                     "INSERT INTO corrections (company_id, id, user_id, starts_at, ends_at, reason, status, decided_by, decided_at, decision_note, created_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                     ON CONFLICT (company_id, id) DO UPDATE SET
+                       status = excluded.status, decided_by = excluded.decided_by,
+                       decided_at = excluded.decided_at, decision_note = excluded.decision_note",
                     params![
                         r.company_id.0,
                         r.id.0,
@@ -125,6 +141,11 @@ impl CorrectionStore for SqliteStore {
                         ts(r.created_at)
                     ],
                 )?;
+                // The usage job recomputes the days an approval changes,
+                // marked with the decision or not at all.
+                if r.status == CorrectionStatus::Approved {
+                    mark_usage(c, r.company_id, utc_dates(r.starts_at, r.ends_at))?;
+                }
                 append(c, audit).map(drop)
             })
             .await
@@ -152,50 +173,6 @@ impl CorrectionStore for SqliteStore {
             })
             .await
     }
-
-    async fn decide_correction(
-        &self,
-        correction: &CorrectionRequest,
-        audit: NewAuditEvent,
-    ) -> Result<()> {
-        let r = correction.clone();
-        self.engine
-            .write(move |c| {
-                let current: Option<String> = c
-                    .prepare_cached("SELECT status FROM corrections WHERE company_id = ?1 AND id = ?2")
-                    .and_then(|mut s| s.query_row(params![r.company_id.0, r.id.0], |row| row.get(0)).optional())
-                    .map_err(db)?;
-                match current.as_deref() {
-                    None => return Err(Error::not_found("correction")),
-                    Some("pending") => {}
-                    Some(other) => {
-                        return Err(Error::invalid_state(format!("the correction is already {other}")));
-                    }
-                }
-                exec(
-                    c,
-                    "UPDATE corrections SET status = ?3, decided_by = ?4, decided_at = ?5, decision_note = ?6
-                     WHERE company_id = ?1 AND id = ?2",
-                    params![
-                        r.company_id.0,
-                        r.id.0,
-                        r.status.as_str(),
-                        r.decided_by.map(|u| u.0),
-                        ts_opt(r.decided_at),
-                        r.decision_note
-                    ],
-                )?;
-                // The usage job recomputes the days an approval changes,
-                // marked with the decision or not at all.
-                if r.status == CorrectionStatus::Approved {
-                    mark_usage(c, r.company_id, utc_dates(r.starts_at, r.ends_at))?;
-                }
-                append(c, audit).map(drop)
-            })
-            .await
-    }
-
-    // Provided methods, overridden with one key lookup and one query.
 
     async fn get_correction(
         &self,

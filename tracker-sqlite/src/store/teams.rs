@@ -39,7 +39,7 @@ fn team_name_taken(conn: &Connection, t: &Team) -> R<bool> {
 
 #[async_trait]
 impl TeamStore for SqliteStore {
-    async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
+    async fn save_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
         let team = team.clone();
         self.engine
             .write(move |c| {
@@ -62,30 +62,6 @@ impl TeamStore for SqliteStore {
             codec::team,
         )
         .await
-    }
-
-    async fn update_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
-        let team = team.clone();
-        self.engine
-            .write(move |c| {
-                let exists = count(
-                    c,
-                    "SELECT count(*) FROM teams WHERE company_id = ?1 AND id = ?2",
-                    params![team.company_id.0, team.id.0],
-                )?;
-                if exists == 0 {
-                    return Err(Error::not_found("team"));
-                }
-                if team_name_taken(c, &team)? {
-                    return Err(Error::AlreadyExists {
-                        entity: "team",
-                        value: team.name,
-                    });
-                }
-                write_team(c, &team)?;
-                append(c, audit).map(drop)
-            })
-            .await
     }
 
     async fn delete_team(

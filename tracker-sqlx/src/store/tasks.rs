@@ -91,36 +91,6 @@ impl TaskStore for PgStore {
 
 #[async_trait]
 impl CorrectionStore for PgStore {
-    async fn insert_correction(
-        &self,
-        correction: &CorrectionRequest,
-        audit: NewAuditEvent,
-    ) -> Result<()> {
-        let r = correction;
-        self.in_tx(Scope::of(correction.company_id), async |tx| {
-        exec(
-            tx,
-            q("INSERT INTO corrections (company_id, id, user_id, starts_at, ends_at, reason, status, decided_by,
-                 decided_at, decision_note, created_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")
-            .bind(r.company_id.0)
-            .bind(r.id.0)
-            .bind(r.user_id.0)
-            .bind(r.starts_at)
-            .bind(r.ends_at)
-            .bind(r.reason.clone())
-            .bind(r.status.as_str())
-            .bind(r.decided_by.map(|u| u.0))
-            .bind(r.decided_at)
-            .bind(r.decision_note.clone())
-            .bind(r.created_at),
-        )
-        .await?;
-        append(tx, audit).await.map(drop)
-        })
-        .await
-    }
-
     async fn list_corrections(
         &self,
         company: CompanyId,
@@ -139,27 +109,51 @@ impl CorrectionStore for PgStore {
         ))
     }
 
-    async fn decide_correction(
+    async fn save_correction(
         &self,
         correction: &CorrectionRequest,
         audit: NewAuditEvent,
     ) -> Result<()> {
         let r = correction;
         self.in_tx(Scope::of(r.company_id), async |tx| {
-            // Compare and set: only a pending request is decided.
-            let updated = exec(
-                tx,
-                q("UPDATE corrections SET status = $3, decided_by = $4, decided_at = $5, decision_note = $6
-                   WHERE company_id = $1 AND id = $2 AND status = 'pending'")
-                .bind(r.company_id.0)
-                .bind(r.id.0)
-                .bind(r.status.as_str())
-                .bind(r.decided_by.map(|u| u.0))
-                .bind(r.decided_at)
-                .bind(r.decision_note.clone()),
-            )
-            .await?;
-            if updated == 0 {
+            // Compare and set: a request is inserted, or replaces a pending
+            // one; a decision is written only over a pending request.
+            let written = if r.status == CorrectionStatus::Pending {
+                exec(
+                    tx,
+                    q("INSERT INTO corrections (company_id, id, user_id, starts_at, ends_at, reason, status, decided_by,
+                         decided_at, decision_note, created_at)
+                       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                       ON CONFLICT (company_id, id) DO UPDATE SET reason = excluded.reason
+                       WHERE corrections.status = 'pending'")
+                    .bind(r.company_id.0)
+                    .bind(r.id.0)
+                    .bind(r.user_id.0)
+                    .bind(r.starts_at)
+                    .bind(r.ends_at)
+                    .bind(r.reason.clone())
+                    .bind(r.status.as_str())
+                    .bind(r.decided_by.map(|u| u.0))
+                    .bind(r.decided_at)
+                    .bind(r.decision_note.clone())
+                    .bind(r.created_at),
+                )
+                .await?
+            } else {
+                exec(
+                    tx,
+                    q("UPDATE corrections SET status = $3, decided_by = $4, decided_at = $5, decision_note = $6
+                       WHERE company_id = $1 AND id = $2 AND status = 'pending'")
+                    .bind(r.company_id.0)
+                    .bind(r.id.0)
+                    .bind(r.status.as_str())
+                    .bind(r.decided_by.map(|u| u.0))
+                    .bind(r.decided_at)
+                    .bind(r.decision_note.clone()),
+                )
+                .await?
+            };
+            if written == 0 {
                 let current = one(
                     tx,
                     q("SELECT status FROM corrections WHERE company_id = $1 AND id = $2")

@@ -48,7 +48,7 @@ async fn write_team(conn: &mut PgConnection, t: &Team) -> R<()> {
 
 #[async_trait]
 impl TeamStore for PgStore {
-    async fn insert_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
+    async fn save_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
         self.in_tx(Scope::of(team.company_id), async |tx| {
             if name_taken(tx, team).await? {
                 return Err(name_in_use(team));
@@ -67,28 +67,6 @@ impl TeamStore for PgStore {
                 .bind(company.0),
             codec::team,
         )
-        .await
-    }
-
-    async fn update_team(&self, team: &Team, audit: NewAuditEvent) -> Result<()> {
-        self.in_tx(Scope::of(team.company_id), async |tx| {
-            let found = exists(
-                tx,
-                q("SELECT 1 FROM teams WHERE company_id = $1 AND id = $2 FOR UPDATE")
-                    .bind(team.company_id.0)
-                    .bind(team.id.0),
-            )
-            .await?;
-            if !found {
-                return Err(Error::not_found("team"));
-            }
-            if name_taken(tx, team).await? {
-                return Err(name_in_use(team));
-            }
-            write_team(tx, team).await?;
-            append(tx, audit).await?;
-            Ok(())
-        })
         .await
     }
 
