@@ -480,6 +480,9 @@ async fn retention_purges_exactly_the_old_rows_and_resumes(made: Made) {
                 screenshots: vec![],
                 limit: 2,
                 started_at: now,
+                user: None,
+                keep: Default::default(),
+                personal: false,
             },
         )
         .await

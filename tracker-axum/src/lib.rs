@@ -90,6 +90,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod archive;
 mod edge;
 pub mod error;
 pub mod extract;
@@ -111,6 +112,7 @@ use axum::middleware;
 use axum::routing::{get, patch, post, put};
 use tracker_core::{Authenticator, Tracker};
 
+pub use crate::archive::archive_response;
 pub use crate::error::ApiError;
 pub use crate::limit::RateLimit;
 pub use crate::openapi::openapi;
@@ -281,6 +283,7 @@ fn build(api: Api) -> Router {
             "/company/policy/acknowledgements",
             get(company::policy_acknowledgements),
         )
+        .route("/company/access-log", get(company::access_log))
         .route(
             "/company/employees",
             get(company::employees).post(company::create_employee),
@@ -296,6 +299,14 @@ fn build(api: Api) -> Router {
         .route(
             "/company/employees/{id}/reactivate",
             post(company::reactivate_employee),
+        )
+        .route(
+            "/company/employees/{id}/legal-hold",
+            post(company::place_legal_hold).delete(company::release_legal_hold),
+        )
+        .route(
+            "/company/employees/{id}/erase",
+            post(company::erase_employee),
         )
         .route(
             "/company/teams",
@@ -349,6 +360,8 @@ fn build(api: Api) -> Router {
         .route("/me/tasks/{id}/complete", post(me::complete_task))
         .route("/me/policy", get(me::policy))
         .route("/me/policy/acknowledge", post(me::acknowledge_policy))
+        .route("/me/access-log", get(me::access_log))
+        .route("/me/archive", get(me::archive))
         .route("/me/corrections", post(me::request_correction))
         .route("/me/export", get(me::export))
         // OWNER.

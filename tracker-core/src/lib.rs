@@ -103,6 +103,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod access;
 pub mod audit;
 pub mod authz;
 pub mod blob;
@@ -155,9 +156,9 @@ pub use policy::{
 };
 pub use secret::{ApiToken, Argon2Hasher, CompanyKey, PasswordHasher};
 pub use service::{
-    AgentContext, AlertDetail, AlertRun, AuditExport, Authenticator, CheckpointRun,
-    DEFAULT_PURGE_BATCH, ExpiryRun, Identity, RetentionRun, Tracker, TrackerBuilder, TrackerConfig,
-    UsageReport, UsageRun,
+    AgentContext, AlertDetail, AlertRun, ArchiveFile, ArchiveManifest, ArchiveSink, AuditExport,
+    Authenticator, CheckpointRun, DEFAULT_PURGE_BATCH, ErasureReceipt, ExpiryRun, Identity,
+    RetentionRun, Tracker, TrackerBuilder, TrackerConfig, UsageReport, UsageRun,
 };
 pub use store::Store;
 pub use tenancy::{Company, CompanyStatus, Plan, Subscription};

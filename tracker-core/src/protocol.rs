@@ -125,6 +125,43 @@ pub struct PolicyNotice {
     pub acknowledged: bool,
 }
 
+/// Reads of one person's tracking data by another on one day.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AccessEntry {
+    /// Who read.
+    pub actor_id: UserId,
+    /// Their login name.
+    pub actor_username: String,
+    /// Their name.
+    pub actor_name: String,
+    /// Whose data.
+    pub subject_id: UserId,
+    /// Their login name.
+    pub subject_username: String,
+    /// Their name.
+    pub subject_name: String,
+    /// What kind of data.
+    pub kind: crate::access::AccessKind,
+    /// The UTC date of the reads.
+    pub day: NaiveDate,
+    /// Items read that day.
+    pub count: u64,
+    /// The first read of the day.
+    pub first_at: DateTime<Utc>,
+    /// The last read of the day.
+    pub last_at: DateTime<Utc>,
+}
+
+/// A legal hold's reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LegalHoldRequest {
+    /// Why (a case, a request), 1 to 500 characters; kept in the audit log.
+    pub reason: String,
+}
+
 /// An employee acknowledges a version of the tracking policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -760,6 +797,29 @@ impl From<crate::audit::PublicKey> for AuditPublicKey {
             algorithm: "ed25519".into(),
             public_key: key.to_string(),
             pem: key.to_pem(),
+        }
+    }
+}
+
+/// Filter of `GET /company/access-log`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams))]
+#[cfg_attr(feature = "openapi", into_params(parameter_in = Query))]
+pub struct AccessQuery {
+    /// Only reads of this person's data.
+    #[serde(default)]
+    pub subject_id: Option<UserId>,
+    /// Only reads by this person.
+    #[serde(default)]
+    pub actor_id: Option<UserId>,
+}
+
+impl From<AccessQuery> for crate::access::AccessFilter {
+    fn from(q: AccessQuery) -> Self {
+        crate::access::AccessFilter {
+            subject: q.subject_id,
+            actor: q.actor_id,
         }
     }
 }

@@ -458,6 +458,23 @@ pub fn purge_progress(c: &impl Columns) -> Result<PurgeProgress> {
             screenshots: c.u64("screenshots")?,
             screenshot_bytes: c.u64("screenshot_bytes")?,
             daily_rows: c.u64("daily_rows")?,
+            access_records: c.u64("access_records")?,
+            ..PurgeCounts::default()
         },
+    })
+}
+
+/// Decodes a stored access_log row.
+pub fn access_record(c: &impl Columns) -> Result<crate::access::AccessRecord> {
+    Ok(crate::access::AccessRecord {
+        id: c.uuid("id")?,
+        company_id: CompanyId(c.uuid("company_id")?),
+        actor_id: UserId(c.uuid("actor_id")?),
+        subject_id: UserId(c.uuid("subject_id")?),
+        kind: c.parsed("kind", crate::access::AccessKind::parse)?,
+        day: c.date("day")?,
+        count: c.u64("count")?,
+        first_at: c.time("first_at")?,
+        last_at: c.time("last_at")?,
     })
 }

@@ -16,3 +16,23 @@ CREATE VIEW user_rows AS
 SELECT u.*, a.last_heartbeat_at AS last_agent_sync_at
 FROM users u
 LEFT JOIN agent_states a ON a.company_id = u.company_id AND a.user_id = u.id;
+
+-- Who read whose tracking data: one row per (actor, subject, kind, UTC
+-- day), its id derived from them, counts added by every read. Only the
+-- retention purge deletes rows (by day).
+CREATE TABLE access_log (
+    company_id BLOB NOT NULL,
+    id         BLOB NOT NULL,
+    actor_id   BLOB NOT NULL,
+    subject_id BLOB NOT NULL,
+    kind       TEXT NOT NULL,
+    day        TEXT NOT NULL,
+    count      INTEGER NOT NULL,
+    first_at   INTEGER NOT NULL,
+    last_at    INTEGER NOT NULL,
+    PRIMARY KEY (company_id, id)
+) WITHOUT ROWID;
+CREATE INDEX access_log_by_time ON access_log (company_id, first_at, id);
+CREATE INDEX access_log_by_day ON access_log (company_id, day);
+
+ALTER TABLE purge_progress ADD COLUMN access_records INTEGER NOT NULL DEFAULT 0;

@@ -144,6 +144,7 @@ decoders!(
     screenshot -> Screenshot,
     task -> Task,
     correction -> CorrectionRequest,
+    access_record -> tracker_core::access::AccessRecord,
     usage -> CompanyUsageDaily,
     alert -> Alert,
     delivery -> DeliveryRecord,

@@ -75,6 +75,9 @@ fn a_purge_cut_inside_a_kept_day_rebuilds_its_rollups() {
         screenshots: vec![],
         limit: 100,
         started_at: at(20, 0, 0),
+        user: None,
+        keep: Default::default(),
+        personal: false,
     };
     let counts = block_on(store.purge_tracking(c, &batch)).unwrap();
     assert_eq!(counts.events, 5);

@@ -24,6 +24,8 @@ const SCHEMA_4_ACTIVITY: &str = "
     LEFT JOIN agent_states a ON a.company_id = u.company_id AND a.user_id = u.id;
     ALTER TABLE policies DROP COLUMN privacy;
     ALTER TABLE policies DROP COLUMN revision;
+    DROP TABLE access_log;
+    ALTER TABLE purge_progress DROP COLUMN access_records;
     DROP TABLE usage_mark_seq;
     DROP TABLE audit_checkpoints;
     DROP VIEW activity_events_by_id;
@@ -199,6 +201,9 @@ fn a_purge_takes_the_strings_only_purged_events_named() {
         screenshots: Vec::new(),
         limit: 10_000,
         started_at: Utc::now(),
+        user: None,
+        keep: Default::default(),
+        personal: false,
     };
     let counts = block_on(store.retention().purge_tracking(c, &batch)).unwrap();
     assert_eq!(counts.events, old.len() as u64 + 1);

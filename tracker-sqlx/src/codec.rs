@@ -278,6 +278,7 @@ decoders!(
     screenshot -> Screenshot,
     task -> Task,
     correction -> CorrectionRequest,
+    access_record -> tracker_core::access::AccessRecord,
     usage -> CompanyUsageDaily,
     alert -> Alert,
     delivery -> DeliveryRecord,

@@ -25,8 +25,8 @@ use std::io::Write;
 use std::ops::Deref;
 
 use tracker_core::store::{
-    AgentStore, AlertStore, AuditStore, CorrectionStore, PolicyStore, RetentionStore, Store,
-    TaskStore, TeamStore, TenantStore, TrackingStore, UsageStore, UserStore,
+    AccessLogStore, AgentStore, AlertStore, AuditStore, CorrectionStore, PolicyStore,
+    RetentionStore, Store, TaskStore, TeamStore, TenantStore, TrackingStore, UsageStore, UserStore,
 };
 
 use crate::{PgConfig, PgStore};
@@ -198,6 +198,9 @@ impl Store for TestStore {
         self.store()
     }
     fn alerts(&self) -> &dyn AlertStore {
+        self.store()
+    }
+    fn access(&self) -> &dyn AccessLogStore {
         self.store()
     }
 }

@@ -82,27 +82,26 @@ pub fn audit_export_response(filename: &'static str, export: AuditExport) -> Res
             }
         }
     });
-    let mut response = Body::from_stream(chunks).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/x-ndjson"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
-        headers.insert(header::CONTENT_DISPOSITION, v);
-    }
-    response
+    attachment(
+        Body::from_stream(chunks).into_response(),
+        "application/x-ndjson",
+        filename,
+    )
 }
 
 pub(crate) fn csv_response(filename: &'static str, body: String) -> Response {
-    let disposition = format!("attachment; filename=\"{filename}\"");
-    let mut response = body.into_response();
+    attachment(body.into_response(), "text/csv; charset=utf-8", filename)
+}
+
+/// `response` as a download of `content_type` named `filename`.
+pub(crate) fn attachment(
+    mut response: Response,
+    content_type: &'static str,
+    filename: &str,
+) -> Response {
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
         headers.insert(header::CONTENT_DISPOSITION, v);
     }
     response

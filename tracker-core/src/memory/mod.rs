@@ -56,6 +56,7 @@ pub(super) struct State {
     pub(super) usage_marks: u64,
     pub(super) purges: HashMap<CompanyId, PurgeProgress>,
     pub(super) alerts: BTreeMap<(CompanyId, AlertId), Alert>,
+    pub(super) access: BTreeMap<(CompanyId, uuid::Uuid), crate::access::AccessRecord>,
     pub(super) alert_settings: HashMap<CompanyId, AlertSettings>,
     pub(super) deliveries: BTreeMap<(CompanyId, DeliveryId), DeliveryRecord>,
 }

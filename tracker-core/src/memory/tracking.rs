@@ -137,6 +137,7 @@ impl RetentionStore for MemoryStore {
         for id in &batch.screenshots {
             if let Some(shot) = s.screenshots.get(&(company, *id))
                 && shot.taken_at < batch.before
+                && batch.covers(shot.user_id)
             {
                 counts.screenshots += 1;
                 counts.screenshot_bytes += shot.size_bytes;
@@ -144,7 +145,7 @@ impl RetentionStore for MemoryStore {
             }
         }
         let mut events: Vec<_> = in_company(&s.activity, company)
-            .filter(|e| e.ended_at() <= batch.before)
+            .filter(|e| e.ended_at() <= batch.before && batch.covers(e.user_id))
             .map(|e| (e.started_at, e.user_id, e.id))
             .collect();
         events.sort();
@@ -155,7 +156,9 @@ impl RetentionStore for MemoryStore {
         counts.events = events.len() as u64;
         let mut sessions: Vec<_> = in_company(&s.sessions, company)
             .filter(|x| {
-                x.started_at < batch.before && x.stopped_at.is_none_or(|t| t <= batch.before)
+                x.started_at < batch.before
+                    && x.stopped_at.is_none_or(|t| t <= batch.before)
+                    && batch.covers(x.user_id)
             })
             .map(|x| (x.started_at, x.id))
             .collect();
@@ -165,7 +168,31 @@ impl RetentionStore for MemoryStore {
             s.sessions.remove(&(company, *id));
         }
         counts.sessions = sessions.len() as u64;
-        if counts.is_empty() {
+        let old_reads: Vec<_> = in_company(&s.access, company)
+            .filter(|r| r.day < batch.before_date && batch.covers(r.subject_id))
+            .map(|r| r.id)
+            .collect();
+        for id in &old_reads {
+            s.access.remove(&(company, *id));
+        }
+        counts.access_records = old_reads.len() as u64;
+        if let (Some(user), true) = (batch.user, batch.personal) {
+            let theirs: Vec<_> = in_company(&s.corrections, company)
+                .filter(|c| c.user_id == user)
+                .map(|c| c.id)
+                .collect();
+            for id in &theirs {
+                s.corrections.remove(&(company, *id));
+            }
+            counts.corrections = theirs.len() as u64;
+            for ((c, _), task) in s.tasks.iter_mut() {
+                if *c == company && task.assignee_id == user && task.completion_note.is_some() {
+                    task.completion_note = None;
+                    counts.task_notes += 1;
+                }
+            }
+        }
+        if counts.is_empty() || batch.user.is_some() {
             return Ok(counts);
         }
         s.purges

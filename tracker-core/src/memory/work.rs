@@ -180,3 +180,30 @@ impl AlertStore for MemoryStore {
     }
 }
 
+#[async_trait]
+impl AccessLogStore for MemoryStore {
+    async fn record_access(&self, company: CompanyId, records: &[AccessRecord]) -> Result<()> {
+        let mut s = self.lock();
+        for r in records.iter().filter(|r| r.company_id == company) {
+            let merged = match s.access.get(&(company, r.id)) {
+                Some(stored) => stored.merged(r),
+                None => r.clone(),
+            };
+            s.access.insert((company, r.id), merged);
+        }
+        Ok(())
+    }
+
+    async fn list_access(
+        &self,
+        company: CompanyId,
+        filter: &AccessFilter,
+        page: &PageRequest,
+    ) -> Result<Page<AccessRecord>> {
+        let s = self.lock();
+        let items = in_company(&s.access, company)
+            .filter(|r| filter.matches(r))
+            .collect();
+        super::page_time_id(items, page, |r| (r.first_at, r.id))
+    }
+}

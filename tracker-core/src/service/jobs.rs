@@ -260,6 +260,9 @@ impl<S: Store + ?Sized> Tracker<S> {
         };
         let now = self.now();
         let retention = self.store.retention();
+        // People under a legal hold keep everything until it is released:
+        // their screenshots are not even listed.
+        let (keep, others) = self.held_users(company).await?;
         let (before, before_date, started_at) = match retention.purge_progress(company).await? {
             Some(p) => (p.before, p.before_date, p.started_at),
             None => {
@@ -270,6 +273,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         loop {
             let old = TrackingFilter {
                 to: Some(before),
+                users: others.clone(),
                 ..TrackingFilter::default()
             };
             let shots = self
@@ -293,6 +297,9 @@ impl<S: Store + ?Sized> Tracker<S> {
                         screenshots: shots.iter().map(|s| s.id).collect(),
                         limit: batch,
                         started_at,
+                        user: None,
+                        keep: keep.clone(),
+                        personal: false,
                     },
                 )
                 .await?;

@@ -7,11 +7,13 @@
 
 mod agent;
 mod alerts;
+mod archive;
 mod audit;
 mod auth;
 mod jobs;
 mod people;
 mod policy;
+mod privacy;
 mod reports;
 mod tenants;
 mod tracking;
@@ -42,8 +44,10 @@ use crate::tracking::IngestLimits;
 
 pub use agent::AgentContext;
 pub use alerts::AlertDetail;
+pub use archive::{ArchiveFile, ArchiveManifest, ArchiveSink};
 pub use audit::{AuditExport, CheckpointRun};
 pub use jobs::{AlertRun, DEFAULT_PURGE_BATCH, ExpiryRun, RetentionRun, UsageRun};
+pub use privacy::ErasureReceipt;
 pub use reports::UsageReport;
 
 /// Settings of a [`Tracker`].

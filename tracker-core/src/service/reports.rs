@@ -42,6 +42,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         self.scope(p, Action::ReadTracking, Some(user)).await?;
         let company = Self::company_of(p, Action::ReadTracking)?;
         let (events, corrections, shots) = self.day_data(company, user, date).await?;
+        self.record_reads(p, AccessKind::DayReport, [user]).await?;
         Ok(report::daily_report(
             user,
             date,
@@ -91,6 +92,8 @@ impl<S: Store + ?Sized> Tracker<S> {
         let (_, users) = self.report_users(p, user).await?;
         let company = Self::company_of(p, Action::ReadTracking)?;
         let cells = self.grid(company, &users, from, to).await?;
+        self.record_reads(p, AccessKind::Timesheet, users.iter().map(|u| u.id))
+            .await?;
         Ok(MonthGrid::new(year, month, cells))
     }
 
@@ -145,6 +148,8 @@ impl<S: Store + ?Sized> Tracker<S> {
             .iter()
             .map(|u| (u.id, per_user.remove(&u.id).unwrap_or_default()))
             .collect();
+        self.record_reads(p, AccessKind::Activity, users.iter().map(|u| u.id))
+            .await?;
         Ok(UsageReport { from, to, by_user })
     }
 
@@ -161,6 +166,8 @@ impl<S: Store + ?Sized> Tracker<S> {
         let (_, users) = self.report_users(p, user).await?;
         let company = Self::company_of(p, Action::ReadTracking)?;
         let cells = self.grid(company, &users, from, to).await?;
+        self.record_reads(p, AccessKind::Timesheet, cells.iter().map(|c| c.user_id))
+            .await?;
         let names: BTreeMap<UserId, &User> = users.iter().map(|u| (u.id, u)).collect();
         let mut rows: Vec<TimesheetRow> = cells
             .into_iter()
@@ -269,6 +276,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let tz = company.tz();
         let date = date.unwrap_or_else(|| local_date(tz, self.now()));
         let (events, corrections, screenshots) = self.day_data(company, user, date).await?;
+        self.record_reads(p, AccessKind::DayReport, [user]).await?;
         let window = day_bounds(tz, date);
         let daily = report::daily_report(user, date, tz, &events, &corrections, screenshots);
         Ok(MyDay {

@@ -34,6 +34,7 @@ struct Mocks {
     tasks: MockTaskStore,
     corrections: MockCorrectionStore,
     alerts: MockAlertStore,
+    access: MockAccessLogStore,
 }
 
 impl Store for Mocks {
@@ -72,6 +73,9 @@ impl Store for Mocks {
     }
     fn alerts(&self) -> &dyn AlertStore {
         &self.alerts
+    }
+    fn access(&self) -> &dyn AccessLogStore {
+        &self.access
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 
 use super::*;
+use crate::access::AccessKind;
 use crate::authz::{Action, Principal, Target, authorize};
 use crate::error::{Error, Result};
 use crate::paging::{Page, PageRequest};
@@ -31,10 +32,18 @@ impl<S: Store + ?Sized> Tracker<S> {
         page: &PageRequest,
     ) -> Result<Page<WorkSession>> {
         let (company, ids) = self.scope(p, Action::ReadTracking, q.user_id).await?;
-        self.store
+        let found = self
+            .store
             .tracking()
             .list_sessions(company, &Self::tracking_filter(ids, q), page)
-            .await
+            .await?;
+        self.record_reads(
+            p,
+            AccessKind::Sessions,
+            found.items.iter().map(|x| x.user_id),
+        )
+        .await?;
+        Ok(found)
     }
 
     /// Activity events the caller may see, ordered by start.
@@ -45,10 +54,18 @@ impl<S: Store + ?Sized> Tracker<S> {
         page: &PageRequest,
     ) -> Result<Page<ActivityEvent>> {
         let (company, ids) = self.scope(p, Action::ReadTracking, q.user_id).await?;
-        self.store
+        let found = self
+            .store
             .tracking()
             .list_activity(company, &Self::tracking_filter(ids, q), page)
-            .await
+            .await?;
+        self.record_reads(
+            p,
+            AccessKind::Activity,
+            found.items.iter().map(|e| e.user_id),
+        )
+        .await?;
+        Ok(found)
     }
 
     /// Screenshot metadata the caller may see, ordered by time taken.
@@ -59,10 +76,18 @@ impl<S: Store + ?Sized> Tracker<S> {
         page: &PageRequest,
     ) -> Result<Page<Screenshot>> {
         let (company, ids) = self.scope(p, Action::ReadTracking, q.user_id).await?;
-        self.store
+        let found = self
+            .store
             .tracking()
             .list_screenshots(company, &Self::tracking_filter(ids, q), page)
-            .await
+            .await?;
+        self.record_reads(
+            p,
+            AccessKind::Screenshots,
+            found.items.iter().map(|s| s.user_id),
+        )
+        .await?;
+        Ok(found)
     }
 
     /// One screenshot with its image, if the caller may see it.
@@ -73,6 +98,8 @@ impl<S: Store + ?Sized> Tracker<S> {
     ) -> Result<(Screenshot, Vec<u8>)> {
         let shot = self.visible_screenshot(p, id).await?;
         let bytes = self.image_of(&shot).await?;
+        self.record_reads(p, AccessKind::ScreenshotImages, [shot.user_id])
+            .await?;
         Ok((shot, bytes))
     }
 
@@ -92,6 +119,8 @@ impl<S: Store + ?Sized> Tracker<S> {
         Fut: std::future::Future<Output = Option<Vec<u8>>> + Send,
     {
         let shot = self.visible_screenshot(p, id).await?;
+        self.record_reads(p, AccessKind::ScreenshotImages, [shot.user_id])
+            .await?;
         let key = shot.thumbnail_key();
         if let Some(thumb) = self.blobs.get(&key).await? {
             return Ok((shot, Preview::Thumbnail(thumb)));

@@ -39,6 +39,7 @@ use std::future::Future;
 
 use crate::paging::MAX_LIMIT;
 
+mod access;
 mod agents;
 mod alerts;
 mod audit;
@@ -55,6 +56,7 @@ pub use crate::tracking::EventBatch;
 
 // What the ports' signatures name, so a store compiles with
 // `use tracker_core::store::*;` alone.
+pub use crate::access::{AccessFilter, AccessKind, AccessRecord};
 pub use crate::audit::{AuditChain, AuditEvent, NewAuditEvent};
 pub use crate::error::{Error, Result};
 pub use crate::identity::{Team, TokenRecord, User};
@@ -66,6 +68,7 @@ pub use crate::secret::SecretHash;
 pub use crate::tenancy::{Company, Plan, Subscription};
 pub use crate::tracking::{ActivityEvent, AgentState, Screenshot, WorkSession};
 pub use crate::work::{CompanyUsageDaily, CorrectionRequest, Task};
+pub use access::AccessLogStore;
 pub use agents::{AgentStore, ContextRows, TokenContext};
 pub use alerts::AlertStore;
 pub use audit::{AuditFilter, AuditStore};
@@ -78,6 +81,8 @@ pub use tracking::{DayRollup, TrackingFilter, TrackingStore, UsageSum};
 pub use usage::{PendingUsageDay, UsageStore, event_dates, utc_dates};
 pub use users::{UserFilter, UserStore, UserUpdate};
 
+#[cfg(test)]
+pub use access::MockAccessLogStore;
 #[cfg(test)]
 pub use agents::MockAgentStore;
 #[cfg(test)]
@@ -138,6 +143,38 @@ where
     }
 }
 
+/// Walks a list a page at a time, for lists too long to hold whole (an
+/// archive, an erasure's digest): ask for [`next_page`](Self::next_page)
+/// while it gives one, list it, and [`take`](Self::take) its items.
+#[derive(Debug, Default)]
+pub struct Pages {
+    next: Option<PageRequest>,
+    done: bool,
+}
+
+impl Pages {
+    /// The next page to ask for; `None` once the last one was taken.
+    pub fn next_page(&mut self) -> Option<PageRequest> {
+        if self.done {
+            return None;
+        }
+        Some(
+            self.next
+                .take()
+                .unwrap_or_else(|| PageRequest::first(MAX_LIMIT)),
+        )
+    }
+
+    /// The items of a page just read, noting where the next one starts.
+    pub fn take<T>(&mut self, page: Page<T>) -> Vec<T> {
+        match page.next_cursor {
+            Some(cursor) => self.next = Some(PageRequest::after(cursor, MAX_LIMIT)),
+            None => self.done = true,
+        }
+        page.items
+    }
+}
+
 /// A complete store: access to every port, for the service to hold as
 /// `Arc<dyn Store>`. Implemented for any type that implements every port.
 /// Implementing the accessors by hand is for decorators and test doubles
@@ -168,6 +205,8 @@ pub trait Store: Send + Sync + 'static {
     fn corrections(&self) -> &dyn CorrectionStore;
     /// Alerts, their settings and webhook deliveries.
     fn alerts(&self) -> &dyn AlertStore;
+    /// Who read whose tracking data.
+    fn access(&self) -> &dyn AccessLogStore;
 }
 
 impl<T> Store for T
@@ -183,7 +222,8 @@ where
         + UsageStore
         + TaskStore
         + CorrectionStore
-        + AlertStore,
+        + AlertStore
+        + AccessLogStore,
 {
     fn tenants(&self) -> &dyn TenantStore {
         self
@@ -221,6 +261,9 @@ where
     fn alerts(&self) -> &dyn AlertStore {
         self
     }
+    fn access(&self) -> &dyn AccessLogStore {
+        self
+    }
 }
 
 // Every port must stay object safe.
@@ -237,11 +280,13 @@ const _: Option<&dyn UsageStore> = None;
 const _: Option<&dyn TaskStore> = None;
 const _: Option<&dyn CorrectionStore> = None;
 const _: Option<&dyn AlertStore> = None;
+const _: Option<&dyn AccessLogStore> = None;
 
 #[cfg(test)]
 mod tests {
     /// The sources of every port, to count what an implementer must write.
-    const PORTS: [&str; 11] = [
+    const PORTS: [&str; 12] = [
+        include_str!("access.rs"),
         include_str!("agents.rs"),
         include_str!("alerts.rs"),
         include_str!("audit.rs"),

@@ -1,11 +1,13 @@
 //! What the retention purge needs: bounded steps, resumable after a crash.
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::audit::NewAuditEvent;
 use crate::error::Result;
-use crate::ids::{CompanyId, ScreenshotId};
+use crate::ids::{CompanyId, ScreenshotId, UserId};
 
 /// One step of a retention purge (see [`RetentionStore::purge_tracking`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,6 +22,22 @@ pub struct PurgeBatch {
     pub limit: u32,
     /// When the purge started (kept in its progress).
     pub started_at: DateTime<Utc>,
+    /// Only this user's rows: an erasure. The company's purge progress is
+    /// neither read nor written, and the access log's records go where the
+    /// user is the subject.
+    pub user: Option<UserId>,
+    /// Rows of these users stay, whatever their age (legal holds).
+    pub keep: BTreeSet<UserId>,
+    /// With `user`: also that user's corrections, and the completion
+    /// notes of the tasks assigned to them.
+    pub personal: bool,
+}
+
+impl PurgeBatch {
+    /// Whether a row of `user` is this batch's to delete.
+    pub fn covers(&self, user: UserId) -> bool {
+        self.user.is_none_or(|u| u == user) && !self.keep.contains(&user)
+    }
 }
 
 /// Rows deleted by a retention purge.
@@ -36,12 +54,28 @@ pub struct PurgeCounts {
     pub screenshot_bytes: u64,
     /// Per-user daily rows the store keeps (rollups).
     pub daily_rows: u64,
+    /// Records of the access log.
+    #[serde(default)]
+    pub access_records: u64,
+    /// Corrections (an erasure's only).
+    #[serde(default)]
+    pub corrections: u64,
+    /// Task completion notes blanked (an erasure's only).
+    #[serde(default)]
+    pub task_notes: u64,
 }
 
 impl PurgeCounts {
     /// Whether nothing was deleted.
     pub fn is_empty(&self) -> bool {
-        self.events + self.sessions + self.screenshots + self.daily_rows == 0
+        self.events
+            + self.sessions
+            + self.screenshots
+            + self.daily_rows
+            + self.access_records
+            + self.corrections
+            + self.task_notes
+            == 0
     }
 
     /// Adds `other` to these counts.
@@ -51,6 +85,9 @@ impl PurgeCounts {
         self.screenshots += other.screenshots;
         self.screenshot_bytes += other.screenshot_bytes;
         self.daily_rows += other.daily_rows;
+        self.access_records += other.access_records;
+        self.corrections += other.corrections;
+        self.task_notes += other.task_notes;
     }
 }
 
@@ -80,11 +117,14 @@ pub trait RetentionStore: Send + Sync + 'static {
     /// the listed screenshots (only those taken before `batch.before`), up
     /// to `batch.limit` activity events that ended by `batch.before`, up to
     /// `batch.limit` sessions that started before `batch.before` and are
-    /// stopped by then or were never stopped, and the store's own per-user
-    /// daily rows dated before `batch.before_date`; adds the counts to the
+    /// stopped by then or were never stopped, the store's own per-user
+    /// daily rows and the access log's records dated before
+    /// `batch.before_date`, of the users the batch
+    /// [covers](PurgeBatch::covers) (and with `batch.personal` that user's
+    /// corrections and task completion notes); adds the counts to the
     /// company's [`PurgeProgress`] (made from `batch` if there is none) and
-    /// returns the counts of this step. Rows of other companies are never
-    /// touched.
+    /// returns the counts of this step (an erasure's, with `batch.user`,
+    /// touch no progress). Rows of other companies are never touched.
     async fn purge_tracking(&self, company: CompanyId, batch: &PurgeBatch) -> Result<PurgeCounts>;
     /// The company's unfinished purge, if a previous run stopped before
     /// [`finish_purge`](Self::finish_purge).

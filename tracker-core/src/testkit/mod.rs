@@ -126,6 +126,8 @@ macro_rules! __conformance_cases {
             teams_are_scoped_and_named_uniquely,
             policy_updates_are_versioned,
             privacy_rules_and_consent_are_stored_whole,
+            access_records_add_up_and_stay_in_their_company,
+            erasure_and_holds_keep_to_their_people,
             audit_chains_are_continuous_and_independent,
             audit_lists_filter_and_page,
             audited_mutations_append_exactly_one_event,

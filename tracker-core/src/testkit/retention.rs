@@ -98,6 +98,9 @@ pub async fn purges_delete_only_old_rows_of_their_company(store: &dyn Store) {
                 screenshots: vec![],
                 limit: 10,
                 started_at: t0(),
+                user: None,
+                keep: Default::default(),
+                personal: false,
             },
         )
         .await
@@ -117,6 +120,9 @@ pub async fn purges_delete_only_old_rows_of_their_company(store: &dyn Store) {
         screenshots: shots,
         limit: 2,
         started_at: t0() + Duration::days(100),
+        user: None,
+        keep: Default::default(),
+        personal: false,
     };
     // The new screenshot is listed by mistake: it is not deleted.
     let first = store

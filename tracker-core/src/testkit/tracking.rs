@@ -394,6 +394,9 @@ pub async fn company_activity_spans_users(store: &dyn Store) {
         screenshots: vec![],
         limit: 5,
         started_at: t0() + Duration::days(100),
+        user: None,
+        keep: Default::default(),
+        personal: false,
     };
     let mut deleted = 0;
     for _ in 0..20 {

@@ -14,6 +14,7 @@
 //! | `usage` | `UsageStore` |
 //! | `tasks` | `TaskStore` and `CorrectionStore` |
 //! | `alerts` | `AlertStore` |
+//! | `access` | `AccessLogStore`: who read whose data |
 //!
 //! Each method picks how it runs on the [engine](crate::engine): a key
 //! lookup with `point`, a scan with `read`, a write with `write` (or
@@ -35,6 +36,7 @@ use crate::SqliteStore;
 use crate::codec::ts;
 use crate::sql::{Mapper, Query, all, one, time_page};
 
+mod access;
 mod agents;
 mod alerts;
 mod audit;

@@ -33,6 +33,36 @@ fn forget_texts(c: &Connection, company: CompanyId) -> R<()> {
     .map(drop)
 }
 
+/// The condition on `col` (a user id) that keeps to the users a batch
+/// covers, its parameters numbered from `first`.
+fn covered(batch: &PurgeBatch, col: &str, first: usize) -> (String, Vec<uuid::Uuid>) {
+    match batch.user {
+        Some(user) => (format!(" AND {col} = ?{first}"), vec![user.0]),
+        None if batch.keep.is_empty() => (String::new(), Vec::new()),
+        None => {
+            let marks: Vec<String> = (0..batch.keep.len())
+                .map(|i| format!("?{}", first + i))
+                .collect();
+            (
+                format!(" AND {col} NOT IN ({})", marks.join(", ")),
+                batch.keep.iter().map(|u| u.0).collect(),
+            )
+        }
+    }
+}
+
+/// Runs `sql` with `params` followed by the covered users' ids.
+fn exec_covered(
+    c: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+    users: &[uuid::Uuid],
+) -> R<usize> {
+    let mut all: Vec<&dyn rusqlite::ToSql> = params.to_vec();
+    all.extend(users.iter().map(|u| u as &dyn rusqlite::ToSql));
+    exec(c, sql, &all)
+}
+
 /// One retention purge step (see [`RetentionStore::purge_tracking`]), in the
 /// writer's transaction.
 fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<PurgeCounts> {
@@ -48,7 +78,17 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
              RETURNING size_bytes",
         )
         .map_err(db)?;
+    let mut owner_of = c
+        .prepare_cached("SELECT user_id FROM screenshots WHERE company_id = ?1 AND id = ?2")
+        .map_err(db)?;
     for id in &batch.screenshots {
+        let owner: Option<uuid::Uuid> = owner_of
+            .query_row(params![company.0, id.0], |r| r.get(0))
+            .optional()
+            .map_err(db)?;
+        if !owner.is_some_and(|u| batch.covers(tracker_core::UserId(u))) {
+            continue;
+        }
         let size: Option<i64> = shots
             .query_row(params![company.0, id.0, before], |r| r.get(0))
             .optional()
@@ -74,6 +114,9 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
         )
         .map_err(db)?;
     for (owner, user) in owners(c, company)? {
+        if !batch.covers(user) {
+            continue;
+        }
         let room = limit - deleted.len() as i64;
         if room <= 0 {
             break;
@@ -91,13 +134,17 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
     counts.events = deleted.len() as u64;
     forget_events(c, company, batch.before_date, &deleted)?;
 
-    let sessions = exec(
+    let (who, users) = covered(batch, "user_id", 4);
+    let sessions = exec_covered(
         c,
-        "DELETE FROM work_sessions WHERE company_id = ?1 AND id IN (
-             SELECT id FROM work_sessions
-             WHERE company_id = ?1 AND started_at < ?2 AND (stopped_at IS NULL OR stopped_at <= ?2)
-             ORDER BY started_at, id LIMIT ?3)",
+        &format!(
+            "DELETE FROM work_sessions WHERE company_id = ?1 AND id IN (
+                 SELECT id FROM work_sessions
+                 WHERE company_id = ?1 AND started_at < ?2 AND (stopped_at IS NULL OR stopped_at <= ?2){who}
+                 ORDER BY started_at, id LIMIT ?3)"
+        ),
         params![company.0, before, limit],
+        &users,
     )?;
     counts.sessions = sessions as u64;
 
@@ -109,19 +156,53 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
         "SELECT count(*) FROM purge_progress WHERE company_id = ?1",
         params![company.0],
     )? > 0;
-    if !started || counts.events < u64::from(batch.limit) {
-        let n = exec(
+    if !started || batch.user.is_some() || counts.events < u64::from(batch.limit) {
+        let date = batch.before_date.to_string();
+        let (who, users) = covered(batch, "user_id", 3);
+        let n = exec_covered(
             c,
-            "DELETE FROM activity_daily WHERE company_id = ?1 AND date < ?2",
-            params![company.0, batch.before_date.to_string()],
+            &format!("DELETE FROM activity_daily WHERE company_id = ?1 AND date < ?2{who}"),
+            params![company.0, date],
+            &users,
         )?;
         counts.daily_rows = n as u64;
-        exec(
+        let (whose, users) = covered(batch, "subject_id", 3);
+        counts.access_records = exec_covered(
             c,
-            "DELETE FROM activity_usage WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1)
-               AND by_domain IN (0, 1) AND date < ?2",
-            params![company.0, batch.before_date.to_string()],
+            &format!("DELETE FROM access_log WHERE company_id = ?1 AND day < ?2{whose}"),
+            params![company.0, date],
+            &users,
+        )? as u64;
+        exec_covered(
+            c,
+            &format!(
+                "DELETE FROM activity_usage WHERE owner IN (SELECT key FROM activity_owners WHERE company_id = ?1{who})
+                   AND by_domain IN (0, 1) AND date < ?2"
+            ),
+            params![company.0, date],
+            &users,
         )?;
+    }
+    if let (Some(user), true) = (batch.user, batch.personal) {
+        counts.corrections = exec(
+            c,
+            "DELETE FROM corrections WHERE company_id = ?1 AND user_id = ?2",
+            params![company.0, user.0],
+        )? as u64;
+        counts.task_notes = exec(
+            c,
+            "UPDATE tasks SET completion_note = NULL
+             WHERE company_id = ?1 AND assignee_id = ?2 AND completion_note IS NOT NULL",
+            params![company.0, user.0],
+        )? as u64;
+    }
+    if batch.user.is_some() {
+        // An erasure keeps no progress, and leaves none of the person's
+        // titles and URLs in the company's strings.
+        if counts.events > 0 {
+            forget_texts(c, company)?;
+        }
+        return Ok(counts);
     }
     if counts.is_empty() {
         return Ok(counts);
@@ -129,14 +210,15 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
     exec(
         c,
         "INSERT INTO purge_progress (company_id, before_at, before_date, started_at,
-           events, sessions, screenshots, screenshot_bytes, daily_rows)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+           events, sessions, screenshots, screenshot_bytes, daily_rows, access_records)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
          ON CONFLICT (company_id) DO UPDATE SET
            events = events + excluded.events,
            sessions = sessions + excluded.sessions,
            screenshots = screenshots + excluded.screenshots,
            screenshot_bytes = screenshot_bytes + excluded.screenshot_bytes,
-           daily_rows = daily_rows + excluded.daily_rows",
+           daily_rows = daily_rows + excluded.daily_rows,
+           access_records = access_records + excluded.access_records",
         params![
             company.0,
             before,
@@ -146,7 +228,8 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
             int(counts.sessions),
             int(counts.screenshots),
             int(counts.screenshot_bytes),
-            int(counts.daily_rows)
+            int(counts.daily_rows),
+            int(counts.access_records)
         ],
     )?;
     Ok(counts)

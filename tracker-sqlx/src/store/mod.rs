@@ -8,6 +8,7 @@
 //! the default over the list (`get_*`, lookups by key, counts, report
 //! reads) are overridden here.
 
+mod access;
 mod agents;
 mod alerts;
 mod audit;
