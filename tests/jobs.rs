@@ -483,6 +483,9 @@ async fn retention_purges_exactly_the_old_rows_and_resumes(made: Made) {
                 user: None,
                 keep: Default::default(),
                 personal: false,
+                screenshots_before: None,
+                sessions_before: None,
+                details_before: None,
             },
         )
         .await

@@ -142,8 +142,7 @@ pub struct TrackingPolicy {
     /// once they acknowledged its version.
     #[serde(default)]
     pub require_acknowledgement: bool,
-    /// How long each kind of data is kept. Not yet settable: every kind
-    /// is kept for the company's retention.
+    /// How long each kind of data is kept.
     #[serde(default)]
     pub retention: RetentionByKind,
     /// This policy's version.
@@ -161,6 +160,8 @@ pub const MAX_TITLE_PATTERNS: usize = 20;
 pub const MAX_TITLE_PATTERN_CHARS: usize = 200;
 /// Longest notice period, in days.
 pub const MAX_NOTICE_DAYS: u32 = 90;
+/// Longest retention of any kind, in days (the company's own bound).
+pub const MAX_RETENTION_DAYS: u32 = 3_650;
 
 impl TrackingPolicy {
     /// The policy a new company starts with.
@@ -231,7 +232,7 @@ impl TrackingPolicy {
             require_acknowledgement: update
                 .require_acknowledgement
                 .unwrap_or(latest.require_acknowledgement),
-            retention: latest.retention,
+            retention: update.retention.unwrap_or(latest.retention),
             version: latest.version + 1,
             updated_at: now,
             pending: None,
@@ -517,6 +518,9 @@ pub struct PolicyUpdate {
     pub notice_days: Option<u32>,
     /// See [`TrackingPolicy::require_acknowledgement`].
     pub require_acknowledgement: Option<bool>,
+    /// See [`TrackingPolicy::retention`]: replaces every kind; each at
+    /// most the company's retention.
+    pub retention: Option<RetentionByKind>,
 }
 
 impl PolicyUpdate {
@@ -557,6 +561,13 @@ impl PolicyUpdate {
                 v.text(&field, p, 1, MAX_TITLE_PATTERN_CHARS);
                 if let Err(why) = crate::minimise::compile(p) {
                     v.push(field, why);
+                }
+            }
+        }
+        if let Some(r) = &self.retention {
+            for (name, days) in r.kinds() {
+                if let Some(d) = days {
+                    v.range(&format!("retention.{name}"), d, 1, MAX_RETENTION_DAYS);
                 }
             }
         }
@@ -757,10 +768,25 @@ mod tests {
                     option::of(patterns),
                     option::of(0u32..4),
                     option::of(any::<bool>()),
+                    option::of(prop_oneof![
+                        Just(RetentionByKind::default()),
+                        Just(RetentionByKind {
+                            screenshots_days: Some(7),
+                            ..Default::default()
+                        }),
+                        Just(RetentionByKind {
+                            screenshots_days: Some(30),
+                            details_days: Some(3),
+                            ..Default::default()
+                        }),
+                    ]),
                 ),
             )
                 .prop_map(
-                    |((shots, interval, web, apps, blur), (url, titles, pats, notice, ack))| {
+                    |(
+                        (shots, interval, web, apps, blur),
+                        (url, titles, pats, notice, ack, keep),
+                    )| {
                         PolicyUpdate {
                             screenshots_enabled: shots,
                             screenshot_interval_seconds: interval,
@@ -772,6 +798,7 @@ mod tests {
                             title_patterns: pats,
                             notice_days: notice,
                             require_acknowledgement: ack,
+                            retention: keep,
                             idle_threshold_seconds: None,
                         }
                     },

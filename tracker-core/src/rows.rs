@@ -459,6 +459,7 @@ pub fn purge_progress(c: &impl Columns) -> Result<PurgeProgress> {
             screenshot_bytes: c.u64("screenshot_bytes")?,
             daily_rows: c.u64("daily_rows")?,
             access_records: c.u64("access_records")?,
+            details: c.u64("details")?,
             ..PurgeCounts::default()
         },
     })

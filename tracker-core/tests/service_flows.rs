@@ -1479,3 +1479,83 @@ fn an_expiry_another_runner_holds_is_skipped_and_done_once() {
         assert!(again.expired.is_empty() && again.skipped == 0);
     });
 }
+
+#[test]
+fn the_purge_cuts_each_kind_at_its_age_and_keeps_people_under_hold() {
+    let blobs = Arc::new(MemoryBlobStore::default());
+    let w = World::with_blobs("PRO", 14, Some(blobs.clone()));
+    block_on(async {
+        w.user("bob", Role::Employee).await;
+        let (kim, _) = w.user("kim", Role::Employee).await;
+        // Longer than the company's 90 days: refused, naming the kind.
+        let too_long = PolicyUpdate {
+            retention: Some(RetentionByKind {
+                screenshots_days: Some(91),
+                ..RetentionByKind::default()
+            }),
+            ..PolicyUpdate::default()
+        };
+        let err = w.t.update_policy(&w.admin, too_long).await.unwrap_err();
+        assert_eq!(err.field_errors()[0].field, "retention.screenshots_days");
+        w.t.update_policy(
+            &w.admin,
+            PolicyUpdate {
+                retention: Some(RetentionByKind {
+                    screenshots_days: Some(7),
+                    details_days: Some(3),
+                    sessions_days: None,
+                    activity_days: None,
+                }),
+                ..PolicyUpdate::default()
+            },
+        )
+        .await
+        .unwrap();
+        let hold =
+            w.t.place_legal_hold(&w.admin, kim.id, "case 17")
+                .await
+                .unwrap();
+        assert!(hold.privacy.legal_hold.is_some());
+        for name in ["bob", "kim"] {
+            let agent = w.agent(name).await;
+            let at = w.t.now() - Duration::hours(1);
+            let mut e = event(at, 600, ActivityKind::Active);
+            e.url = Some("https://example.com/private?q=1".into());
+            e.window_title = Some("private".into());
+            w.t.upload_activity(&agent, ActivityBatch { events: vec![e] })
+                .await
+                .unwrap();
+            let meta = ScreenshotUpload {
+                id: ScreenshotId::from_uuid(uuid_v4()),
+                taken_at: w.t.now(),
+                blurred: false,
+            };
+            w.t.upload_screenshot(&agent, meta, tracker_core::testkit::PNG.to_vec())
+                .await
+                .unwrap();
+        }
+        // Ten days on: screenshots (7 days) and details (3 days) go; the
+        // events and their times stay (90 days); kim's all stay.
+        w.clock.advance(Duration::days(10));
+        let n = w.t.purge_company(w.company, 100).await.unwrap();
+        assert_eq!((n.screenshots, n.details, n.events), (1, 1, 0));
+        let q = TrackingQuery::default();
+        let page = PageRequest::first(50);
+        let shots = w.t.screenshots(&w.admin, &q, &page).await.unwrap().items;
+        assert_eq!(
+            shots.iter().map(|s| s.user_id).collect::<Vec<_>>(),
+            [kim.id]
+        );
+        let events = w.t.activity(&w.admin, &q, &page).await.unwrap().items;
+        assert_eq!(events.len(), 2);
+        for e in &events {
+            let kept = e.user_id == kim.id;
+            assert_eq!(e.window_title.is_some(), kept, "{e:?}");
+            assert_eq!(e.url.is_some(), kept, "{e:?}");
+        }
+        assert_eq!(blobs.len(), 1, "bob's image went with its row");
+        let purged = w.actions().await;
+        assert!(purged.contains(&AuditAction::LegalHoldPlaced));
+        assert!(purged.contains(&AuditAction::DataPurged));
+    });
+}

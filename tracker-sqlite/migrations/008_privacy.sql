@@ -36,3 +36,4 @@ CREATE INDEX access_log_by_time ON access_log (company_id, first_at, id);
 CREATE INDEX access_log_by_day ON access_log (company_id, day);
 
 ALTER TABLE purge_progress ADD COLUMN access_records INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE purge_progress ADD COLUMN details INTEGER NOT NULL DEFAULT 0;

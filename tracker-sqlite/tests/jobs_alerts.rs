@@ -78,6 +78,9 @@ fn a_purge_cut_inside_a_kept_day_rebuilds_its_rollups() {
         user: None,
         keep: Default::default(),
         personal: false,
+        screenshots_before: None,
+        sessions_before: None,
+        details_before: None,
     };
     let counts = block_on(store.purge_tracking(c, &batch)).unwrap();
     assert_eq!(counts.events, 5);

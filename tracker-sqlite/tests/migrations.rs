@@ -26,6 +26,7 @@ const SCHEMA_4_ACTIVITY: &str = "
     ALTER TABLE policies DROP COLUMN revision;
     DROP TABLE access_log;
     ALTER TABLE purge_progress DROP COLUMN access_records;
+    ALTER TABLE purge_progress DROP COLUMN details;
     DROP TABLE usage_mark_seq;
     DROP TABLE audit_checkpoints;
     DROP VIEW activity_events_by_id;
@@ -204,6 +205,9 @@ fn a_purge_takes_the_strings_only_purged_events_named() {
         user: None,
         keep: Default::default(),
         personal: false,
+        screenshots_before: None,
+        sessions_before: None,
+        details_before: None,
     };
     let counts = block_on(store.retention().purge_tracking(c, &batch)).unwrap();
     assert_eq!(counts.events, old.len() as u64 + 1);

@@ -30,6 +30,7 @@ CREATE INDEX access_log_by_time ON access_log (company_id, first_at, id);
 CREATE INDEX access_log_by_day ON access_log (company_id, day);
 
 ALTER TABLE purge_progress ADD COLUMN access_records bigint NOT NULL DEFAULT 0;
+ALTER TABLE purge_progress ADD COLUMN details bigint NOT NULL DEFAULT 0;
 
 ALTER TABLE access_log ENABLE ROW LEVEL SECURITY;
 CREATE POLICY company_rows ON access_log

@@ -136,7 +136,7 @@ impl RetentionStore for MemoryStore {
         let mut counts = PurgeCounts::default();
         for id in &batch.screenshots {
             if let Some(shot) = s.screenshots.get(&(company, *id))
-                && shot.taken_at < batch.before
+                && shot.taken_at < batch.screenshots_before.unwrap_or(batch.before)
                 && batch.covers(shot.user_id)
             {
                 counts.screenshots += 1;
@@ -156,8 +156,9 @@ impl RetentionStore for MemoryStore {
         counts.events = events.len() as u64;
         let mut sessions: Vec<_> = in_company(&s.sessions, company)
             .filter(|x| {
-                x.started_at < batch.before
-                    && x.stopped_at.is_none_or(|t| t <= batch.before)
+                let cut = batch.sessions_before.unwrap_or(batch.before);
+                x.started_at < cut
+                    && x.stopped_at.is_none_or(|t| t <= cut)
                     && batch.covers(x.user_id)
             })
             .map(|x| (x.started_at, x.id))
@@ -168,6 +169,25 @@ impl RetentionStore for MemoryStore {
             s.sessions.remove(&(company, *id));
         }
         counts.sessions = sessions.len() as u64;
+        if let Some(cut) = batch.details_before {
+            let mut detailed: Vec<_> = in_company(&s.activity, company)
+                .filter(|e| {
+                    e.started_at < cut
+                        && (e.url.is_some() || e.window_title.is_some())
+                        && batch.covers(e.user_id)
+                })
+                .map(|e| (e.started_at, e.user_id, e.id))
+                .collect();
+            detailed.sort();
+            detailed.truncate(batch.limit as usize);
+            for (_, user, id) in &detailed {
+                if let Some(e) = s.activity.get_mut(&(company, (*user, *id))) {
+                    e.url = None;
+                    e.window_title = None;
+                }
+            }
+            counts.details = detailed.len() as u64;
+        }
         let old_reads: Vec<_> = in_company(&s.access, company)
             .filter(|r| r.day < batch.before_date && batch.covers(r.subject_id))
             .map(|r| r.id)

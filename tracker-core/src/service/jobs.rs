@@ -17,6 +17,7 @@ use crate::error::Result;
 use crate::ids::CompanyId;
 use crate::lease::LeaseKey;
 use crate::paging::{MAX_LIMIT, PageRequest};
+use crate::policy::RetentionByKind;
 use crate::report::{day_bounds, local_date};
 use crate::store::{PurgeBatch, PurgeCounts, Store, TrackingFilter};
 use crate::tenancy::{Company, CompanyStatus};
@@ -192,7 +193,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             return Ok(None);
         }
         let tz = company.tz();
-        let first_kept = retention_start(company, now).1;
+        let first_kept = retention_start(company, now, company.retention_days).1;
         let mut local: BTreeSet<NaiveDate> = BTreeSet::new();
         for day in &pending {
             let start = day.date.and_time(chrono::NaiveTime::MIN).and_utc();
@@ -263,16 +264,28 @@ impl<S: Store + ?Sized> Tracker<S> {
         // People under a legal hold keep everything until it is released:
         // their screenshots are not even listed.
         let (keep, others) = self.held_users(company).await?;
-        let (before, before_date, started_at) = match retention.purge_progress(company).await? {
-            Some(p) => (p.before, p.before_date, p.started_at),
-            None => {
-                let (before, before_date) = retention_start(&c, now);
-                (before, before_date, now)
-            }
+        // Each kind at its own age (never past the company's retention),
+        // reckoned from the purge's start so a resumed purge cuts the same.
+        let kinds = self.load_policy(company).await?.retention;
+        let progress = retention.purge_progress(company).await?;
+        let started_at = progress.as_ref().map_or(now, |p| p.started_at);
+        let cut = |kind: Option<u32>| {
+            retention_start(
+                &c,
+                started_at,
+                RetentionByKind::days(kind, c.retention_days),
+            )
         };
+        let (before, before_date) = match &progress {
+            Some(p) => (p.before, p.before_date),
+            None => cut(kinds.activity_days),
+        };
+        let shots_before = cut(kinds.screenshots_days).0;
+        let sessions_before = cut(kinds.sessions_days).0;
+        let details_before = kinds.details_days.map(|d| cut(Some(d)).0);
         loop {
             let old = TrackingFilter {
-                to: Some(before),
+                to: Some(shots_before),
                 users: others.clone(),
                 ..TrackingFilter::default()
             };
@@ -300,6 +313,9 @@ impl<S: Store + ?Sized> Tracker<S> {
                         user: None,
                         keep: keep.clone(),
                         personal: false,
+                        screenshots_before: Some(shots_before),
+                        sessions_before: Some(sessions_before),
+                        details_before,
                     },
                 )
                 .await?;
@@ -322,6 +338,7 @@ impl<S: Store + ?Sized> Tracker<S> {
                 "before": progress.before,
                 "before_date": progress.before_date,
                 "retention_days": c.retention_days,
+                "retention_by_kind": kinds,
                 "started_at": progress.started_at,
                 "counts": n,
             }),
@@ -341,10 +358,14 @@ fn expires(company: &Company, now: DateTime<Utc>) -> bool {
         && company.effective_status(now) == CompanyStatus::Expired
 }
 
-pub(super) fn retention_start(company: &Company, now: DateTime<Utc>) -> (DateTime<Utc>, NaiveDate) {
+pub(super) fn retention_start(
+    company: &Company,
+    now: DateTime<Utc>,
+    days: u32,
+) -> (DateTime<Utc>, NaiveDate) {
     let tz = company.tz();
     let today = local_date(tz, now);
-    let first = today - Duration::days(i64::from(company.retention_days));
+    let first = today - Duration::days(i64::from(days));
     (day_bounds(tz, first).0, first)
 }
 

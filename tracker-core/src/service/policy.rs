@@ -4,8 +4,8 @@
 use super::*;
 use crate::audit::*;
 use crate::authz::{Action, Principal};
-use crate::error::{Error, Result};
-use crate::policy::{PolicyUpdate, TrackingPolicy};
+use crate::error::{Error, Result, Validator};
+use crate::policy::{PolicyUpdate, RetentionByKind, TrackingPolicy};
 use crate::protocol::*;
 use crate::store::*;
 use crate::tenancy::*;
@@ -38,6 +38,7 @@ impl<S: Store + ?Sized> Tracker<S> {
     ) -> Result<TrackingPolicy> {
         let company = Self::company_for(p, Action::ChangePolicy)?;
         update.validate()?;
+        Self::check_retention(update.retention.as_ref(), company.retention_days)?;
         let old = self.load_policy(company.id).await?;
         let now = self.now();
         let new = old.change(&update, now)?;
@@ -58,6 +59,21 @@ impl<S: Store + ?Sized> Tracker<S> {
         );
         self.store.policies().update_policy(&new, audit).await?;
         Ok(new)
+    }
+
+    /// Refuses a retention by kind longer than the company's.
+    fn check_retention(retention: Option<&RetentionByKind>, company_days: u32) -> Result<()> {
+        let mut v = Validator::new();
+        for (name, days) in retention.map(RetentionByKind::kinds).unwrap_or_default() {
+            if let Some(d) = days {
+                v.check(
+                    d <= company_days,
+                    format!("retention.{name}"),
+                    format!("must be at most the company's retention of {company_days} days"),
+                );
+            }
+        }
+        v.finish()
     }
 
     /// Records that the caller read and acknowledges policy `version`,

@@ -293,6 +293,9 @@ impl<S: Store + ?Sized> Tracker<S> {
                         user: Some(id),
                         keep: Default::default(),
                         personal: true,
+                        screenshots_before: None,
+                        sessions_before: None,
+                        details_before: None,
                     },
                 )
                 .await?;

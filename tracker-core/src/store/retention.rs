@@ -22,6 +22,13 @@ pub struct PurgeBatch {
     pub limit: u32,
     /// When the purge started (kept in its progress).
     pub started_at: DateTime<Utc>,
+    /// Listed screenshots taken before this instant go (`None`: `before`).
+    pub screenshots_before: Option<DateTime<Utc>>,
+    /// Sessions that started before this instant go (`None`: `before`).
+    pub sessions_before: Option<DateTime<Utc>>,
+    /// Events that started before this instant keep their times and lose
+    /// their URL and window title, at most `limit` per step (`None`: none).
+    pub details_before: Option<DateTime<Utc>>,
     /// Only this user's rows: an erasure. The company's purge progress is
     /// neither read nor written, and the access log's records go where the
     /// user is the subject.
@@ -63,6 +70,9 @@ pub struct PurgeCounts {
     /// Task completion notes blanked (an erasure's only).
     #[serde(default)]
     pub task_notes: u64,
+    /// Events whose URL and window title were blanked (retention by kind).
+    #[serde(default)]
+    pub details: u64,
 }
 
 impl PurgeCounts {
@@ -75,6 +85,7 @@ impl PurgeCounts {
             + self.access_records
             + self.corrections
             + self.task_notes
+            + self.details
             == 0
     }
 
@@ -88,6 +99,7 @@ impl PurgeCounts {
         self.access_records += other.access_records;
         self.corrections += other.corrections;
         self.task_notes += other.task_notes;
+        self.details += other.details;
     }
 }
 
@@ -114,10 +126,13 @@ pub struct PurgeProgress {
 #[async_trait]
 pub trait RetentionStore: Send + Sync + 'static {
     /// One bounded step of a retention purge, in one transaction: deletes
-    /// the listed screenshots (only those taken before `batch.before`), up
+    /// the listed screenshots (only those taken before
+    /// `batch.screenshots_before`, or `batch.before`), up
     /// to `batch.limit` activity events that ended by `batch.before`, up to
-    /// `batch.limit` sessions that started before `batch.before` and are
-    /// stopped by then or were never stopped, the store's own per-user
+    /// `batch.limit` sessions that started before `batch.sessions_before`
+    /// (or `batch.before`) and are stopped by then or were never stopped,
+    /// blanks the URL and window title of up to `batch.limit` events that
+    /// started before `batch.details_before` (keeping their times), the store's own per-user
     /// daily rows and the access log's records dated before
     /// `batch.before_date`, of the users the batch
     /// [covers](PurgeBatch::covers) (and with `batch.personal` that user's

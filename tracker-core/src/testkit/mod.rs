@@ -128,6 +128,7 @@ macro_rules! __conformance_cases {
             privacy_rules_and_consent_are_stored_whole,
             access_records_add_up_and_stay_in_their_company,
             erasure_and_holds_keep_to_their_people,
+            kinds_are_purged_at_their_own_age,
             audit_chains_are_continuous_and_independent,
             audit_lists_filter_and_page,
             audited_mutations_append_exactly_one_event,

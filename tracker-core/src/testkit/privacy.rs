@@ -260,6 +260,9 @@ pub async fn access_records_add_up_and_stay_in_their_company(store: &dyn Store) 
                 user: None,
                 keep: Default::default(),
                 personal: false,
+                screenshots_before: None,
+                sessions_before: None,
+                details_before: None,
             },
         )
         .await
@@ -391,6 +394,9 @@ pub async fn erasure_and_holds_keep_to_their_people(store: &dyn Store) {
         user: Some(user),
         keep: Default::default(),
         personal: true,
+        screenshots_before: None,
+        sessions_before: None,
+        details_before: None,
     };
     // Eve's screenshot listed by mistake: it stays.
     let mut total = PurgeCounts::default();
@@ -468,4 +474,69 @@ async fn reads(
         .await
         .unwrap()
         .items
+}
+
+/// A purge step cuts each kind at its own instant: screenshots and
+/// sessions at theirs, and events older than `details_before` keep their
+/// times but lose their URL and window title.
+pub async fn kinds_are_purged_at_their_own_age(store: &dyn Store) {
+    let a = company(store, 10, 1_000_000).await;
+    let bob = add_user(store, &a, "bob", Role::Employee).await;
+    let (c, u) = (a.company.id, bob.id);
+    let t = store.tracking();
+    // Two of each, an hour and ten hours after t0.
+    let (s1, s2) = (session(c, u, 60), session(c, u, 600));
+    for s in [&s1, &s2] {
+        t.insert_session(s).await.unwrap();
+    }
+    let (e1, e2) = (activity(c, u, 3_600, 60), activity(c, u, 36_000, 60));
+    insert_events(t, c, &[e1.clone(), e2.clone()])
+        .await
+        .unwrap();
+    let (p1, p2) = (shot(c, u, 60, 10), shot(c, u, 600, 10));
+    for p in [&p1, &p2] {
+        t.insert_screenshot(p, 1_000_000).await.unwrap();
+    }
+    let at = |hours: i64| t0() + Duration::hours(hours);
+    let step = PurgeBatch {
+        // Events: none old enough; their details: the first one's.
+        before: t0(),
+        before_date: t0().date_naive(),
+        screenshots: vec![p1.id, p2.id],
+        limit: 10,
+        started_at: at(20),
+        screenshots_before: Some(at(5)),
+        sessions_before: Some(at(5)),
+        details_before: Some(at(5)),
+        user: None,
+        keep: Default::default(),
+        personal: false,
+    };
+    let counts = store.retention().purge_tracking(c, &step).await.unwrap();
+    assert_eq!(
+        (
+            counts.events,
+            counts.sessions,
+            counts.screenshots,
+            counts.details
+        ),
+        (0, 1, 1, 1)
+    );
+    let all = PageRequest::first(50);
+    let filter = TrackingFilter::default();
+    let sessions = t.list_sessions(c, &filter, &all).await.unwrap().items;
+    assert_eq!(sessions, [s2]);
+    let shots = t.list_screenshots(c, &filter, &all).await.unwrap().items;
+    assert_eq!(shots, [p2]);
+    let events = t.list_activity(c, &filter, &all).await.unwrap().items;
+    assert_eq!(events.len(), 2, "events keep their times");
+    let first = events.iter().find(|e| e.id == e1.id).unwrap();
+    assert_eq!(
+        (first.url.as_deref(), first.window_title.as_deref()),
+        (None, None)
+    );
+    assert_eq!(first.app, e1.app, "the app stays");
+    assert_eq!(first.duration_seconds, e1.duration_seconds);
+    let second = events.iter().find(|e| e.id == e2.id).unwrap();
+    assert_eq!(second, &e2, "a newer event keeps its details");
 }

@@ -101,6 +101,9 @@ pub async fn purges_delete_only_old_rows_of_their_company(store: &dyn Store) {
                 user: None,
                 keep: Default::default(),
                 personal: false,
+                screenshots_before: None,
+                sessions_before: None,
+                details_before: None,
             },
         )
         .await
@@ -123,6 +126,9 @@ pub async fn purges_delete_only_old_rows_of_their_company(store: &dyn Store) {
         user: None,
         keep: Default::default(),
         personal: false,
+        screenshots_before: None,
+        sessions_before: None,
+        details_before: None,
     };
     // The new screenshot is listed by mistake: it is not deleted.
     let first = store

@@ -397,6 +397,9 @@ pub async fn company_activity_spans_users(store: &dyn Store) {
         user: None,
         keep: Default::default(),
         personal: false,
+        screenshots_before: None,
+        sessions_before: None,
+        details_before: None,
     };
     let mut deleted = 0;
     for _ in 0..20 {

@@ -67,6 +67,8 @@ fn exec_covered(
 /// writer's transaction.
 fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<PurgeCounts> {
     let before = ts(batch.before);
+    let shots_before = ts(batch.screenshots_before.unwrap_or(batch.before));
+    let sessions_before = ts(batch.sessions_before.unwrap_or(batch.before));
     let limit = i64::from(batch.limit);
     let mut counts = PurgeCounts::default();
 
@@ -90,7 +92,7 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
             continue;
         }
         let size: Option<i64> = shots
-            .query_row(params![company.0, id.0, before], |r| r.get(0))
+            .query_row(params![company.0, id.0, shots_before], |r| r.get(0))
             .optional()
             .map_err(db)?;
         if let Some(size) = size {
@@ -134,6 +136,28 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
     counts.events = deleted.len() as u64;
     forget_events(c, company, batch.before_date, &deleted)?;
 
+    // Older events keep their times and lose their titles and URLs; the
+    // strings no event names any more go when the purge finishes.
+    if let Some(cut) = batch.details_before {
+        let mut blank = c
+            .prepare_cached(
+                "UPDATE activity SET window_title = NULL, url = NULL WHERE owner = ?1 AND (started_at, id) IN (
+                     SELECT started_at, id FROM activity
+                     WHERE owner = ?1 AND started_at < ?2 AND (window_title IS NOT NULL OR url IS NOT NULL)
+                     ORDER BY started_at, id LIMIT ?3)",
+            )
+            .map_err(db)?;
+        for (owner, user) in owners(c, company)? {
+            let room = limit - counts.details as i64;
+            if room <= 0 {
+                break;
+            }
+            if batch.covers(user) {
+                counts.details += blank.execute(params![owner, ts(cut), room]).map_err(db)? as u64;
+            }
+        }
+    }
+
     let (who, users) = covered(batch, "user_id", 4);
     let sessions = exec_covered(
         c,
@@ -143,7 +167,7 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
                  WHERE company_id = ?1 AND started_at < ?2 AND (stopped_at IS NULL OR stopped_at <= ?2){who}
                  ORDER BY started_at, id LIMIT ?3)"
         ),
-        params![company.0, before, limit],
+        params![company.0, sessions_before, limit],
         &users,
     )?;
     counts.sessions = sessions as u64;
@@ -210,15 +234,16 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
     exec(
         c,
         "INSERT INTO purge_progress (company_id, before_at, before_date, started_at,
-           events, sessions, screenshots, screenshot_bytes, daily_rows, access_records)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+           events, sessions, screenshots, screenshot_bytes, daily_rows, access_records, details)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
          ON CONFLICT (company_id) DO UPDATE SET
            events = events + excluded.events,
            sessions = sessions + excluded.sessions,
            screenshots = screenshots + excluded.screenshots,
            screenshot_bytes = screenshot_bytes + excluded.screenshot_bytes,
            daily_rows = daily_rows + excluded.daily_rows,
-           access_records = access_records + excluded.access_records",
+           access_records = access_records + excluded.access_records,
+           details = details + excluded.details",
         params![
             company.0,
             before,
@@ -229,7 +254,8 @@ fn purge_step(c: &Connection, company: CompanyId, batch: &PurgeBatch) -> R<Purge
             int(counts.screenshots),
             int(counts.screenshot_bytes),
             int(counts.daily_rows),
-            int(counts.access_records)
+            int(counts.access_records),
+            int(counts.details)
         ],
     )?;
     Ok(counts)
@@ -263,7 +289,7 @@ impl RetentionStore for SqliteStore {
             .write_heavy(move |c| {
                 let purged = count(
                     c,
-                    "SELECT coalesce(sum(events), 0) FROM purge_progress WHERE company_id = ?1",
+                    "SELECT coalesce(sum(events + details), 0) FROM purge_progress WHERE company_id = ?1",
                     params![company.0],
                 )?;
                 if purged > 0 {

@@ -19,6 +19,8 @@ use crate::sql::{exec, q};
 impl RetentionStore for PgStore {
     async fn purge_tracking(&self, company: CompanyId, batch: &PurgeBatch) -> Result<PurgeCounts> {
         let before = bound_time(batch.before);
+        let shots_before = bound_time(batch.screenshots_before.unwrap_or(batch.before));
+        let sessions_before = bound_time(batch.sessions_before.unwrap_or(batch.before));
         let limit = i64::from(batch.limit);
         // Every statement keeps to the users the batch covers: `$4` one
         // user (an erasure) or null, `$5` the users whose rows stay.
@@ -32,7 +34,7 @@ impl RetentionStore for PgStore {
                  SELECT count(*) AS n, coalesce(sum(size_bytes), 0)::bigint AS bytes FROM d")
             .bind(company.0)
             .bind(uuids(batch.screenshots.iter().copied()))
-            .bind(before)
+            .bind(shots_before)
             .bind(only)
             .bind(keep.clone())
             .fetch_one(&mut *tx)
@@ -75,12 +77,32 @@ impl RetentionStore for PgStore {
                          AND ($4::uuid IS NULL OR user_id = $4) AND NOT (user_id = ANY($5))
                        ORDER BY started_at, id LIMIT $3)")
                 .bind(company.0)
-                .bind(before)
+                .bind(sessions_before)
                 .bind(limit)
                 .bind(only)
                 .bind(keep.clone()),
             )
             .await?;
+            // Older events keep their times and lose their titles and URLs.
+            if let Some(cut) = batch.details_before {
+                counts.details = exec(
+                    tx,
+                    q("UPDATE activity_events SET window_title = NULL, url = NULL
+                       WHERE company_id = $1 AND id IN (
+                         SELECT id FROM activity_events
+                         WHERE company_id = $1 AND started_at < $2
+                           AND (window_title IS NOT NULL OR url IS NOT NULL)
+                           AND ($4::uuid IS NULL OR user_id = $4) AND NOT (user_id = ANY($5))
+                         ORDER BY started_at, id LIMIT $3)
+                       AND ($4::uuid IS NULL OR user_id = $4) AND NOT (user_id = ANY($5))")
+                    .bind(company.0)
+                    .bind(bound_time(cut))
+                    .bind(limit)
+                    .bind(only)
+                    .bind(keep.clone()),
+                )
+                .await?;
+            }
             counts.daily_rows = exec(
                 tx,
                 q("DELETE FROM activity_daily WHERE company_id = $1 AND date < $2
@@ -125,15 +147,16 @@ impl RetentionStore for PgStore {
             exec(
                 tx,
                 q("INSERT INTO purge_progress (company_id, before_at, before_date, started_at,
-                     events, sessions, screenshots, screenshot_bytes, daily_rows, access_records)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                     events, sessions, screenshots, screenshot_bytes, daily_rows, access_records, details)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
                    ON CONFLICT (company_id) DO UPDATE SET
                      events = purge_progress.events + excluded.events,
                      sessions = purge_progress.sessions + excluded.sessions,
                      screenshots = purge_progress.screenshots + excluded.screenshots,
                      screenshot_bytes = purge_progress.screenshot_bytes + excluded.screenshot_bytes,
                      daily_rows = purge_progress.daily_rows + excluded.daily_rows,
-                     access_records = purge_progress.access_records + excluded.access_records")
+                     access_records = purge_progress.access_records + excluded.access_records,
+                     details = purge_progress.details + excluded.details")
                 .bind(company.0)
                 .bind(batch.before)
                 .bind(batch.before_date)
@@ -143,7 +166,8 @@ impl RetentionStore for PgStore {
                 .bind(int(counts.screenshots))
                 .bind(int(counts.screenshot_bytes))
                 .bind(int(counts.daily_rows))
-                .bind(int(counts.access_records)),
+                .bind(int(counts.access_records))
+                .bind(int(counts.details)),
             )
             .await?;
             Ok(counts)
