@@ -280,6 +280,31 @@ async fn an_erasure_leaves_a_tombstone_and_a_receipt_not_the_data() {
     assert!(refused.body["detail"].to_string().contains("legal hold"));
     admin.call("DELETE", &hold, None).await.expect(200);
 
+    // So does a hold on the whole company, by its ADMIN or the OWNER.
+    admin
+        .post("/api/v1/company/legal-hold", &json!({ "reason": "audit 2026" }))
+        .await
+        .expect(200);
+    let refused = admin.act(&erase).await.expect(409);
+    assert!(refused.body["detail"].to_string().contains("company"));
+    admin
+        .call("DELETE", "/api/v1/company/legal-hold", None)
+        .await
+        .expect(200);
+    let owner = server.owner().await;
+    let company_hold = format!("/api/v1/owner/companies/{}/legal-hold", acme.id);
+    let held = owner
+        .post(&company_hold, &json!({ "reason": "regulator" }))
+        .await
+        .expect(200);
+    assert_eq!(held.body["legal_hold"]["reason"], "regulator");
+    admin.act(&erase).await.expect(409);
+    owner.call("DELETE", &company_hold, None).await.expect(200);
+    dan.without_key()
+        .post("/api/v1/company/legal-hold", &json!({ "reason": "x" }))
+        .await
+        .expect(403);
+
     let receipt = admin.act(&erase).await.expect(200);
     assert_eq!(receipt.body["counts"]["events"], 1, "{}", receipt.body);
     assert_eq!(receipt.body["digest"].as_str().unwrap().len(), 64);

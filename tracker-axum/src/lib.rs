@@ -285,6 +285,10 @@ fn build(api: Api) -> Router {
         )
         .route("/company/access-log", get(company::access_log))
         .route(
+            "/company/legal-hold",
+            post(company::place_company_hold).delete(company::release_company_hold),
+        )
+        .route(
             "/company/employees",
             get(company::employees).post(company::create_employee),
         )
@@ -375,6 +379,10 @@ fn build(api: Api) -> Router {
         .route("/owner/companies/{id}/reactivate", post(owner::reactivate))
         .route("/owner/companies/{id}/rotate-key", post(owner::rotate_key))
         .route("/owner/companies/{id}/retention", put(owner::retention))
+        .route(
+            "/owner/companies/{id}/legal-hold",
+            post(owner::place_legal_hold).delete(owner::release_legal_hold),
+        )
         .route("/owner/reports", get(owner::report))
         .route("/owner/no-sync", get(owner::no_sync))
         .route("/owner/audit", get(owner::audit))

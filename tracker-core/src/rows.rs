@@ -135,7 +135,13 @@ pub fn company(c: &impl Columns) -> Result<Company> {
         last_sync_at: c.time_opt("last_sync_at")?,
         created_at: c.time("created_at")?,
         key_hash: SecretHash::from_stored(c.text("key_hash")?),
+        legal_hold: c.json_as("legal_hold")?,
     })
+}
+
+/// The `legal_hold` document stored with a company (JSON `null` for none).
+pub fn company_hold(company: &Company) -> serde_json::Value {
+    serde_json::to_value(&company.legal_hold).unwrap_or_default()
 }
 
 /// Decodes a stored subscription.

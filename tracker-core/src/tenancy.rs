@@ -162,6 +162,9 @@ pub struct Company {
     /// Digest of the company key. Never serialized.
     #[serde(skip_serializing, default = "empty_hash")]
     pub key_hash: SecretHash,
+    /// A legal hold on the whole company: no purge and no erasure while set.
+    #[serde(default)]
+    pub legal_hold: Option<crate::identity::LegalHold>,
 }
 
 fn empty_hash() -> SecretHash {
@@ -342,6 +345,7 @@ mod tests {
             last_sync_at: None,
             created_at: at("2026-01-01T00:00:00Z"),
             key_hash: SecretHash::of("k"),
+            legal_hold: None,
         }
     }
 

@@ -1559,3 +1559,60 @@ fn the_purge_cuts_each_kind_at_its_age_and_keeps_people_under_hold() {
         assert!(purged.contains(&AuditAction::DataPurged));
     });
 }
+
+#[test]
+fn a_company_under_legal_hold_is_neither_purged_nor_erased() {
+    let w = World::new("PRO", 14);
+    block_on(async {
+        let (bob, _) = w.user("bob", Role::Employee).await;
+        let agent = w.agent("bob").await;
+        w.t.upload_activity(
+            &agent,
+            ActivityBatch {
+                events: vec![event(
+                    w.t.now() - Duration::hours(1),
+                    600,
+                    ActivityKind::Active,
+                )],
+            },
+        )
+        .await
+        .unwrap();
+        let held =
+            w.t.place_company_hold(&w.admin, None, "audit 2026")
+                .await
+                .unwrap();
+        assert!(held.legal_hold.is_some());
+        // Placed twice: refused, whoever asks.
+        let again = w.t.place_company_hold(&w.owner, Some(w.company), "x").await;
+        assert_eq!(code(again), "invalid_state");
+        // An employee may not place one.
+        let (_, erin) = w.user("erin", Role::Employee).await;
+        assert_eq!(
+            code(w.t.place_company_hold(&erin, None, "x").await),
+            "forbidden"
+        );
+
+        w.clock.advance(Duration::days(400));
+        let n = w.t.purge_company(w.company, 100).await.unwrap();
+        assert!(n.is_empty(), "nothing is purged under the hold");
+        assert_eq!(
+            code(w.t.erase_person(&w.admin, bob.id).await),
+            "invalid_state"
+        );
+
+        // The OWNER releases it; the purge and the erasure go ahead.
+        let released =
+            w.t.release_company_hold(&w.owner, Some(w.company))
+                .await
+                .unwrap();
+        assert!(released.legal_hold.is_none());
+        let n = w.t.purge_company(w.company, 100).await.unwrap();
+        assert_eq!(n.events, 1);
+        let receipt = w.t.erase_person(&w.admin, bob.id).await.unwrap();
+        assert_eq!(receipt.user_id, bob.id);
+        let tomb = w.t.get_user(&w.admin, bob.id).await.unwrap();
+        assert!(tomb.username.starts_with("erased-") && !tomb.active);
+        assert!(tomb.privacy.erased_at.is_some());
+    });
+}

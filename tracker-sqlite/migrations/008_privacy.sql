@@ -8,6 +8,9 @@ ALTER TABLE policies ADD COLUMN privacy TEXT NOT NULL DEFAULT '{}';
 ALTER TABLE policies ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
 UPDATE policies SET revision = version;
 
+-- A legal hold on the whole company (JSON null for none).
+ALTER TABLE companies ADD COLUMN legal_hold TEXT NOT NULL DEFAULT 'null';
+
 ALTER TABLE users ADD COLUMN privacy TEXT NOT NULL DEFAULT '{}';
 
 -- The view names `u.*`: made again so it lists the new column.

@@ -266,6 +266,7 @@ mod tests {
                 last_sync_at: Some(synced),
                 created_at: at(0),
                 key_hash: SecretHash::of("key"),
+                legal_hold: None,
             }),
             ..context(company)
         }

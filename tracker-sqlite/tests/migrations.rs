@@ -22,6 +22,7 @@ const SCHEMA_4_ACTIVITY: &str = "
     SELECT u.*, a.last_heartbeat_at AS last_agent_sync_at
     FROM users u
     LEFT JOIN agent_states a ON a.company_id = u.company_id AND a.user_id = u.id;
+    ALTER TABLE companies DROP COLUMN legal_hold;
     ALTER TABLE policies DROP COLUMN privacy;
     ALTER TABLE policies DROP COLUMN revision;
     DROP TABLE access_log;

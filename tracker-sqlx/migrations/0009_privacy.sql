@@ -9,6 +9,9 @@ ALTER TABLE policies ADD COLUMN revision bigint;
 UPDATE policies SET revision = version;
 ALTER TABLE policies ALTER COLUMN revision SET NOT NULL;
 
+-- A legal hold on the whole company (JSON null for none).
+ALTER TABLE companies ADD COLUMN legal_hold jsonb NOT NULL DEFAULT 'null';
+
 ALTER TABLE users ADD COLUMN privacy jsonb NOT NULL DEFAULT '{}';
 
 -- Who read whose tracking data: one row per (actor, subject, kind, UTC

@@ -13,7 +13,7 @@ use tracker_core::protocol::{
 use tracker_core::report::{DailyReport, MonthGrid, timesheet_csv};
 
 use tracker_core::{
-    ActivityEvent, AuditEvent, ChainVerification, CompanyUsageDaily, CorrectionId,
+    ActivityEvent, AuditEvent, ChainVerification, Company, CompanyUsageDaily, CorrectionId,
     CorrectionRequest, Page, PageRequest, PolicyUpdate, Screenshot, ScreenshotId, Task, Team,
     TeamId, TrackingPolicy, UsageReport, User, UserId, WorkSession,
 };
@@ -293,6 +293,59 @@ pub(crate) async fn release_legal_hold(
     Id(id): Id<UserId>,
 ) -> ApiResult<User> {
     Ok(Json(s.tracker.release_legal_hold(&p, id).await?))
+}
+
+/// `POST /company/legal-hold` (ADMIN): nothing of the company is purged
+/// or erased until the hold is released.
+#[utoipa::path(
+    post,
+    path = "/api/v1/company/legal-hold",
+    operation_id = "company_place_company_hold",
+    tag = "company",
+    security(("bearer" = [])),
+    request_body = tracker_core::protocol::LegalHoldRequest,
+    responses(
+        (status = 200, description = "The company, under the hold.", body = Company),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn place_company_hold(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    JsonBody(req): JsonBody<tracker_core::protocol::LegalHoldRequest>,
+) -> ApiResult<Company> {
+    Ok(Json(
+        s.tracker.place_company_hold(&p, None, &req.reason).await?,
+    ))
+}
+
+/// `DELETE /company/legal-hold` (ADMIN): releases it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/company/legal-hold",
+    operation_id = "company_release_company_hold",
+    tag = "company",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The company, without the hold.", body = Company),
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn release_company_hold(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+) -> ApiResult<Company> {
+    Ok(Json(s.tracker.release_company_hold(&p, None).await?))
 }
 
 /// `POST /company/employees/{id}/erase` (ADMIN): a right-to-erasure

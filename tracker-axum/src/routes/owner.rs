@@ -400,3 +400,64 @@ pub(crate) async fn verify_audit(
 ) -> ApiResult<ChainVerification> {
     Ok(Json(s.tracker.verify_platform_audit(&p).await?))
 }
+
+/// `POST /owner/companies/{id}/legal-hold`: nothing of the company is
+/// purged or erased until the hold is released.
+#[utoipa::path(
+    post,
+    path = "/api/v1/owner/companies/{id}/legal-hold",
+    operation_id = "owner_place_legal_hold",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The company's id.")),
+    request_body = tracker_core::protocol::LegalHoldRequest,
+    responses(
+        (status = 200, description = "The company, under the hold.", body = Company),
+        BadRequest,
+        PayloadTooLarge,
+        UnsupportedMediaType,
+        UnprocessableEntity,
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn place_legal_hold(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Id(id): Id<CompanyId>,
+    JsonBody(req): JsonBody<tracker_core::protocol::LegalHoldRequest>,
+) -> ApiResult<Company> {
+    Ok(Json(
+        s.tracker
+            .place_company_hold(&p, Some(id), &req.reason)
+            .await?,
+    ))
+}
+
+/// `DELETE /owner/companies/{id}/legal-hold`: releases it.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/owner/companies/{id}/legal-hold",
+    operation_id = "owner_release_legal_hold",
+    tag = "owner",
+    security(("bearer" = [])),
+    params(("id" = uuid::Uuid, Path, description = "The company's id.")),
+    responses(
+        (status = 200, description = "The company, without the hold.", body = Company),
+        NotFound,
+        Conflict,
+        Unauthorized,
+        Forbidden,
+        TooManyRequests,
+    )
+)]
+pub(crate) async fn release_legal_hold(
+    State(s): State<AppState>,
+    Caller(p): Caller,
+    Id(id): Id<CompanyId>,
+) -> ApiResult<Company> {
+    Ok(Json(s.tracker.release_company_hold(&p, Some(id)).await?))
+}

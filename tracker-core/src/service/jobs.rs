@@ -245,7 +245,9 @@ impl<S: Store + ?Sized> Tracker<S> {
     /// resumes it with the same cutoff and adds to the same counts, and the
     /// finished purge is audited once, with its counts. Returns the counts
     /// of the purge it finished (steps of a stopped run included); a run
-    /// with nothing to delete writes nothing. Refused with
+    /// with nothing to delete writes nothing. Each kind of data goes at
+    /// the age the policy's retention by kind sets; a company under a
+    /// legal hold is skipped whole, and people under one keep their rows. Refused with
     /// [`Error::InvalidState`](crate::Error::InvalidState) while another
     /// runner purges the company.
     pub async fn purge_company(&self, company: CompanyId, batch: u32) -> Result<PurgeCounts> {
@@ -261,6 +263,10 @@ impl<S: Store + ?Sized> Tracker<S> {
         };
         let now = self.now();
         let retention = self.store.retention();
+        // A company under a legal hold keeps everything until it is released.
+        if c.legal_hold.is_some() {
+            return Ok(PurgeCounts::default());
+        }
         // People under a legal hold keep everything until it is released:
         // their screenshots are not even listed.
         let (keep, others) = self.held_users(company).await?;

@@ -208,6 +208,85 @@ impl<S: Store + ?Sized> Tracker<S> {
         Ok(user)
     }
 
+    /// Places a legal hold on a whole company, with a reason: an ADMIN on
+    /// its own (`company` `None`), the OWNER on any. While it holds, the
+    /// company's data is neither purged nor erased. Audited in the
+    /// company's chain (an ADMIN's) or the platform's (the OWNER's).
+    pub async fn place_company_hold(
+        &self,
+        p: &Principal,
+        company: Option<CompanyId>,
+        reason: &str,
+    ) -> Result<crate::tenancy::Company> {
+        let (mut target, chain) = self.hold_target(p, company).await?;
+        let mut v = crate::error::Validator::new();
+        v.text("reason", reason, 1, 500);
+        v.finish()?;
+        if let Some(hold) = &target.legal_hold {
+            return Err(Error::invalid_state(format!(
+                "the company is under a legal hold since {}",
+                hold.placed_at.format("%Y-%m-%d")
+            )));
+        }
+        target.legal_hold = Some(crate::identity::LegalHold {
+            reason: reason.trim().to_owned(),
+            placed_by: p.user_id(),
+            placed_at: self.now(),
+        });
+        let audit = self.event(
+            p,
+            chain,
+            AuditAction::LegalHoldPlaced,
+            format!("legal hold placed on company {:?}", target.name),
+            serde_json::json!({ "company_id": target.id, "reason": reason.trim() }),
+        );
+        self.save_company(&target, audit).await?;
+        Ok(target)
+    }
+
+    /// Releases a company's legal hold (its ADMIN, or the OWNER). Audited.
+    pub async fn release_company_hold(
+        &self,
+        p: &Principal,
+        company: Option<CompanyId>,
+    ) -> Result<crate::tenancy::Company> {
+        let (mut target, chain) = self.hold_target(p, company).await?;
+        let Some(hold) = target.legal_hold.take() else {
+            return Err(Error::invalid_state("the company is under no legal hold"));
+        };
+        let audit = self.event(
+            p,
+            chain,
+            AuditAction::LegalHoldReleased,
+            format!("legal hold on company {:?} released", target.name),
+            serde_json::json!({ "company_id": target.id, "reason": hold.reason, "placed_at": hold.placed_at }),
+        );
+        self.save_company(&target, audit).await?;
+        Ok(target)
+    }
+
+    /// The company a hold is placed on, read afresh, and the chain that
+    /// records it: the caller's own (ADMIN) or any (OWNER).
+    async fn hold_target(
+        &self,
+        p: &Principal,
+        company: Option<CompanyId>,
+    ) -> Result<(crate::tenancy::Company, AuditChain)> {
+        match company {
+            Some(id) => Ok((self.owned_company(p, id).await?, AuditChain::Platform)),
+            None => {
+                let id = Self::company_for(p, Action::ManageUsers)?.id;
+                let company = self
+                    .store
+                    .tenants()
+                    .get_company(id)
+                    .await?
+                    .ok_or(Error::not_found("company"))?;
+                Ok((company, AuditChain::Company(id)))
+            }
+        }
+    }
+
     /// Releases a person's legal hold (ADMIN). Audited.
     pub async fn release_legal_hold(&self, p: &Principal, id: UserId) -> Result<User> {
         let (company, mut user) = self.managed_user(p, id).await?;
@@ -254,6 +333,17 @@ impl<S: Store + ?Sized> Tracker<S> {
                 "{} is under a legal hold: release it before erasing",
                 user.username
             )));
+        }
+        let held = self
+            .store
+            .tenants()
+            .get_company(company)
+            .await?
+            .is_some_and(|c| c.legal_hold.is_some());
+        if held {
+            return Err(Error::invalid_state(
+                "the company is under a legal hold: nobody's data is erased until it is released",
+            ));
         }
         let now = self.now();
         let digest = self.erasure_digest(company, id).await?;

@@ -118,6 +118,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             last_sync_at: None,
             created_at: now,
             key_hash: key.hash(),
+            legal_hold: None,
         };
         let admin = self.make_user(company.id, &req.admin, Role::Admin)?;
         let subscription = Subscription {

@@ -106,6 +106,7 @@ fn company(key: &CompanyKey) -> Company {
         last_sync_at: None,
         created_at: now() - Duration::days(10),
         key_hash: key.hash(),
+        legal_hold: None,
     }
 }
 

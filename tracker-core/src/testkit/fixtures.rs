@@ -166,6 +166,7 @@ pub async fn company(store: &dyn Store, seats: u32, storage: u64) -> Fixture {
         last_sync_at: None,
         created_at: t0(),
         key_hash: SecretHash::of(&format!("company_{}", id.as_uuid().simple())),
+        legal_hold: None,
     };
     let admin = new_user(Some(id), "admin", Role::Admin);
     let new = NewCompany {

@@ -17,11 +17,12 @@ use crate::sql::{Query, all, count, exec, one};
 fn write_company(conn: &Connection, c: &Company, insert: bool) -> R<()> {
     let sql = if insert {
         "INSERT INTO companies (id, name, status, plan_id, trial_ends_at, subscription_expires_at, status_before_suspension,
-           timezone, retention_days, last_sync_at, created_at, key_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+           timezone, retention_days, last_sync_at, created_at, key_hash, legal_hold)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     } else {
         "UPDATE companies SET name = ?2, status = ?3, plan_id = ?4, trial_ends_at = ?5, subscription_expires_at = ?6,
-           status_before_suspension = ?7, timezone = ?8, retention_days = ?9, last_sync_at = ?10, created_at = ?11, key_hash = ?12
+           status_before_suspension = ?7, timezone = ?8, retention_days = ?9, last_sync_at = ?10, created_at = ?11, key_hash = ?12,
+           legal_hold = ?13
          WHERE id = ?1"
     };
     exec(
@@ -39,7 +40,8 @@ fn write_company(conn: &Connection, c: &Company, insert: bool) -> R<()> {
             c.retention_days,
             ts_opt(c.last_sync_at),
             ts(c.created_at),
-            c.key_hash.as_str()
+            c.key_hash.as_str(),
+            tracker_core::rows::company_hold(c).to_string()
         ],
     )?;
     Ok(())

@@ -15,7 +15,7 @@ use crate::shared::{policy_query, seats, storage, username_taken, write_user};
 use crate::sql::{Q, Select, exec, one, q};
 use crate::tx::{Lock, lock};
 
-/// A company statement with the company's columns bound as `$1`…`$12`.
+/// A company statement with the company's columns bound as `$1`…`$13`.
 fn company_query(sql: &'static str, c: &Company) -> Q {
     q(sql)
         .bind(c.id.0)
@@ -30,6 +30,7 @@ fn company_query(sql: &'static str, c: &Company) -> Q {
         .bind(c.last_sync_at)
         .bind(c.created_at)
         .bind(c.key_hash.as_str().to_owned())
+        .bind(tracker_core::rows::company_hold(c))
 }
 
 fn subscription_query(s: &Subscription) -> Q {
@@ -105,8 +106,8 @@ impl TenantStore for PgStore {
                 tx,
                 company_query(
                     "INSERT INTO companies (id, name, status, plan_id, trial_ends_at, subscription_expires_at, status_before_suspension,
-                       timezone, retention_days, last_sync_at, created_at, key_hash)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+                       timezone, retention_days, last_sync_at, created_at, key_hash, legal_hold)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
                     &new.company,
                 ),
             )
@@ -222,7 +223,7 @@ impl TenantStore for PgStore {
                        -- Only heartbeats move it, and never back: a change made from an
                        -- older copy of the row (a cached context) must not undo one.
                        last_sync_at = GREATEST(companies.last_sync_at, $10), created_at = $11,
-                       key_hash = $12
+                       key_hash = $12, legal_hold = $13
                      WHERE id = $1",
                     &change.company,
                 ),
