@@ -282,7 +282,10 @@ async fn an_erasure_leaves_a_tombstone_and_a_receipt_not_the_data() {
 
     // So does a hold on the whole company, by its ADMIN or the OWNER.
     admin
-        .post("/api/v1/company/legal-hold", &json!({ "reason": "audit 2026" }))
+        .post(
+            "/api/v1/company/legal-hold",
+            &json!({ "reason": "audit 2026" }),
+        )
         .await
         .expect(200);
     let refused = admin.act(&erase).await.expect(409);

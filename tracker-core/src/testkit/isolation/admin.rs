@@ -194,6 +194,25 @@ impl World {
         Ok(Allowed::nothing())
     }
 
+    /// What an ADMIN's action on `target` answers `who`: refused with
+    /// `invalid_state` on itself when `refuses_self`.
+    pub(super) fn exp_manage(&self, who: Who, target: UserId, refuses_self: bool) -> Exp {
+        match who {
+            Who::Owner => Err("forbidden"),
+            Who::User(i) => {
+                let u = &self.users[i];
+                let same_company = self.company_of_user(target) == Some(u.company);
+                match u.role {
+                    Role::Admin if !same_company => Err("not_found"),
+                    Role::Admin if refuses_self && target == u.id => Err("invalid_state"),
+                    Role::Admin => Ok(()),
+                    _ if u.visible.contains(&target) => Err("forbidden"),
+                    _ => Err("not_found"),
+                }
+            }
+        }
+    }
+
     pub(super) async fn manage_user(
         &self,
         ctx: &str,
@@ -201,22 +220,11 @@ impl World {
         target: UserId,
         deactivate: bool,
     ) -> Result<Allowed, TestCaseError> {
-        let exp = match who {
-            Who::Owner => Err("forbidden"),
-            Who::User(i) => {
-                let u = &self.users[i];
-                let same_company = self.company_of_user(target) == Some(u.company);
-                match u.role {
-                    Role::Admin if !same_company => Err("not_found"),
-                    Role::Admin if deactivate && target == u.id => Err("invalid_state"),
-                    // It would succeed; see `Op::ManageUser`.
-                    Role::Admin if deactivate => return Ok(Allowed::nothing()),
-                    Role::Admin => Ok(()),
-                    _ if u.visible.contains(&target) => Err("forbidden"),
-                    _ => Err("not_found"),
-                }
-            }
-        };
+        let exp = self.exp_manage(who, target, deactivate);
+        if deactivate && exp.is_ok() {
+            // It would succeed; see `Op::ManageUser`.
+            return Ok(Allowed::nothing());
+        }
         let p = self.principal(who);
         if deactivate {
             outcome(ctx, self.tracker.deactivate_user(p, target).await, exp)?;

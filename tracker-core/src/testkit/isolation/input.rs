@@ -140,6 +140,12 @@ pub(super) enum Read {
     MySessions,
     MyTasks,
     MyExport,
+    /// Who read the caller's data.
+    MyAccessLog,
+    /// Who read whose data in the caller's company.
+    CompanyAccessLog,
+    /// Everything kept about the caller, as an archive.
+    MyArchive,
 }
 
 pub(super) fn read() -> impl Strategy<Value = Read> {
@@ -166,6 +172,9 @@ pub(super) fn read() -> impl Strategy<Value = Read> {
         Just(MySessions),
         Just(MyTasks),
         Just(MyExport),
+        Just(MyAccessLog),
+        Just(CompanyAccessLog),
+        Just(MyArchive),
     ]
 }
 
@@ -185,6 +194,16 @@ pub(super) enum PlatformOp {
     PlatformAudit,
     VerifyPlatformAudit,
     ListPlans,
+}
+
+/// Privacy actions on a person: those that would succeed (changing who may
+/// do what, or deleting the model's data) are not attempted.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum PrivacyAct {
+    /// An ADMIN erases a person.
+    Erase,
+    /// An ADMIN places a legal hold on a person.
+    Hold,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -283,6 +302,16 @@ pub(super) enum Op {
         who: Caller,
         target: UserPick,
         deactivate: bool,
+    },
+    /// Erases, or holds, a person.
+    Privacy {
+        who: Caller,
+        target: UserPick,
+        act: PrivacyAct,
+    },
+    /// Acknowledges the company's newest policy version.
+    Acknowledge {
+        who: Caller,
     },
     /// Creates a team whose only member is a user outside the caller's company.
     ForeignTeam {
@@ -393,6 +422,9 @@ pub(super) fn op() -> impl Strategy<Value = Op> {
         1 => (who(), user_pick(), any::<bool>())
             .prop_map(|(who, target, deactivate)| Op::ManageUser { who, target, deactivate }),
         1 => (who(), any::<Index>()).prop_map(|(who, member)| Op::ForeignTeam { who, member }),
+        1 => (who(), user_pick(), prop_oneof![Just(PrivacyAct::Erase), Just(PrivacyAct::Hold)])
+            .prop_map(|(who, target, act)| Op::Privacy { who, target, act }),
+        1 => who().prop_map(|who| Op::Acknowledge { who }),
         1 => any::<Index>().prop_map(|company| Op::Aggregate { company }),
         1 => (1i64..=30).prop_map(|minutes| Op::Tick { minutes }),
     ]

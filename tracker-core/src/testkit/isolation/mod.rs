@@ -58,6 +58,7 @@ mod checks;
 mod input;
 mod model;
 mod ops;
+mod privacy;
 mod reads;
 
 use input::{CompanySpec, Op, company_spec, op};

@@ -52,6 +52,8 @@ pub(super) struct UserModel {
     /// Whose data this user may see: the whole company for an ADMIN, the
     /// members of its teams and itself for a MANAGER, itself for an EMPLOYEE.
     pub(super) visible: BTreeSet<UserId>,
+    /// The newest policy version the user acknowledged.
+    pub(super) acknowledged: Option<u64>,
 }
 
 pub(super) struct SessionModel {
@@ -329,6 +331,7 @@ impl World {
                     token,
                     principal,
                     visible,
+                    acknowledged: None,
                 });
             }
             let policy = tracker.policy(&admin).await.expect("policy").policy;

@@ -48,6 +48,8 @@ impl World {
             | Op::Platform { who, .. }
             | Op::Lifecycle { who, .. }
             | Op::ManageUser { who, .. }
+            | Op::Privacy { who, .. }
+            | Op::Acknowledge { who }
             | Op::ForeignTeam { who, .. } => Some(self.resolve(*who)),
             Op::Aggregate { .. } | Op::Tick { .. } => None,
         };
@@ -117,6 +119,11 @@ impl World {
                 let target = self.user_pick(w, *target);
                 self.manage_user(&ctx, w, target, *deactivate).await?
             }
+            (Op::Privacy { target, act, .. }, Some(w)) => {
+                let target = self.user_pick(w, *target);
+                self.privacy_act(&ctx, w, target, *act).await?
+            }
+            (Op::Acknowledge { .. }, Some(w)) => self.acknowledge(&ctx, w).await?,
             (Op::ForeignTeam { member, .. }, Some(w)) => {
                 self.foreign_team(&ctx, w, *member).await?
             }

@@ -323,6 +323,74 @@ impl World {
                     prop_assert_eq!(&policy.policy, &c.policy, "{}", ctx);
                 }
             }
+            Read::MyAccessLog => {
+                let r = t.my_access_log(p, &all()).await;
+                let exp = match who {
+                    Who::Owner => Err("forbidden"),
+                    Who::User(_) => Ok(()),
+                };
+                if let Some(page) = outcome(ctx, r, exp)? {
+                    self.check_no_leak(ctx, who, &json!(&page))?;
+                    for entry in &page.items {
+                        prop_assert_eq!(entry.subject_id, me, "{}: only reads of me", ctx);
+                        prop_assert_ne!(entry.actor_id, me, "{}: never my own reads", ctx);
+                    }
+                }
+            }
+            Read::CompanyAccessLog => {
+                let r = t
+                    .company_access_log(p, &crate::access::AccessFilter::default(), &all())
+                    .await;
+                if let Some(page) = outcome(ctx, r, self.exp_admin(who))? {
+                    self.check_no_leak(ctx, who, &json!(&page))?;
+                    for entry in &page.items {
+                        for id in [entry.actor_id, entry.subject_id] {
+                            let company = self.company_of_user(id).map(|c| self.companies[c].id);
+                            prop_assert_eq!(
+                                company,
+                                own_company,
+                                "{}: {} is of the company",
+                                ctx,
+                                id
+                            );
+                        }
+                    }
+                }
+            }
+            Read::MyArchive => {
+                let mut files = Files::default();
+                let r = t.my_archive(p, &mut files).await;
+                let exp = match who {
+                    Who::Owner => Err("forbidden"),
+                    Who::User(_) => Ok(()),
+                };
+                if let Some(manifest) = outcome(ctx, r, exp)? {
+                    prop_assert_eq!(manifest.user_id, me, "{}", ctx);
+                    prop_assert_eq!(manifest.files.len() + 1, files.0.len(), "{}", ctx);
+                    for (name, bytes) in &files.0 {
+                        let text = String::from_utf8_lossy(bytes);
+                        self.check_no_leak(ctx, who, &text)?;
+                        if name.ends_with(".jsonl") && !name.starts_with("audit") {
+                            for line in text.lines() {
+                                let item: serde_json::Value = serde_json::from_str(line)
+                                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                                let owner = item
+                                    .get("user_id")
+                                    .or_else(|| item.get("assignee_id"))
+                                    .or_else(|| item.get("subject_id"));
+                                let mine = me.to_string();
+                                prop_assert_eq!(
+                                    owner.and_then(|v| v.as_str()),
+                                    Some(mine.as_str()),
+                                    "{}: {} holds another person's item",
+                                    ctx,
+                                    name
+                                );
+                            }
+                        }
+                    }
+                }
+            }
             Read::CompanyUsage => {
                 let r = t.company_usage(p, today - Duration::days(30), today).await;
                 if let Some(rows) = outcome(ctx, r, self.exp_admin(who))? {
@@ -426,5 +494,17 @@ impl World {
             }
         }
         Ok(Allowed::nothing())
+    }
+}
+
+/// An archive's files, kept in order.
+#[derive(Default)]
+struct Files(Vec<(String, Vec<u8>)>);
+
+#[async_trait::async_trait]
+impl crate::ArchiveSink for Files {
+    async fn file(&mut self, name: &str, bytes: Vec<u8>) -> crate::Result<()> {
+        self.0.push((name.to_owned(), bytes));
+        Ok(())
     }
 }
