@@ -1614,5 +1614,18 @@ fn a_company_under_legal_hold_is_neither_purged_nor_erased() {
         let tomb = w.t.get_user(&w.admin, bob.id).await.unwrap();
         assert!(tomb.username.starts_with("erased-") && !tomb.active);
         assert!(tomb.privacy.erased_at.is_some());
+        // A tombstone stays one: no new password, no reactivation.
+        let revive = UserChanges {
+            password: Some("a-new-password".into()),
+            ..UserChanges::default()
+        };
+        assert_eq!(
+            code(w.t.update_user(&w.admin, bob.id, revive).await),
+            "invalid_state"
+        );
+        assert_eq!(
+            code(w.t.reactivate_user(&w.admin, bob.id).await),
+            "invalid_state"
+        );
     });
 }

@@ -86,6 +86,18 @@ impl<S: Store + ?Sized> Tracker<S> {
         Ok(user)
     }
 
+    /// A user the ADMIN may change: any but an erased person, whose record
+    /// stays a tombstone.
+    async fn living_user(&self, p: &Principal, id: UserId) -> Result<(CompanyId, User)> {
+        let (company, user) = self.managed_user(p, id).await?;
+        if user.privacy.erased_at.is_some() {
+            return Err(Error::invalid_state(
+                "the person was erased: their record stays a tombstone",
+            ));
+        }
+        Ok((company, user))
+    }
+
     pub(super) async fn managed_user(
         &self,
         p: &Principal,
@@ -110,7 +122,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         id: UserId,
         changes: UserChanges,
     ) -> Result<User> {
-        let (company, old) = self.managed_user(p, id).await?;
+        let (company, old) = self.living_user(p, id).await?;
         let mut v = Validator::new();
         if let Some(email) = &changes.email {
             crate::identity::validate_email(&mut v, "email", email);
@@ -288,7 +300,7 @@ impl<S: Store + ?Sized> Tracker<S> {
 
     /// Reactivates a user (ADMIN), if a seat is free.
     pub async fn reactivate_user(&self, p: &Principal, id: UserId) -> Result<User> {
-        let (company, old) = self.managed_user(p, id).await?;
+        let (company, old) = self.living_user(p, id).await?;
         if old.active {
             return Err(Error::invalid_state("the user is already active"));
         }
