@@ -33,6 +33,19 @@ pub(crate) fn date_time(tz: Tz, at: DateTime<Utc>) -> String {
     at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
 }
 
+/// What kind of a person's data was read, in words.
+pub(crate) fn access_kind(kind: tracker_core::access::AccessKind) -> &'static str {
+    use tracker_core::access::AccessKind;
+    match kind {
+        AccessKind::Activity => "activity, apps and websites",
+        AccessKind::Sessions => "work sessions",
+        AccessKind::DayReport => "a day report",
+        AccessKind::Screenshots => "the list of screenshots",
+        AccessKind::ScreenshotImages => "screenshot pictures",
+        AccessKind::Timesheet => "timesheets",
+    }
+}
+
 /// Bytes as `12.3 MB`.
 pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];

@@ -43,7 +43,8 @@
 //! `thumbnail` (gallery pictures, drawn once and kept by the service), and
 //! the pages under `pages`: one module per portal, the company's split into
 //! people, teams, tracking lists, reports and alerts, with `filter` for the
-//! query strings and paging links they share.
+//! query strings and paging links they share and `privacy` for who looked
+//! at whose data, each person's archive, legal holds and erasure.
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]

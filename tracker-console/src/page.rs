@@ -43,6 +43,7 @@ fn links(role: Role) -> &'static [Link] {
         link("/company/agents", "Agents"),
         link("/company/alerts", "Alerts"),
         link("/company/audit", "Audit log"),
+        link("/company/access-log", "Access log"),
         link("/me/day", "My day"),
         link("/me/tasks", "My tasks"),
         link("/me/account", "My data"),
@@ -60,6 +61,7 @@ fn links(role: Role) -> &'static [Link] {
         link("/me/day", "My day"),
         link("/me/tasks", "My tasks"),
         link("/me/corrections", "My corrections"),
+        link("/me/policy", "What is tracked"),
         link("/me/account", "My data"),
     ];
     const COMPANY: &[Link] = &[
@@ -68,6 +70,7 @@ fn links(role: Role) -> &'static [Link] {
         link("/me/corrections", "My corrections"),
         link("/me/agent", "My agent"),
         link("/me/policy", "What is tracked"),
+        link("/me/access-log", "Who looked at my data"),
         link("/me/account", "My data"),
     ];
     match role {

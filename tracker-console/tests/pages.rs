@@ -35,6 +35,8 @@ struct Page {
     status: StatusCode,
     location: Option<String>,
     body: String,
+    /// The body as sent (a download's bytes).
+    bytes: Vec<u8>,
     headers: axum::http::HeaderMap,
 }
 
@@ -86,6 +88,7 @@ impl Browser {
             status,
             location,
             body: String::from_utf8_lossy(&bytes).into_owned(),
+            bytes: bytes.to_vec(),
             headers,
         }
     }
@@ -477,7 +480,10 @@ async fn an_admin_manages_employees_and_the_policy_and_reads_the_audit_log() {
             .contains("<dt>new · screenshot interval seconds</dt><dd>600</dd>"),
         "with its values, readable"
     );
-    assert!(policy.body.contains("Screenshots: <strong>off</strong>"));
+    assert!(
+        policy.body.contains("<li>No screenshots are taken.</li>"),
+        "what is kept, in the service's words"
+    );
     let out_of_range = ada
         .post(
             "/company/policy",
@@ -600,6 +606,7 @@ async fn an_employee_gets_403_on_the_company_pages() {
         "/company/agents",
         "/company/corrections",
         "/company/audit",
+        "/company/access-log",
     ] {
         assert_eq!(bob.get(path).await.status, StatusCode::FORBIDDEN, "{path}");
     }
@@ -646,16 +653,8 @@ fn checkbox_id(body: &str, username: &str) -> String {
 #[tokio::test]
 async fn an_admin_builds_a_team_and_its_manager_sees_only_its_people() {
     let (tracker, app, key) = platform(ConsoleConfig::default()).await;
-    let ada = principal(&tracker, &key, "ada").await;
     for (name, role) in [("max", Role::Manager), ("eve", Role::Employee)] {
-        let new = NewUser {
-            username: name.into(),
-            password: format!("{name}-password"),
-            email: None,
-            display_name: None,
-            role: Some(role),
-        };
-        tracker.create_user(&ada, new).await.unwrap();
+        add_user(&tracker, &key, name, role).await;
     }
     let mut admin = Browser::new(app.clone());
     admin.sign_in(&key, "ada", "ada-password").await;
@@ -702,6 +701,19 @@ async fn principal(tracker: &Tracker, key: &str, name: &str) -> tracker_core::Pr
     };
     let token = tracker.login(login, None).await.unwrap().token;
     tracker.authenticate(token.expose()).await.unwrap()
+}
+
+/// A user `name` of `role` (password `{name}-password`), added by ada.
+async fn add_user(tracker: &Tracker, key: &str, name: &str, role: Role) {
+    let ada = principal(tracker, key, "ada").await;
+    let new = NewUser {
+        username: name.into(),
+        password: format!("{name}-password"),
+        email: None,
+        display_name: None,
+        role: Some(role),
+    };
+    tracker.create_user(&ada, new).await.unwrap();
 }
 
 /// `name`'s agent, signed in with its password.
@@ -942,15 +954,7 @@ async fn an_admin_reads_reports_lists_screenshots_and_alerts() {
 async fn a_manager_sees_only_its_team_and_an_employee_no_company_page() {
     let (tracker, app, key) = platform(ConsoleConfig::default()).await;
     let (day, bob, shot) = bobs_yesterday(&tracker, &key).await;
-    let ada = principal(&tracker, &key, "ada").await;
-    let new = NewUser {
-        username: "max".into(),
-        password: "max-password".into(),
-        email: None,
-        display_name: None,
-        role: Some(Role::Manager),
-    };
-    tracker.create_user(&ada, new).await.unwrap();
+    add_user(&tracker, &key, "max", Role::Manager).await;
     let mut max = Browser::new(app.clone());
     max.sign_in(&key, "max", "max-password").await;
     for path in [
@@ -998,4 +1002,554 @@ async fn a_manager_sees_only_its_team_and_an_employee_no_company_page() {
     // Its own screenshot it reaches through its own pages.
     let own = bob.get(&format!("/me/screenshots/{shot}")).await;
     assert_eq!(own.status, StatusCode::OK);
+}
+
+/// The policy form's fields as a browser sends them, with `changes`.
+fn policy_form<'a>(csrf: &'a str, changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("csrf", csrf),
+        ("screenshot_interval_seconds", "600"),
+        ("website_tracking_enabled", "on"),
+        ("url_detail", "full"),
+        ("app_tracking_enabled", "on"),
+        ("window_titles", "keep"),
+        ("title_patterns", ""),
+        ("idle_threshold_seconds", "300"),
+        ("notice_days", "0"),
+    ];
+    for (name, value) in changes {
+        match form.iter_mut().find(|(n, _)| n == name) {
+            Some(field) => field.1 = value,
+            None => form.push((name, value)),
+        }
+    }
+    form
+}
+
+#[tokio::test]
+async fn an_announced_change_waits_for_the_employees_acknowledgement() {
+    let (_, app, key) = platform(ConsoleConfig::default()).await;
+    let mut ada = Browser::new(app.clone());
+    ada.sign_in(&key, "ada", "ada-password").await;
+    let page = ada.get("/company/policy").await;
+    assert!(page.body.contains("Save as version 2"));
+    assert!(page.body.contains(r#"<option value="full" selected>"#));
+    assert!(page.body.contains(r#"name="notice_days" value="0""#));
+    let csrf = page.csrf();
+
+    // Less: no screenshots, a week's notice, acknowledgement asked. At once.
+    let less = policy_form(
+        &csrf,
+        &[("notice_days", "7"), ("require_acknowledgement", "on")],
+    );
+    let saved = ada.post("/company/policy", &less).await;
+    assert_eq!(
+        saved.location.as_deref(),
+        Some("/company/policy?saved=1"),
+        "{}",
+        saved.body
+    );
+    let page = ada.get("/company/policy?saved=1").await;
+    assert!(page.body.contains("Saved as version 2."), "{}", page.body);
+    assert!(page.body.contains("<li>No screenshots are taken.</li>"));
+    assert!(!page.body.contains("Announced: version"));
+
+    // More: screenshots again, titles redacted. Announced, not in force.
+    let more = policy_form(
+        &csrf,
+        &[
+            ("notice_days", "7"),
+            ("require_acknowledgement", "on"),
+            ("screenshots_enabled", "on"),
+            ("window_titles", "redact"),
+            ("title_patterns", "salary\r\n  \r\ninbox\r\n"),
+        ],
+    );
+    ada.post("/company/policy", &more).await;
+    let page = ada.get("/company/policy?saved=1").await;
+    assert!(
+        page.body.contains("Version 3 is announced; applies from ")
+            && page.body.contains(", after each employee acknowledges it."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Version 2 stays in force until then."));
+    assert!(
+        page.body.contains("<li>No screenshots are taken.</li>"),
+        "2 is in force"
+    );
+    assert!(
+        page.body
+            .contains("It collects more than version 2, in force:")
+    );
+    assert!(page.body.contains("<li>screenshots are taken</li>"));
+    assert!(page.body.contains("0 of 2 active people."));
+    assert!(
+        page.body.contains("Save as version 4"),
+        "the next after the newest announced"
+    );
+    // The form starts from version 3, the newest announced.
+    assert!(
+        page.body
+            .contains(r#"name="screenshots_enabled" value="on" checked"#)
+    );
+    assert!(page.body.contains(r#"<option value="redact" selected>"#));
+    assert!(
+        page.body.contains(">salary\ninbox</textarea>"),
+        "one a line"
+    );
+    let bad = ada
+        .post(
+            "/company/policy",
+            &policy_form(&csrf, &[("url_detail", "everything")]),
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("not one of the choices"));
+
+    // Bob reads what it collects more, and from when.
+    let mut bob = Browser::new(app);
+    bob.sign_in(&key, "bob", "bob-password").await;
+    let page = bob.get("/me/policy").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("A change is announced"));
+    assert!(page.body.contains("Version 3 of the policy collects more"));
+    assert!(page.body.contains("<li>screenshots are taken</li>"));
+    assert!(page.body.contains("It may apply from <strong>"));
+    assert!(
+        page.body
+            .contains("(Europe/Berlin), and to you only once you acknowledge it.")
+    );
+    assert!(page.body.contains("not acknowledged"));
+    assert!(
+        page.body
+            .contains(r#"<input type="hidden" name="version" value="3">"#)
+    );
+    assert!(
+        page.body.contains("<li>No screenshots are taken.</li>"),
+        "what applies to bob"
+    );
+    assert!(
+        page.body
+            .contains("window titles are kept with 2 pattern(s) redacted")
+    );
+    let csrf = page.csrf();
+    let forged = bob
+        .post(
+            "/me/policy/acknowledge",
+            &[("csrf", "forged"), ("version", "3")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let old = bob
+        .post(
+            "/me/policy/acknowledge",
+            &[("csrf", &csrf), ("version", "2")],
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::CONFLICT);
+    assert!(old.body.contains("the newest is version 3"), "{}", old.body);
+    assert!(
+        bob.get("/me/policy")
+            .await
+            .body
+            .contains("not acknowledged")
+    );
+
+    let done = bob
+        .post(
+            "/me/policy/acknowledge",
+            &[("csrf", &csrf), ("version", "3")],
+        )
+        .await;
+    assert_eq!(done.location.as_deref(), Some("/me/policy?acknowledged=1"));
+    let page = bob.get("/me/policy?acknowledged=1").await;
+    assert!(
+        page.body
+            .contains("Your acknowledgement of version 3 is recorded (")
+    );
+    assert!(page.body.contains("You acknowledged this change on "));
+    assert!(
+        !page.body.contains("I have read this change"),
+        "nothing left to do"
+    );
+    assert!(
+        page.body.contains("<li>No screenshots are taken.</li>"),
+        "still version 2 until the notice ends"
+    );
+
+    let page = ada.get("/company/policy").await;
+    assert!(page.body.contains("1 of 2 active people."), "{}", page.body);
+    let row = &page.body[page.body.find("(bob)</td>").unwrap()..];
+    assert!(row[..row.find("</tr>").unwrap()].contains("yes"));
+}
+
+#[tokio::test]
+async fn a_person_sees_who_read_their_data_and_an_admin_the_whole_log() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    let (day, bob, _) = bobs_yesterday(&tracker, &key).await;
+    let mut b = Browser::new(app.clone());
+    b.sign_in(&key, "bob", "bob-password").await;
+    let nav = b.get("/me/policy").await;
+    assert!(nav.body.contains(r#"href="/me/access-log""#));
+    // Its own reads are not recorded.
+    b.get(&format!("/me/day?date={day}")).await;
+    let empty = b.get("/me/access-log").await;
+    assert_eq!(empty.status, StatusCode::OK, "{}", empty.body);
+    assert!(
+        empty
+            .body
+            .contains("Nobody else's read of your data is on record.")
+    );
+
+    let mut ada = Browser::new(app.clone());
+    ada.sign_in(&key, "ada", "ada-password").await;
+    let read = ada
+        .get(&format!("/company/activity?user={bob}&from={day}&to={day}"))
+        .await;
+    assert_eq!(read.status, StatusCode::OK);
+
+    let log = b.get("/me/access-log").await;
+    assert_eq!(rows(&log.body), 1, "{}", log.body);
+    assert!(
+        log.body
+            .contains("<td>ada</td><td>activity, apps and websites</td>")
+    );
+    let today = chrono::Utc::now().date_naive();
+    assert!(
+        log.body.contains(&format!("<td>{today}</td><td>50</td>")),
+        "{}",
+        log.body
+    );
+
+    let company = ada.get("/company/access-log").await;
+    assert_eq!(company.status, StatusCode::OK, "{}", company.body);
+    assert!(
+        company.body.contains(r#"href="/company/access-log""#),
+        "in the nav"
+    );
+    assert!(
+        company
+            .body
+            .contains("<td>ada</td><td>&lt;script&gt;alert(1)&lt;/script&gt; (bob)</td>"),
+        "names escaped: {}",
+        company.body
+    );
+    let ada_id = principal(&tracker, &key, "ada").await.user_id();
+    let theirs = ada
+        .get(&format!("/company/access-log?subject={ada_id}"))
+        .await;
+    assert!(theirs.body.contains("No read matches."));
+    let by_ada = ada
+        .get(&format!("/company/access-log?reader={ada_id}"))
+        .await;
+    assert_eq!(rows(&by_ada.body), 1);
+    let nonsense = ada.get("/company/access-log?reader=nobody").await;
+    assert_eq!(nonsense.status, StatusCode::NOT_FOUND);
+
+    // A MANAGER reads no company log.
+    add_user(&tracker, &key, "max", Role::Manager).await;
+    let mut max = Browser::new(app);
+    max.sign_in(&key, "max", "max-password").await;
+    assert_eq!(
+        max.get("/company/access-log").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn an_employee_downloads_all_its_data_as_a_tar_closed_by_its_manifest() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    bobs_yesterday(&tracker, &key).await;
+    let mut bob = Browser::new(app.clone());
+    bob.sign_in(&key, "bob", "bob-password").await;
+    for page in ["/me/policy", "/me/account"] {
+        let page = bob.get(page).await;
+        assert!(page.body.contains(r#"href="/me/archive.tar" download"#));
+    }
+    let tar = bob.get("/me/archive.tar").await;
+    assert_eq!(tar.status, StatusCode::OK, "{}", tar.body);
+    assert_eq!(tar.headers[header::CONTENT_TYPE], "application/x-tar");
+    let disposition = tar.headers[header::CONTENT_DISPOSITION].to_str().unwrap();
+    assert!(disposition.contains("my-data.tar"), "{disposition}");
+    assert!(
+        tar.headers.contains_key("set-cookie"),
+        "the session goes on"
+    );
+    let mut archive = tar::Archive::new(tar.bytes.as_slice());
+    let mut files = Vec::new();
+    for entry in archive.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+        files.push((name, bytes));
+    }
+    let (last, manifest) = files.last().expect("files");
+    assert_eq!(last, "manifest.json");
+    let manifest: serde_json::Value = serde_json::from_slice(manifest).unwrap();
+    let listed = manifest.to_string();
+    for (name, _) in &files[..files.len() - 1] {
+        assert!(listed.contains(name.as_str()), "{name} in {listed}");
+    }
+    assert!(
+        files.iter().any(|(_, b)| b.starts_with(b"\x89PNG")),
+        "the screenshot's picture, byte for byte"
+    );
+
+    let mut owner = Browser::new(app);
+    owner.sign_in("", OWNER.0, OWNER.1).await;
+    assert_eq!(
+        owner.get("/me/archive.tar").await.status,
+        StatusCode::FORBIDDEN
+    );
+}
+
+#[tokio::test]
+async fn a_held_person_is_erased_only_once_the_hold_is_released() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    let (_, bob, _) = bobs_yesterday(&tracker, &key).await;
+    let mut b = Browser::new(app.clone());
+    b.sign_in(&key, "bob", "bob-password").await;
+    let mut ada = Browser::new(app);
+    ada.sign_in(&key, "ada", "ada-password").await;
+    let at = format!("/company/employees/{bob}");
+    let page = ada.get(&at).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("Place a legal hold") && page.body.contains("Erase this person"));
+    assert!(
+        page.body
+            .contains(r#"name="understood" value="yes" required"#)
+    );
+    let csrf = page.csrf();
+
+    // The box, the CSRF token: each is needed.
+    let unticked = ada.post(&format!("{at}/erase"), &[("csrf", &csrf)]).await;
+    assert_eq!(unticked.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unticked.body.contains("Nothing was deleted."));
+    let forged = ada
+        .post(
+            &format!("{at}/erase"),
+            &[("csrf", "forged"), ("understood", "yes")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let forged = ada
+        .post(
+            &format!("{at}/legal-hold"),
+            &[("csrf", "forged"), ("reason", "Case 42")],
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    assert!(
+        ada.get(&at).await.body.contains("Place a legal hold"),
+        "no hold"
+    );
+
+    let held = ada
+        .post(
+            &format!("{at}/legal-hold"),
+            &[("csrf", &csrf), ("reason", "Case 42 <b>court</b>")],
+        )
+        .await;
+    assert_eq!(held.location.as_deref(), Some(at.as_str()));
+    let page = ada.get(&at).await;
+    assert!(page.body.contains("on hold") && page.body.contains("placed by ada"));
+    assert!(
+        page.body
+            .contains("Reason: Case 42 &lt;b&gt;court&lt;/b&gt;")
+    );
+    assert!(page.body.contains("Release the hold"));
+    assert!(
+        page.body
+            .contains("Erasure is refused while the legal hold is in place")
+    );
+    assert!(!page.body.contains(r#"name="understood""#), "no erase form");
+    let list = ada.get("/company/employees").await;
+    assert!(list.body.contains("legal hold"));
+    let refused = ada
+        .post(
+            &format!("{at}/erase"),
+            &[("csrf", &csrf), ("understood", "yes")],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT);
+    assert!(
+        refused.body.contains("under a legal hold"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        b.get("/me/day").await.status,
+        StatusCode::OK,
+        "nothing erased"
+    );
+
+    let released = ada
+        .post(&format!("{at}/release-hold"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(released.location.as_deref(), Some(at.as_str()));
+    let page = ada.get(&at).await;
+    assert!(page.body.contains("Place a legal hold") && !page.body.contains("on hold"));
+    let again = ada
+        .post(&format!("{at}/release-hold"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+
+    let erased = ada
+        .post(
+            &format!("{at}/erase"),
+            &[("csrf", &csrf), ("understood", "yes")],
+        )
+        .await;
+    assert_eq!(erased.location, Some(format!("{at}?erased=1")));
+    let page = ada.get(&format!("{at}?erased=1")).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("The person is erased."));
+    assert!(page.body.contains("Kept in the audit log as event "));
+    assert!(
+        page.body.contains("<dt>Activity events</dt><dd>60</dd>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<dt>Screenshots</dt><dd>1 ("));
+    let digest = {
+        let at = page.body.find(r#"<code class="key">"#).unwrap() + 18;
+        page.body[at..at + 64].to_owned()
+    };
+    assert!(digest.bytes().all(|c| c.is_ascii_hexdigit()), "{digest}");
+    // A tombstone: no name, and nothing left to do with it.
+    assert!(!page.body.contains("alert(1)"));
+    for gone in [
+        "Reset the password",
+        "Place a legal hold",
+        "Erase this person",
+        "Save",
+    ] {
+        assert!(!page.body.contains(&format!(">{gone}<")), "{gone}");
+    }
+    let list = ada.get("/company/employees").await;
+    assert!(list.body.contains("erased"));
+    for action in ["role", "deactivate", "reactivate"] {
+        assert!(!list.body.contains(&format!("{at}/{action}")), "{action}");
+    }
+    // Their session died with the erasure.
+    assert_eq!(
+        b.get("/me/day").await.location.as_deref(),
+        Some("/sign-in?ended=revoked")
+    );
+    let twice = ada
+        .post(
+            &format!("{at}/erase"),
+            &[("csrf", &csrf), ("understood", "yes")],
+        )
+        .await;
+    assert_eq!(twice.status, StatusCode::CONFLICT);
+    // Nobody erases themselves.
+    let ada_id = principal(&tracker, &key, "ada").await.user_id();
+    let own = ada.get(&format!("/company/employees/{ada_id}")).await;
+    assert!(!own.body.contains("Erase this person"));
+}
+
+#[tokio::test]
+async fn an_employee_cannot_hold_or_erase_anyone() {
+    let (tracker, app, key) = platform(ConsoleConfig::default()).await;
+    let ada = principal(&tracker, &key, "ada").await.user_id();
+    let mut bob = Browser::new(app);
+    bob.sign_in(&key, "bob", "bob-password").await;
+    let csrf = bob.get("/me/policy").await.csrf();
+    let page = bob.get(&format!("/company/employees/{ada}")).await;
+    assert!(
+        matches!(page.status, StatusCode::FORBIDDEN | StatusCode::NOT_FOUND),
+        "{}",
+        page.status
+    );
+    for (action, form) in [
+        (
+            "legal-hold",
+            vec![("csrf", csrf.as_str()), ("reason", "mine")],
+        ),
+        ("release-hold", vec![("csrf", csrf.as_str())]),
+        (
+            "erase",
+            vec![("csrf", csrf.as_str()), ("understood", "yes")],
+        ),
+    ] {
+        let refused = bob
+            .post(&format!("/company/employees/{ada}/{action}"), &form)
+            .await;
+        // Another person is not even found by an employee.
+        assert!(
+            matches!(
+                refused.status,
+                StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
+            ),
+            "{action}: {}",
+            refused.status
+        );
+    }
+    let admin = principal(&tracker, &key, "ada").await;
+    let stored = tracker.get_user(&admin, ada).await.unwrap();
+    assert_eq!(stored.privacy.legal_hold, None);
+    assert_eq!(stored.privacy.erased_at, None);
+    let unknown = bob
+        .post(
+            "/company/employees/not-an-id/erase",
+            &[("csrf", &csrf), ("understood", "yes")],
+        )
+        .await;
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn the_policy_form_keeps_each_kind_for_its_days() {
+    let (_, app, key) = platform(ConsoleConfig::default()).await;
+    let mut ada = Browser::new(app.clone());
+    ada.sign_in(&key, "ada", "ada-password").await;
+    let page = ada.get("/company/policy").await;
+    assert!(page.body.contains(r#"name="screenshots_days""#));
+    let csrf = page.csrf();
+    // Shorter screenshots, the rest as the company keeps them: at once.
+    let shorter = policy_form(
+        &csrf,
+        &[
+            ("screenshots_enabled", "on"),
+            ("screenshots_days", "7"),
+            ("details_days", ""),
+            ("activity_days", ""),
+            ("sessions_days", ""),
+        ],
+    );
+    let saved = ada.post("/company/policy", &shorter).await;
+    assert_eq!(saved.location.as_deref(), Some("/company/policy?saved=1"));
+    let page = ada.get("/company/policy").await;
+    assert!(
+        page.body.contains(r#"name="screenshots_days" value="7""#),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("kept for 7 days"), "explained");
+    // Longer than the company's retention, or not a number: refused, named.
+    let over = policy_form(&csrf, &[("screenshots_days", "400")]);
+    let refused = ada.post("/company/policy", &over).await;
+    assert_eq!(
+        refused.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains("retention.screenshots_days"),
+        "{}",
+        refused.body
+    );
+    let word = policy_form(&csrf, &[("activity_days", "a week")]);
+    let refused = ada.post("/company/policy", &word).await;
+    assert!(
+        refused.body.contains("is not a number of days"),
+        "{}",
+        refused.body
+    );
+    let page = ada.get("/company/policy").await;
+    assert!(page.body.contains(r#"name="screenshots_days" value="7""#));
 }

@@ -1,10 +1,11 @@
 //! The employees' pages: the list with the plan's seats (ADMINs add,
 //! change roles, deactivate and reactivate; a MANAGER reads its team), and
-//! one employee's page to edit and to reset a password.
+//! one employee's page to edit, to reset a password, to place a legal hold
+//! and to erase (or, once erased, the receipt; `privacy` draws those parts).
 
 use axum::Form;
 use axum::Router;
-use axum::extract::{Path, State as Extract};
+use axum::extract::{Path, Query, State as Extract};
 use axum::response::Response;
 use axum::routing::{get, post};
 use maud::html;
@@ -13,7 +14,7 @@ use tracker_core::protocol::{NewUser, UserChanges};
 use tracker_core::{Role, UserId};
 
 use super::company::{all, parse, refused_unless_staff};
-use super::{CsrfForm, csrf_field, see_other};
+use super::{csrf_field, see_other};
 use crate::State;
 use crate::format::{self, tz_of};
 use crate::page::{PageError, page};
@@ -27,7 +28,7 @@ pub(super) fn routes() -> Router<State> {
             get(employee).post(update_employee),
         )
         .route("/company/employees/{id}/role", post(change_role))
-        .route("/company/employees/{id}/{action}", post(set_active))
+        .route("/company/employees/{id}/{action}", post(person_action))
 }
 
 const ROLES: [Role; 3] = [Role::Employee, Role::Manager, Role::Admin];
@@ -77,11 +78,15 @@ async fn employees(Extract(shared): Extract<State>, s: Session) -> Response {
                         td { @if admin { a href=(s.base.at(&format!("/company/employees/{}", u.id))) { (u.username) } } @else { (u.username) } }
                         td { (u.display_name) }
                         td { (u.role.to_string()) }
-                        td { @if u.active { "yes" } @else { span.status.bad { "deactivated" } } }
+                        td {
+                            @if u.privacy.erased_at.is_some() { span.status.bad { "erased" } }
+                            @else if u.active { "yes" } @else { span.status.bad { "deactivated" } }
+                            @if u.privacy.legal_hold.is_some() { " " span.status.warn { "legal hold" } }
+                        }
                         td { (u.last_agent_sync_at.map_or("never".to_owned(), |t| format::date_time(tz, t))) }
                         @if admin {
                             td {
-                                @if u.id != s.principal.user_id() {
+                                @if u.id != s.principal.user_id() && u.privacy.erased_at.is_none() {
                                     form.inline method="post" action=(s.base.at(&format!("/company/employees/{}/role", u.id))) {
                                         (csrf_field(&s.csrf))
                                         label { span.hint { "Role" }
@@ -182,12 +187,25 @@ async fn change_role(
     }
 }
 
-/// Deactivates or reactivates a user (`action` is the path's last part).
-async fn set_active(
+#[derive(Deserialize)]
+struct ActionForm {
+    csrf: String,
+    /// A legal hold's reason.
+    #[serde(default)]
+    reason: String,
+    /// Erasure's box "I understand this deletes … and cannot be undone".
+    #[serde(default)]
+    understood: Option<String>,
+}
+
+/// An action on a person (`action` is the path's last part): deactivate
+/// or reactivate (back to the list), place or release a legal hold, or
+/// erase (back to their page).
+async fn person_action(
     Extract(shared): Extract<State>,
     s: Session,
     Path((id, action)): Path<(String, String)>,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<ActionForm>,
 ) -> Response {
     if let Err(e) = s.check(&shared, &form.csrf) {
         return s.error(e);
@@ -196,21 +214,48 @@ async fn set_active(
         Ok(id) => id,
         Err(e) => return s.error(e),
     };
-    let t = &shared.tracker;
+    let (t, p) = (&shared.tracker, &s.principal);
+    let page = format!("/company/employees/{id}");
+    let list = || "/company/employees".to_owned();
     let result = match action.as_str() {
-        "deactivate" => t.deactivate_user(&s.principal, id).await,
-        "reactivate" => t.reactivate_user(&s.principal, id).await,
+        "deactivate" => t.deactivate_user(p, id).await.map(|_| list()),
+        "reactivate" => t.reactivate_user(p, id).await.map(|_| list()),
+        "legal-hold" => t.place_legal_hold(p, id, &form.reason).await.map(|_| page),
+        "release-hold" => t.release_legal_hold(p, id).await.map(|_| page),
+        "erase" if form.understood.is_none() => {
+            return s.error(PageError::BadForm(
+                "Erasing needs the box “I understand this deletes … and cannot be undone” \
+                 ticked. Nothing was deleted."
+                    .into(),
+            ));
+        }
+        "erase" => t
+            .erase_person(p, id)
+            .await
+            .map(|_| format!("{page}?erased=1")),
         _ => return s.error(tracker_core::Error::not_found("page")),
     };
     match result {
-        Ok(_) => see_other(&s, "/company/employees"),
+        Ok(to) => see_other(&s, &to),
         Err(e) => s.error(e),
     }
 }
 
-/// One employee's page (ADMIN): name, email and role to edit, and a new
-/// password to set for someone who lost theirs.
-async fn employee(Extract(shared): Extract<State>, s: Session, Path(id): Path<String>) -> Response {
+#[derive(Debug, Default, Deserialize)]
+struct EmployeeQuery {
+    #[serde(default)]
+    erased: Option<String>,
+}
+
+/// One employee's page (ADMIN): name, email and role to edit, a new
+/// password to set for someone who lost theirs, the legal hold and the
+/// erasure; an erased person's page is its tombstone and receipt.
+async fn employee(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Path(id): Path<String>,
+    Query(q): Query<EmployeeQuery>,
+) -> Response {
     let body = async {
         let id = parse::<UserId>(&id, "user")?;
         let u = shared.tracker.get_user(&s.principal, id).await?;
@@ -221,38 +266,50 @@ async fn employee(Extract(shared): Extract<State>, s: Session, Path(id): Path<St
         }
         let action = s.base.at(&format!("/company/employees/{}", u.id));
         let tz = tz_of(&s.principal);
+        let privacy =
+            super::privacy::employee_sections(&shared, &s, &u, q.erased.is_some()).await?;
+        let erased = u.privacy.erased_at.is_some();
         Ok(html! {
             p.hint {
-                (u.role.to_string()) " · " @if u.active { "active" } @else { "deactivated" }
+                (u.username) " · " (u.role.to_string()) " · "
+                @if erased { "erased" } @else if u.active { "active" } @else { "deactivated" }
                 " · last sync " (u.last_agent_sync_at.map_or("never".to_owned(), |t| format::date_time(tz, t)))
             }
-            section {
-                h2 { "Details" }
-                form.stack method="post" action=(action) {
-                    (csrf_field(&s.csrf))
-                    label { "Display name" input type="text" name="display_name" value=(u.display_name) maxlength="200" required; }
-                    label { "Email" input type="email" name="email" value=(u.email.as_deref().unwrap_or("")); }
-                    @if u.id != s.principal.user_id() {
-                        label { "Role" select name="role" { @for r in ROLES { option value=(r.to_string()) selected[r == u.role] { (r.to_string()) } } } }
-                    }
-                    button type="submit" { "Save" }
-                }
-            }
-            section {
-                h2 { "Reset the password" }
-                p.hint { "For someone who lost theirs: their sessions and agents are signed out, and they sign in with this one." }
-                form.stack method="post" action=(action) data-confirm="Set a new password and sign this person out everywhere?" {
-                    (csrf_field(&s.csrf))
-                    label { "New password" span.hint { "At least 8 characters." }
-                        input type="password" name="password" required minlength="8" autocomplete="new-password"; }
-                    button.danger type="submit" { "Set the new password" }
-                }
-            }
+            @if !erased { (editing(&s, &u, &action)) }
+            (privacy)
             p { a href=(s.base.at("/company/employees")) { "All employees" } }
         })
     }
     .await;
     super::render(&s, "Employee", body)
+}
+
+/// The forms of a person's details and password.
+fn editing(s: &Session, u: &tracker_core::User, action: &str) -> maud::Markup {
+    html! {
+        section {
+            h2 { "Details" }
+            form.stack method="post" action=(action) {
+                (csrf_field(&s.csrf))
+                label { "Display name" input type="text" name="display_name" value=(u.display_name) maxlength="200" required; }
+                label { "Email" input type="email" name="email" value=(u.email.as_deref().unwrap_or("")); }
+                @if u.id != s.principal.user_id() {
+                    label { "Role" select name="role" { @for r in ROLES { option value=(r.to_string()) selected[r == u.role] { (r.to_string()) } } } }
+                }
+                button type="submit" { "Save" }
+            }
+        }
+        section {
+            h2 { "Reset the password" }
+            p.hint { "For someone who lost theirs: their sessions and agents are signed out, and they sign in with this one." }
+            form.stack method="post" action=(action) data-confirm="Set a new password and sign this person out everywhere?" {
+                (csrf_field(&s.csrf))
+                label { "New password" span.hint { "At least 8 characters." }
+                    input type="password" name="password" required minlength="8" autocomplete="new-password"; }
+                button.danger type="submit" { "Set the new password" }
+            }
+        }
+    }
 }
 
 #[derive(Deserialize)]

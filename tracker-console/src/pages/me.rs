@@ -12,7 +12,10 @@ use chrono::{Duration, NaiveDate, NaiveTime, TimeZone};
 use chrono_tz::Tz;
 use maud::{Markup, html};
 use serde::Deserialize;
-use tracker_core::protocol::{CompleteTask, MyDay, NewCorrection, ProfileChanges, TrackingQuery};
+use tracker_core::protocol::{
+    AcknowledgePolicy, CompleteTask, MyDay, NewCorrection, PolicyNotice, ProfileChanges,
+    TrackingQuery,
+};
 use tracker_core::report::{day_bounds, local_date, timesheet_csv};
 use tracker_core::{
     CorrectionStatus, Liveness, PageRequest, Role, ScreenshotId, TaskId, TaskStatus, UserId,
@@ -34,6 +37,7 @@ pub(super) fn routes() -> Router<State> {
         .route("/me/corrections", get(corrections).post(request_correction))
         .route("/me/agent", get(agent))
         .route("/me/policy", get(policy))
+        .route("/me/policy/acknowledge", post(acknowledge))
         .route("/me/account", get(account).post(update_account))
         .route("/me/export.csv", get(export))
 }
@@ -422,39 +426,128 @@ async fn agent(Extract(shared): Extract<State>, s: Session) -> Response {
     page(&s.base, &s, "My agent", body)
 }
 
-async fn policy(Extract(shared): Extract<State>, s: Session) -> Response {
+#[derive(Debug, Default, Deserialize)]
+struct PolicyQuery {
+    #[serde(default)]
+    acknowledged: Option<String>,
+}
+
+async fn policy(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Query(q): Query<PolicyQuery>,
+) -> Response {
     let answer = match shared.tracker.policy(&s.principal).await {
         Ok(p) => p,
         Err(e) => return s.error(e),
     };
-    page(
-        &s.base,
-        &s,
-        "What is tracked",
-        policy_words(&answer.policy, answer.tracking_allowed),
-    )
+    let tz = tz_of(&s.principal);
+    let privacy = &s.principal.user().privacy;
+    let body = html! {
+        @if let (Some(_), Some(version)) = (&q.acknowledged, privacy.acknowledged_version) {
+            p.notice role="status" {
+                "Your acknowledgement of version " (version) " is recorded"
+                @if let Some(at) = privacy.acknowledged_at { " (" (format::date_time(tz, at)) ")" }
+                "."
+            }
+        }
+        @if let Some(notice) = &answer.pending {
+            (pending_notice(&s, tz, notice))
+        }
+        (policy_words(
+            "What is kept about you now",
+            &answer.policy,
+            &answer.explanation,
+            answer.tracking_allowed,
+        ))
+        section {
+            h2 { "Your data" }
+            (super::privacy::my_data_links(&s))
+        }
+    };
+    page(&s.base, &s, "What is tracked", body)
 }
 
-/// The policy in plain words.
-pub(crate) fn policy_words(p: &tracker_core::TrackingPolicy, allowed: bool) -> Markup {
-    let on_off = |b: bool| if b { "on" } else { "off" };
+/// An announced change as the employee reads it: what it collects more,
+/// from when, and the form to acknowledge it.
+fn pending_notice(s: &Session, tz: Tz, notice: &PolicyNotice) -> Markup {
+    let retention = s.principal.company().map_or(0, |c| c.retention_days);
+    let acknowledged_at = s.principal.user().privacy.acknowledged_at;
+    html! {
+        section aria-labelledby="announced" {
+            h2 #announced { "A change is announced" }
+            p { "Version " (notice.policy.version) " of the policy collects more than the one that applies to you now:" }
+            ul { @for more in &notice.collects_more { li { (more) } } }
+            p {
+                "It may apply from " strong { (format::date_time(tz, notice.applies_at)) } " (" (tz.name()) ")"
+                @if notice.acknowledgement_required { ", and to you only once you acknowledge it." }
+                @else { ", whether or not you acknowledge it." }
+            }
+            @if notice.acknowledged {
+                p {
+                    span.status.good { "acknowledged" } " You acknowledged this change"
+                    @if let Some(at) = acknowledged_at { " on " (format::date_time(tz, at)) }
+                    "."
+                }
+            } @else {
+                p {
+                    span.status.warn { "not acknowledged" }
+                    @if notice.acknowledgement_required { " It does not apply to you until you acknowledge it." }
+                    @else { " Acknowledging it tells your company you read it." }
+                }
+                form.stack method="post" action=(s.base.at("/me/policy/acknowledge")) {
+                    (csrf_field(&s.csrf))
+                    input type="hidden" name="version" value=(notice.policy.version);
+                    button type="submit" { "I have read this change" }
+                }
+            }
+            details {
+                summary { "What version " (notice.policy.version) " keeps" }
+                ul { @for line in notice.policy.explain(retention) { li { (line) } } }
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct AcknowledgeForm {
+    csrf: String,
+    version: u64,
+}
+
+async fn acknowledge(
+    Extract(shared): Extract<State>,
+    s: Session,
+    Form(form): Form<AcknowledgeForm>,
+) -> Response {
+    if let Err(e) = s.check(&shared, &form.csrf) {
+        return s.error(e);
+    }
+    let req = AcknowledgePolicy {
+        version: form.version,
+    };
+    match shared.tracker.acknowledge_policy(&s.principal, req).await {
+        Ok(_) => see_other(&s, "/me/policy?acknowledged=1"),
+        Err(e) => s.error(e),
+    }
+}
+
+/// The policy in plain words under `heading`: what is stored (the
+/// service's `explanation` of `p`) and how idle time is counted.
+pub(crate) fn policy_words(
+    heading: &str,
+    p: &tracker_core::TrackingPolicy,
+    explanation: &[String],
+    allowed: bool,
+) -> Markup {
     html! {
         section {
+            h2 { (heading) }
             @if !allowed {
                 p.problem { "Tracking is stopped now: your account or your company is not active." }
             }
             ul {
-                li {
-                    "Screenshots: " strong { (on_off(p.screenshots_enabled)) }
-                    @if p.screenshots_enabled {
-                        ", one every " (format::duration(u64::from(p.screenshot_interval_seconds)))
-                        @if p.blur_screenshots { ", blurred before they are stored" }
-                        @else { ", not blurred" }
-                    }
-                    "."
-                }
-                li { "Websites (the address of the page in front): " strong { (on_off(p.website_tracking_enabled)) } "." }
-                li { "Apps and window titles: " strong { (on_off(p.app_tracking_enabled)) } "." }
+                @for line in explanation { li { (line) } }
                 li {
                     "Idle after " (format::duration(u64::from(p.idle_threshold_seconds)))
                     " without keyboard or mouse: that time counts as idle, not active."
@@ -487,6 +580,8 @@ async fn account(Extract(shared): Extract<State>, s: Session) -> Response {
         @if s.principal.role() != Role::Owner {
             section {
                 h2 { "My data" }
+                p { a href=(s.base.at("/me/policy")) { "What is tracked about you" } ", and any announced change of the policy to read." }
+                (super::privacy::my_data_links(&s))
                 p { "Your recorded time per day, corrections applied, as CSV." }
                 form.inline method="get" action=(s.base.at("/me/export.csv")) {
                     label { "From" input type="date" name="from" value=(today - Duration::days(30)) required; }

@@ -6,6 +6,7 @@ mod employees;
 mod filter;
 mod me;
 mod owner;
+mod privacy;
 mod reports;
 mod teams;
 mod tracking;
@@ -41,6 +42,7 @@ pub(crate) fn routes() -> Router<State> {
         .merge(alerts::routes())
         .merge(me::routes())
         .merge(owner::routes())
+        .merge(privacy::routes())
         .fallback(not_found)
 }
 

@@ -303,12 +303,38 @@ async fn an_admin_runs_the_company_and_a_manager_sees_only_its_team() {
         ("/company/tasks".to_owned(), "tasks"),
         ("/company/alerts".to_owned(), "alerts"),
         ("/company/alerts/settings".to_owned(), "alert-settings"),
+        ("/company/access-log".to_owned(), "access-log"),
         (format!("/company/employees/{bob}"), "employee"),
     ] {
         c.goto(&format!("{base}{path}")).await.unwrap();
         assert!(!text(&c).await.contains("Not Found"), "{path}");
         cam.take(&c, name).await;
     }
+    // A legal hold on bob, shown with its reason, then released (it asks
+    // first; the browser accepts).
+    c.goto(&format!("{base}/company/employees/{bob}"))
+        .await
+        .unwrap();
+    fill(&c, "reason", "Request 7 from the works council").await;
+    submit(&c, "form[action$='/legal-hold']").await;
+    let held = text(&c).await;
+    assert!(
+        held.contains("Reason: Request 7 from the works council")
+            && held.contains("Erasure is refused while the legal hold is in place"),
+        "{held}"
+    );
+    c.execute(
+        "document.querySelector('form[action$=\"/release-hold\"]').scrollIntoView();",
+        vec![],
+    )
+    .await
+    .unwrap();
+    cam.take(&c, "employee-on-hold").await;
+    c.execute("window.confirm = () => true;", vec![])
+        .await
+        .unwrap();
+    submit(&c, "form[action$='/release-hold']").await;
+    assert!(text(&c).await.contains("Place a legal hold"));
     // At a phone's width: wide tables scroll in their box, nothing else
     // moves sideways.
     c.set_window_size(390, 844).await.unwrap();

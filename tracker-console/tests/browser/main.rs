@@ -29,8 +29,8 @@ use tracker_core::store::Store;
 use tracker_core::testkit::PNG;
 use tracker_core::tracking::ActivityInput;
 use tracker_core::{
-    ActivityId, ActivityKind, Argon2Hasher, MemoryBlobStore, MemoryStore, Principal, Role,
-    ScreenshotId, Tracker, WorkSessionId,
+    ActivityId, ActivityKind, Argon2Hasher, MemoryBlobStore, MemoryStore, PolicyUpdate, Principal,
+    Role, ScreenshotId, Tracker, WorkSessionId,
 };
 
 const OWNER: (&str, &str) = ("operator", "operator-password");
@@ -573,10 +573,54 @@ async fn an_employee_sees_its_day_completes_a_task_and_asks_for_a_correction() {
     );
     cam.take(&c, "corrections").await;
 
-    for path in ["agent", "policy", "account"] {
+    for path in ["agent", "account", "access-log"] {
         c.goto(&format!("{base}/me/{path}")).await.unwrap();
         cam.take(&c, path).await;
     }
+
+    // A change that collects more is announced: Bob reads what it adds and
+    // from when, on a desk and on a phone, and acknowledges it.
+    for update in [
+        PolicyUpdate {
+            screenshots_enabled: Some(false),
+            notice_days: Some(2),
+            require_acknowledgement: Some(true),
+            ..PolicyUpdate::default()
+        },
+        PolicyUpdate {
+            screenshots_enabled: Some(true),
+            ..PolicyUpdate::default()
+        },
+    ] {
+        tracker.update_policy(&admin, update).await.unwrap();
+    }
+    c.goto(&format!("{base}/me/policy")).await.unwrap();
+    let page = text(&c).await;
+    assert!(
+        page.contains("A change is announced") && page.contains("screenshots are taken"),
+        "{page}"
+    );
+    assert!(
+        page.contains("to you only once you acknowledge it") && page.contains("not acknowledged")
+    );
+    cam.take(&c, "policy-announced").await;
+    c.set_window_size(390, 844).await.unwrap();
+    assert!(
+        !scrolls_sideways(&c).await,
+        "the policy page scrolls sideways at 390 px"
+    );
+    cam.take(&c, "policy-announced-phone").await;
+    submit(&c, "form[action$='/me/policy/acknowledge']").await;
+    let page = text(&c).await;
+    assert!(
+        page.contains("Your acknowledgement of version 3 is recorded"),
+        "{page}"
+    );
+    assert!(!page.contains("I have read this change"));
+    cam.take(&c, "policy-acknowledged-phone").await;
+    c.set_window_size(1280, 800).await.unwrap();
+    let stored = tracker.get_user(&admin, bob.id).await.unwrap();
+    assert_eq!(stored.privacy.acknowledged_version, Some(3));
 
     // Another company's object, another role's page.
     c.goto(&format!("{base}/me/screenshots/{}", theirs.id))
