@@ -27,16 +27,19 @@
 //! `auth/logout`; the agent routes (`agent/heartbeat`, `agent/policy`,
 //! `agent/sessions`, `agent/sessions/{id}/stop`, `agent/activity`,
 //! `agent/screenshots`, `agent/tasks`, `agent/sync-status`); the company
-//! routes for ADMINs and MANAGERs (`company/policy`, `company/employees`,
+//! routes for ADMINs and MANAGERs (`company/policy` and
+//! `company/policy/acknowledgements`, `company/employees` with their
+//! `legal-hold` and `erase`, `company/legal-hold`, `company/access-log`,
 //! `company/teams`, `company/agents`, `company/sessions`,
 //! `company/activity`, `company/screenshots`, `company/reports/{daily,
 //! monthly,apps,websites}`, `company/usage`, `company/tasks`,
 //! `company/corrections`, `company/audit`, `company/alerts` and
 //! `company/alerts/settings`, `company/exports/timesheet.csv`);
 //! the self-service routes (`me`, `me/day`, `me/sessions`, `me/tasks`,
-//! `me/policy`, `me/corrections`, `me/export`); the OWNER's routes
+//! `me/policy` and `me/policy/acknowledge`, `me/access-log`,
+//! `me/archive`, `me/corrections`, `me/export`); the OWNER's routes
 //! (`owner/companies` and their `plan`, `suspend`, `reactivate`,
-//! `rotate-key`, `retention`; `owner/reports`, `owner/no-sync`,
+//! `rotate-key`, `retention`, `legal-hold`; `owner/reports`, `owner/no-sync`,
 //! `owner/audit`); and `openapi.json`, the OpenAPI document. `/healthz`,
 //! `/readyz` and `/metrics` sit at the root of the router.
 //!
