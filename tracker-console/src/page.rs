@@ -196,8 +196,12 @@ impl PageError {
 
     /// The error page, with the navigation of `session` when there is one.
     pub(crate) fn page(self, base: &Base, session: Option<&Session>) -> Response {
+        // An expired form's detail already says what to do; its 403 is not
+        // about the caller's role.
+        let expired = matches!(self, PageError::Csrf);
         let (status, title, detail, fields) = self.describe();
         let next = match status {
+            _ if expired => "",
             StatusCode::NOT_FOUND => "It does not exist, or it is not yours to see.",
             StatusCode::FORBIDDEN => "Your role or your company's state does not allow it.",
             StatusCode::UNAUTHORIZED => "Sign in again.",
@@ -209,7 +213,9 @@ impl PageError {
                 @if !fields.is_empty() {
                     ul { @for f in &fields { li { (f) } } }
                 }
-                p { (next) }
+                @if !next.is_empty() {
+                    p { (next) }
+                }
                 p { a href=(base.home()) { "Back to the start page" } }
             }
         };

@@ -309,6 +309,10 @@ async fn a_form_without_its_csrf_token_changes_nothing() {
         .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.body.contains("Form expired"));
+    assert!(
+        !refused.body.contains("Your role"),
+        "an expired form is not about the caller's role"
+    );
     let bob = tracker
         .login(
             LoginRequest {
