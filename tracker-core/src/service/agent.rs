@@ -25,11 +25,11 @@ use crate::work::*;
 pub struct AgentContext {
     principal: Principal,
     company: Company,
-    /// The policy that applies to the agent's user, from the record read
-    /// with the token.
-    policy: TrackingPolicy,
     /// The company's policy record as read with the token.
     record: TrackingPolicy,
+    /// Whether its pending change applies to the agent's user (else the
+    /// policy in force does).
+    pending_applies: bool,
 }
 
 impl AgentContext {
@@ -40,6 +40,15 @@ impl AgentContext {
 
     fn company(&self) -> &Company {
         &self.company
+    }
+
+    /// The policy that applies to the agent's user: read once with the
+    /// token, chosen without a copy on every agent call.
+    fn policy(&self) -> &TrackingPolicy {
+        match &self.record.pending {
+            Some(p) if self.pending_applies => &p.policy,
+            _ => &self.record,
+        }
     }
 }
 
@@ -63,12 +72,13 @@ impl<S: Store + ?Sized> Tracker<S> {
         let record = policy
             .filter(|p| p.company_id == company.id)
             .ok_or(Error::not_found("policy"))?;
-        let policy = record.effective(principal.user().privacy.acknowledged_version, self.now());
+        let pending_applies =
+            record.pending_applies(principal.user().privacy.acknowledged_version, self.now());
         Ok(AgentContext {
             principal,
             company,
-            policy,
             record,
+            pending_applies,
         })
     }
 
@@ -94,7 +104,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         val.finish()?;
         let company = a.company();
         let now = self.now();
-        let policy = &a.policy;
+        let policy = a.policy();
         self.store
             .agents()
             .record_heartbeat(&AgentState {
@@ -206,7 +216,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             &batch.events,
             a.company().id,
             user,
-            &a.policy,
+            a.policy(),
             &self.config.ingest,
             self.now(),
         )?;
@@ -275,7 +285,7 @@ impl<S: Store + ?Sized> Tracker<S> {
         let format = check_screenshot(
             &image,
             meta.taken_at,
-            &a.policy,
+            a.policy(),
             &self.config.ingest,
             self.now(),
         )?;
@@ -295,7 +305,7 @@ impl<S: Store + ?Sized> Tracker<S> {
             .ok_or(Error::not_found("plan"))?;
         // What the policy asks to blur is blurred here, whatever the agent
         // claims: only the blurred bytes are ever written.
-        let (image, format, blurred) = if a.policy.blur_screenshots {
+        let (image, format, blurred) = if a.policy().blur_screenshots {
             let image = self.blur.blur(image, format).await?;
             let format = ImageFormat::detect(&image).ok_or_else(|| {
                 Error::invalid_state("the blur returned bytes that are not an accepted image")
@@ -344,7 +354,7 @@ impl<S: Store + ?Sized> Tracker<S> {
     pub async fn sync_status(&self, a: &AgentContext) -> Result<SyncStatus> {
         let company = a.company();
         let now = self.now();
-        let policy = &a.policy;
+        let policy = a.policy();
         let state = self
             .store
             .agents()
