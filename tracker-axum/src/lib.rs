@@ -251,7 +251,7 @@ pub fn router_with(tracker: Arc<Tracker>, config: HttpConfig) -> Router {
 }
 
 fn build(api: Api) -> Router {
-    use routes::{agent, alerts, auth, company, me, owner};
+    use routes::{agent, alerts, auth, company, me, owner, privacy};
     let config = api.config;
     let state = AppState(Arc::new(Shared {
         tracker: api.tracker,
@@ -284,12 +284,12 @@ fn build(api: Api) -> Router {
         )
         .route(
             "/company/policy/acknowledgements",
-            get(company::policy_acknowledgements),
+            get(privacy::policy_acknowledgements),
         )
-        .route("/company/access-log", get(company::access_log))
+        .route("/company/access-log", get(privacy::company_access_log))
         .route(
             "/company/legal-hold",
-            post(company::place_company_hold).delete(company::release_company_hold),
+            post(privacy::place_company_hold).delete(privacy::release_company_hold),
         )
         .route(
             "/company/employees",
@@ -309,11 +309,11 @@ fn build(api: Api) -> Router {
         )
         .route(
             "/company/employees/{id}/legal-hold",
-            post(company::place_legal_hold).delete(company::release_legal_hold),
+            post(privacy::place_person_hold).delete(privacy::release_person_hold),
         )
         .route(
             "/company/employees/{id}/erase",
-            post(company::erase_employee),
+            post(privacy::erase_employee),
         )
         .route(
             "/company/teams",
@@ -366,9 +366,9 @@ fn build(api: Api) -> Router {
         .route("/me/tasks", get(me::tasks))
         .route("/me/tasks/{id}/complete", post(me::complete_task))
         .route("/me/policy", get(me::policy))
-        .route("/me/policy/acknowledge", post(me::acknowledge_policy))
-        .route("/me/access-log", get(me::access_log))
-        .route("/me/archive", get(me::archive))
+        .route("/me/policy/acknowledge", post(privacy::acknowledge_policy))
+        .route("/me/access-log", get(privacy::my_access_log))
+        .route("/me/archive", get(privacy::archive))
         .route("/me/corrections", post(me::request_correction))
         .route("/me/export", get(me::export))
         // OWNER.
@@ -384,7 +384,7 @@ fn build(api: Api) -> Router {
         .route("/owner/companies/{id}/retention", put(owner::retention))
         .route(
             "/owner/companies/{id}/legal-hold",
-            post(owner::place_legal_hold).delete(owner::release_legal_hold),
+            post(privacy::owner_place_company_hold).delete(privacy::owner_release_company_hold),
         )
         .route("/owner/reports", get(owner::report))
         .route("/owner/no-sync", get(owner::no_sync))

@@ -12,7 +12,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::Problem;
 use crate::responses::TooManyRequests;
-use crate::routes::{agent, alerts, auth, company, me, ops, owner};
+use crate::routes::{agent, alerts, auth, company, me, ops, owner, privacy};
 
 /// The document: every route of [`crate::router`], with the paths as the
 /// router serves them (under `/api/v1`, probes and metrics at the root).
@@ -38,15 +38,6 @@ use crate::routes::{agent, alerts, auth, company, me, ops, owner};
         agent::sync_status,
         company::policy,
         company::update_policy,
-        company::policy_acknowledgements,
-        company::access_log,
-        company::place_legal_hold,
-        company::release_legal_hold,
-        company::erase_employee,
-        company::place_company_hold,
-        company::release_company_hold,
-        owner::place_legal_hold,
-        owner::release_legal_hold,
         company::employees,
         company::create_employee,
         company::employee,
@@ -86,9 +77,18 @@ use crate::routes::{agent, alerts, auth, company, me, ops, owner};
         me::tasks,
         me::complete_task,
         me::policy,
-        me::acknowledge_policy,
-        me::access_log,
-        me::archive,
+        privacy::acknowledge_policy,
+        privacy::my_access_log,
+        privacy::archive,
+        privacy::policy_acknowledgements,
+        privacy::company_access_log,
+        privacy::place_person_hold,
+        privacy::release_person_hold,
+        privacy::erase_employee,
+        privacy::place_company_hold,
+        privacy::release_company_hold,
+        privacy::owner_place_company_hold,
+        privacy::owner_release_company_hold,
         me::request_correction,
         me::export,
         owner::create_company,

@@ -13,7 +13,7 @@ use tracker_core::protocol::{
 use tracker_core::report::{DailyReport, MonthGrid, timesheet_csv};
 
 use tracker_core::{
-    ActivityEvent, AuditEvent, ChainVerification, Company, CompanyUsageDaily, CorrectionId,
+    ActivityEvent, AuditEvent, ChainVerification, CompanyUsageDaily, CorrectionId,
     CorrectionRequest, Page, PageRequest, PolicyUpdate, Screenshot, ScreenshotId, Task, Team,
     TeamId, TrackingPolicy, UsageReport, User, UserId, WorkSession,
 };
@@ -75,28 +75,6 @@ pub(crate) async fn update_policy(
     JsonBody(update): JsonBody<PolicyUpdate>,
 ) -> ApiResult<TrackingPolicy> {
     Ok(Json(s.tracker.update_policy(&p, update).await?))
-}
-
-/// `GET /company/policy/acknowledgements` (ADMIN): each active user's
-/// newest acknowledged policy version.
-#[utoipa::path(
-    get,
-    path = "/api/v1/company/policy/acknowledgements",
-    operation_id = "company_policy_acknowledgements",
-    tag = "company",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Who acknowledged the newest announced version.", body = tracker_core::protocol::Acknowledgements),
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn policy_acknowledgements(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-) -> ApiResult<tracker_core::protocol::Acknowledgements> {
-    Ok(Json(s.tracker.policy_acknowledgements(&p).await?))
 }
 
 /// `GET /company/employees`: the users the caller sees.
@@ -236,142 +214,6 @@ pub(crate) async fn deactivate_employee(
     Id(id): Id<UserId>,
 ) -> ApiResult<User> {
     Ok(Json(s.tracker.deactivate_user(&p, id).await?))
-}
-
-/// `POST /company/employees/{id}/legal-hold` (ADMIN): the person's data
-/// is neither purged nor erased until the hold is released.
-#[utoipa::path(
-    post,
-    path = "/api/v1/company/employees/{id}/legal-hold",
-    operation_id = "company_place_legal_hold",
-    tag = "company",
-    security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id.")),
-    request_body = tracker_core::protocol::LegalHoldRequest,
-    responses(
-        (status = 200, description = "The user, under the hold.", body = User),
-        BadRequest,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        UnprocessableEntity,
-        NotFound,
-        Conflict,
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn place_legal_hold(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Id(id): Id<UserId>,
-    JsonBody(req): JsonBody<tracker_core::protocol::LegalHoldRequest>,
-) -> ApiResult<User> {
-    Ok(Json(s.tracker.place_legal_hold(&p, id, &req.reason).await?))
-}
-
-/// `DELETE /company/employees/{id}/legal-hold` (ADMIN): releases it.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/company/employees/{id}/legal-hold",
-    operation_id = "company_release_legal_hold",
-    tag = "company",
-    security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id.")),
-    responses(
-        (status = 200, description = "The user, without the hold.", body = User),
-        NotFound,
-        Conflict,
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn release_legal_hold(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Id(id): Id<UserId>,
-) -> ApiResult<User> {
-    Ok(Json(s.tracker.release_legal_hold(&p, id).await?))
-}
-
-/// `POST /company/legal-hold` (ADMIN): nothing of the company is purged
-/// or erased until the hold is released.
-#[utoipa::path(
-    post,
-    path = "/api/v1/company/legal-hold",
-    operation_id = "company_place_company_hold",
-    tag = "company",
-    security(("bearer" = [])),
-    request_body = tracker_core::protocol::LegalHoldRequest,
-    responses(
-        (status = 200, description = "The company, under the hold.", body = Company),
-        BadRequest,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        UnprocessableEntity,
-        Conflict,
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn place_company_hold(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    JsonBody(req): JsonBody<tracker_core::protocol::LegalHoldRequest>,
-) -> ApiResult<Company> {
-    Ok(Json(
-        s.tracker.place_company_hold(&p, None, &req.reason).await?,
-    ))
-}
-
-/// `DELETE /company/legal-hold` (ADMIN): releases it.
-#[utoipa::path(
-    delete,
-    path = "/api/v1/company/legal-hold",
-    operation_id = "company_release_company_hold",
-    tag = "company",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "The company, without the hold.", body = Company),
-        Conflict,
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn release_company_hold(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-) -> ApiResult<Company> {
-    Ok(Json(s.tracker.release_company_hold(&p, None).await?))
-}
-
-/// `POST /company/employees/{id}/erase` (ADMIN): a right-to-erasure
-/// request. Answers the receipt recorded in the audit chain.
-#[utoipa::path(
-    post,
-    path = "/api/v1/company/employees/{id}/erase",
-    operation_id = "company_erase_employee",
-    tag = "company",
-    security(("bearer" = [])),
-    params(("id" = uuid::Uuid, Path, description = "The user's id.")),
-    responses(
-        (status = 200, description = "The person's data is deleted and their record is a tombstone; the receipt (counts and a digest, never the data) is in the audit chain.", body = tracker_core::ErasureReceipt),
-        NotFound,
-        Conflict,
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn erase_employee(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    Id(id): Id<UserId>,
-) -> ApiResult<tracker_core::ErasureReceipt> {
-    Ok(Json(s.tracker.erase_person(&p, id).await?))
 }
 
 /// `POST /company/employees/{id}/reactivate` (ADMIN): takes a seat.
@@ -958,36 +800,6 @@ pub(crate) async fn reject_correction(
     OptionalJson(d): OptionalJson<Decision>,
 ) -> ApiResult<CorrectionRequest> {
     Ok(Json(s.tracker.reject_correction(&p, id, d).await?))
-}
-
-/// `GET /company/access-log` (ADMIN): who read whose tracking data.
-#[utoipa::path(
-    get,
-    path = "/api/v1/company/access-log",
-    operation_id = "company_access_log",
-    tag = "company",
-    security(("bearer" = [])),
-    params(crate::routes::paging::TimePage, tracker_core::protocol::AccessQuery),
-    responses(
-        (status = 200, description = "Reads of people's data by others, one entry per reader, person, kind and day, a page.", body = Page<tracker_core::protocol::AccessEntry>),
-        BadRequest,
-        UnprocessableEntity,
-        Unauthorized,
-        Forbidden,
-        NotFound,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn access_log(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    q: Listing<tracker_core::protocol::AccessQuery>,
-) -> ApiResult<Page<tracker_core::protocol::AccessEntry>> {
-    Ok(Json(
-        s.tracker
-            .company_access_log(&p, &q.filter.into(), &q.page)
-            .await?,
-    ))
 }
 
 /// `GET /company/audit` (ADMIN): the company's audit log.

@@ -170,60 +170,6 @@ pub(crate) async fn policy(
     Ok(Json(s.tracker.policy(&p).await?))
 }
 
-/// `GET /me/access-log`: who read the caller's tracking data.
-#[utoipa::path(
-    get,
-    path = "/api/v1/me/access-log",
-    operation_id = "me_access_log",
-    tag = "me",
-    security(("bearer" = [])),
-    params(crate::routes::paging::TimePage, NoFilter),
-    responses(
-        (status = 200, description = "Reads of the caller's data by others, one entry per reader, kind and day, a page.", body = Page<tracker_core::protocol::AccessEntry>),
-        BadRequest,
-        UnprocessableEntity,
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn access_log(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    q: Listing<NoFilter>,
-) -> Result<Json<Page<tracker_core::protocol::AccessEntry>>, ApiError> {
-    Ok(Json(s.tracker.my_access_log(&p, &q.page).await?))
-}
-
-/// `POST /me/policy/acknowledge`: the caller acknowledges the newest
-/// announced policy version; answers the policy as it now applies.
-#[utoipa::path(
-    post,
-    path = "/api/v1/me/policy/acknowledge",
-    operation_id = "me_acknowledge_policy",
-    tag = "me",
-    security(("bearer" = [])),
-    request_body = tracker_core::protocol::AcknowledgePolicy,
-    responses(
-        (status = 200, description = "The policy as it applies after the acknowledgement.", body = PolicyResponse),
-        BadRequest,
-        PayloadTooLarge,
-        UnsupportedMediaType,
-        UnprocessableEntity,
-        Conflict,
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn acknowledge_policy(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-    JsonBody(req): JsonBody<tracker_core::protocol::AcknowledgePolicy>,
-) -> Result<Json<PolicyResponse>, ApiError> {
-    Ok(Json(s.tracker.acknowledge_policy(&p, req).await?))
-}
-
 /// `POST /me/corrections`: 201 with the pending request.
 #[utoipa::path(
     post,
@@ -252,29 +198,6 @@ pub(crate) async fn request_correction(
         StatusCode::CREATED,
         Json(s.tracker.request_correction(&p, req).await?),
     ))
-}
-
-/// `GET /me/archive`: everything kept about the caller, as a tar file.
-#[utoipa::path(
-    get,
-    path = "/api/v1/me/archive",
-    operation_id = "me_archive",
-    tag = "me",
-    security(("bearer" = [])),
-    responses(
-        (status = 200, description = "Everything kept about the caller: profile, policy, sessions, activity and screenshots (a month per file), images, tasks, corrections, the audit events that name them, who read their data, and last `manifest.json` with every file's item count, size and SHA-256. Streamed.", body = Vec<u8>,
-            content_type = "application/x-tar",
-            headers(("Content-Disposition" = String, description = "An attachment named `my-data.tar`."))),
-        Unauthorized,
-        Forbidden,
-        TooManyRequests,
-    )
-)]
-pub(crate) async fn archive(
-    State(s): State<AppState>,
-    Caller(p): Caller,
-) -> Result<Response, ApiError> {
-    crate::archive::archive_response(s.tracker.clone(), p, "my-data.tar").await
 }
 
 /// `GET /me/export?from&to`: one's own timesheet as CSV.

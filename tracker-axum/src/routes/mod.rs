@@ -8,6 +8,7 @@ pub(crate) mod me;
 pub(crate) mod ops;
 pub(crate) mod owner;
 pub(crate) mod paging;
+pub(crate) mod privacy;
 
 use axum::body::Body;
 use axum::extract::{FromRequestParts, Path};

@@ -6,6 +6,7 @@ mod employees;
 mod filter;
 mod me;
 mod owner;
+mod policy;
 mod privacy;
 mod reports;
 mod teams;
@@ -35,6 +36,7 @@ pub(crate) fn routes() -> Router<State> {
         .route("/sign-in", get(sign_in_page).post(sign_in))
         .route("/sign-out", post(sign_out))
         .merge(company::routes())
+        .merge(policy::routes())
         .merge(employees::routes())
         .merge(teams::routes())
         .merge(tracking::routes())
