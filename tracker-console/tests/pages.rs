@@ -1135,7 +1135,7 @@ async fn an_announced_change_waits_for_the_employees_acknowledgement() {
     );
     assert!(
         page.body
-            .contains("window titles are kept with 2 pattern(s) redacted")
+            .contains("window titles are kept with the parts matching 2 patterns redacted")
     );
     let csrf = page.csrf();
     let forged = bob

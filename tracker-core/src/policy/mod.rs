@@ -437,9 +437,9 @@ impl TrackingPolicy {
             match self.window_titles {
                 TitleRule::Keep => "Application names and window titles are kept.".to_owned(),
                 TitleRule::Redact => format!(
-                    "Application names are kept; window titles are kept with {} \
-                     pattern(s) redacted.",
-                    self.title_patterns.len()
+                    "Application names are kept; window titles are kept with the parts \
+                     matching {} redacted.",
+                    counted(self.title_patterns.len(), "pattern")
                 ),
                 TitleRule::Drop => "Application names are kept; window titles are not.".to_owned(),
             }
@@ -452,15 +452,20 @@ impl TrackingPolicy {
                 days(self.retention.details_days)
             ));
         }
-        lines.push(format!(
-            "A change that collects more is announced {} day(s) before it applies{}.",
-            self.notice_days,
-            if self.require_acknowledgement {
-                ", and applies to you only once you acknowledge it"
-            } else {
-                ""
+        let consent = if self.require_acknowledgement {
+            ", and applies to you only once you acknowledge it"
+        } else {
+            ""
+        };
+        lines.push(match self.notice_days {
+            0 => {
+                format!("A change that collects more applies as soon as it is announced{consent}.")
             }
-        ));
+            n => format!(
+                "A change that collects more is announced {} before it applies{consent}.",
+                counted(n as usize, "day")
+            ),
+        });
         lines
     }
 
@@ -485,6 +490,15 @@ impl TrackingPolicy {
                 "applies_at": p.applies_at,
             })),
         })
+    }
+}
+
+/// `n` things, in words: "1 day", "3 days".
+fn counted(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
     }
 }
 
